@@ -1,0 +1,125 @@
+//! Time as an input: every "now" and every wait in StackLedger goes through [`Clock`].
+//!
+//! [`SystemClock`] is the production clock. [`ManualClock`] is virtual time for tests and for
+//! `stackledger-replay redrive`: `sleep` returns at once after moving time forward and recording
+//! the delay, so a 60 s health timeout or a 16 s backoff runs in microseconds and tests can
+//! assert the exact schedule.
+//!
+//! This is the only file that may read the system clock.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A boxed future returned by [`Clock::sleep`] (no async-trait: the trait stays object-safe).
+pub type Sleep<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// The source of time.
+pub trait Clock: Send + Sync + 'static {
+    /// Now, as unix milliseconds.
+    fn now_ms(&self) -> i64;
+    /// Waits for `duration` (real or virtual).
+    fn sleep(&self, duration: Duration) -> Sleep<'_>;
+}
+
+/// Wall-clock time and real sleeps.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        let since_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    fn sleep(&self, duration: Duration) -> Sleep<'_> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+/// Virtual time: starts at a given instant and moves only when told to or when slept on.
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    now_ms: Arc<AtomicI64>,
+    sleeps: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl ManualClock {
+    /// A clock standing at `start_ms` (unix milliseconds).
+    pub fn new(start_ms: i64) -> Self {
+        Self {
+            now_ms: Arc::new(AtomicI64::new(start_ms)),
+            sleeps: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// Moves time forward by `duration`.
+    pub fn advance(&self, duration: Duration) {
+        let step = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        self.now_ms.fetch_add(step, Ordering::SeqCst);
+    }
+
+    /// Every delay passed to `sleep` so far, in order.
+    pub fn sleeps(&self) -> Vec<Duration> {
+        self.sleeps
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.now_ms.load(Ordering::SeqCst)
+    }
+
+    fn sleep(&self, duration: Duration) -> Sleep<'_> {
+        self.sleeps
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(duration);
+        self.advance(duration);
+        // Yield once so that a loop which only sleeps still lets other tasks run.
+        Box::pin(tokio::task::yield_now())
+    }
+}
+
+/// Real elapsed time, for latency figures (metrics, benchmarks) only: never for decisions,
+/// which take their time from a [`Clock`].
+#[derive(Debug, Clone, Copy)]
+pub struct Stopwatch(Instant);
+
+impl Stopwatch {
+    /// Starts measuring.
+    pub fn start() -> Self {
+        Self(Instant::now())
+    }
+
+    /// Time since start.
+    pub fn elapsed(&self) -> Duration {
+        self.0.elapsed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn manual_clock_sleep_moves_time_and_records_the_delay() {
+        let clock = ManualClock::new(1_000);
+        clock.sleep(Duration::from_secs(16)).await;
+        clock.advance(Duration::from_millis(5));
+        assert_eq!(clock.now_ms(), 17_005);
+        assert_eq!(clock.sleeps(), vec![Duration::from_secs(16)]);
+    }
+
+    #[test]
+    fn system_clock_reads_a_time_after_2020() {
+        assert!(SystemClock.now_ms() > 1_577_836_800_000);
+    }
+}

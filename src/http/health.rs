@@ -1,0 +1,69 @@
+//! `GET /health`: liveness and the ledger figures of DESIGN §5.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::http::AppState;
+
+/// Which capabilities this build has (DESIGN §5). Each turns true in the release that
+/// delivers it, never before.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Features {
+    production_client: bool,
+    retry_logic: bool,
+    circuit_breaker: bool,
+    auto_rollback: bool,
+    health_verification: bool,
+    event_ledger: bool,
+    replay: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LedgerFigures {
+    events: u64,
+    last_seq: u64,
+    deployments: u64,
+    head_hash: String,
+    writable: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Health {
+    status: &'static str,
+    version: &'static str,
+    features: Features,
+    ledger: LedgerFigures,
+}
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new().route("/health", get(health))
+}
+
+async fn health(State(state): State<AppState>) -> Json<Health> {
+    let summary = state.read_model.read().summary();
+    let writable = state.ledger.is_writable();
+    Json(Health {
+        status: if writable { "healthy" } else { "degraded" },
+        version: env!("CARGO_PKG_VERSION"),
+        features: Features {
+            production_client: false,
+            retry_logic: false,
+            circuit_breaker: false,
+            auto_rollback: false,
+            health_verification: false,
+            event_ledger: true,
+            replay: false,
+        },
+        ledger: LedgerFigures {
+            events: summary.events,
+            last_seq: summary.last_seq.0,
+            deployments: summary.deployments,
+            head_hash: summary.head_hash.to_string(),
+            writable,
+        },
+    })
+}

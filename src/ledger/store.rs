@@ -1,0 +1,288 @@
+//! Storage behind the ledger: the [`Store`] trait and its sled 0.34 implementation.
+//!
+//! The trait is deliberately small (append a durable batch, scan a range, read one record, read
+//! the head) so that a second backend (a shared PostgreSQL log for several portal instances)
+//! can be added without touching the writer, the orchestrator or the projection. sled types
+//! never leave this file.
+//!
+//! Durability: [`SledStore::append`] returns only after sled's `flush` (which on Linux ends in
+//! `sync_file_range`, enough for a killed process but not for a power cut) and an `fdatasync`
+//! of sled's data file. Records are kept far below sled's ~128 KiB blob threshold by the
+//! writer's payload cap, so every record lives in that one file.
+
+use std::fs::File;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::ids::Seq;
+use crate::ledger::envelope::Hash;
+use crate::ledger::error::StoreError;
+
+/// The last durable event: its seq and hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Head {
+    /// Its seq (0 for an empty log).
+    pub seq: Seq,
+    /// Its hash (zeros for an empty log).
+    pub hash: Hash,
+}
+
+/// One encoded record with its seq, ready to store.
+#[derive(Debug, Clone)]
+pub struct StoredRecord {
+    /// The record's seq (its key).
+    pub seq: Seq,
+    /// `body ‖ hash`, as encoded by the codec.
+    pub bytes: Vec<u8>,
+}
+
+/// Where the log lives. Appends come from one writer; reads may run concurrently with it.
+pub trait Store: Send + Sync + 'static {
+    /// Writes `records` (contiguous, after the current head) and the new `head`, and returns
+    /// only once both are durable. On error nothing may be assumed about what reached disk.
+    fn append(&self, records: &[StoredRecord], head: &Head) -> Result<(), StoreError>;
+
+    /// Visits the raw records with seq greater than `after`, in order, until `visit` breaks.
+    fn scan(
+        &self,
+        after: Seq,
+        visit: &mut dyn FnMut(Seq, &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), StoreError>;
+
+    /// The raw record at `seq`, if stored.
+    fn get(&self, seq: Seq) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// The head recorded by the last durable append (None for a new store).
+    fn head(&self) -> Result<Option<Head>, StoreError>;
+
+    /// The format version recorded at creation (None for a new store).
+    fn format_version(&self) -> Result<Option<u32>, StoreError>;
+
+    /// Records the format version of a new store, durably.
+    fn set_format_version(&self, version: u32) -> Result<(), StoreError>;
+}
+
+const EVENTS_TREE: &str = "events";
+const META_TREE: &str = "meta";
+const HEAD_KEY: &[u8] = b"head";
+const FORMAT_KEY: &[u8] = b"format";
+
+/// The sled 0.34 store under a directory.
+#[derive(Debug)]
+pub struct SledStore {
+    db: sled::Db,
+    events: sled::Tree,
+    meta: sled::Tree,
+    /// sled's data file, kept open for fdatasync after each flush.
+    data_file: File,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(io_error("create data directory"))?;
+        let db = sled::Config::new().path(dir).open().map_err(|error| {
+            let error = std::io::Error::from(error);
+            if error.to_string().contains("could not acquire lock") {
+                StoreError::Locked {
+                    path: dir.display().to_string(),
+                }
+            } else {
+                io_error("open")(error)
+            }
+        })?;
+        let events = db.open_tree(EVENTS_TREE).map_err(sled_error("open tree"))?;
+        let meta = db.open_tree(META_TREE).map_err(sled_error("open tree"))?;
+        let data_file = File::open(data_file_path(dir)).map_err(io_error("open data file"))?;
+        // The directory entry of a newly created data file must be durable too.
+        File::open(dir)
+            .and_then(|directory| directory.sync_all())
+            .map_err(io_error("sync data directory"))?;
+        Ok(Self {
+            db,
+            events,
+            meta,
+            data_file,
+        })
+    }
+
+    /// Bytes sled uses on disk (for the benchmark's bytes-per-event figure).
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.db.size_on_disk().map_err(sled_error("size"))
+    }
+
+    fn make_durable(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(sled_error("flush"))?;
+        self.data_file.sync_data().map_err(io_error("fdatasync"))
+    }
+}
+
+impl Store for SledStore {
+    fn append(&self, records: &[StoredRecord], head: &Head) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for record in records {
+            batch.insert(&record.seq.0.to_be_bytes(), record.bytes.as_slice());
+        }
+        self.events
+            .apply_batch(batch)
+            .map_err(sled_error("write events"))?;
+        // Written after the events: sled recovers a prefix of its log, so a crash can leave the
+        // head behind the events (unacknowledged but intact events), never ahead of them.
+        self.meta
+            .insert(HEAD_KEY, encode_head(head).as_slice())
+            .map_err(sled_error("write head"))?;
+        self.make_durable()
+    }
+
+    fn scan(
+        &self,
+        after: Seq,
+        visit: &mut dyn FnMut(Seq, &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        let start = after.0.saturating_add(1).to_be_bytes();
+        let mut last = after;
+        for entry in self.events.range(start..) {
+            let (key, value) = entry.map_err(sled_error("read"))?;
+            let key: [u8; 8] = key
+                .as_ref()
+                .try_into()
+                .map_err(|_| StoreError::MalformedKey { after: last })?;
+            last = Seq(u64::from_be_bytes(key));
+            if visit(last, &value).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn get(&self, seq: Seq) -> Result<Option<Vec<u8>>, StoreError> {
+        let value = self
+            .events
+            .get(seq.0.to_be_bytes())
+            .map_err(sled_error("read"))?;
+        Ok(value.map(|bytes| bytes.to_vec()))
+    }
+
+    fn head(&self) -> Result<Option<Head>, StoreError> {
+        let Some(bytes) = self.meta.get(HEAD_KEY).map_err(sled_error("read head"))? else {
+            return Ok(None);
+        };
+        decode_head(&bytes).map(Some)
+    }
+
+    fn format_version(&self) -> Result<Option<u32>, StoreError> {
+        let Some(bytes) = self
+            .meta
+            .get(FORMAT_KEY)
+            .map_err(sled_error("read format"))?
+        else {
+            return Ok(None);
+        };
+        let bytes: [u8; 4] = bytes
+            .as_ref()
+            .try_into()
+            .map_err(|_| StoreError::MalformedHead { len: bytes.len() })?;
+        Ok(Some(u32::from_be_bytes(bytes)))
+    }
+
+    fn set_format_version(&self, version: u32) -> Result<(), StoreError> {
+        self.meta
+            .insert(FORMAT_KEY, &version.to_be_bytes())
+            .map_err(sled_error("write format"))?;
+        self.make_durable()
+    }
+}
+
+/// The path of sled 0.34's data file inside its directory.
+fn data_file_path(dir: &Path) -> PathBuf {
+    dir.join("db")
+}
+
+fn encode_head(head: &Head) -> [u8; 40] {
+    let mut bytes = [0u8; 40];
+    bytes[..8].copy_from_slice(&head.seq.0.to_be_bytes());
+    bytes[8..].copy_from_slice(&head.hash.0);
+    bytes
+}
+
+fn decode_head(bytes: &[u8]) -> Result<Head, StoreError> {
+    let bytes: &[u8; 40] = bytes
+        .try_into()
+        .map_err(|_| StoreError::MalformedHead { len: bytes.len() })?;
+    let (seq, hash) = bytes.split_at(8);
+    Ok(Head {
+        seq: Seq(u64::from_be_bytes(
+            seq.try_into().expect("split_at(8) gives 8 bytes"),
+        )),
+        hash: Hash(hash.try_into().expect("the rest of 40 bytes is 32")),
+    })
+}
+
+fn io_error(operation: &'static str) -> impl Fn(std::io::Error) -> StoreError {
+    move |source| StoreError::Io {
+        operation,
+        source: Arc::new(source),
+    }
+}
+
+fn sled_error(operation: &'static str) -> impl Fn(sled::Error) -> StoreError {
+    move |error| io_error(operation)(std::io::Error::from(error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_round_trips() {
+        let head = Head {
+            seq: Seq(42),
+            hash: Hash([7; 32]),
+        };
+        assert_eq!(decode_head(&encode_head(&head)).expect("decodes"), head);
+        assert!(matches!(
+            decode_head(&[1, 2, 3]),
+            Err(StoreError::MalformedHead { len: 3 })
+        ));
+    }
+
+    #[test]
+    fn a_second_open_of_one_directory_is_refused_as_locked() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let _first = SledStore::open(dir.path()).expect("first open");
+        let second = SledStore::open(dir.path());
+        assert!(
+            matches!(second, Err(StoreError::Locked { .. })),
+            "{second:?}"
+        );
+    }
+
+    #[test]
+    fn append_then_scan_and_get_return_the_records_in_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SledStore::open(dir.path()).expect("open");
+        let records: Vec<StoredRecord> = (1..=3)
+            .map(|n| StoredRecord {
+                seq: Seq(n),
+                bytes: vec![n as u8; 40],
+            })
+            .collect();
+        let head = Head {
+            seq: Seq(3),
+            hash: Hash([3; 32]),
+        };
+        store.append(&records, &head).expect("append");
+        let mut seen = Vec::new();
+        store
+            .scan(Seq(1), &mut |seq, bytes| {
+                seen.push((seq, bytes[0]));
+                ControlFlow::Continue(())
+            })
+            .expect("scan");
+        assert_eq!(seen, vec![(Seq(2), 2), (Seq(3), 3)]);
+        assert_eq!(store.get(Seq(3)).expect("get"), Some(vec![3; 40]));
+        assert_eq!(store.get(Seq(4)).expect("get"), None);
+        assert_eq!(store.head().expect("head"), Some(head));
+    }
+}

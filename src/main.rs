@@ -1,0 +1,83 @@
+//! The `stackledger` server: config → tracing → open and verify the ledger → serve.
+//!
+//! A damaged ledger is refused with the first bad seq and a non-zero exit. SIGINT or SIGTERM
+//! stops accepting connections, lets queued appends land, and stops the ledger writer.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use stackledger::app::App;
+use stackledger::clock::SystemClock;
+use stackledger::config::{Config, LogFormat};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    init_tracing(config.log_format);
+    if let Err(error) = run(config).await {
+        tracing::error!("{error:#}");
+        return Err(error);
+    }
+    Ok(())
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let ledger_dir = config.ledger_dir();
+    tracing::info!(dir = %ledger_dir.display(), "opening and verifying the ledger");
+    let app = tokio::task::spawn_blocking(move || App::open(&ledger_dir, Arc::new(SystemClock)))
+        .await
+        .context("the ledger open task failed")?
+        .context("cannot open the ledger")?;
+    let summary = app.read_model.read().summary();
+    tracing::info!(
+        events = summary.events,
+        deployments = summary.deployments,
+        head = %summary.head_hash,
+        "ledger verified"
+    );
+    app.record_start()
+        .await
+        .context("cannot record the server start")?;
+    // Signal handlers are installed before the address is announced, so that a SIGTERM sent
+    // as soon as the server is seen to listen is a clean shutdown, not the default kill.
+    let shutdown = shutdown_signal().context("cannot install signal handlers")?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr().context("no local address")?;
+    tracing::info!(%address, "listening on http://{address}");
+    axum::serve(listener, app.router())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("the HTTP server failed")?;
+    tracing::info!("shutting down: letting queued appends land");
+    app.ledger.shutdown().await;
+    tracing::info!(head = %app.ledger.head().seq, "ledger closed");
+    Ok(())
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Resolves on the first SIGINT or SIGTERM. The handlers are registered when this returns.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("SIGINT received"),
+            _ = terminate.recv() => tracing::info!("SIGTERM received"),
+        }
+    })
+}

@@ -1,0 +1,229 @@
+//! The read model: every deployment by id, the holder of each name, newest-first listing, and
+//! the ledger summary `/health` shows. Folded from envelopes only, in seq order.
+//!
+//! [`ReadModel`] is plain data with a pure `apply`; [`LiveReadModel`] shares one behind a lock
+//! and is the [`Projector`] the ledger feeds after each durable append.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+
+use crate::ids::{DeploymentId, Seq};
+use crate::ledger::Projector;
+use crate::ledger::envelope::{Envelope, Hash};
+use crate::ledger::event::{DeploymentStatus, Event};
+use crate::projection::deployment::DeploymentState;
+
+/// The circuit breaker's state as the system stream last recorded it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CircuitState {
+    /// Calls flow.
+    #[default]
+    Closed,
+    /// Calls fail fast.
+    Open,
+    /// One probe may pass.
+    HalfOpen,
+}
+
+/// Figures about the whole log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LedgerSummary {
+    /// Events folded.
+    pub events: u64,
+    /// The last seq folded.
+    pub last_seq: Seq,
+    /// Its hash.
+    pub head_hash: Hash,
+    /// Deployments known.
+    pub deployments: u64,
+    /// Server starts recorded.
+    pub server_starts: u64,
+    /// The breaker's last recorded state.
+    pub circuit: CircuitState,
+}
+
+/// A page request for [`ReadModel::list`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Only this status.
+    pub status: Option<DeploymentStatus>,
+    /// Only names containing this text.
+    pub name: Option<String>,
+    /// At most this many (the caller bounds it).
+    pub limit: usize,
+    /// Only deployments requested before this one (the previous page's last id).
+    pub before: Option<DeploymentId>,
+}
+
+/// Every deployment, folded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadModel {
+    deployments: HashMap<DeploymentId, DeploymentState>,
+    /// Ids in request order (oldest first).
+    order: Vec<DeploymentId>,
+    /// Position of each id in `order`.
+    ordinals: HashMap<DeploymentId, usize>,
+    /// The deployment holding each name (in progress or succeeded).
+    holders: HashMap<String, DeploymentId>,
+    /// The newest deployment of each name.
+    latest: HashMap<String, DeploymentId>,
+    summary: LedgerSummary,
+}
+
+impl ReadModel {
+    /// The fold of `envelopes` from nothing.
+    pub fn fold<'a>(envelopes: impl IntoIterator<Item = &'a Envelope>) -> Self {
+        let mut model = Self::default();
+        for envelope in envelopes {
+            model.apply(envelope);
+        }
+        model
+    }
+
+    /// The fold of the events up to and including `seq` (state as of that point).
+    pub fn fold_until<'a>(envelopes: impl IntoIterator<Item = &'a Envelope>, seq: Seq) -> Self {
+        Self::fold(
+            envelopes
+                .into_iter()
+                .take_while(|envelope| envelope.seq <= seq),
+        )
+    }
+
+    /// Folds one event (events must come in seq order; older ones are ignored).
+    pub fn apply(&mut self, envelope: &Envelope) {
+        if envelope.seq <= self.summary.last_seq {
+            return;
+        }
+        self.summary.events += 1;
+        self.summary.last_seq = envelope.seq;
+        self.summary.head_hash = envelope.hash;
+        if envelope.stream.is_system() {
+            self.apply_system(&envelope.event);
+            return;
+        }
+        let id = envelope.stream;
+        match self.deployments.get_mut(&id) {
+            Some(state) => state.apply(envelope),
+            None => {
+                let Some(state) = DeploymentState::start(envelope) else {
+                    return;
+                };
+                self.ordinals.insert(id, self.order.len());
+                self.order.push(id);
+                self.latest.insert(state.name.clone(), id);
+                self.deployments.insert(id, state);
+                self.summary.deployments += 1;
+            }
+        }
+        self.update_holder(id);
+    }
+
+    fn apply_system(&mut self, event: &Event) {
+        match event {
+            Event::CircuitOpened => self.summary.circuit = CircuitState::Open,
+            Event::CircuitHalfOpened => self.summary.circuit = CircuitState::HalfOpen,
+            Event::CircuitClosed => self.summary.circuit = CircuitState::Closed,
+            Event::ServerStarted { .. } => self.summary.server_starts += 1,
+            _ => {}
+        }
+    }
+
+    fn update_holder(&mut self, id: DeploymentId) {
+        let Some(state) = self.deployments.get(&id) else {
+            return;
+        };
+        if state.holds_name() {
+            self.holders.entry(state.name.clone()).or_insert(id);
+        } else if self.holders.get(&state.name) == Some(&id) {
+            self.holders.remove(&state.name);
+        }
+    }
+
+    /// One deployment.
+    pub fn get(&self, id: DeploymentId) -> Option<&DeploymentState> {
+        self.deployments.get(&id)
+    }
+
+    /// The deployment holding `name`, if any.
+    pub fn holder(&self, name: &str) -> Option<&DeploymentState> {
+        self.holders
+            .get(name)
+            .and_then(|id| self.deployments.get(id))
+    }
+
+    /// The deployment holding `name`, else the newest one of that name.
+    pub fn by_name(&self, name: &str) -> Option<&DeploymentState> {
+        self.holder(name).or_else(|| {
+            self.latest
+                .get(name)
+                .and_then(|id| self.deployments.get(id))
+        })
+    }
+
+    /// Deployments newest first, filtered and paged.
+    pub fn list(&self, query: &ListQuery) -> Vec<&DeploymentState> {
+        let end = match query.before {
+            Some(before) => self.ordinals.get(&before).copied().unwrap_or(0),
+            None => self.order.len(),
+        };
+        self.order[..end]
+            .iter()
+            .rev()
+            .filter_map(|id| self.deployments.get(id))
+            .filter(|state| query.status.is_none_or(|status| state.status == status))
+            .filter(|state| {
+                query
+                    .name
+                    .as_deref()
+                    .is_none_or(|name| state.name.contains(name))
+            })
+            .take(query.limit)
+            .collect()
+    }
+
+    /// Deployments still in progress, oldest first (crash recovery starts from these).
+    pub fn in_progress(&self) -> Vec<&DeploymentState> {
+        self.order
+            .iter()
+            .filter_map(|id| self.deployments.get(id))
+            .filter(|state| state.status == DeploymentStatus::InProgress)
+            .collect()
+    }
+
+    /// Figures about the whole log.
+    pub fn summary(&self) -> LedgerSummary {
+        self.summary
+    }
+}
+
+/// A [`ReadModel`] shared between the ledger writer (which folds) and readers.
+#[derive(Debug, Clone, Default)]
+pub struct LiveReadModel {
+    model: Arc<RwLock<ReadModel>>,
+}
+
+impl LiveReadModel {
+    /// An empty model; the ledger fills it at open.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A read guard on the current model. Hold it briefly: the writer waits for it.
+    pub fn read(&self) -> RwLockReadGuard<'_, ReadModel> {
+        self.model.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A copy of the current model (tests, replay comparisons).
+    pub fn snapshot(&self) -> ReadModel {
+        self.read().clone()
+    }
+}
+
+impl Projector for LiveReadModel {
+    fn apply(&self, envelopes: &[Arc<Envelope>]) {
+        let mut model = self.model.write().unwrap_or_else(PoisonError::into_inner);
+        for envelope in envelopes {
+            model.apply(envelope);
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The JSON shape of a deployment (DESIGN §5, `GET /api/deployment/:id`), built from a
+//! [`DeploymentState`]. Times are RFC 3339 in UTC with milliseconds, computed from the
+//! envelope's unix milliseconds (no clock is read).
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::ledger::event::{DeploymentStatus, Phase};
+use crate::projection::deployment::DeploymentState;
+use crate::projection::logs::{LogEntry, LogLevel};
+
+/// `resources` of the view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourcesView {
+    /// Dokploy `projectId`.
+    pub project_id: Option<String>,
+    /// Dokploy `environmentId`.
+    pub environment_id: Option<String>,
+    /// Dokploy `applicationId`.
+    pub application_id: Option<String>,
+    /// Dokploy `domainId`.
+    pub domain_id: Option<String>,
+}
+
+/// `timestamps` of the view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TimestampsView {
+    /// When it was requested.
+    pub started: String,
+    /// When it succeeded or finished rolling back.
+    pub completed: Option<String>,
+}
+
+/// `error` of the view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorView {
+    /// The phase that failed.
+    pub phase: Phase,
+    /// What a person reads.
+    pub message: String,
+    /// A stable snake_case code.
+    pub code: String,
+}
+
+/// One entry of `logs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogView {
+    /// When.
+    pub timestamp: String,
+    /// info, warn or error.
+    pub level: LogLevel,
+    /// The phase at the time.
+    pub phase: Phase,
+    /// The event kind, snake_case.
+    pub action: &'static str,
+    /// What a person reads.
+    pub message: String,
+    /// How long the step took, where known.
+    pub duration_ms: Option<u64>,
+}
+
+/// A deployment as the HTTP API and the replay tool show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentView {
+    /// `dep_<32 hex>`.
+    pub id: String,
+    /// The stack name.
+    pub stack_name: String,
+    /// The current phase.
+    pub phase: Phase,
+    /// in_progress, success or failure.
+    pub status: DeploymentStatus,
+    /// Percent done.
+    pub progress: u8,
+    /// The latest message.
+    pub message: String,
+    /// The current step's title.
+    pub current_step: String,
+    /// The stack's URL.
+    pub url: String,
+    /// Dokploy resources in use.
+    pub resources: ResourcesView,
+    /// Requested and finished times.
+    pub timestamps: TimestampsView,
+    /// Why it failed, if it did.
+    pub error: Option<ErrorView>,
+    /// "complete" or "partial" once a rollback finished.
+    pub rollback: Option<&'static str>,
+    /// The last 50 log lines, oldest first.
+    pub logs: Vec<LogView>,
+    /// The seq of the deployment's last event.
+    pub last_seq: u64,
+    /// The hash of the deployment's last event (the receipt).
+    pub head_hash: String,
+}
+
+impl DeploymentView {
+    /// The view of `state`.
+    pub fn of(state: &DeploymentState) -> Self {
+        let id = |value: &Option<crate::ledger::event::ResourceId>| {
+            value.as_ref().map(|id| id.0.clone())
+        };
+        Self {
+            id: state.id.to_string(),
+            stack_name: state.name.clone(),
+            phase: state.phase,
+            status: state.status,
+            progress: state.progress,
+            message: state.message.clone(),
+            current_step: state.current_step.clone(),
+            url: state.url.clone(),
+            resources: ResourcesView {
+                project_id: id(&state.resources.project_id),
+                environment_id: id(&state.resources.environment_id),
+                application_id: id(&state.resources.application_id),
+                domain_id: id(&state.resources.domain_id),
+            },
+            timestamps: TimestampsView {
+                started: rfc3339(state.started_at),
+                completed: state.completed_at.map(rfc3339),
+            },
+            error: state.error.as_ref().map(|failure| ErrorView {
+                phase: failure.phase,
+                message: failure.message.clone(),
+                code: failure.code.clone(),
+            }),
+            rollback: state.rollback_outcome(),
+            logs: state.logs.iter().map(log_view).collect(),
+            last_seq: state.last_seq.0,
+            head_hash: state.head_hash.to_string(),
+        }
+    }
+}
+
+fn log_view(entry: &LogEntry) -> LogView {
+    LogView {
+        timestamp: rfc3339(entry.at),
+        level: entry.level,
+        phase: entry.phase,
+        action: entry.action(),
+        message: entry.message.clone(),
+        duration_ms: entry.duration_ms,
+    }
+}
+
+/// Unix milliseconds as RFC 3339 UTC with milliseconds (`2026-11-27T13:09:20.123Z`).
+/// Times before 1970 show as the epoch.
+pub fn rfc3339(unix_ms: i64) -> String {
+    let since_epoch = Duration::from_millis(u64::try_from(unix_ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(UNIX_EPOCH + since_epoch).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_unix_milliseconds_in_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_795_784_960_123), "2026-11-27T13:09:20.123Z");
+        assert_eq!(rfc3339(-5), "1970-01-01T00:00:00.000Z");
+    }
+}

@@ -1,0 +1,171 @@
+//! Golden logs: every `events/golden/*.log` written by any version still decodes, verifies,
+//! re-encodes to the same bytes, and folds to its `*.expected.json`.
+//!
+//! Regenerate on purpose only: `STACKLEDGER_BLESS=1 cargo test golden`, then read the diff.
+
+use std::collections::BTreeSet;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use stackledger::ids::Seq;
+use stackledger::ledger::chain::ChainCheck;
+use stackledger::ledger::codec;
+use stackledger::ledger::envelope::Envelope;
+use stackledger::ledger::event::EventKind;
+use stackledger::ledger::store::{SledStore, Store};
+use stackledger::projection::{DeploymentView, ListQuery, ReadModel};
+
+use crate::support::{close, open_ledger, scenario};
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("events/golden")
+}
+
+/// Reads a golden log: one record per line, `<seq> <hex of the stored bytes>`.
+fn read_log(path: &Path) -> Vec<(Seq, Vec<u8>)> {
+    let text = std::fs::read_to_string(path).expect("the golden log reads");
+    text.lines()
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let (seq, hex) = line.split_once(' ').expect("a line is `<seq> <hex>`");
+            let bytes = (0..hex.len())
+                .step_by(2)
+                .map(|at| u8::from_str_radix(&hex[at..at + 2], 16).expect("hex"))
+                .collect();
+            (Seq(seq.parse().expect("a seq")), bytes)
+        })
+        .collect()
+}
+
+fn write_log(path: &Path, records: &[(Seq, Vec<u8>)]) {
+    let mut text = String::new();
+    for (seq, bytes) in records {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        text.push_str(&format!("{} {hex}\n", seq.0));
+    }
+    std::fs::write(path, text).expect("the golden log writes");
+}
+
+/// What a log folds to, as reviewable JSON.
+fn expected_of(envelopes: &[Envelope]) -> Value {
+    let model = ReadModel::fold(envelopes);
+    let summary = model.summary();
+    let query = ListQuery {
+        limit: usize::MAX,
+        ..ListQuery::default()
+    };
+    let deployments: Vec<DeploymentView> = model
+        .list(&query)
+        .into_iter()
+        .map(DeploymentView::of)
+        .collect();
+    json!({
+        "summary": {
+            "events": summary.events,
+            "lastSeq": summary.last_seq.0,
+            "headHash": summary.head_hash.to_string(),
+            "deployments": summary.deployments,
+            "serverStarts": summary.server_starts,
+            "circuit": format!("{:?}", summary.circuit),
+        },
+        "deployments": deployments,
+        "events": envelopes,
+    })
+}
+
+async fn bless(dir: &Path) {
+    let data = tempfile::tempdir().expect("temp dir");
+    let test = open_ledger(data.path());
+    scenario::write(&test).await;
+    close(test.ledger).await;
+    let store = SledStore::open(data.path()).expect("the store reopens");
+    let mut records = Vec::new();
+    store
+        .scan(Seq::ZERO, &mut |seq, bytes| {
+            records.push((seq, bytes.to_vec()));
+            ControlFlow::Continue(())
+        })
+        .expect("the scan succeeds");
+    write_log(&dir.join("scenario.log"), &records);
+    let envelopes: Vec<Envelope> = records
+        .iter()
+        .map(|(_, bytes)| codec::decode_record(bytes).expect("decodes"))
+        .collect();
+    let expected = serde_json::to_string_pretty(&expected_of(&envelopes)).expect("json");
+    std::fs::write(dir.join("scenario.expected.json"), expected + "\n").expect("writes");
+}
+
+fn golden_logs() -> Vec<PathBuf> {
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(golden_dir())
+        .expect("events/golden exists")
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
+        .collect();
+    logs.sort();
+    logs
+}
+
+#[tokio::test]
+async fn golden_logs_verify_reencode_identically_and_fold_to_their_expected_projection() {
+    if std::env::var_os("STACKLEDGER_BLESS").is_some() {
+        bless(&golden_dir()).await;
+    }
+    let logs = golden_logs();
+    assert!(!logs.is_empty(), "events/golden holds no log");
+    for log in logs {
+        let records = read_log(&log);
+        let mut check = ChainCheck::new();
+        let mut envelopes = Vec::new();
+        for (seq, bytes) in &records {
+            let envelope = check
+                .check_record(*seq, bytes)
+                .unwrap_or_else(|damage| panic!("{}: {damage}", log.display()));
+            let body = codec::encode_envelope_body(&envelope);
+            assert_eq!(
+                codec::encode_record(&body, &envelope.hash),
+                *bytes,
+                "{}: event {seq:?} re-encodes differently: the codec changed",
+                log.display()
+            );
+            envelopes.push(envelope);
+        }
+        let expected_path = log.with_extension("expected.json");
+        let expected: Value = serde_json::from_str(
+            &std::fs::read_to_string(&expected_path).expect("the expected projection reads"),
+        )
+        .expect("the expected projection is JSON");
+        let actual = expected_of(&envelopes);
+        if actual != expected {
+            let actual = serde_json::to_string_pretty(&actual).expect("json");
+            let expected = serde_json::to_string_pretty(&expected).expect("json");
+            let first_difference = actual
+                .lines()
+                .zip(expected.lines())
+                .enumerate()
+                .find(|(_, (a, e))| a != e)
+                .map(|(line, (a, e))| format!("line {}: actual {a:?}, expected {e:?}", line + 1));
+            panic!(
+                "{} folds differently from {}: {}",
+                log.display(),
+                expected_path.display(),
+                first_difference.unwrap_or_else(|| "lengths differ".to_owned())
+            );
+        }
+    }
+}
+
+#[test]
+fn golden_logs_together_use_every_event_kind() {
+    let mut seen = BTreeSet::new();
+    for log in golden_logs() {
+        for (_, bytes) in read_log(&log) {
+            seen.insert(codec::decode_record(&bytes).expect("decodes").event.kind());
+        }
+    }
+    let missing: Vec<_> = EventKind::ALL
+        .iter()
+        .filter(|kind| !seen.contains(kind))
+        .collect();
+    assert!(missing.is_empty(), "no golden log holds {missing:?}");
+}

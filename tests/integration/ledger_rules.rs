@@ -1,0 +1,324 @@
+//! Refused appends write nothing and say why; a storage failure stops the writer for good.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use stackledger::clock::ManualClock;
+use stackledger::ids::{DeploymentId, IdGen, Seq, SequentialIds, StreamVersion};
+use stackledger::ledger::error::{LedgerError, StoreError};
+use stackledger::ledger::event::{Event, EventKind, Phase};
+use stackledger::ledger::store::{Head, SledStore, Store, StoredRecord};
+use stackledger::ledger::{ExpectedVersion, Ledger, LedgerOptions, NewEvent};
+use stackledger::projection::LiveReadModel;
+
+use crate::support::{T0, append, close, open_ledger, phase, requested};
+
+fn exact(version: u32) -> ExpectedVersion {
+    ExpectedVersion::Exact(StreamVersion(version))
+}
+
+#[tokio::test]
+async fn an_append_at_a_stale_version_is_refused_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let test = open_ledger(dir.path());
+    let stream = SequentialIds::default().deployment_id();
+    append(&test.ledger, stream, vec![requested("shop")]).await;
+    let stale = test
+        .ledger
+        .append(
+            stream,
+            exact(0),
+            vec![NewEvent::new(phase(Phase::Deploying))],
+        )
+        .await;
+    match stale {
+        Err(LedgerError::VersionConflict {
+            expected, actual, ..
+        }) => {
+            assert_eq!((expected, actual), (StreamVersion(0), StreamVersion(1)));
+        }
+        other => panic!("expected a version conflict, got {other:?}"),
+    }
+    assert_eq!(test.ledger.head().seq, Seq(1));
+    assert_eq!(test.read_model.snapshot().summary().events, 1);
+}
+
+#[tokio::test]
+async fn an_oversized_event_is_refused_with_its_size_and_nothing_of_its_append_is_written() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let test = open_ledger(dir.path());
+    let stream = SequentialIds::default().deployment_id();
+    let huge = Event::DeploymentFailed {
+        phase: Phase::Deploying,
+        code: "deploy_failed".into(),
+        message: "x".repeat(10_000),
+    };
+    let events = vec![NewEvent::new(requested("shop")), NewEvent::new(huge)];
+    match test.ledger.append(stream, exact(0), events).await {
+        Err(LedgerError::PayloadTooLarge { kind, size, max }) => {
+            assert_eq!(kind, EventKind::DeploymentFailed);
+            assert!(size > 10_000 && max == 4096, "size {size}, max {max}");
+        }
+        other => panic!("expected PayloadTooLarge, got {other:?}"),
+    }
+    assert_eq!(
+        test.ledger.head().seq,
+        Seq::ZERO,
+        "the request was all or nothing"
+    );
+    assert_eq!(test.ledger.stream_version(stream), StreamVersion(0));
+    let clipped = Event::DeploymentFailed {
+        phase: Phase::Deploying,
+        code: "deploy_failed".into(),
+        message: stackledger::ledger::event::clip(&"x".repeat(10_000), 1024),
+    };
+    append(&test.ledger, stream, vec![requested("shop"), clipped]).await;
+    assert_eq!(test.ledger.head().seq, Seq(2));
+}
+
+#[tokio::test]
+async fn events_in_the_wrong_stream_or_with_a_future_cause_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let test = open_ledger(dir.path());
+    let stream = SequentialIds::default().deployment_id();
+    let cases = [
+        (
+            DeploymentId::SYSTEM,
+            ExpectedVersion::Any,
+            NewEvent::new(requested("shop")),
+        ),
+        (stream, exact(0), NewEvent::new(phase(Phase::Deploying))),
+        (stream, exact(0), NewEvent::new(Event::CircuitOpened)),
+        (
+            stream,
+            exact(0),
+            NewEvent::caused_by(requested("shop"), Seq(1)),
+        ),
+        (
+            stream,
+            exact(0),
+            NewEvent::caused_by(requested("shop"), Seq(0)),
+        ),
+    ];
+    for (stream, expected, event) in cases {
+        let answer = test
+            .ledger
+            .append(stream, expected, vec![event.clone()])
+            .await;
+        assert!(
+            matches!(
+                answer,
+                Err(LedgerError::WrongStream { .. } | LedgerError::InvalidCause { .. })
+            ),
+            "{event:?} on {stream}: {answer:?}"
+        );
+    }
+    let empty = test.ledger.append(stream, exact(0), Vec::new()).await;
+    assert!(matches!(empty, Err(LedgerError::EmptyAppend)), "{empty:?}");
+    assert_eq!(test.ledger.head().seq, Seq::ZERO);
+    append(&test.ledger, stream, vec![requested("shop")]).await;
+    let twice = test
+        .ledger
+        .append(stream, exact(1), vec![NewEvent::new(requested("shop"))])
+        .await;
+    assert!(
+        matches!(twice, Err(LedgerError::WrongStream { .. })),
+        "{twice:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_racing_requests_for_one_name_exactly_one_wins_also_across_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let test = open_ledger(dir.path());
+    let ids = Arc::new(SequentialIds::default());
+    let racers: Vec<_> = (0..16)
+        .map(|_| {
+            let ledger = test.ledger.clone();
+            let stream = ids.deployment_id();
+            tokio::spawn(async move {
+                let event = NewEvent::new(requested("shop"));
+                (stream, ledger.append(stream, exact(0), vec![event]).await)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    let mut holders = Vec::new();
+    for racer in racers {
+        let (stream, answer) = racer.await.expect("the racer finishes");
+        match answer {
+            Ok(_) => winners.push(stream),
+            Err(LedgerError::NameTaken { name, holder }) => {
+                assert_eq!(name, "shop");
+                holders.push(holder);
+            }
+            Err(other) => panic!("unexpected refusal: {other}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one request wins");
+    assert!(
+        holders.iter().all(|holder| *holder == winners[0]),
+        "losers name the winner"
+    );
+    assert_eq!(test.ledger.head().seq, Seq(1));
+    close(test.ledger).await;
+
+    let reopened = open_ledger(dir.path());
+    let late = ids.deployment_id();
+    let answer = reopened
+        .ledger
+        .append(late, exact(0), vec![NewEvent::new(requested("shop"))])
+        .await;
+    assert!(
+        matches!(answer, Err(LedgerError::NameTaken { holder, .. }) if holder == winners[0]),
+        "{answer:?}"
+    );
+    let released = vec![
+        phase(Phase::Deploying),
+        Event::RollbackStarted,
+        Event::RollbackFinished { complete: true },
+    ];
+    append(&reopened.ledger, winners[0], released).await;
+    append(&reopened.ledger, late, vec![requested("shop")]).await;
+    let model = reopened.read_model.snapshot();
+    assert_eq!(model.holder("shop").map(|state| state.id), Some(late));
+}
+
+#[tokio::test]
+async fn a_failed_deployment_keeps_its_name_until_its_rollback_ends() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let test = open_ledger(dir.path());
+    let ids = SequentialIds::default();
+    let first = ids.deployment_id();
+    let failed = Event::DeploymentFailed {
+        phase: Phase::Deploying,
+        code: "deploy_failed".into(),
+        message: "boom".into(),
+    };
+    append(
+        &test.ledger,
+        first,
+        vec![requested("shop"), failed, Event::RollbackStarted],
+    )
+    .await;
+    let second = ids.deployment_id();
+    let early = test
+        .ledger
+        .append(second, exact(0), vec![NewEvent::new(requested("shop"))])
+        .await;
+    assert!(
+        matches!(early, Err(LedgerError::NameTaken { .. })),
+        "{early:?}"
+    );
+    append(
+        &test.ledger,
+        first,
+        vec![Event::RollbackFinished { complete: true }],
+    )
+    .await;
+    append(&test.ledger, second, vec![requested("shop")]).await;
+}
+
+/// A store whose appends fail on demand, before anything is written.
+struct FailingStore {
+    inner: SledStore,
+    failing: AtomicBool,
+}
+
+impl Store for FailingStore {
+    fn append(&self, records: &[StoredRecord], head: &Head) -> Result<(), StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::Io {
+                operation: "flush",
+                source: Arc::new(std::io::Error::other("injected flush failure")),
+            });
+        }
+        self.inner.append(records, head)
+    }
+    fn scan(
+        &self,
+        after: Seq,
+        visit: &mut dyn FnMut(Seq, &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.inner.scan(after, visit)
+    }
+    fn get(&self, seq: Seq) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(seq)
+    }
+    fn head(&self) -> Result<Option<Head>, StoreError> {
+        self.inner.head()
+    }
+    fn format_version(&self) -> Result<Option<u32>, StoreError> {
+        self.inner.format_version()
+    }
+    fn set_format_version(&self, version: u32) -> Result<(), StoreError> {
+        self.inner.set_format_version(version)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flush_failure_fails_its_batch_stops_the_writer_and_acknowledges_nothing_more() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(FailingStore {
+        inner: SledStore::open(dir.path()).expect("opens"),
+        failing: AtomicBool::new(false),
+    });
+    let read_model = LiveReadModel::new();
+    let ledger = Ledger::open_with(
+        store.clone(),
+        Arc::new(ManualClock::new(T0)),
+        Arc::new(read_model.clone()),
+        LedgerOptions::default(),
+    )
+    .expect("opens");
+    let ids = SequentialIds::default();
+    append(&ledger, ids.deployment_id(), vec![requested("kept")]).await;
+    let mut watcher = ledger.subscribe(None, Seq(1));
+
+    store.failing.store(true, Ordering::SeqCst);
+    let attempts: Vec<_> = (0..8)
+        .map(|n| {
+            let ledger = ledger.clone();
+            let stream = ids.deployment_id();
+            tokio::spawn(async move {
+                let event = NewEvent::new(requested(&format!("lost{n}")));
+                ledger.append(stream, exact(0), vec![event]).await
+            })
+        })
+        .collect();
+    for attempt in attempts {
+        let answer = attempt.await.expect("finishes");
+        assert!(
+            matches!(answer, Err(LedgerError::Storage(_) | LedgerError::Stopped)),
+            "{answer:?}"
+        );
+    }
+    store.failing.store(false, Ordering::SeqCst);
+    let later = ledger
+        .append(
+            ids.deployment_id(),
+            exact(0),
+            vec![NewEvent::new(requested("later"))],
+        )
+        .await;
+    assert!(matches!(later, Err(LedgerError::Stopped)), "{later:?}");
+    assert!(!ledger.is_writable());
+    assert_eq!(
+        ledger.head().seq,
+        Seq(1),
+        "nothing unacknowledged is visible"
+    );
+    assert_eq!(read_model.snapshot().summary().events, 1);
+    assert!(
+        watcher.next().await.is_none(),
+        "subscribers see the end, not phantom events"
+    );
+
+    ledger.shutdown().await;
+    drop(ledger);
+    drop(watcher);
+    drop(store);
+    let reopened = open_ledger(dir.path());
+    assert_eq!(reopened.ledger.head().seq, Seq(1));
+}

@@ -1,0 +1,180 @@
+//! The projection is a pure fold: folding live, batch by batch, equals folding from scratch
+//! (and reopening), and the state at any seq equals the fold of the log up to that seq.
+
+use proptest::prelude::*;
+use stackledger::ids::{DeploymentId, Seq};
+use stackledger::ledger::event::{ApiAnswer, Event, HttpMethod, Phase, ResourceId, ResourceKind};
+use stackledger::projection::ReadModel;
+use uuid::Uuid;
+
+use crate::support::{append, close, open_ledger, requested};
+
+fn any_phase() -> impl Strategy<Value = Phase> {
+    proptest::sample::select(Phase::ALL.to_vec())
+}
+
+fn any_kind() -> impl Strategy<Value = ResourceKind> {
+    proptest::sample::select(vec![
+        ResourceKind::Project,
+        ResourceKind::Environment,
+        ResourceKind::Application,
+        ResourceKind::Domain,
+        ResourceKind::Deployment,
+    ])
+}
+
+/// Any deployment event but `DeploymentRequested` (which opens each stream).
+fn deployment_event() -> impl Strategy<Value = Event> {
+    let id = "[a-z0-9]{4}".prop_map(ResourceId);
+    prop_oneof![
+        any_phase().prop_map(|phase| Event::PhaseEntered { phase }),
+        (1u32..4, 1u32..4).prop_map(|(call, attempt)| Event::ApiCallStarted {
+            call,
+            attempt,
+            method: HttpMethod::Post,
+            endpoint: "application.create".into(),
+        }),
+        (1u32..4, 1u32..4, 0u64..50).prop_map(|(call, attempt, duration_ms)| {
+            Event::ApiCallSucceeded {
+                call,
+                attempt,
+                status: 200,
+                duration_ms,
+                answer: ApiAnswer::Empty,
+            }
+        }),
+        (
+            1u32..4,
+            proptest::option::of(500u16..504),
+            proptest::option::of(0u64..16_000)
+        )
+            .prop_map(|(call, status, retry_in_ms)| Event::ApiCallFailed {
+                call,
+                attempt: 1,
+                status,
+                error: "unavailable".into(),
+                duration_ms: 3,
+                retry_in_ms,
+            }),
+        (any_kind(), id.clone()).prop_map(|(kind, id)| Event::ResourceCreated { kind, id }),
+        (any_kind(), id.clone()).prop_map(|(kind, id)| Event::ResourceFound { kind, id }),
+        (1u32..20, proptest::option::of(200u16..504)).prop_map(|(n, status)| {
+            Event::HealthCheckAttempt {
+                n,
+                status,
+                error: None,
+                duration_ms: 2,
+            }
+        }),
+        (0u64..60_000).prop_map(|after_ms| Event::HealthVerified { after_ms }),
+        Just(Event::DeployQueued { title: "t".into() }),
+        Just(Event::DeployFinished {
+            dokploy_status: "done".into()
+        }),
+        Just(Event::DeploymentSucceeded {
+            url: "https://x".into()
+        }),
+        any_phase().prop_map(|phase| Event::DeploymentFailed {
+            phase,
+            code: "c".into(),
+            message: "m".into(),
+        }),
+        Just(Event::RollbackStarted),
+        (any_kind(), id.clone()).prop_map(|(kind, id)| Event::RollbackStepSucceeded { kind, id }),
+        (any_kind(), id).prop_map(|(kind, id)| Event::RollbackStepFailed {
+            kind,
+            id,
+            error: "e".into(),
+        }),
+        any::<bool>().prop_map(|complete| Event::RollbackFinished { complete }),
+        Just(Event::RecoveryStarted { reason: "r".into() }),
+    ]
+}
+
+fn system_event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        Just(Event::CircuitOpened),
+        Just(Event::CircuitHalfOpened),
+        Just(Event::CircuitClosed),
+        Just(Event::ServerStarted {
+            version: "v".into()
+        }),
+    ]
+}
+
+/// One append: a stream (0 = system, 1..=3 deployments) and one to three events.
+fn appends() -> impl Strategy<Value = Vec<(u8, Vec<Event>)>> {
+    let one = prop_oneof![
+        1 => proptest::collection::vec(system_event(), 1..3).prop_map(|events| (0u8, events)),
+        6 => (1u8..4, proptest::collection::vec(deployment_event(), 1..4)),
+    ];
+    proptest::collection::vec(one, 1..40)
+}
+
+fn stream(index: u8) -> DeploymentId {
+    DeploymentId::from_uuid(Uuid::from_u128(u128::from(index)))
+}
+
+async fn run(plan: Vec<(u8, Vec<Event>)>) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let test = open_ledger(dir.path());
+    let mut snapshots = Vec::new();
+    for (index, mut events) in plan {
+        let id = stream(index);
+        if index > 0 && test.ledger.stream_version(id).0 == 0 {
+            events.insert(0, requested(&format!("stack{index}")));
+        }
+        if index == 0 {
+            for event in events {
+                let new = stackledger::ledger::NewEvent::new(event);
+                let any = stackledger::ledger::ExpectedVersion::Any;
+                test.ledger
+                    .append_one(id, any, new)
+                    .await
+                    .expect("accepted");
+            }
+        } else {
+            append(&test.ledger, id, events).await;
+        }
+        snapshots.push((test.ledger.head().seq, test.read_model.snapshot()));
+    }
+    let log = test
+        .ledger
+        .read_after(Seq::ZERO, usize::MAX)
+        .expect("reads");
+    let live = test.read_model.snapshot();
+    prop_assert_eq!(
+        &ReadModel::fold(&log),
+        &live,
+        "incremental equals from scratch"
+    );
+    for (seq, snapshot) in &snapshots {
+        prop_assert_eq!(
+            &ReadModel::fold_until(&log, *seq),
+            snapshot,
+            "state at {:?}",
+            seq
+        );
+    }
+    close(test.ledger).await;
+    let reopened = open_ledger(dir.path());
+    prop_assert_eq!(
+        &reopened.read_model.snapshot(),
+        &live,
+        "reopen folds the same"
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn folding_live_equals_folding_from_scratch_at_every_seq(plan in appends()) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(run(plan))?;
+    }
+}

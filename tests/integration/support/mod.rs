@@ -1,0 +1,92 @@
+//! Shared helpers: opening ledgers in temp directories, sample events, the golden scenario.
+
+pub(crate) mod scenario;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use stackledger::clock::ManualClock;
+use stackledger::ids::DeploymentId;
+use stackledger::ledger::error::LedgerError;
+use stackledger::ledger::event::{Event, Phase};
+use stackledger::ledger::store::SledStore;
+use stackledger::ledger::{ExpectedVersion, Ledger, LedgerOptions, NewEvent};
+use stackledger::projection::LiveReadModel;
+
+/// The instant every test clock starts at (2026-11-27T13:09:20Z).
+pub(crate) const T0: i64 = 1_795_784_960_000;
+
+/// A ledger with its read model and its clock.
+pub(crate) struct TestLedger {
+    pub(crate) ledger: Ledger,
+    pub(crate) read_model: LiveReadModel,
+    pub(crate) clock: ManualClock,
+}
+
+/// A ledger on `dir` with a manual clock and a live read model.
+pub(crate) fn open_ledger(dir: &Path) -> TestLedger {
+    open_ledger_with(dir, LedgerOptions::default())
+}
+
+/// The same with explicit limits.
+pub(crate) fn open_ledger_with(dir: &Path, options: LedgerOptions) -> TestLedger {
+    try_open_ledger(dir, options).expect("the ledger opens")
+}
+
+/// Opens a ledger on `dir`, or says why it cannot.
+pub(crate) fn try_open_ledger(
+    dir: &Path,
+    options: LedgerOptions,
+) -> Result<TestLedger, LedgerError> {
+    let read_model = LiveReadModel::new();
+    let clock = ManualClock::new(T0);
+    let store = SledStore::open(dir).map_err(LedgerError::Open)?;
+    let ledger = Ledger::open_with(
+        Arc::new(store),
+        Arc::new(clock.clone()),
+        Arc::new(read_model.clone()),
+        options,
+    )?;
+    Ok(TestLedger {
+        ledger,
+        read_model,
+        clock,
+    })
+}
+
+/// A `DeploymentRequested` for `name`.
+pub(crate) fn requested(name: &str) -> Event {
+    Event::DeploymentRequested {
+        name: name.to_owned(),
+        image: "ghcr.io/example/stack:1.0".to_owned(),
+        domain: format!("{name}.ai.flexinit.nl"),
+        port: 8080,
+        client: "c1a2f3".to_owned(),
+        server_version: "0.1.0".to_owned(),
+    }
+}
+
+/// A `PhaseEntered`.
+pub(crate) fn phase(phase: Phase) -> Event {
+    Event::PhaseEntered { phase }
+}
+
+/// Appends `events` to `stream` at its current version and returns their seqs.
+pub(crate) async fn append(ledger: &Ledger, stream: DeploymentId, events: Vec<Event>) -> Vec<u64> {
+    let expected = ExpectedVersion::Exact(ledger.stream_version(stream));
+    let written = ledger
+        .append(
+            stream,
+            expected,
+            events.into_iter().map(NewEvent::new).collect(),
+        )
+        .await
+        .expect("the append is accepted");
+    written.iter().map(|envelope| envelope.seq.0).collect()
+}
+
+/// Closes a ledger and waits until its files are released.
+pub(crate) async fn close(ledger: Ledger) {
+    ledger.shutdown().await;
+    drop(ledger);
+}

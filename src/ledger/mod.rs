@@ -610,6 +610,7 @@ fn reconcile_head(store: &dyn Store, check: &ChainCheck) -> Result<Head, LedgerE
         last = last.seq.0,
         "events past the recorded head were never acknowledged but are intact; keeping them"
     );
-    store.append(&[], &last).map_err(LedgerError::Open)?;
+    store.write(&[], &last).map_err(LedgerError::Open)?;
+    store.sync().map_err(LedgerError::Open)?;
     Ok(last)
 }

@@ -1,11 +1,11 @@
 //! Storage behind the ledger: the [`Store`] trait and its sled 0.34 implementation.
 //!
-//! The trait is deliberately small (append a durable batch, scan a range, read one record, read
-//! the head) so that a second backend (a shared PostgreSQL log for several portal instances)
+//! The trait is deliberately small (write a batch, make it durable, scan a range, read one
+//! record, read the head) so that a second backend (a shared PostgreSQL log for several portal instances)
 //! can be added without touching the writer, the orchestrator or the projection. sled types
 //! never leave this file.
 //!
-//! Durability: [`SledStore::append`] returns only after sled's `flush` (which on Linux ends in
+//! Durability: [`SledStore::sync`] returns only after sled's `flush` (which on Linux ends in
 //! `sync_file_range`, enough for a killed process but not for a power cut) and an `fdatasync`
 //! of sled's data file. Records are kept far below sled's ~128 KiB blob threshold by the
 //! writer's payload cap, so every record lives in that one file.
@@ -37,11 +37,16 @@ pub struct StoredRecord {
     pub bytes: Vec<u8>,
 }
 
-/// Where the log lives. Appends come from one writer; reads may run concurrently with it.
+/// Where the log lives. Writes come from one writer thread and syncs from one syncer thread;
+/// reads may run concurrently with both.
 pub trait Store: Send + Sync + 'static {
-    /// Writes `records` (contiguous, after the current head) and the new `head`, and returns
-    /// only once both are durable. On error nothing may be assumed about what reached disk.
-    fn append(&self, records: &[StoredRecord], head: &Head) -> Result<(), StoreError>;
+    /// Writes `records` (contiguous, after the previous write) and the new `head`. They need
+    /// not be durable until the next [`Store::sync`] returns.
+    fn write(&self, records: &[StoredRecord], head: &Head) -> Result<(), StoreError>;
+
+    /// Makes everything written before this call durable. On error nothing may be assumed
+    /// about what reached the disk.
+    fn sync(&self) -> Result<(), StoreError>;
 
     /// Visits the raw records with seq greater than `after`, in order, until `visit` breaks.
     fn scan(
@@ -53,7 +58,7 @@ pub trait Store: Send + Sync + 'static {
     /// The raw record at `seq`, if stored.
     fn get(&self, seq: Seq) -> Result<Option<Vec<u8>>, StoreError>;
 
-    /// The head recorded by the last durable append (None for a new store).
+    /// The head recorded by the last write (None for a new store).
     fn head(&self) -> Result<Option<Head>, StoreError>;
 
     /// The format version recorded at creation (None for a new store).
@@ -111,15 +116,10 @@ impl SledStore {
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         self.db.size_on_disk().map_err(sled_error("size"))
     }
-
-    fn make_durable(&self) -> Result<(), StoreError> {
-        self.db.flush().map_err(sled_error("flush"))?;
-        self.data_file.sync_data().map_err(io_error("fdatasync"))
-    }
 }
 
 impl Store for SledStore {
-    fn append(&self, records: &[StoredRecord], head: &Head) -> Result<(), StoreError> {
+    fn write(&self, records: &[StoredRecord], head: &Head) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for record in records {
             batch.insert(&record.seq.0.to_be_bytes(), record.bytes.as_slice());
@@ -132,7 +132,12 @@ impl Store for SledStore {
         self.meta
             .insert(HEAD_KEY, encode_head(head).as_slice())
             .map_err(sled_error("write head"))?;
-        self.make_durable()
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(sled_error("flush"))?;
+        self.data_file.sync_data().map_err(io_error("fdatasync"))
     }
 
     fn scan(
@@ -190,7 +195,7 @@ impl Store for SledStore {
         self.meta
             .insert(FORMAT_KEY, &version.to_be_bytes())
             .map_err(sled_error("write format"))?;
-        self.make_durable()
+        self.sync()
     }
 }
 
@@ -272,7 +277,8 @@ mod tests {
             seq: Seq(3),
             hash: Hash([3; 32]),
         };
-        store.append(&records, &head).expect("append");
+        store.write(&records, &head).expect("write");
+        store.sync().expect("sync");
         let mut seen = Vec::new();
         store
             .scan(Seq(1), &mut |seq, bytes| {

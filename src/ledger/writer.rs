@@ -1,11 +1,14 @@
 //! The single writer: validates appends, chains and encodes them, group-commits them, and only
 //! then publishes them (stream index, projection, live subscribers) and acknowledges them.
 //!
-//! It runs on its own OS thread because a durable flush blocks. Requests come over a bounded
-//! channel; every request that is waiting when a batch starts joins it, so one flush serves
-//! many appenders. A request is all-or-nothing: if any of its events is refused, none is
-//! staged. A storage error fails every appender of that batch and stops the writer for good:
-//! later appends get [`LedgerError::Stopped`], never a false acknowledgement.
+//! It runs on two OS threads because a durable flush blocks. The stager takes requests from a
+//! bounded channel; every request waiting when a batch starts joins it. It validates, chains,
+//! encodes and writes the batch to the store, then hands it to the syncer and goes on with the
+//! next batch while the syncer makes the previous ones durable with one sync for all that are
+//! waiting. Only after the sync are events published and appenders answered, in seq order.
+//! A request is all-or-nothing: if any of its events is refused, none is staged. A storage
+//! error fails every appender of the batches concerned and stops the writer for good: later
+//! appends get [`LedgerError::Stopped`], never a false acknowledgement.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -77,6 +80,17 @@ struct Batch {
     replies: Vec<(AppendReply, Result<Range<usize>, LedgerError>)>,
 }
 
+/// A batch written to the store, waiting to be made durable.
+struct Written {
+    head: Head,
+    envelopes: Vec<Arc<Envelope>>,
+    replies: Vec<(AppendReply, Result<Range<usize>, LedgerError>)>,
+}
+
+/// Batches written but not yet synced, between the stager and the syncer. Small: it only
+/// needs to cover the batch being staged while the previous one syncs.
+const WRITTEN_QUEUE_MAX: usize = 4;
+
 /// The writer's state: the head and what validation needs.
 pub(crate) struct Writer {
     pub(crate) store: Arc<dyn Store>,
@@ -92,28 +106,59 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Runs until shutdown, a storage failure, or every sender is gone.
+    ///
+    /// Two stages overlap: this thread validates, encodes and writes batch N+1 while a syncer
+    /// thread makes batch N durable; the syncer merges every batch waiting for it into one sync.
     pub(crate) fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let (to_syncer, written) = std::sync::mpsc::sync_channel(WRITTEN_QUEUE_MAX);
+        let syncer = Syncer {
+            store: Arc::clone(&self.store),
+            shared: Arc::clone(&self.shared),
+            live: self.live.clone(),
+        };
+        let syncer = match std::thread::Builder::new()
+            .name("ledger-syncer".into())
+            .spawn(move || syncer.run(written))
+        {
+            Ok(handle) => handle,
+            Err(error) => {
+                tracing::error!(%error, "cannot start the ledger syncer; the writer stops");
+                self.stop(&mut commands);
+                return;
+            }
+        };
+        let mut shutdown = None;
         while let Some(command) = commands.blocking_recv() {
             let mut batch = Batch::default();
-            let mut shutdown = self.take(command, &mut batch);
+            shutdown = self.take(command, &mut batch);
             while shutdown.is_none() && batch.envelopes.len() < self.batch_events_max {
                 match commands.try_recv() {
                     Ok(command) => shutdown = self.take(command, &mut batch),
                     Err(_) => break,
                 }
             }
-            let durable = self.commit(batch);
-            if let Some(done) = shutdown {
-                self.stop(&mut commands);
-                let _ = done.send(());
-                return;
+            if let Some(written) = self.write(batch)
+                && to_syncer.send(written).is_err()
+            {
+                break;
             }
-            if !durable {
-                self.stop(&mut commands);
-                return;
+            if shutdown.is_some() || self.is_stopped() {
+                break;
             }
         }
-        self.shared.stop();
+        // The syncer finishes what it was handed, then sees the channel close.
+        drop(to_syncer);
+        let _ = syncer.join();
+        self.stop(&mut commands);
+        if let Some(done) = shutdown {
+            let _ = done.send(());
+        }
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.shared
+            .stopped
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Adds a command to the batch; returns the shutdown signal if it was one.
@@ -125,7 +170,11 @@ impl Writer {
                 events,
                 reply,
             } => {
-                let staged = self.stage(stream, expected, events, batch);
+                let staged = if self.is_stopped() {
+                    Err(LedgerError::Stopped)
+                } else {
+                    self.stage(stream, expected, events, batch)
+                };
                 batch.replies.push((reply, staged));
                 None
             }
@@ -248,9 +297,10 @@ impl Writer {
         Ok(())
     }
 
-    /// Makes the batch durable, publishes it, and answers every appender. False when storage
-    /// failed (the writer must stop).
-    fn commit(&mut self, batch: Batch) -> bool {
+    /// Writes the batch to the store (not yet durable). Returns it for the syncer, or None
+    /// when there is nothing to sync (every appender already answered) or the write failed
+    /// (every appender answered with the error, and the writer stops).
+    fn write(&mut self, batch: Batch) -> Option<Written> {
         let Batch {
             records,
             envelopes,
@@ -260,25 +310,21 @@ impl Writer {
             for (reply, staged) in replies {
                 let _ = reply.send(staged.map(|_| Vec::new()));
             }
-            return true;
+            return None;
         }
-        let stopwatch = Stopwatch::start();
-        if let Err(error) = self.store.append(&records, &self.head) {
-            tracing::error!(%error, "ledger append failed; the writer stops");
+        if let Err(error) = self.store.write(&records, &self.head) {
+            tracing::error!(%error, "ledger write failed; the writer stops");
             self.shared.stop();
             for (reply, staged) in replies {
                 let _ = reply.send(staged.and(Err(LedgerError::Storage(error.clone()))));
             }
-            return false;
+            return None;
         }
-        self.shared
-            .stats
-            .record_flush(stopwatch.elapsed(), records.len());
-        self.shared.publish(self.head, &envelopes, Some(&self.live));
-        for (reply, staged) in replies {
-            let _ = reply.send(staged.map(|range| envelopes[range].to_vec()));
-        }
-        true
+        Some(Written {
+            head: self.head,
+            envelopes,
+            replies,
+        })
     }
 
     /// Refuses everything still queued and everything that comes later.
@@ -295,5 +341,59 @@ impl Writer {
                 }
             }
         }
+    }
+}
+
+/// Makes written batches durable, then publishes them and answers their appenders, in order.
+struct Syncer {
+    store: Arc<dyn Store>,
+    shared: Arc<Shared>,
+    live: broadcast::Sender<Arc<Envelope>>,
+}
+
+impl Syncer {
+    fn run(self, written: std::sync::mpsc::Receiver<Written>) {
+        while let Ok(first) = written.recv() {
+            let mut group = vec![first];
+            group.extend(written.try_iter());
+            if !self.sync(group) {
+                break;
+            }
+        }
+        // After a failure, whatever the writer still hands over is refused, never acknowledged.
+        for Written { replies, .. } in written.iter() {
+            for (reply, staged) in replies {
+                let _ = reply.send(staged.and(Err(LedgerError::Stopped)));
+            }
+        }
+    }
+
+    /// One sync for the whole group. False when storage failed.
+    fn sync(&self, group: Vec<Written>) -> bool {
+        let stopwatch = Stopwatch::start();
+        if let Err(error) = self.store.sync() {
+            tracing::error!(%error, "ledger sync failed; the writer stops");
+            self.shared.stop();
+            for Written { replies, .. } in group {
+                for (reply, staged) in replies {
+                    let _ = reply.send(staged.and(Err(LedgerError::Storage(error.clone()))));
+                }
+            }
+            return false;
+        }
+        let events = group.iter().map(|written| written.envelopes.len()).sum();
+        self.shared.stats.record_flush(stopwatch.elapsed(), events);
+        for Written {
+            head,
+            envelopes,
+            replies,
+        } in group
+        {
+            self.shared.publish(head, &envelopes, Some(&self.live));
+            for (reply, staged) in replies {
+                let _ = reply.send(staged.map(|range| envelopes[range].to_vec()));
+            }
+        }
+        true
     }
 }

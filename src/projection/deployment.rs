@@ -98,8 +98,6 @@ pub struct DeploymentState {
     pub status: DeploymentStatus,
     /// Percent done.
     pub progress: u8,
-    /// The latest human-readable message.
-    pub message: String,
     /// The current step's title.
     pub current_step: String,
     /// The stack's URL (known from the request; confirmed by success).
@@ -162,7 +160,6 @@ impl DeploymentState {
             phase: Phase::Initializing,
             status: DeploymentStatus::InProgress,
             progress: 0,
-            message: String::new(),
             current_step: Phase::Initializing.title().to_owned(),
             url: format!("https://{domain}"),
             resources: Resources::default(),
@@ -435,7 +432,6 @@ impl DeploymentState {
         message: String,
         duration_ms: Option<u64>,
     ) {
-        self.message.clone_from(&message);
         self.logs.push(LogEntry {
             seq: envelope.seq.0,
             at: envelope.at,
@@ -445,6 +441,11 @@ impl DeploymentState {
             message,
             duration_ms,
         });
+    }
+
+    /// The latest human-readable message (that of the newest log line).
+    pub fn message(&self) -> &str {
+        self.logs.last().map_or("", |entry| entry.message.as_str())
     }
 
     /// Whether the name is held by this deployment (DESIGN §5).

@@ -93,6 +93,11 @@ impl LogView {
         self.entries.iter()
     }
 
+    /// The newest line.
+    pub fn last(&self) -> Option<&LogEntry> {
+        self.entries.back()
+    }
+
     /// How many lines are kept.
     pub fn len(&self) -> usize {
         self.entries.len()

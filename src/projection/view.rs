@@ -110,7 +110,7 @@ impl DeploymentView {
             phase: state.phase,
             status: state.status,
             progress: state.progress,
-            message: state.message.clone(),
+            message: state.message().to_owned(),
             current_step: state.current_step.clone(),
             url: state.url.clone(),
             resources: ResourcesView {

@@ -220,21 +220,37 @@ async fn a_failed_deployment_keeps_its_name_until_its_rollback_ends() {
     append(&test.ledger, second, vec![requested("shop")]).await;
 }
 
-/// A store whose appends fail on demand, before anything is written.
+/// A store that fails on demand. While `failing_sync` is set, writes are lost and syncs fail,
+/// as when Linux drops the dirty pages of a failed fsync; while `failing_write` is set, writes
+/// fail outright.
 struct FailingStore {
     inner: SledStore,
-    failing: AtomicBool,
+    failing_sync: AtomicBool,
+    failing_write: AtomicBool,
+}
+
+fn injected(operation: &'static str) -> StoreError {
+    StoreError::Io {
+        operation,
+        source: Arc::new(std::io::Error::other("injected failure")),
+    }
 }
 
 impl Store for FailingStore {
-    fn append(&self, records: &[StoredRecord], head: &Head) -> Result<(), StoreError> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(StoreError::Io {
-                operation: "flush",
-                source: Arc::new(std::io::Error::other("injected flush failure")),
-            });
+    fn write(&self, records: &[StoredRecord], head: &Head) -> Result<(), StoreError> {
+        if self.failing_write.load(Ordering::SeqCst) {
+            return Err(injected("write"));
         }
-        self.inner.append(records, head)
+        if self.failing_sync.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.inner.write(records, head)
+    }
+    fn sync(&self) -> Result<(), StoreError> {
+        if self.failing_sync.load(Ordering::SeqCst) {
+            return Err(injected("flush"));
+        }
+        self.inner.sync()
     }
     fn scan(
         &self,
@@ -257,12 +273,11 @@ impl Store for FailingStore {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flush_failure_fails_its_batch_stops_the_writer_and_acknowledges_nothing_more() {
-    let dir = tempfile::tempdir().expect("temp dir");
+fn failing_ledger(dir: &std::path::Path) -> (Arc<FailingStore>, Ledger, LiveReadModel) {
     let store = Arc::new(FailingStore {
-        inner: SledStore::open(dir.path()).expect("opens"),
-        failing: AtomicBool::new(false),
+        inner: SledStore::open(dir).expect("opens"),
+        failing_sync: AtomicBool::new(false),
+        failing_write: AtomicBool::new(false),
     });
     let read_model = LiveReadModel::new();
     let ledger = Ledger::open_with(
@@ -272,11 +287,12 @@ async fn a_flush_failure_fails_its_batch_stops_the_writer_and_acknowledges_nothi
         LedgerOptions::default(),
     )
     .expect("opens");
-    let ids = SequentialIds::default();
-    append(&ledger, ids.deployment_id(), vec![requested("kept")]).await;
-    let mut watcher = ledger.subscribe(None, Seq(1));
+    (store, ledger, read_model)
+}
 
-    store.failing.store(true, Ordering::SeqCst);
+/// Eight concurrent appends while storage fails: each gets an error, at least one of them the
+/// storage error itself, and none is acknowledged.
+async fn append_during_failure(ledger: &Ledger, ids: &SequentialIds) {
     let attempts: Vec<_> = (0..8)
         .map(|n| {
             let ledger = ledger.clone();
@@ -287,14 +303,27 @@ async fn a_flush_failure_fails_its_batch_stops_the_writer_and_acknowledges_nothi
             })
         })
         .collect();
+    let mut storage_errors = 0;
     for attempt in attempts {
-        let answer = attempt.await.expect("finishes");
-        assert!(
-            matches!(answer, Err(LedgerError::Storage(_) | LedgerError::Stopped)),
-            "{answer:?}"
-        );
+        match attempt.await.expect("finishes") {
+            Err(LedgerError::Storage(_)) => storage_errors += 1,
+            Err(LedgerError::Stopped) => {}
+            other => panic!("an append was not refused during a storage failure: {other:?}"),
+        }
     }
-    store.failing.store(false, Ordering::SeqCst);
+    assert!(
+        storage_errors >= 1,
+        "the failing batch reports the storage error"
+    );
+}
+
+async fn assert_stopped_with_only_the_first_event(
+    store: Arc<FailingStore>,
+    ledger: Ledger,
+    read_model: LiveReadModel,
+    ids: &SequentialIds,
+    dir: &std::path::Path,
+) {
     let later = ledger
         .append(
             ids.deployment_id(),
@@ -310,15 +339,37 @@ async fn a_flush_failure_fails_its_batch_stops_the_writer_and_acknowledges_nothi
         "nothing unacknowledged is visible"
     );
     assert_eq!(read_model.snapshot().summary().events, 1);
+    let mut watcher = ledger.subscribe(None, Seq(1));
     assert!(
         watcher.next().await.is_none(),
         "subscribers see the end, not phantom events"
     );
-
     ledger.shutdown().await;
-    drop(ledger);
-    drop(watcher);
-    drop(store);
-    let reopened = open_ledger(dir.path());
+    drop((ledger, watcher, store));
+    let reopened = open_ledger(dir);
     assert_eq!(reopened.ledger.head().seq, Seq(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_failure_fails_its_batch_stops_the_writer_and_acknowledges_nothing_more() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, ledger, read_model) = failing_ledger(dir.path());
+    let ids = SequentialIds::default();
+    append(&ledger, ids.deployment_id(), vec![requested("kept")]).await;
+    store.failing_sync.store(true, Ordering::SeqCst);
+    append_during_failure(&ledger, &ids).await;
+    store.failing_sync.store(false, Ordering::SeqCst);
+    assert_stopped_with_only_the_first_event(store, ledger, read_model, &ids, dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_failure_fails_its_batch_and_stops_the_writer() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, ledger, read_model) = failing_ledger(dir.path());
+    let ids = SequentialIds::default();
+    append(&ledger, ids.deployment_id(), vec![requested("kept")]).await;
+    store.failing_write.store(true, Ordering::SeqCst);
+    append_during_failure(&ledger, &ids).await;
+    store.failing_write.store(false, Ordering::SeqCst);
+    assert_stopped_with_only_the_first_event(store, ledger, read_model, &ids, dir.path()).await;
 }

@@ -20,15 +20,25 @@ use crate::load::{deployment_event, requested};
 const RAW_RECORD_BYTES: usize = 200;
 
 /// Runs every measurement in a fresh directory under `dir` and prints the report.
-pub(crate) async fn run(dir: &Path, open_events: u64, seconds: u64) -> anyhow::Result<()> {
+pub(crate) async fn run(
+    dir: &Path,
+    open_events: u64,
+    seconds: u64,
+    levels: &[usize],
+) -> anyhow::Result<()> {
     let work = dir.join(format!("ledger-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
-    let result = measure(&work, open_events, Duration::from_secs(seconds)).await;
+    let result = measure(&work, open_events, Duration::from_secs(seconds), levels).await;
     let _ = std::fs::remove_dir_all(&work);
     result
 }
 
-async fn measure(work: &Path, open_events: u64, window: Duration) -> anyhow::Result<()> {
+async fn measure(
+    work: &Path,
+    open_events: u64,
+    window: Duration,
+    levels: &[usize],
+) -> anyhow::Result<()> {
     println!("StackLedger ledger benchmark (work dir {})", work.display());
     println!();
     println!("raw references");
@@ -51,7 +61,7 @@ async fn measure(work: &Path, open_events: u64, window: Duration) -> anyhow::Res
     println!("  sled insert 200 B, no flush:          {sled_rate:>9.0} inserts/s");
     println!();
     println!("ledger appends (durable: sled flush + fdatasync before each ack), {window:?} each");
-    for appenders in [1usize, 16, 64] {
+    for &appenders in levels {
         let figures = ledger_appends(
             &work.join(format!("appenders-{appenders}")),
             appenders,

@@ -42,6 +42,9 @@ enum Command {
         /// Seconds each concurrency level runs.
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+        /// Concurrency levels to measure.
+        #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+        appenders: Vec<usize>,
     },
     /// Appends from several tasks until killed, printing each acknowledged seq.
     Append {
@@ -67,7 +70,8 @@ fn main() -> anyhow::Result<()> {
             dir,
             open_events,
             seconds,
-        } => runtime.block_on(ledger_bench::run(&dir, open_events, seconds)),
+            appenders,
+        } => runtime.block_on(ledger_bench::run(&dir, open_events, seconds, &appenders)),
         Command::Append {
             data_dir,
             appenders,

@@ -509,31 +509,61 @@ fn check_format(store: &dyn Store) -> Result<(), LedgerError> {
 /// Events folded per projector call while opening.
 const OPEN_CHUNK: usize = 4096;
 
+/// Verified chunks waiting for the fold while opening.
+const OPEN_CHUNKS_QUEUED_MAX: usize = 8;
+
 /// Verifies every stored event and folds it into the projection, index and name claims.
+///
+/// Two threads share the work: this one scans, checks the chain and decodes; a second folds
+/// the verified chunks, so opening a large log uses both cores. Only verified events are
+/// folded; on damage the open fails and the partial fold is thrown away with the ledger.
 fn replay_stored(store: &dyn Store, shared: &Shared) -> Result<(ChainCheck, Claims), LedgerError> {
+    let (to_fold, verified) =
+        std::sync::mpsc::sync_channel::<Vec<Arc<Envelope>>>(OPEN_CHUNKS_QUEUED_MAX);
+    std::thread::scope(|scope| {
+        let folder = scope.spawn(move || {
+            let mut claims = Claims::default();
+            for chunk in verified {
+                for envelope in &chunk {
+                    claims.observe(envelope);
+                }
+                if let Some(last) = chunk.last() {
+                    let head = Head {
+                        seq: last.seq,
+                        hash: last.hash,
+                    };
+                    shared.publish(head, &chunk, None);
+                }
+            }
+            claims
+        });
+        let checked = scan_and_check(store, &to_fold);
+        drop(to_fold);
+        let claims = folder
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        checked.map(|check| (check, claims))
+    })
+}
+
+/// Scans the store from the start, checking every record, and sends verified chunks on.
+fn scan_and_check(
+    store: &dyn Store,
+    to_fold: &std::sync::mpsc::SyncSender<Vec<Arc<Envelope>>>,
+) -> Result<ChainCheck, LedgerError> {
     let mut check = ChainCheck::new();
-    let mut claims = Claims::default();
     let mut chunk: Vec<Arc<Envelope>> = Vec::with_capacity(OPEN_CHUNK);
     let mut damage = None;
-    let flush = |chunk: &mut Vec<Arc<Envelope>>| {
-        if let Some(last) = chunk.last() {
-            let head = Head {
-                seq: last.seq,
-                hash: last.hash,
-            };
-            shared.publish(head, chunk, None);
-            chunk.clear();
-        }
-    };
     store
         .scan(
             Seq::ZERO,
             &mut |seq, record| match check.check_record(seq, record) {
                 Ok(envelope) => {
-                    claims.observe(&envelope);
                     chunk.push(Arc::new(envelope));
                     if chunk.len() == OPEN_CHUNK {
-                        flush(&mut chunk);
+                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(OPEN_CHUNK));
+                        // The folder only stops early by panicking, which join re-raises.
+                        let _ = to_fold.send(full);
                     }
                     ControlFlow::Continue(())
                 }
@@ -555,8 +585,10 @@ fn replay_stored(store: &dyn Store, shared: &Shared) -> Result<(ChainCheck, Clai
     if let Some(found) = damage {
         return Err(LedgerError::Damaged(found));
     }
-    flush(&mut chunk);
-    Ok((check, claims))
+    if !chunk.is_empty() {
+        let _ = to_fold.send(chunk);
+    }
+    Ok(check)
 }
 
 /// Compares the verified log with the head recorded in the metadata.

@@ -14,6 +14,7 @@ use std::fs::File;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::ids::Seq;
 use crate::ledger::envelope::Hash;
@@ -76,14 +77,54 @@ const FORMAT_KEY: &[u8] = b"format";
 /// The sled 0.34 store under a directory.
 #[derive(Debug)]
 pub struct SledStore {
-    db: sled::Db,
-    events: sled::Tree,
-    meta: sled::Tree,
+    /// Always `Some` until drop, which must release sled before waiting for its file lock.
+    sled: Option<SledHandles>,
     /// sled's data file, kept open for fdatasync after each flush.
     data_file: File,
 }
 
+#[derive(Debug)]
+struct SledHandles {
+    db: sled::Db,
+    events: sled::Tree,
+    meta: sled::Tree,
+}
+
+/// How long dropping a store waits for sled to release its file lock.
+const RELEASE_WAIT_MAX: Duration = Duration::from_secs(10);
+
+impl Drop for SledStore {
+    /// sled closes its data file (and so releases its lock) only when its last internal
+    /// reference goes, on one of its own threads, a moment after its handles are dropped. Wait
+    /// for that release here, bounded, so that reopening the directory in this process right
+    /// after a close never finds it "locked by another process".
+    fn drop(&mut self) {
+        drop(self.sled.take());
+        let Ok(waiter) = self.data_file.try_clone() else {
+            return;
+        };
+        let (released, release) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("sled-release".into())
+            .spawn(move || {
+                if waiter.lock().is_ok() {
+                    let _ = waiter.unlock();
+                }
+                let _ = released.send(());
+            });
+        if spawned.is_ok() && release.recv_timeout(RELEASE_WAIT_MAX).is_err() {
+            tracing::warn!("sled did not release its data file in time");
+        }
+    }
+}
+
 impl SledStore {
+    fn sled(&self) -> &SledHandles {
+        self.sled
+            .as_ref()
+            .expect("sled handles are present until the store is dropped")
+    }
+
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(io_error("create data directory"))?;
@@ -105,16 +146,14 @@ impl SledStore {
             .and_then(|directory| directory.sync_all())
             .map_err(io_error("sync data directory"))?;
         Ok(Self {
-            db,
-            events,
-            meta,
+            sled: Some(SledHandles { db, events, meta }),
             data_file,
         })
     }
 
     /// Bytes sled uses on disk (for the benchmark's bytes-per-event figure).
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        self.db.size_on_disk().map_err(sled_error("size"))
+        self.sled().db.size_on_disk().map_err(sled_error("size"))
     }
 }
 
@@ -124,19 +163,21 @@ impl Store for SledStore {
         for record in records {
             batch.insert(&record.seq.0.to_be_bytes(), record.bytes.as_slice());
         }
-        self.events
+        self.sled()
+            .events
             .apply_batch(batch)
             .map_err(sled_error("write events"))?;
         // Written after the events: sled recovers a prefix of its log, so a crash can leave the
         // head behind the events (unacknowledged but intact events), never ahead of them.
-        self.meta
+        self.sled()
+            .meta
             .insert(HEAD_KEY, encode_head(head).as_slice())
             .map_err(sled_error("write head"))?;
         Ok(())
     }
 
     fn sync(&self) -> Result<(), StoreError> {
-        self.db.flush().map_err(sled_error("flush"))?;
+        self.sled().db.flush().map_err(sled_error("flush"))?;
         self.data_file.sync_data().map_err(io_error("fdatasync"))
     }
 
@@ -147,7 +188,7 @@ impl Store for SledStore {
     ) -> Result<(), StoreError> {
         let start = after.0.saturating_add(1).to_be_bytes();
         let mut last = after;
-        for entry in self.events.range(start..) {
+        for entry in self.sled().events.range(start..) {
             let (key, value) = entry.map_err(sled_error("read"))?;
             let key: [u8; 8] = key
                 .as_ref()
@@ -163,6 +204,7 @@ impl Store for SledStore {
 
     fn get(&self, seq: Seq) -> Result<Option<Vec<u8>>, StoreError> {
         let value = self
+            .sled()
             .events
             .get(seq.0.to_be_bytes())
             .map_err(sled_error("read"))?;
@@ -170,7 +212,12 @@ impl Store for SledStore {
     }
 
     fn head(&self) -> Result<Option<Head>, StoreError> {
-        let Some(bytes) = self.meta.get(HEAD_KEY).map_err(sled_error("read head"))? else {
+        let Some(bytes) = self
+            .sled()
+            .meta
+            .get(HEAD_KEY)
+            .map_err(sled_error("read head"))?
+        else {
             return Ok(None);
         };
         decode_head(&bytes).map(Some)
@@ -178,6 +225,7 @@ impl Store for SledStore {
 
     fn format_version(&self) -> Result<Option<u32>, StoreError> {
         let Some(bytes) = self
+            .sled()
             .meta
             .get(FORMAT_KEY)
             .map_err(sled_error("read format"))?
@@ -192,7 +240,8 @@ impl Store for SledStore {
     }
 
     fn set_format_version(&self, version: u32) -> Result<(), StoreError> {
-        self.meta
+        self.sled()
+            .meta
             .insert(FORMAT_KEY, &version.to_be_bytes())
             .map_err(sled_error("write format"))?;
         self.sync()
@@ -261,6 +310,15 @@ mod tests {
             matches!(second, Err(StoreError::Locked { .. })),
             "{second:?}"
         );
+    }
+
+    #[test]
+    fn a_dropped_store_can_be_reopened_at_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for _ in 0..20 {
+            let store = SledStore::open(dir.path()).expect("reopens right after a drop");
+            store.set_format_version(1).expect("writes");
+        }
     }
 
     #[test]

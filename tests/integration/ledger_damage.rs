@@ -6,7 +6,7 @@ use stackledger::ids::Seq;
 use stackledger::ledger::LedgerOptions;
 use stackledger::ledger::error::{Damage, LedgerError};
 
-use crate::support::{close, open_ledger, scenario, try_open_ledger};
+use crate::support::{close, open_ledger, scenario, try_open_ledger, wait_released};
 
 /// Writes the golden scenario into `dir` and returns its last seq.
 async fn write_scenario(dir: &Path) -> u64 {
@@ -23,6 +23,8 @@ fn tamper(dir: &Path, change: impl FnOnce(&sled::Tree)) {
     let events = db.open_tree("events").expect("the events tree");
     change(&events);
     db.flush().expect("flushes");
+    drop((events, db));
+    wait_released(dir);
 }
 
 fn key(seq: u64) -> [u8; 8] {
@@ -129,6 +131,7 @@ async fn a_damaged_ledger_is_left_as_it_was() {
     });
     open_error(dir.path());
     open_error(dir.path());
+    wait_released(dir.path());
     let db = sled::open(dir.path()).expect("sled opens");
     let events = db.open_tree("events").expect("the events tree");
     assert!(

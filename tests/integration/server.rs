@@ -134,6 +134,7 @@ async fn the_server_refuses_a_damaged_ledger_naming_the_bad_event() {
         events.insert(2u64.to_be_bytes(), value).expect("writes");
         db.flush().expect("flushes");
     }
+    crate::support::wait_released(&dir.path().join("ledger"));
     let mut child = command(dir.path()).spawn().expect("the server starts");
     let logs = follow(&mut child);
     let status = child.wait().expect("the server exits");

@@ -16,6 +16,22 @@ use stackledger::projection::LiveReadModel;
 
 use crate::load::{deployment_event, requested};
 
+/// Every throughput figure is the median of this many trials: this machine's disk is noisy.
+const TRIALS: usize = 3;
+
+/// Runs `trial` `trials` times and returns the result with the median `key`.
+fn median_of<T>(
+    trials: usize,
+    mut trial: impl FnMut(usize) -> anyhow::Result<T>,
+    key: impl Fn(&T) -> f64,
+) -> anyhow::Result<T> {
+    let mut results = (0..trials)
+        .map(&mut trial)
+        .collect::<anyhow::Result<Vec<T>>>()?;
+    results.sort_by(|a, b| key(a).total_cmp(&key(b)));
+    Ok(results.swap_remove(results.len() / 2))
+}
+
 /// Size of a raw reference record.
 const RAW_RECORD_BYTES: usize = 200;
 
@@ -41,11 +57,15 @@ async fn measure(
 ) -> anyhow::Result<()> {
     println!("StackLedger ledger benchmark (work dir {})", work.display());
     println!();
-    println!("raw references");
-    let single = raw_fdatasync(work, 1, 3_000)?;
-    let by16 = raw_fdatasync(work, 16, 1_000)?;
-    let by64 = raw_fdatasync(work, 64, 500)?;
-    let sled_rate = sled_inserts(&work.join("sled-raw"), 300_000)?;
+    println!("raw references (median of {TRIALS} trials)");
+    let single = median_of(TRIALS, |_| raw_fdatasync(work, 1, 3_000), |f| f.rate)?;
+    let by16 = median_of(TRIALS, |_| raw_fdatasync(work, 16, 1_000), |f| f.rate)?;
+    let by64 = median_of(TRIALS, |_| raw_fdatasync(work, 64, 500), |f| f.rate)?;
+    let sled_rate = median_of(
+        TRIALS,
+        |_| sled_inserts(&work.join("sled-raw"), 300_000),
+        |r| *r,
+    )?;
     println!(
         "  write 200 B + fdatasync, 1 per sync:  {:>9.0} records/s   median {:>6.0} us/sync",
         single.rate, single.median_us
@@ -60,23 +80,32 @@ async fn measure(
     );
     println!("  sled insert 200 B, no flush:          {sled_rate:>9.0} inserts/s");
     println!();
-    println!("ledger appends (durable: sled flush + fdatasync before each ack), {window:?} each");
+    println!(
+        "ledger appends (durable: sled flush + fdatasync before each ack), median of {TRIALS} \
+         trials of {window:?}"
+    );
     for &appenders in levels {
-        let figures = ledger_appends(
-            &work.join(format!("appenders-{appenders}")),
-            appenders,
-            window,
-        )
-        .await?;
+        let mut trials = Vec::with_capacity(TRIALS);
+        for trial in 0..TRIALS {
+            let dir = work.join(format!("appenders-{appenders}-{trial}"));
+            trials.push(ledger_appends(&dir, appenders, window).await?);
+        }
+        let figures = median_of(
+            TRIALS,
+            |trial| Ok(trials.remove(TRIALS - 1 - trial)),
+            |f| f.rate,
+        )?;
         println!(
             "  {appenders:>2} appenders: {:>9.0} events/s ({:>5.1}% of sled no-flush) \
-             median {:>6.0} us p99 {:>6.0} us ({:.2}x one raw fdatasync), {:.1} events/flush",
+             median {:>6.0} us p99 {:>6.0} us ({:.2}x one raw fdatasync), \
+             {:.1} events per sync of {:.0} us",
             figures.rate,
             100.0 * figures.rate / sled_rate,
             figures.median_us,
             figures.p99_us,
             figures.median_us / single.median_us,
             figures.events_per_flush,
+            figures.sync_us,
         );
     }
     println!();
@@ -135,6 +164,7 @@ struct AppendFigures {
     median_us: f64,
     p99_us: f64,
     events_per_flush: f64,
+    sync_us: f64,
 }
 
 async fn ledger_appends(
@@ -186,6 +216,7 @@ async fn ledger_appends(
         median_us: percentile_us(&mut latencies, 0.5),
         p99_us: percentile_us(&mut latencies, 0.99),
         events_per_flush: stats.events as f64 / stats.batches.max(1) as f64,
+        sync_us: stats.flush_total.as_secs_f64() * 1e6 / stats.batches.max(1) as f64,
     })
 }
 

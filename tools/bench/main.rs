@@ -39,8 +39,8 @@ enum Command {
         /// Events in the log that is reopened for the open + verify + fold figure.
         #[arg(long, default_value_t = 1_000_000)]
         open_events: u64,
-        /// Seconds each concurrency level runs.
-        #[arg(long, default_value_t = 5)]
+        /// Seconds each trial of each concurrency level runs.
+        #[arg(long, default_value_t = 3)]
         seconds: u64,
         /// Concurrency levels to measure.
         #[arg(long, value_delimiter = ',', default_value = "1,16,64")]

@@ -90,3 +90,11 @@ pub(crate) async fn close(ledger: Ledger) {
     ledger.shutdown().await;
     drop(ledger);
 }
+
+/// Waits until no sled handle in this process holds the database in `dir` (sled closes its file,
+/// releasing its lock, on its own threads a moment after its handles drop).
+pub(crate) fn wait_released(dir: &Path) {
+    let file = std::fs::File::open(dir.join("db")).expect("sled's data file exists");
+    file.lock().expect("the lock is released once sled lets go");
+    file.unlock().expect("unlocks");
+}

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -17,13 +17,52 @@ pub enum LogFormat {
     Json,
 }
 
-/// The server's configuration.
+/// The command line: the portal (no subcommand), or `simulate`.
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "stackledger",
     version,
-    about = "Self-service deployment portal with an event-sourced ledger"
+    about = "Self-service deployment portal with an event-sourced ledger",
+    args_conflicts_with_subcommands = true
 )]
+pub struct Cli {
+    /// What to run instead of the portal.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The portal's configuration.
+    #[command(flatten)]
+    pub serve: Config,
+}
+
+/// Other things the binary runs.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Run the Dokploy simulator as its own process (tests kill the portal while it lives on).
+    Simulate(SimulateConfig),
+}
+
+/// The standalone simulator's configuration.
+#[derive(Debug, Clone, Args)]
+pub struct SimulateConfig {
+    /// Address to listen on (loopback by default; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:4000")]
+    pub listen: SocketAddr,
+    /// The key callers must send as `x-api-key`.
+    #[arg(long, env = "SIMULATOR_API_KEY")]
+    pub api_key: ApiKey,
+    /// Seed of the simulator's id generator.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// `deployment.all` polls a deploy stays `running`.
+    #[arg(long, default_value_t = 1)]
+    pub deploy_polls: u32,
+    /// Log line format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// The portal's configuration.
+#[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address to listen on (port 0 picks a free port; the chosen address is logged).
     #[arg(long, env = "LISTEN", default_value = "127.0.0.1:3000")]
@@ -45,22 +84,112 @@ impl Config {
     }
 }
 
+/// A Dokploy API key. Never printed: `Debug` and `Display` show `***`. It becomes a header in
+/// the Dokploy client and nowhere else.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+/// Why a text cannot be an API key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an API key must be 1 to 512 visible ASCII characters")]
+pub struct InvalidApiKey;
+
+impl ApiKey {
+    /// Checks and wraps a key (visible ASCII only, so it is always a valid header value).
+    pub fn new(key: impl Into<String>) -> Result<Self, InvalidApiKey> {
+        let key = key.into();
+        let visible = key.bytes().all(|byte| byte.is_ascii_graphic());
+        if key.is_empty() || key.len() > 512 || !visible {
+            return Err(InvalidApiKey);
+        }
+        Ok(Self(key))
+    }
+
+    /// The `x-api-key` header value, marked sensitive so HTTP logging never shows it.
+    pub fn header_value(&self) -> reqwest::header::HeaderValue {
+        let mut value = reqwest::header::HeaderValue::from_str(&self.0)
+            .expect("ApiKey::new admits only visible ASCII, which is a valid header value");
+        value.set_sensitive(true);
+        value
+    }
+
+    /// Whether `candidate` is this key, compared in constant time.
+    pub fn matches(&self, candidate: &[u8]) -> bool {
+        let key = self.0.as_bytes();
+        let mut difference = key.len() ^ candidate.len();
+        for (index, byte) in key.iter().enumerate() {
+            difference |= usize::from(byte ^ candidate.get(index).copied().unwrap_or(0));
+        }
+        difference == 0
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(***)")
+    }
+}
+
+impl std::fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl std::str::FromStr for ApiKey {
+    type Err = InvalidApiKey;
+
+    fn from_str(key: &str) -> Result<Self, Self::Err> {
+        ApiKey::new(key)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn defaults_listen_on_loopback_port_3000_with_data_in_the_working_directory() {
-        let config = Config::try_parse_from(["stackledger"]).expect("defaults parse");
+        let config = Cli::try_parse_from(["stackledger"])
+            .expect("defaults parse")
+            .serve;
         assert_eq!(config.listen, "127.0.0.1:3000".parse().expect("address"));
         assert_eq!(config.ledger_dir(), PathBuf::from("./data/ledger"));
         assert_eq!(config.log_format, LogFormat::Text);
     }
 
     #[test]
+    fn simulate_is_a_subcommand_with_its_own_flags() {
+        let cli = Cli::try_parse_from(["stackledger", "simulate", "--api-key", "k", "--seed", "9"])
+            .expect("parses");
+        match cli.command {
+            Some(Command::Simulate(simulate)) => {
+                assert_eq!(simulate.seed, 9);
+                assert!(simulate.api_key.matches(b"k"));
+            }
+            None => panic!("the subcommand was not recognized"),
+        }
+    }
+
+    #[test]
+    fn an_api_key_never_prints_and_compares_exactly() {
+        let key = ApiKey::new("canary-secret-1234").expect("a valid key");
+        assert_eq!(format!("{key} {key:?}"), "*** ApiKey(***)");
+        assert!(key.matches(b"canary-secret-1234"));
+        assert!(!key.matches(b"canary-secret-123"));
+        assert!(!key.matches(b"canary-secret-12345"));
+        assert!(ApiKey::new("").is_err());
+        assert!(ApiKey::new("has space").is_err());
+        assert!(ApiKey::new("new\nline").is_err());
+    }
+
+    #[test]
     fn a_bad_value_is_refused_naming_the_flag() {
-        let error = Config::try_parse_from(["stackledger", "--listen", "nowhere"])
+        let error = Cli::try_parse_from(["stackledger", "--listen", "nowhere"])
             .expect_err("not an address");
         assert!(error.to_string().contains("--listen"), "{error}");
+        let error = Cli::try_parse_from(["stackledger", "simulate", "--api-key", "a b"])
+            .expect_err("not a key");
+        assert!(error.to_string().contains("--api-key"), "{error}");
     }
 }

@@ -15,7 +15,9 @@
 pub mod app;
 pub mod clock;
 pub mod config;
+pub mod dokploy;
 pub mod http;
 pub mod ids;
 pub mod ledger;
 pub mod projection;
+pub mod simulator;

@@ -9,16 +9,43 @@ use anyhow::Context;
 use clap::Parser;
 use stackledger::app::App;
 use stackledger::clock::SystemClock;
-use stackledger::config::{Config, LogFormat};
+use stackledger::config::{Cli, Command, Config, LogFormat, SimulateConfig};
+use stackledger::simulator::{Simulator, SimulatorOptions};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
-    init_tracing(config.log_format);
-    if let Err(error) = run(config).await {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Simulate(simulate)) => {
+            init_tracing(simulate.log_format);
+            simulate_dokploy(simulate).await
+        }
+        None => {
+            init_tracing(cli.serve.log_format);
+            run(cli.serve).await
+        }
+    };
+    if let Err(error) = &result {
         tracing::error!("{error:#}");
-        return Err(error);
     }
+    result
+}
+
+/// `stackledger simulate`: the Dokploy simulator on its own, until SIGINT or SIGTERM.
+async fn simulate_dokploy(config: SimulateConfig) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal().context("cannot install signal handlers")?;
+    let options = SimulatorOptions {
+        api_key: config.api_key,
+        seed: config.seed,
+        deploy_polls: config.deploy_polls,
+    };
+    let simulator = Simulator::start(config.listen, options)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = simulator.address();
+    tracing::warn!(%address, "Dokploy SIMULATOR listening on http://{address} (not a real Dokploy)");
+    shutdown.await;
+    drop(simulator);
     Ok(())
 }
 

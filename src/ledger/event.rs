@@ -224,8 +224,9 @@ pub struct ProjectAnswer {
 pub struct ApplicationAnswer {
     /// `applicationId`.
     pub application_id: ResourceId,
-    /// `appName`, which Dokploy suffixes with random characters.
-    pub app_name: String,
+    /// `appName`, which Dokploy suffixes with random characters; None where the answer that
+    /// found the application does not carry it (`environment.one`).
+    pub app_name: Option<String>,
 }
 
 /// One row of `deployment.all`.

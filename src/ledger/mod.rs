@@ -646,3 +646,44 @@ fn reconcile_head(store: &dyn Store, check: &ChainCheck) -> Result<Head, LedgerE
     store.sync().map_err(LedgerError::Open)?;
     Ok(last)
 }
+
+/// The pen of one stream: appends at the stream's next version, so that whoever holds it
+/// (one deployment run) can never interleave with itself, and a second writer of the same
+/// stream is refused with a version conflict instead of silently mixing histories.
+#[derive(Debug)]
+pub struct StreamWriter {
+    ledger: Ledger,
+    stream: DeploymentId,
+    version: StreamVersion,
+}
+
+impl StreamWriter {
+    /// A writer of `stream`, which must currently be at `version`.
+    pub fn new(ledger: Ledger, stream: DeploymentId, version: StreamVersion) -> Self {
+        Self {
+            ledger,
+            stream,
+            version,
+        }
+    }
+
+    /// The stream written.
+    pub fn stream(&self) -> DeploymentId {
+        self.stream
+    }
+
+    /// The ledger underneath.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Appends one event and returns it as written, once durable.
+    pub async fn append(&mut self, event: NewEvent) -> Result<Arc<Envelope>, LedgerError> {
+        let written = self
+            .ledger
+            .append_one(self.stream, ExpectedVersion::Exact(self.version), event)
+            .await?;
+        self.version = written.version;
+        Ok(written)
+    }
+}

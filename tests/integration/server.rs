@@ -67,7 +67,9 @@ fn start(data_dir: &Path) -> Server {
 
 impl Server {
     async fn health(&self) -> Value {
-        reqwest::get(format!("http://{}/health", self.address))
+        crate::support::http()
+            .get(format!("http://{}/health", self.address))
+            .send()
             .await
             .expect("the server answers")
             .json()

@@ -98,3 +98,9 @@ pub(crate) fn wait_released(dir: &Path) {
     file.lock().expect("the lock is released once sled lets go");
     file.unlock().expect("unlocks");
 }
+
+/// An HTTP client for tests (rustls needs its crypto provider installed once per process).
+pub(crate) fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}

@@ -159,7 +159,7 @@ async fn shop(s: &Script<'_>) {
         .await;
     let app = ApplicationAnswer {
         application_id: rid("app_shop_0000000000001"),
-        app_name: "shop-x7k2qa".to_owned(),
+        app_name: Some("shop-x7k2qa".to_owned()),
     };
     s.call(
         4,
@@ -261,7 +261,7 @@ async fn blog(s: &Script<'_>) {
     s.say(phase(Phase::CreatingApplication), None, 1).await;
     let app = ApplicationAnswer {
         application_id: rid("app_blog_0000000000001"),
-        app_name: "blog-p9d3mz".to_owned(),
+        app_name: Some("blog-p9d3mz".to_owned()),
     };
     s.call(
         2,

@@ -1,0 +1,409 @@
+//! `DokployClient`: the HTTP implementation of [`DokployApi`] (reqwest).
+//!
+//! It follows `../shared/dokploy-api.md` §1: `x-api-key` on every call, queries as GET with URL
+//! parameters, mutations as POST with a JSON body, success as a bare JSON body (an empty one for
+//! `application.deploy`), errors as `{message, code, issues}`. Every request has a timeout and
+//! every answer a size cap; a success whose body is not what the operation returns is a clear
+//! error, never a panic. The API key is set as a header here and nowhere else.
+
+use std::time::Duration;
+
+use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, StatusCode, Url};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::config::ApiKey;
+use crate::dokploy::api::{Answered, DokployApi, Request};
+use crate::dokploy::error::DokployError;
+use crate::dokploy::retry::RetryAfter;
+use crate::dokploy::wire;
+use crate::ledger::event::{
+    ApiAnswer, ApplicationAnswer, DeploymentRow, ProjectAnswer, ResourceId, clip,
+};
+
+/// The longest Dokploy error message kept (the rest is cut, not stored).
+const MESSAGE_BYTES_MAX: usize = 512;
+
+/// Settings of the client.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Per-request timeout (connect, send, answer).
+    pub timeout: Duration,
+    /// The largest answer body accepted.
+    pub body_bytes_max: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            body_bytes_max: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// The Dokploy REST client.
+#[derive(Debug, Clone)]
+pub struct DokployClient {
+    http: reqwest::Client,
+    /// `<origin>/api/`, ending in a slash so procedures join under it.
+    api: Url,
+    key: ApiKey,
+    options: ClientOptions,
+}
+
+impl DokployClient {
+    /// A client for the Dokploy at `origin` (`https://dokploy.example.com`; `/api` is added).
+    pub fn new(origin: &Url, key: ApiKey, options: ClientOptions) -> Result<Self, DokployError> {
+        // rustls needs one process-wide crypto provider; installing it twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(options.timeout)
+            .connect_timeout(options.timeout)
+            .build()
+            .map_err(|error| DokployError::Transport {
+                message: format!("cannot build the HTTP client: {error}"),
+                sent: false,
+            })?;
+        let mut api = origin.clone();
+        let path = format!("{}/api/", api.path().trim_end_matches('/'));
+        api.set_path(&path);
+        Ok(Self {
+            http,
+            api,
+            key,
+            options,
+        })
+    }
+
+    fn url(&self, procedure: &str) -> Result<Url, DokployError> {
+        self.api
+            .join(procedure)
+            .map_err(|error| DokployError::Transport {
+                message: format!("bad Dokploy URL for {procedure}: {error}"),
+                sent: false,
+            })
+    }
+
+    /// GET a query procedure with URL parameters and parse its JSON answer.
+    async fn get<T: DeserializeOwned>(
+        &self,
+        procedure: &'static str,
+        query: &[(&str, &str)],
+    ) -> Result<T, DokployError> {
+        let request = self.http.get(self.url(procedure)?).query(query);
+        let body = self.send(procedure, request).await?;
+        parse(procedure, &body)
+    }
+
+    /// POST a mutation with a JSON body and return the raw answer body.
+    async fn post(
+        &self,
+        procedure: &'static str,
+        input: &serde_json::Value,
+    ) -> Result<Vec<u8>, DokployError> {
+        let request = self
+            .http
+            .request(Method::POST, self.url(procedure)?)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .json(input);
+        self.send(procedure, request).await
+    }
+
+    /// Sends with the key, reads the body up to the cap, and turns error statuses into errors.
+    async fn send(
+        &self,
+        procedure: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Vec<u8>, DokployError> {
+        let mut response = request
+            .header("x-api-key", self.key.header_value())
+            .send()
+            .await
+            .map_err(|error| self.transport(error))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(RetryAfter::parse);
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport(e))? {
+            if body.len() + chunk.len() > self.options.body_bytes_max {
+                return Err(DokployError::ResponseTooLarge {
+                    operation: procedure,
+                    limit: self.options.body_bytes_max,
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if status.is_success() {
+            return Ok(body);
+        }
+        Err(status_error(status, &body, retry_after))
+    }
+
+    fn transport(&self, error: reqwest::Error) -> DokployError {
+        if error.is_timeout() {
+            let timeout_ms = u64::try_from(self.options.timeout.as_millis()).unwrap_or(u64::MAX);
+            return DokployError::Timeout { timeout_ms };
+        }
+        // Only a failed connect proves the request never left.
+        let sent = !error.is_connect();
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        DokployError::Transport {
+            message: clip(&message, MESSAGE_BYTES_MAX),
+            sent,
+        }
+    }
+
+    async fn find_project(&self, name: &str) -> Result<ApiAnswer, DokployError> {
+        let projects: Vec<wire::Project> = self.get("project.all", &[]).await?;
+        // project.all is newest first; of several projects with one name, keep the oldest.
+        let found = projects.into_iter().rev().find(|p| p.name == name);
+        Ok(ApiAnswer::Project(found.map(|project| {
+            ProjectAnswer {
+                environment_id: project
+                    .environments
+                    .iter()
+                    .find(|environment| environment.is_default)
+                    .map(|environment| ResourceId(environment.environment_id.clone())),
+                project_id: ResourceId(project.project_id),
+            }
+        })))
+    }
+
+    async fn find_application(
+        &self,
+        environment_id: &ResourceId,
+        name: &str,
+    ) -> Result<ApiAnswer, DokployError> {
+        let query = [("environmentId", environment_id.0.as_str())];
+        let environment: wire::Environment = self.get("environment.one", &query).await?;
+        let found = environment
+            .applications
+            .into_iter()
+            .find(|a| a.name == name);
+        Ok(ApiAnswer::Application(found.map(|app| ApplicationAnswer {
+            application_id: ResourceId(app.application_id),
+            app_name: None,
+        })))
+    }
+
+    async fn find_domain(
+        &self,
+        application_id: &ResourceId,
+        host: &str,
+    ) -> Result<ApiAnswer, DokployError> {
+        let query = [("applicationId", application_id.0.as_str())];
+        let domains: Vec<wire::DomainRow> = self.get("domain.byApplicationId", &query).await?;
+        let found = domains.into_iter().find(|domain| domain.host == host);
+        Ok(ApiAnswer::Domain(found.map(|d| ResourceId(d.domain_id))))
+    }
+
+    async fn list_deployments(
+        &self,
+        application_id: &ResourceId,
+    ) -> Result<ApiAnswer, DokployError> {
+        let query = [("applicationId", application_id.0.as_str())];
+        let rows: Vec<wire::DeploymentRow> = self.get("deployment.all", &query).await?;
+        Ok(ApiAnswer::Deployments(
+            rows.into_iter()
+                .map(|row| DeploymentRow {
+                    deployment_id: ResourceId(row.deployment_id),
+                    title: row.title.unwrap_or_default(),
+                    status: row.status,
+                })
+                .collect(),
+        ))
+    }
+
+    async fn mutate(&self, request: &Request) -> Result<ApiAnswer, DokployError> {
+        let procedure = request.procedure();
+        let answer = match request {
+            Request::CreateProject { name } => {
+                let body = self.post(procedure, &json!({ "name": name })).await?;
+                let created: wire::ProjectCreated = parse(procedure, &body)?;
+                ApiAnswer::Project(Some(ProjectAnswer {
+                    project_id: ResourceId(created.project.project_id),
+                    environment_id: Some(ResourceId(created.environment.environment_id)),
+                }))
+            }
+            Request::CreateApplication {
+                environment_id,
+                name,
+            } => {
+                let input = wire::CreateApplication {
+                    name: name.clone(),
+                    app_name: name.clone(),
+                    environment_id: environment_id.0.clone(),
+                    source_type: "docker".to_owned(),
+                };
+                let body = self.post(procedure, &to_json(&input)).await?;
+                let row: wire::ApplicationRow = parse(procedure, &body)?;
+                ApiAnswer::Application(Some(ApplicationAnswer {
+                    application_id: ResourceId(row.application_id),
+                    app_name: Some(row.app_name),
+                }))
+            }
+            Request::SaveDockerProvider {
+                application_id,
+                image,
+            } => {
+                let input = wire::SaveDockerProvider {
+                    application_id: application_id.0.clone(),
+                    docker_image: Some(image.clone()),
+                    username: None,
+                    password: None,
+                    registry_url: None,
+                };
+                let body = self.post(procedure, &to_json(&input)).await?;
+                let saved: bool = parse(procedure, &body)?;
+                if !saved {
+                    return Err(unexpected(procedure, "answered false"));
+                }
+                ApiAnswer::Empty
+            }
+            Request::CreateDomain {
+                application_id,
+                host,
+                port,
+            } => {
+                let input = wire::CreateDomain {
+                    host: host.clone(),
+                    application_id: application_id.0.clone(),
+                    domain_type: "application".to_owned(),
+                    port: *port,
+                    https: true,
+                    certificate_type: "letsencrypt".to_owned(),
+                    path: "/".to_owned(),
+                };
+                let body = self.post(procedure, &to_json(&input)).await?;
+                let row: wire::DomainRow = parse(procedure, &body)?;
+                ApiAnswer::Domain(Some(ResourceId(row.domain_id)))
+            }
+            Request::Deploy {
+                application_id,
+                title,
+            } => {
+                let input = json!({ "applicationId": application_id.0, "title": title });
+                let body = self.post(procedure, &input).await?;
+                // Self-hosted Dokploy answers with an empty body; Cloud answers `true`.
+                if !body.iter().all(u8::is_ascii_whitespace) {
+                    parse::<serde_json::Value>(procedure, &body)?;
+                }
+                ApiAnswer::Empty
+            }
+            Request::DeleteDomain { domain_id } => {
+                self.delete(procedure, json!({ "domainId": domain_id.0 }))
+                    .await?
+            }
+            Request::DeleteApplication { application_id } => {
+                let input = json!({ "applicationId": application_id.0 });
+                self.delete(procedure, input).await?
+            }
+            Request::RemoveProject { project_id } => {
+                self.delete(procedure, json!({ "projectId": project_id.0 }))
+                    .await?
+            }
+            Request::FindProject { .. }
+            | Request::FindApplication { .. }
+            | Request::FindDomain { .. }
+            | Request::ListDeployments { .. } => {
+                unreachable!("queries are dispatched to their GET helpers")
+            }
+        };
+        Ok(answer)
+    }
+
+    /// A delete answers the deleted row; it must be a JSON object.
+    async fn delete(
+        &self,
+        procedure: &'static str,
+        input: serde_json::Value,
+    ) -> Result<ApiAnswer, DokployError> {
+        let body = self.post(procedure, &input).await?;
+        let _: serde_json::Map<String, serde_json::Value> = parse(procedure, &body)?;
+        Ok(ApiAnswer::Empty)
+    }
+}
+
+impl DokployApi for DokployClient {
+    async fn call(&self, request: &Request) -> Result<Answered, DokployError> {
+        let answer = match request {
+            Request::FindProject { name } => self.find_project(name).await?,
+            Request::FindApplication {
+                environment_id,
+                name,
+            } => self.find_application(environment_id, name).await?,
+            Request::FindDomain {
+                application_id,
+                host,
+            } => self.find_domain(application_id, host).await?,
+            Request::ListDeployments { application_id } => {
+                self.list_deployments(application_id).await?
+            }
+            _ => self.mutate(request).await?,
+        };
+        Ok(Answered {
+            status: StatusCode::OK.as_u16(),
+            answer,
+        })
+    }
+
+    async fn probe_health(&self, url: &str) -> Result<u16, DokployError> {
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|error| self.transport(error))?;
+        Ok(response.status().as_u16())
+    }
+}
+
+fn to_json<T: serde::Serialize>(input: &T) -> serde_json::Value {
+    serde_json::to_value(input).expect("request DTOs are plain data and always serialize")
+}
+
+fn parse<T: DeserializeOwned>(procedure: &'static str, body: &[u8]) -> Result<T, DokployError> {
+    serde_json::from_slice(body).map_err(|error| {
+        let preview = String::from_utf8_lossy(&body[..body.len().min(80)]).into_owned();
+        unexpected(procedure, &format!("{error} (body starts {preview:?})"))
+    })
+}
+
+fn unexpected(procedure: &'static str, reason: &str) -> DokployError {
+    DokployError::UnexpectedResponse {
+        operation: procedure,
+        reason: clip(reason, MESSAGE_BYTES_MAX),
+    }
+}
+
+/// An error status with Dokploy's body (or none) turned into a typed error.
+fn status_error(status: StatusCode, body: &[u8], retry_after: Option<RetryAfter>) -> DokployError {
+    let parsed: Option<wire::ErrorBody> = serde_json::from_slice(body).ok();
+    if status == StatusCode::UNAUTHORIZED && parsed.as_ref().is_none_or(|b| b.code.is_none()) {
+        return DokployError::Unauthorized;
+    }
+    let (message, code) = match parsed {
+        Some(body) => (body.message, body.code),
+        None => {
+            let reason = status.canonical_reason().unwrap_or("error");
+            (reason.to_owned(), None)
+        }
+    };
+    DokployError::Status {
+        status: status.as_u16(),
+        message: clip(&message, MESSAGE_BYTES_MAX),
+        code,
+        retry_after,
+    }
+}

@@ -1,0 +1,195 @@
+//! What can go wrong talking to Dokploy, and the single place that decides what is retried.
+
+use std::time::Duration;
+
+use crate::dokploy::retry::RetryAfter;
+
+/// A failed Dokploy call (or health probe).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DokployError {
+    /// Dokploy answered with an error status. `message` is Dokploy's own (`Project not found`,
+    /// `Input validation failed`, …), cut to a bounded length.
+    #[error("Dokploy answered {status}: {message}")]
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// Dokploy's message.
+        message: String,
+        /// Dokploy's error code (`NOT_FOUND`), when the body had one.
+        code: Option<String>,
+        /// The `Retry-After` it asked for, when it did and it was readable.
+        retry_after: Option<RetryAfter>,
+    },
+    /// The bare 401 `{"message":"Unauthorized"}`: Dokploy refused the API key (missing, unknown,
+    /// expired, disabled, rate limited, or without organization metadata; Dokploy does not
+    /// say which).
+    #[error(
+        "Dokploy refused the API key (401 Unauthorized): check DOKPLOY_API_KEY; Dokploy gives the same answer for a wrong, expired, disabled or rate-limited key"
+    )]
+    Unauthorized,
+    /// No answer within the per-request timeout. The request may have been acted on.
+    #[error("Dokploy did not answer within {timeout_ms} ms")]
+    Timeout {
+        /// The timeout that elapsed.
+        timeout_ms: u64,
+    },
+    /// The connection failed. `sent` says whether the request may have reached Dokploy
+    /// (false only when the connection could not be made at all).
+    #[error("cannot reach Dokploy: {message}")]
+    Transport {
+        /// What failed.
+        message: String,
+        /// Whether the request may have been acted on.
+        sent: bool,
+    },
+    /// A success status with a body that is not what the operation returns (an HTML page,
+    /// truncated JSON, wrong types).
+    #[error("unexpected Dokploy response to {operation}: {reason}")]
+    UnexpectedResponse {
+        /// The procedure called.
+        operation: &'static str,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// The answer was larger than the client accepts.
+    #[error("Dokploy's answer to {operation} exceeded {limit} bytes")]
+    ResponseTooLarge {
+        /// The procedure called.
+        operation: &'static str,
+        /// The cap.
+        limit: usize,
+    },
+    /// The circuit breaker is open: the call was not sent.
+    #[error("Dokploy calls are paused after repeated failures (circuit breaker open)")]
+    CircuitOpen {
+        /// When the breaker lets a probe through.
+        retry_in: Duration,
+    },
+}
+
+/// How an outcome moves the circuit breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerSignal {
+    /// Dokploy is answering (success).
+    Healthy,
+    /// Dokploy is failing (5xx, timeouts, resets).
+    Failing,
+    /// Says nothing about Dokploy's health (4xx, 429 back-pressure, our own refusal).
+    Neutral,
+}
+
+impl DokployError {
+    /// Whether the same call may be sent again: 5xx, 408, 429, timeouts and transport errors;
+    /// never another 4xx, a bad answer, or an open breaker. The retry loop and the breaker
+    /// both ask this, nothing else decides it.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            DokployError::Status { status, .. } => {
+                *status >= 500 || *status == 408 || *status == 429
+            }
+            DokployError::Timeout { .. } | DokployError::Transport { .. } => true,
+            DokployError::Unauthorized
+            | DokployError::UnexpectedResponse { .. }
+            | DokployError::ResponseTooLarge { .. }
+            | DokployError::CircuitOpen { .. } => false,
+        }
+    }
+
+    /// How this failure moves the circuit breaker.
+    pub fn breaker_signal(&self) -> BreakerSignal {
+        match self {
+            DokployError::Status { status, .. } if *status >= 500 => BreakerSignal::Failing,
+            DokployError::Timeout { .. } | DokployError::Transport { .. } => BreakerSignal::Failing,
+            _ => BreakerSignal::Neutral,
+        }
+    }
+
+    /// Whether Dokploy may have acted on the request although no answer came back.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            DokployError::Timeout { .. } => true,
+            DokployError::Transport { sent, .. } => *sent,
+            _ => false,
+        }
+    }
+
+    /// The delay Dokploy asked for, if any.
+    pub fn retry_after(&self) -> Option<RetryAfter> {
+        match self {
+            DokployError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, when an answer came.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            DokployError::Status { status, .. } => Some(*status),
+            DokployError::Unauthorized => Some(401),
+            _ => None,
+        }
+    }
+
+    /// Whether this is Dokploy's "not found" (rollback counts it as already gone).
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: u16) -> DokployError {
+        DokployError::Status {
+            status,
+            message: "m".into(),
+            code: None,
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn only_5xx_408_429_timeouts_and_transport_errors_are_retried() {
+        for retried in [500, 502, 503, 504, 408, 429] {
+            assert!(status(retried).is_retryable(), "{retried}");
+        }
+        for refused in [400, 401, 403, 404, 409, 413, 415, 422] {
+            assert!(!status(refused).is_retryable(), "{refused}");
+        }
+        assert!(DokployError::Timeout { timeout_ms: 1 }.is_retryable());
+        let reset = DokployError::Transport {
+            message: "reset".into(),
+            sent: true,
+        };
+        assert!(reset.is_retryable());
+        assert!(!DokployError::Unauthorized.is_retryable());
+        let bad = DokployError::UnexpectedResponse {
+            operation: "project.all",
+            reason: "html".into(),
+        };
+        assert!(!bad.is_retryable());
+    }
+
+    #[test]
+    fn the_breaker_counts_server_failures_but_never_4xx_or_429() {
+        assert_eq!(status(503).breaker_signal(), BreakerSignal::Failing);
+        assert_eq!(status(429).breaker_signal(), BreakerSignal::Neutral);
+        assert_eq!(status(404).breaker_signal(), BreakerSignal::Neutral);
+        assert_eq!(
+            DokployError::Timeout { timeout_ms: 1 }.breaker_signal(),
+            BreakerSignal::Failing
+        );
+    }
+
+    #[test]
+    fn an_unanswered_request_that_was_sent_has_an_unknown_outcome() {
+        assert!(DokployError::Timeout { timeout_ms: 1 }.outcome_unknown());
+        let refused = DokployError::Transport {
+            message: "refused".into(),
+            sent: false,
+        };
+        assert!(!refused.outcome_unknown());
+        assert!(!status(503).outcome_unknown());
+    }
+}

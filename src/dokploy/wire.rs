@@ -1,0 +1,124 @@
+//! Dokploy's JSON, as far as StackLedger reads it (`../shared/dokploy-api.md` §2). Unknown
+//! fields are ignored (Dokploy returns whole rows); missing or mistyped fields we need are
+//! errors. Private to the client and the simulator.
+
+use serde::{Deserialize, Serialize};
+
+/// An application inside an environment listing.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AppItem {
+    pub(crate) application_id: String,
+    pub(crate) name: String,
+}
+
+/// An environment of a project (`project.all`) or on its own (`environment.one`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Environment {
+    pub(crate) environment_id: String,
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) is_default: bool,
+    #[serde(default)]
+    pub(crate) applications: Vec<AppItem>,
+}
+
+/// One item of `project.all`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Project {
+    pub(crate) project_id: String,
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) environments: Vec<Environment>,
+}
+
+/// The id part of a row.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ProjectRow {
+    pub(crate) project_id: String,
+}
+
+/// The id part of an environment row.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct EnvironmentRow {
+    pub(crate) environment_id: String,
+}
+
+/// `project.create`'s answer (v0.25 and later).
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ProjectCreated {
+    pub(crate) project: ProjectRow,
+    pub(crate) environment: EnvironmentRow,
+}
+
+/// `application.create`'s answer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ApplicationRow {
+    pub(crate) application_id: String,
+    pub(crate) app_name: String,
+}
+
+/// A domain row.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DomainRow {
+    pub(crate) domain_id: String,
+    pub(crate) host: String,
+}
+
+/// A deployment row.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DeploymentRow {
+    pub(crate) deployment_id: String,
+    #[serde(default)]
+    pub(crate) title: Option<String>,
+    pub(crate) status: String,
+}
+
+/// Dokploy's error body: `{message, code?, issues?}`.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ErrorBody {
+    pub(crate) message: String,
+    #[serde(default)]
+    pub(crate) code: Option<String>,
+}
+
+/// `application.create`'s input.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CreateApplication {
+    pub(crate) name: String,
+    pub(crate) app_name: String,
+    pub(crate) environment_id: String,
+    pub(crate) source_type: String,
+}
+
+/// `application.saveDockerProvider`'s input: all five keys, nulls included.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SaveDockerProvider {
+    pub(crate) application_id: String,
+    pub(crate) docker_image: Option<String>,
+    pub(crate) username: Option<String>,
+    pub(crate) password: Option<String>,
+    pub(crate) registry_url: Option<String>,
+}
+
+/// `domain.create`'s input, with the port and certificate sent explicitly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CreateDomain {
+    pub(crate) host: String,
+    pub(crate) application_id: String,
+    pub(crate) domain_type: String,
+    pub(crate) port: u16,
+    pub(crate) https: bool,
+    pub(crate) certificate_type: String,
+    pub(crate) path: String,
+}

@@ -35,6 +35,9 @@ pub struct Fault {
     /// With `status`: send `Retry-After` with this many seconds.
     #[serde(default)]
     pub retry_after: Option<u64>,
+    /// With `status`: send this exact `Retry-After` value (an HTTP date, or garbage).
+    #[serde(default)]
+    pub retry_after_raw: Option<String>,
     /// Answer this many milliseconds late.
     #[serde(default)]
     pub delay_ms: Option<u64>,

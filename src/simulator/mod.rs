@@ -189,6 +189,7 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/api/health", get(|| async { Json(json!({"ok": true})) }))
         .route("/api/{procedure}", axum::routing::any(api))
+        .route("/api/{procedure}/", axum::routing::any(api))
         .route("/__sim/state", get(control_state))
         .route(
             "/__sim/faults",
@@ -373,9 +374,11 @@ async fn faulty(
             issues: None,
         };
         let mut response = failure_response(&failure, Some(procedure));
-        if let Some(seconds) = fault.retry_after
-            && let Ok(value) = seconds.to_string().parse()
-        {
+        let retry_after = fault
+            .retry_after
+            .map(|seconds| seconds.to_string())
+            .or(fault.retry_after_raw);
+        if let Some(value) = retry_after.and_then(|value| value.parse().ok()) {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         return response;
@@ -385,10 +388,26 @@ async fn faulty(
         return (StatusCode::OK, [(header::CONTENT_TYPE, "text/html")], page).into_response();
     }
     if let Some(bytes) = fault.huge_bytes {
-        let filler = "x".repeat(bytes);
-        return (StatusCode::OK, Json(json!([filler]))).into_response();
+        return huge_answer(bytes);
     }
     answer(shared, procedure, input)
+}
+
+/// A 200 with a JSON array holding one string of about `bytes` bytes, streamed in chunks so
+/// that it starts at once and costs the simulator no memory.
+fn huge_answer(bytes: usize) -> Response {
+    const CHUNK: usize = 64 * 1024;
+    let filler = Bytes::from(vec![b'x'; CHUNK]);
+    let chunks = bytes.div_ceil(CHUNK);
+    let body = std::iter::once(Bytes::from_static(b"[\""))
+        .chain(std::iter::repeat_n(filler, chunks))
+        .chain(std::iter::once(Bytes::from_static(b"\"]")))
+        .map(Ok::<Bytes, std::io::Error>);
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(futures_util::stream::iter(body)))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 /// A 200 whose body breaks off: the client sees the connection die without an answer.

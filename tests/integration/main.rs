@@ -2,6 +2,8 @@
 //! `support/`.
 
 mod catalogue;
+mod dokploy_caller;
+mod dokploy_client;
 mod golden;
 mod ledger_crash;
 mod ledger_damage;
@@ -9,5 +11,6 @@ mod ledger_durability;
 mod ledger_rules;
 mod projection_fold;
 mod server;
+mod simulator;
 mod subscription;
 mod support;

@@ -104,3 +104,57 @@ pub(crate) fn http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }
+
+/// The API key the test simulators expect.
+pub(crate) const SIM_KEY: &str = "sim-test-key-0001";
+
+/// A simulator on a free loopback port.
+pub(crate) async fn simulator() -> stackledger::simulator::Simulator {
+    let options = stackledger::simulator::SimulatorOptions {
+        api_key: stackledger::config::ApiKey::new(SIM_KEY).expect("a valid key"),
+        seed: 7,
+        deploy_polls: 1,
+    };
+    let any_port = "127.0.0.1:0".parse().expect("an address");
+    stackledger::simulator::Simulator::start(any_port, options)
+        .await
+        .expect("the simulator starts")
+}
+
+/// A client of `simulator` with `key` (a timeout far above any loopback answer, so that only
+/// a deliberate hang can reach it).
+pub(crate) fn client_with(
+    simulator: &stackledger::simulator::Simulator,
+    key: &str,
+    body_bytes_max: usize,
+) -> stackledger::dokploy::client::DokployClient {
+    client_with_timeout(
+        simulator,
+        key,
+        body_bytes_max,
+        std::time::Duration::from_secs(20),
+    )
+}
+
+/// A client of `simulator` with explicit limits.
+pub(crate) fn client_with_timeout(
+    simulator: &stackledger::simulator::Simulator,
+    key: &str,
+    body_bytes_max: usize,
+    timeout: std::time::Duration,
+) -> stackledger::dokploy::client::DokployClient {
+    let options = stackledger::dokploy::client::ClientOptions {
+        timeout,
+        body_bytes_max,
+    };
+    let key = stackledger::config::ApiKey::new(key).expect("a valid key");
+    stackledger::dokploy::client::DokployClient::new(&simulator.origin(), key, options)
+        .expect("the client builds")
+}
+
+/// A client of `simulator` with the right key.
+pub(crate) fn client(
+    simulator: &stackledger::simulator::Simulator,
+) -> stackledger::dokploy::client::DokployClient {
+    client_with(simulator, SIM_KEY, 1 << 20)
+}

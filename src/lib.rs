@@ -15,9 +15,12 @@
 pub mod app;
 pub mod clock;
 pub mod config;
+pub mod crash;
 pub mod dokploy;
 pub mod http;
 pub mod ids;
 pub mod ledger;
+pub mod names;
+pub mod orchestrator;
 pub mod projection;
 pub mod simulator;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
+use crate::crash::{CrashPoint, CrashPoints};
 use crate::dokploy::api::{DokployApi, Request};
 use crate::dokploy::breaker::{Admission, CircuitBreaker, Transition};
 use crate::dokploy::error::{BreakerSignal, DokployError};
@@ -63,6 +64,7 @@ pub struct Caller<A> {
     jitter: Arc<Jitter>,
     clock: Arc<dyn Clock>,
     system: Ledger,
+    crash: Arc<CrashPoints>,
 }
 
 impl<A> Clone for Caller<A> {
@@ -74,6 +76,7 @@ impl<A> Clone for Caller<A> {
             jitter: Arc::clone(&self.jitter),
             clock: Arc::clone(&self.clock),
             system: self.system.clone(),
+            crash: Arc::clone(&self.crash),
         }
     }
 }
@@ -104,7 +107,14 @@ impl<A: DokployApi> Caller<A> {
             jitter,
             clock,
             system,
+            crash: Arc::new(CrashPoints::disabled()),
         }
+    }
+
+    /// The same caller, reaching `before_call` and `after_call` around every request.
+    pub fn with_crash_points(mut self, crash: Arc<CrashPoints>) -> Self {
+        self.crash = crash;
+        self
     }
 
     /// The shared breaker (its state is shown by `/health`).
@@ -176,7 +186,9 @@ impl<A: DokployApi> Caller<A> {
         };
         let started = log.append(NewEvent::new(intent)).await?.seq;
         let sent_ms = self.clock.now_ms();
+        self.crash.hit(CrashPoint::BeforeCall);
         let outcome = self.api.call(request).await;
+        self.crash.hit(CrashPoint::AfterCall);
         let duration_ms = elapsed_ms(sent_ms, self.clock.now_ms());
         match outcome {
             Ok(answered) => {

@@ -29,6 +29,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::clock::Clock;
+use crate::crash::{CrashPoint, CrashPoints};
 use crate::ids::{DeploymentId, Seq, StreamVersion};
 use crate::ledger::chain::ChainCheck;
 use crate::ledger::envelope::{Envelope, Hash};
@@ -655,16 +656,33 @@ pub struct StreamWriter {
     ledger: Ledger,
     stream: DeploymentId,
     version: StreamVersion,
+    crash: Arc<CrashPoints>,
 }
 
 impl StreamWriter {
     /// A writer of `stream`, which must currently be at `version`.
     pub fn new(ledger: Ledger, stream: DeploymentId, version: StreamVersion) -> Self {
+        Self::with_crash_points(ledger, stream, version, Arc::new(CrashPoints::disabled()))
+    }
+
+    /// The same, reaching `before_append` and `after_append` around every append.
+    pub fn with_crash_points(
+        ledger: Ledger,
+        stream: DeploymentId,
+        version: StreamVersion,
+        crash: Arc<CrashPoints>,
+    ) -> Self {
         Self {
             ledger,
             stream,
             version,
+            crash,
         }
+    }
+
+    /// The stream's version after the last append.
+    pub fn version(&self) -> StreamVersion {
+        self.version
     }
 
     /// The stream written.
@@ -679,11 +697,13 @@ impl StreamWriter {
 
     /// Appends one event and returns it as written, once durable.
     pub async fn append(&mut self, event: NewEvent) -> Result<Arc<Envelope>, LedgerError> {
+        self.crash.hit(CrashPoint::BeforeAppend);
         let written = self
             .ledger
             .append_one(self.stream, ExpectedVersion::Exact(self.version), event)
             .await?;
         self.version = written.version;
+        self.crash.hit(CrashPoint::AfterAppend);
         Ok(written)
     }
 }

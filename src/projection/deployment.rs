@@ -114,12 +114,18 @@ pub struct DeploymentState {
     pub error: Option<Failure>,
     /// The rollback, once started.
     pub rollback: Option<RollbackProgress>,
+    /// Resources the rollback dealt with (deleted, gone, or failed to delete).
+    pub rolled_back: Vec<(ResourceKind, ResourceId)>,
     /// The last 50 log lines.
     pub logs: LogView,
     /// The intent without an outcome, if any (recovery reconciles it).
     pub pending_call: Option<PendingCall>,
     /// Endpoint of every call seen, by call number (to name outcomes).
     pub calls: HashMap<u32, String>,
+    /// The title of the deploy this deployment queued.
+    pub deploy_title: Option<String>,
+    /// Dokploy's final status of that deploy.
+    pub deploy_status: Option<String>,
     /// Failed attempts that were retried.
     pub retries: u32,
     /// Health polls made.
@@ -168,9 +174,12 @@ impl DeploymentState {
             completed_at: None,
             error: None,
             rollback: None,
+            rolled_back: Vec::new(),
             logs: LogView::default(),
             pending_call: None,
             calls: HashMap::new(),
+            deploy_title: None,
+            deploy_status: None,
             retries: 0,
             health_polls: 0,
             recoveries: 0,
@@ -217,9 +226,11 @@ impl DeploymentState {
                 (LogLevel::Info, format!("Created {kind} {id}"), None)
             }
             Event::DeployQueued { title } => {
+                self.deploy_title = Some(title.clone());
                 (LogLevel::Info, format!("Deploy queued as {title}"), None)
             }
             Event::DeployFinished { dokploy_status } => {
+                self.deploy_status = Some(dokploy_status.clone());
                 let level = if dokploy_status == "done" {
                     LogLevel::Info
                 } else {
@@ -395,10 +406,12 @@ impl DeploymentState {
             }
             Event::RollbackStepSucceeded { kind, id } => {
                 progress.steps_succeeded += 1;
+                self.rolled_back.push((*kind, id.clone()));
                 (LogLevel::Info, format!("Deleted {kind} {id}"), None)
             }
             Event::RollbackStepFailed { kind, id, error } => {
                 progress.steps_failed += 1;
+                self.rolled_back.push((*kind, id.clone()));
                 let text = format!("Could not delete {kind} {id}: {error}");
                 (LogLevel::Error, text, None)
             }
@@ -459,6 +472,32 @@ impl DeploymentState {
             true => Some("complete"),
             false => Some("partial"),
         }
+    }
+
+    /// Whether a call to `endpoint` was ever started (an intent whose outcome may be unknown).
+    pub fn attempted(&self, endpoint: &str) -> bool {
+        self.calls.values().any(|called| called == endpoint)
+    }
+
+    /// The highest call number used so far.
+    pub fn last_call(&self) -> u32 {
+        self.calls.keys().copied().max().unwrap_or(0)
+    }
+
+    /// Whether this kind of resource was found or created already.
+    pub fn has(&self, kind: ResourceKind) -> bool {
+        match kind {
+            ResourceKind::Project => self.resources.project_id.is_some(),
+            ResourceKind::Environment => self.resources.environment_id.is_some(),
+            ResourceKind::Application => self.resources.application_id.is_some(),
+            ResourceKind::Domain => self.resources.domain_id.is_some(),
+            ResourceKind::Deployment => self.deploy_title.is_some(),
+        }
+    }
+
+    /// Whether a rollback already dealt with this resource.
+    pub fn rolled_back(&self, kind: ResourceKind, id: &ResourceId) -> bool {
+        self.rolled_back.iter().any(|(k, i)| *k == kind && i == id)
     }
 
     /// Whether the deployment is over (succeeded, or failed and rolled back).

@@ -9,6 +9,7 @@ mod ledger_crash;
 mod ledger_damage;
 mod ledger_durability;
 mod ledger_rules;
+mod orchestrator;
 mod projection_fold;
 mod server;
 mod simulator;

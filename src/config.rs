@@ -5,8 +5,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::crash::CrashAt;
+use crate::orchestrator::RecoveryPolicy;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -75,6 +79,63 @@ pub struct Config {
     /// Log line format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+
+    /// Dokploy's origin (`https://dokploy.example.com`). Without it and the key, StackLedger
+    /// runs its built-in Dokploy simulator.
+    #[arg(long, env = "DOKPLOY_URL")]
+    pub dokploy_url: Option<reqwest::Url>,
+
+    /// Dokploy API key (Settings → API Keys). Never logged or shown.
+    #[arg(long, env = "DOKPLOY_API_KEY", hide_env_values = true)]
+    pub dokploy_api_key: Option<ApiKey>,
+
+    /// The Docker image every stack runs.
+    #[arg(
+        long,
+        env = "STACK_IMAGE",
+        default_value = "ghcr.io/flexinit/agent-stack:latest"
+    )]
+    pub stack_image: String,
+
+    /// Stacks answer at `https://NAME.<suffix>`.
+    #[arg(long, env = "STACK_DOMAIN_SUFFIX", default_value = "ai.flexinit.nl")]
+    pub domain_suffix: String,
+
+    /// The container port the domain routes to.
+    #[arg(long, env = "STACK_PORT", default_value_t = 8080)]
+    pub stack_port: u16,
+
+    /// The health URL template (`{name}`, `{suffix}`); in simulator mode the simulator's.
+    #[arg(long, env = "HEALTH_URL")]
+    pub health_url: Option<String>,
+
+    /// How long a stack may take to answer 200 on its health URL.
+    #[arg(long, env = "HEALTH_TIMEOUT", default_value = "60s", value_parser = duration)]
+    pub health_timeout: Duration,
+
+    /// Time between health polls.
+    #[arg(long, env = "HEALTH_INTERVAL", default_value = "5s", value_parser = duration)]
+    pub health_interval: Duration,
+
+    /// Time between polls of Dokploy's deployment list.
+    #[arg(long, env = "DEPLOY_POLL_INTERVAL", default_value = "2s", value_parser = duration)]
+    pub deploy_poll_interval: Duration,
+
+    /// How long Dokploy may take to finish a deploy (queued and running).
+    #[arg(long, env = "DEPLOY_TIMEOUT", default_value = "10m", value_parser = duration)]
+    pub deploy_timeout: Duration,
+
+    /// Deployments running at once; more are refused with 503.
+    #[arg(long, env = "RUNNING_MAX", default_value_t = 16)]
+    pub running_max: usize,
+
+    /// What startup does with deployments a crash interrupted.
+    #[arg(long, env = "RECOVERY", value_enum, default_value = "resume")]
+    pub recovery: RecoveryPolicy,
+
+    /// Crash tests only: abort at the Nth time a crash point is reached (`after_append:7`).
+    #[arg(long, env = "STACKLEDGER_CRASH_AT", hide = true)]
+    pub crash_at: Option<CrashAt>,
 }
 
 impl Config {
@@ -82,6 +143,26 @@ impl Config {
     pub fn ledger_dir(&self) -> PathBuf {
         self.data_dir.join("ledger")
     }
+
+    /// The Dokploy to talk to: both URL and key, or neither (the simulator). A half-given
+    /// pair is refused, naming both flags.
+    pub fn dokploy(&self) -> Result<Option<(reqwest::Url, ApiKey)>, String> {
+        match (&self.dokploy_url, &self.dokploy_api_key) {
+            (Some(url), Some(key)) => Ok(Some((url.clone(), key.clone()))),
+            (None, None) => Ok(None),
+            _ => Err(
+                "--dokploy-url (DOKPLOY_URL) and --dokploy-api-key (DOKPLOY_API_KEY) \
+                      go together: give both to deploy for real, or neither to use the \
+                      built-in simulator"
+                    .to_owned(),
+            ),
+        }
+    }
+}
+
+/// Parses `500ms`, `5s`, `1m`, `1h 30m`.
+fn duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|error| format!("{error} (write 500ms, 5s, 1m)"))
 }
 
 /// A Dokploy API key. Never printed: `Debug` and `Display` show `***`. It becomes a header in
@@ -169,6 +250,22 @@ mod tests {
             }
             None => panic!("the subcommand was not recognized"),
         }
+    }
+
+    #[test]
+    fn durations_and_the_dokploy_pair_are_checked() {
+        let cli =
+            Cli::try_parse_from(["stackledger", "--health-interval", "500ms"]).expect("parses");
+        assert_eq!(cli.serve.health_interval, Duration::from_millis(500));
+        assert_eq!(cli.serve.health_timeout, Duration::from_secs(60));
+        assert_eq!(cli.serve.dokploy(), Ok(None));
+        let error = Cli::try_parse_from(["stackledger", "--health-timeout", "soon"])
+            .expect_err("not a duration");
+        assert!(error.to_string().contains("--health-timeout"), "{error}");
+        let half = Cli::try_parse_from(["stackledger", "--dokploy-url", "https://d.example"])
+            .expect("parses");
+        let refused = half.serve.dokploy().expect_err("the key is missing");
+        assert!(refused.contains("--dokploy-api-key"), "{refused}");
     }
 
     #[test]

@@ -126,6 +126,17 @@ impl IdGen for RandomIds {
     }
 }
 
+/// A random seed (for jitter and the simulator's ids in production runs).
+pub fn random_seed() -> u64 {
+    let (high, _) = Uuid::new_v4().as_u64_pair();
+    high
+}
+
+/// A random secret of 64 hex digits (256 bits less the UUID version bits).
+pub fn random_token() -> String {
+    format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
+}
+
 /// Predictable ids for tests: `Uuid::from_u128(1)`, `2`, `3`, … (ordered like v7 ids are).
 #[derive(Debug, Default)]
 pub struct SequentialIds {

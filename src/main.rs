@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use stackledger::app::App;
+use stackledger::app::{App, DokployMode};
 use stackledger::clock::SystemClock;
 use stackledger::config::{Cli, Command, Config, LogFormat, SimulateConfig};
+use stackledger::ids::RandomIds;
 use stackledger::simulator::{Simulator, SimulatorOptions};
 
 #[tokio::main]
@@ -50,12 +51,10 @@ async fn simulate_dokploy(config: SimulateConfig) -> anyhow::Result<()> {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let ledger_dir = config.ledger_dir();
-    tracing::info!(dir = %ledger_dir.display(), "opening and verifying the ledger");
-    let app = tokio::task::spawn_blocking(move || App::open(&ledger_dir, Arc::new(SystemClock)))
+    tracing::info!(dir = %config.ledger_dir().display(), "opening and verifying the ledger");
+    let app = App::build(&config, Arc::new(SystemClock), Arc::new(RandomIds))
         .await
-        .context("the ledger open task failed")?
-        .context("cannot open the ledger")?;
+        .context("cannot start")?;
     let summary = app.read_model.read().summary();
     tracing::info!(
         events = summary.events,
@@ -63,9 +62,26 @@ async fn run(config: Config) -> anyhow::Result<()> {
         head = %summary.head_hash,
         "ledger verified"
     );
+    if app.mode == DokployMode::Simulated {
+        tracing::warn!(
+            "NO DOKPLOY CONFIGURED: deploying to the built-in Dokploy SIMULATOR. \
+             Set --dokploy-url and --dokploy-api-key to deploy for real."
+        );
+    }
     app.record_start()
         .await
         .context("cannot record the server start")?;
+    let recovering = app
+        .orchestrator
+        .recover()
+        .await
+        .context("cannot start recovering interrupted deployments")?;
+    if !recovering.is_empty() {
+        tracing::warn!(
+            count = recovering.len(),
+            "recovering interrupted deployments"
+        );
+    }
     // Signal handlers are installed before the address is announced, so that a SIGTERM sent
     // as soon as the server is seen to listen is a clean shutdown, not the default kill.
     let shutdown = shutdown_signal().context("cannot install signal handlers")?;
@@ -74,7 +90,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr().context("no local address")?;
     tracing::info!(%address, "listening on http://{address}");
-    axum::serve(listener, app.router())
+    let service = app
+        .router()
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
         .context("the HTTP server failed")?;

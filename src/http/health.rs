@@ -32,11 +32,26 @@ struct LedgerFigures {
 }
 
 #[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Breaker {
+    state: &'static str,
+    consecutive_failures: u32,
+}
+
+#[derive(Debug, Serialize)]
+struct Dokploy {
+    mode: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Health {
     status: &'static str,
     version: &'static str,
     features: Features,
+    circuit_breaker: Breaker,
     ledger: LedgerFigures,
+    dokploy: Dokploy,
 }
 
 pub(super) fn routes() -> Router<AppState> {
@@ -46,17 +61,26 @@ pub(super) fn routes() -> Router<AppState> {
 async fn health(State(state): State<AppState>) -> Json<Health> {
     let summary = state.read_model.read().summary();
     let writable = state.ledger.is_writable();
+    let (breaker, consecutive_failures) = state.orchestrator.caller().breaker().snapshot();
+    let degraded = !writable || !matches!(breaker, crate::dokploy::breaker::BreakerState::Closed);
     Json(Health {
-        status: if writable { "healthy" } else { "degraded" },
+        status: if degraded { "degraded" } else { "healthy" },
         version: env!("CARGO_PKG_VERSION"),
         features: Features {
-            production_client: false,
-            retry_logic: false,
-            circuit_breaker: false,
-            auto_rollback: false,
-            health_verification: false,
+            production_client: true,
+            retry_logic: true,
+            circuit_breaker: true,
+            auto_rollback: true,
+            health_verification: true,
             event_ledger: true,
             replay: false,
+        },
+        circuit_breaker: Breaker {
+            state: breaker.as_str(),
+            consecutive_failures,
+        },
+        dokploy: Dokploy {
+            mode: state.mode.as_str(),
         },
         ledger: LedgerFigures {
             events: summary.events,

@@ -112,6 +112,8 @@ pub enum Outcome {
 pub struct Started {
     /// Its id.
     pub id: DeploymentId,
+    /// The normalized stack name.
+    pub name: String,
     /// Where it will answer.
     pub url: String,
     /// The run; it ends with the outcome, or with the ledger error that stopped it.
@@ -251,6 +253,7 @@ impl<A: DokployApi> Orchestrator<A> {
         Ok(Started {
             id,
             url: format!("https://{}", settings.host(&name)),
+            name,
             task,
         })
     }

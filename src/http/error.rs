@@ -1,0 +1,136 @@
+//! The one place where failures become HTTP answers: always
+//! `{"success": false, "error": {"code", "message"}}` with a fitting status, never internal
+//! detail.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::ids::DeploymentId;
+use crate::names::NameError;
+use crate::orchestrator::StartError;
+
+/// An HTTP error answer.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: the request is malformed.
+    BadRequest {
+        /// snake_case code.
+        code: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// 400: the stack name breaks a rule.
+    InvalidName(NameError),
+    /// 404: no such deployment (or route).
+    NotFound,
+    /// 409: another deployment holds the name.
+    NameTaken {
+        /// The holder.
+        holder: DeploymentId,
+    },
+    /// 413: the body is too large.
+    PayloadTooLarge,
+    /// 415: the body is not JSON.
+    UnsupportedMediaType,
+    /// 503: try again later.
+    Unavailable {
+        /// snake_case code.
+        code: &'static str,
+        /// Why.
+        message: String,
+        /// When to try again.
+        retry_after: Duration,
+    },
+}
+
+impl From<StartError> for ApiError {
+    fn from(error: StartError) -> Self {
+        match error {
+            StartError::InvalidName(reason) => ApiError::InvalidName(reason),
+            StartError::NameTaken { holder, .. } => ApiError::NameTaken { holder },
+            StartError::TooManyRunning { .. } => ApiError::Unavailable {
+                code: "too_many_deployments",
+                message: error.to_string(),
+                retry_after: Duration::from_secs(10),
+            },
+            StartError::DokployUnavailable { retry_in } => ApiError::Unavailable {
+                code: "dokploy_unavailable",
+                message: error.to_string(),
+                retry_after: retry_in.max(Duration::from_secs(1)),
+            },
+            StartError::Ledger(_) => {
+                tracing::error!(%error, "a deploy could not be recorded");
+                ApiError::Unavailable {
+                    code: "ledger_unavailable",
+                    message: "the deployment could not be recorded; try again later".to_owned(),
+                    retry_after: Duration::from_secs(30),
+                }
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message, extra) = match self {
+            ApiError::BadRequest { code, message } => {
+                (StatusCode::BAD_REQUEST, code, message, None)
+            }
+            ApiError::InvalidName(reason) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_name",
+                reason.to_string(),
+                None,
+            ),
+            ApiError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such deployment".to_owned(),
+                None,
+            ),
+            ApiError::NameTaken { holder } => (
+                StatusCode::CONFLICT,
+                "name_taken",
+                "this name is in use by another deployment".to_owned(),
+                Some(holder.to_string()),
+            ),
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is too large".to_owned(),
+                None,
+            ),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as application/json".to_owned(),
+                None,
+            ),
+            ApiError::Unavailable {
+                code,
+                message,
+                retry_after,
+            } => {
+                let mut response = error_body(StatusCode::SERVICE_UNAVAILABLE, code, message, None);
+                let seconds = retry_after.as_secs().max(1).to_string();
+                if let Ok(value) = HeaderValue::from_str(&seconds) {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
+                return response;
+            }
+        };
+        error_body(status, code, message, extra)
+    }
+}
+
+fn error_body(status: StatusCode, code: &str, message: String, holder: Option<String>) -> Response {
+    let mut error = json!({"code": code, "message": message});
+    if let Some(holder) = holder {
+        error["deploymentId"] = json!(holder);
+    }
+    (status, Json(json!({"success": false, "error": error}))).into_response()
+}

@@ -201,6 +201,12 @@ impl<A: DokployApi> Orchestrator<A> {
         &self.inner.caller
     }
 
+    /// How often each crash point was reached in this process (crash tests size their sweep
+    /// with it).
+    pub fn crash_counts(&self) -> Vec<(CrashPoint, u64)> {
+        self.inner.crash.counts()
+    }
+
     /// Deployments running now.
     pub fn running(&self) -> usize {
         self.inner.settings.running_max.max(1) - self.inner.running.available_permits()

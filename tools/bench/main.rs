@@ -12,6 +12,7 @@
 
 #![allow(clippy::print_stdout)]
 
+mod drive;
 mod ledger_bench;
 mod load;
 
@@ -46,6 +47,9 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
         appenders: Vec<usize>,
     },
+    /// Recovers what a crash interrupted, then deploys NAMES one after another through the
+    /// portal's own wiring (crash tests run it with --crash-at).
+    Drive(drive::DriveArgs),
     /// Appends from several tasks until killed, printing each acknowledged seq.
     Append {
         /// The ledger directory.
@@ -72,6 +76,7 @@ fn main() -> anyhow::Result<()> {
             seconds,
             appenders,
         } => runtime.block_on(ledger_bench::run(&dir, open_events, seconds, &appenders)),
+        Command::Drive(args) => runtime.block_on(drive::run(args)),
         Command::Append {
             data_dir,
             appenders,

@@ -337,6 +337,12 @@ fn answer(shared: &Shared, procedure: &'static str, input: &Map<String, Value>) 
     let result = shared.world().call(&lower, input, deploy_outcome);
     match result {
         Ok(Answer::Json(value)) => (StatusCode::OK, Json(value)).into_response(),
+        Ok(Answer::Encoded(body)) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
         Ok(Answer::Empty) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/json")],

@@ -8,6 +8,7 @@
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 /// A Dokploy error answer.
@@ -48,10 +49,47 @@ impl Failure {
     }
 }
 
-/// What a procedure answers: a JSON body, or nothing (200 with an empty body).
+/// What a procedure answers: a JSON body (as a value, or already encoded), or nothing (200
+/// with an empty body).
 pub(crate) enum Answer {
     Json(Value),
+    Encoded(Vec<u8>),
     Empty,
+}
+
+/// `project.all`'s items, serialized straight from the records: the list grows with every
+/// project, so building `Value` trees for it would make the simulator quadratic.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProjectOut<'a> {
+    project_id: &'a str,
+    name: &'a str,
+    description: Option<&'a str>,
+    created_at: &'a str,
+    organization_id: &'a str,
+    env: &'a str,
+    environments: Vec<EnvironmentOut<'a>>,
+    project_tags: [(); 0],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EnvironmentOut<'a> {
+    environment_id: &'a str,
+    name: &'a str,
+    is_default: bool,
+    project_id: &'a str,
+    created_at: &'a str,
+    applications: Vec<AppItemOut<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AppItemOut<'a> {
+    application_id: &'a str,
+    name: &'a str,
+    application_status: &'a str,
+    created_at: &'a str,
 }
 
 #[derive(Debug, Clone)]
@@ -169,7 +207,7 @@ impl World {
         deploy_outcome: Option<String>,
     ) -> Result<Answer, Failure> {
         match procedure {
-            "project.all" => Ok(Answer::Json(self.project_all())),
+            "project.all" => Ok(Answer::Encoded(self.project_all())),
             "project.one" => self.project_one(&required(input, &["projectId"])?[0]),
             "project.create" => self.project_create(input),
             "project.remove" => self.project_remove(&required(input, &["projectId"])?[0]),
@@ -198,14 +236,48 @@ impl World {
         }
     }
 
-    fn project_all(&self) -> Value {
-        Value::Array(
-            self.projects
-                .iter()
-                .rev()
-                .map(|p| self.project_json(p))
-                .collect(),
-        )
+    fn project_all(&self) -> Vec<u8> {
+        let items: Vec<ProjectOut<'_>> = self
+            .projects
+            .iter()
+            .rev()
+            .map(|project| ProjectOut {
+                project_id: &project.id,
+                name: &project.name,
+                description: None,
+                created_at: &project.created_at,
+                organization_id: "sim-organization",
+                env: "",
+                environments: self.environments_out(&project.id),
+                project_tags: [],
+            })
+            .collect();
+        serde_json::to_vec(&items).expect("plain structs always serialize")
+    }
+
+    fn environments_out(&self, project_id: &str) -> Vec<EnvironmentOut<'_>> {
+        self.environments
+            .iter()
+            .filter(|environment| environment.project_id == project_id)
+            .map(|environment| EnvironmentOut {
+                environment_id: &environment.id,
+                name: "production",
+                is_default: true,
+                project_id: &environment.project_id,
+                created_at: &environment.created_at,
+                applications: self
+                    .applications
+                    .iter()
+                    .filter(|app| app.environment_id == environment.id)
+                    .map(|app| AppItemOut {
+                        application_id: &app.id,
+                        name: &app.name,
+                        application_status: &app.status,
+                        created_at: &app.created_at,
+                    })
+                    .collect(),
+            })
+            .collect()
     }
 
     fn project_json(&self, project: &ProjectRecord) -> Value {

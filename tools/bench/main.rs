@@ -15,6 +15,7 @@
 mod drive;
 mod ledger_bench;
 mod load;
+mod orchestrator_bench;
 
 use std::path::PathBuf;
 
@@ -47,6 +48,15 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
         appenders: Vec<usize>,
     },
+    /// The orchestrator benchmark (figures for README's Performance section).
+    Orchestrator {
+        /// Directory for the ledger (a temporary directory inside it is used).
+        #[arg(long, default_value = "target/bench")]
+        dir: PathBuf,
+        /// Concurrent deployments.
+        #[arg(long, default_value_t = 1000)]
+        deployments: usize,
+    },
     /// Recovers what a crash interrupted, then deploys NAMES one after another through the
     /// portal's own wiring (crash tests run it with --crash-at).
     Drive(drive::DriveArgs),
@@ -76,6 +86,9 @@ fn main() -> anyhow::Result<()> {
             seconds,
             appenders,
         } => runtime.block_on(ledger_bench::run(&dir, open_events, seconds, &appenders)),
+        Command::Orchestrator { dir, deployments } => {
+            runtime.block_on(orchestrator_bench::run(&dir, deployments))
+        }
         Command::Drive(args) => runtime.block_on(drive::run(args)),
         Command::Append {
             data_dir,

@@ -176,14 +176,16 @@ impl App {
             .map(|_| ())
     }
 
-    /// The HTTP router over this application.
-    pub fn router(&self) -> axum::Router {
+    /// The HTTP router over this application; open SSE streams end when `shutdown` turns
+    /// true (they would otherwise hold a graceful shutdown open).
+    pub fn router(&self, shutdown: tokio::sync::watch::Receiver<bool>) -> axum::Router {
         crate::http::router(crate::http::AppState {
             ledger: self.ledger.clone(),
             read_model: self.read_model.clone(),
             orchestrator: self.orchestrator.clone(),
             mode: self.mode,
             client_key: Arc::from(random_token()),
+            shutdown,
         })
     }
 }

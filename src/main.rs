@@ -90,9 +90,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr().context("no local address")?;
     tracing::info!(%address, "listening on http://{address}");
+    let (stop_streams, streams_stop) = tokio::sync::watch::channel(false);
     let service = app
-        .router()
+        .router(streams_stop)
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_streams.send(true);
+    };
     axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await

@@ -4,6 +4,7 @@
 mod deploy;
 pub mod error;
 mod health;
+mod status_sse;
 
 use std::sync::Arc;
 
@@ -32,6 +33,8 @@ pub struct AppState {
     pub mode: DokployMode,
     /// The key of the client hash (random per process).
     pub client_key: Arc<str>,
+    /// Turns true when the server shuts down: open SSE streams end.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Every route, with its state.
@@ -39,6 +42,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(deploy::routes())
+        .merge(status_sse::routes())
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .with_state(state)
 }

@@ -1,0 +1,184 @@
+//! `GET /api/status/:id`: a deployment's progress as Server-Sent Events (DESIGN §6), on the
+//! ledger's catch-up subscriptions.
+//!
+//! Every message carries the ledger seq of the event it reports as its `id`, and only durable
+//! events do (keep-alive comments carry none). Without `Last-Event-ID` the stream opens with the
+//! current state; with it, exactly the events after that seq follow, none twice, none missed,
+//! also across a server restart. `complete` and `error` end the stream and carry `headHash`, the
+//! receipt of the deployment's last event; reconnecting at or past it gets 204.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures_util::Stream;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::ids::{DeploymentId, Seq};
+use crate::ledger::envelope::Envelope;
+use crate::ledger::event::{DeploymentStatus, Event};
+use crate::ledger::subscription::Subscription;
+use crate::projection::DeploymentState;
+use crate::projection::view::DeploymentView;
+
+/// Keep-alive comments keep proxies from closing a quiet stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new().route("/api/status/{id}", get(status))
+}
+
+async fn status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id: DeploymentId = id.parse().map_err(|_| ApiError::NotFound)?;
+    let current = state
+        .read_model
+        .read()
+        .get(id)
+        .cloned()
+        .ok_or(ApiError::NotFound)?;
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .map(Seq);
+    let (local, first) = match resume {
+        Some(after) if current.is_finished() && after >= current.last_seq => {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+        Some(after) => {
+            let before = state
+                .ledger
+                .read_stream(id, Seq::ZERO, usize::MAX)
+                .map_err(|_| ApiError::NotFound)?;
+            (fold_until(&before, after).ok_or(ApiError::NotFound)?, None)
+        }
+        None => {
+            let first = opening_message(&current);
+            (current, Some(first))
+        }
+    };
+    let subscription = state.ledger.subscribe(Some(id), local.last_seq);
+    let stream = messages(StatusStream {
+        subscription,
+        local,
+        first,
+        shutdown: state.shutdown.clone(),
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response())
+}
+
+/// The state as of `after` (the first event always opens the stream).
+fn fold_until(events: &[Envelope], after: Seq) -> Option<DeploymentState> {
+    let mut events = events.iter().take_while(|envelope| envelope.seq <= after);
+    let mut state = DeploymentState::start(events.next()?)?;
+    for envelope in events {
+        state.apply(envelope);
+    }
+    Some(state)
+}
+
+struct StatusStream {
+    subscription: Subscription,
+    local: DeploymentState,
+    first: Option<(SseEvent, bool)>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// The message that opens a stream without `Last-Event-ID`: the terminal message of a
+/// finished deployment, else its current progress. The flag says whether it ends the stream.
+fn opening_message(state: &DeploymentState) -> (SseEvent, bool) {
+    match state.status {
+        DeploymentStatus::InProgress => (progress(state), false),
+        _ => (terminal(state), true),
+    }
+}
+
+fn messages(stream: StatusStream) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    futures_util::stream::unfold(Some(stream), |state| async move {
+        let mut stream = state?;
+        if let Some((first, ends)) = stream.first.take() {
+            return Some((Ok(first), (!ends).then_some(stream)));
+        }
+        if *stream.shutdown.borrow() {
+            return None;
+        }
+        let envelope = tokio::select! {
+            next = stream.subscription.next() => next?.ok()?,
+            _ = stream.shutdown.changed() => return None,
+        };
+        stream.local.apply(&envelope);
+        let ends = matches!(
+            envelope.event,
+            Event::DeploymentSucceeded { .. } | Event::RollbackFinished { .. }
+        );
+        let message = if ends {
+            terminal(&stream.local)
+        } else {
+            progress(&stream.local)
+        };
+        Some((Ok(message), (!ends).then_some(stream)))
+    })
+}
+
+fn resources(state: &DeploymentState) -> Value {
+    serde_json::to_value(DeploymentView::of(state).resources).unwrap_or(Value::Null)
+}
+
+fn progress(state: &DeploymentState) -> SseEvent {
+    let data = json!({
+        "phase": state.phase,
+        "status": state.status,
+        "progress": state.progress,
+        "message": state.message(),
+        "currentStep": state.current_step,
+        "resources": resources(state),
+    });
+    message("progress", state.last_seq, &data)
+}
+
+fn terminal(state: &DeploymentState) -> SseEvent {
+    if state.status == DeploymentStatus::Success {
+        let took_ms = state.completed_at.unwrap_or(state.updated_at) - state.started_at;
+        let data = json!({
+            "url": state.url,
+            "status": "ready",
+            "resources": resources(state),
+            "duration": took_ms.max(0) as f64 / 1000.0,
+            "headHash": state.head_hash.to_string(),
+        });
+        return message("complete", state.last_seq, &data);
+    }
+    let (message_text, phase, code) = match &state.error {
+        Some(failure) => (failure.message.clone(), failure.phase, failure.code.clone()),
+        None => ("the deployment failed".to_owned(), state.phase, "failed".to_owned()),
+    };
+    let data = json!({
+        "message": message_text,
+        "phase": phase,
+        "code": code,
+        "rollback": state.rollback_outcome().unwrap_or("partial"),
+        "headHash": state.head_hash.to_string(),
+    });
+    message("error", state.last_seq, &data)
+}
+
+fn message(kind: &str, seq: Seq, data: &Value) -> SseEvent {
+    SseEvent::default()
+        .event(kind)
+        .id(seq.0.to_string())
+        .data(data.to_string())
+}

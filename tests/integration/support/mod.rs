@@ -1,5 +1,6 @@
 //! Shared helpers: opening ledgers in temp directories, sample events, the golden scenario.
 
+pub(crate) mod portal;
 pub(crate) mod scenario;
 
 use std::path::Path;

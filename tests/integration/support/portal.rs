@@ -1,0 +1,90 @@
+//! The `stackledger` binary as a child process: start it on a free port, talk to it, stop it
+//! with SIGTERM or SIGKILL.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+
+use serde_json::Value;
+
+/// A running portal and its log lines.
+pub(crate) struct Portal {
+    child: Child,
+    pub(crate) address: String,
+    logs: mpsc::Receiver<String>,
+}
+
+/// The portal command on `data_dir` with `extra` flags, logging JSON to a pipe.
+pub(crate) fn command(data_dir: &Path, extra: &[String]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stackledger"));
+    command
+        .args(["--listen", "127.0.0.1:0", "--log-format", "json", "--data-dir"])
+        .arg(data_dir)
+        .args(extra)
+        .env_remove("RUST_LOG")
+        .env_remove("DOKPLOY_URL")
+        .env_remove("DOKPLOY_API_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Forwards the child's stderr lines to a channel.
+pub(crate) fn follow(child: &mut Child) -> mpsc::Receiver<String> {
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+impl Portal {
+    /// Starts the portal and waits until it announces its address.
+    pub(crate) fn start(data_dir: &Path, extra: &[String]) -> Portal {
+        let mut child = command(data_dir, extra).spawn().expect("the portal starts");
+        let logs = follow(&mut child);
+        let address = loop {
+            let line = logs
+                .recv()
+                .expect("the portal logs its address before anything fails");
+            let entry: Value = serde_json::from_str(&line).expect("json log lines");
+            if let Some(address) = entry["fields"]["address"].as_str() {
+                break address.to_owned();
+            }
+        };
+        Portal {
+            child,
+            address,
+            logs,
+        }
+    }
+
+    /// `http://ADDRESS{path}`.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// SIGTERM, then the exit status and the remaining log lines.
+    pub(crate) fn terminate(mut self) -> (ExitStatus, Vec<String>) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let status = self.child.wait().expect("the portal exits");
+        (status, self.logs.iter().collect())
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub(crate) fn kill(mut self) {
+        self.child.kill().expect("SIGKILL is delivered");
+        self.child.wait().expect("the portal is reaped");
+    }
+}

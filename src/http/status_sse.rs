@@ -10,12 +10,12 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use futures_util::Stream;
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -164,7 +164,11 @@ fn terminal(state: &DeploymentState) -> SseEvent {
     }
     let (message_text, phase, code) = match &state.error {
         Some(failure) => (failure.message.clone(), failure.phase, failure.code.clone()),
-        None => ("the deployment failed".to_owned(), state.phase, "failed".to_owned()),
+        None => (
+            "the deployment failed".to_owned(),
+            state.phase,
+            "failed".to_owned(),
+        ),
     };
     let data = json!({
         "message": message_text,

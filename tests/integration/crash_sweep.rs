@@ -85,29 +85,7 @@ fn check_outcome(dir: &Path, simulator: &Simulator, round: &str) {
             DeploymentStatus::InProgress => panic!("{round}: {} is still in progress", state.name),
         }
     }
-    let state = simulator.state();
-    let names = |list: &str, field: &str| -> Vec<String> {
-        let mut names: Vec<String> = state[list]
-            .as_array()
-            .expect("a list")
-            .iter()
-            .filter_map(|item| item[field].as_str().map(str::to_owned))
-            .collect();
-        names.sort();
-        names
-    };
-    let expected: Vec<String> = succeeded.iter().cloned().collect();
-    assert_eq!(names("projects", "name"), expected, "{round}: projects");
-    assert_eq!(
-        names("applications", "name"),
-        expected,
-        "{round}: applications"
-    );
-    let hosts: Vec<String> = expected
-        .iter()
-        .map(|n| format!("{n}.ai.flexinit.nl"))
-        .collect();
-    assert_eq!(names("domains", "host"), hosts, "{round}: domains");
+    crate::support::assert_simulator_holds(simulator, &succeeded, round);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -66,13 +66,22 @@ async fn the_portal_killed_at_random_moments_loses_nothing_and_leaves_nothing_be
             .await
             .expect("the kill finishes");
     }
-    assert!(accepted.len() >= rounds, "deployments were accepted ({})", accepted.len());
+    assert!(
+        accepted.len() >= rounds,
+        "deployments were accepted ({})",
+        accepted.len()
+    );
 
     let portal = start(dir.path(), &flags).await;
     for id in accepted.keys() {
         let stream = client.get(portal.url(&format!("/api/status/{id}"))).send();
         let body = tokio::time::timeout(Duration::from_secs(120), async {
-            stream.await.expect("the stream opens").text().await.expect("the stream ends")
+            stream
+                .await
+                .expect("the stream opens")
+                .text()
+                .await
+                .expect("the stream ends")
         })
         .await
         .unwrap_or_else(|_| panic!("{id} did not finish"));
@@ -92,7 +101,9 @@ async fn the_portal_killed_at_random_moments_loses_nothing_and_leaves_nothing_be
     let mut interrupted = 0;
     for (id, name) in &accepted {
         let id: DeploymentId = id.parse().expect("an id");
-        let state = model.get(id).unwrap_or_else(|| panic!("acknowledged {name} was lost"));
+        let state = model
+            .get(id)
+            .unwrap_or_else(|| panic!("acknowledged {name} was lost"));
         match state.status {
             DeploymentStatus::Success => {
                 succeeded.insert(name.clone());
@@ -102,30 +113,19 @@ async fn the_portal_killed_at_random_moments_loses_nothing_and_leaves_nothing_be
             }
             DeploymentStatus::InProgress => panic!("{name} is still in progress"),
         }
-        let events = test.ledger.read_stream(id, Seq::ZERO, usize::MAX).expect("reads");
-        if events.iter().any(|e| e.event.kind() == EventKind::RecoveryStarted) {
+        let events = test
+            .ledger
+            .read_stream(id, Seq::ZERO, usize::MAX)
+            .expect("reads");
+        if events
+            .iter()
+            .any(|e| e.event.kind() == EventKind::RecoveryStarted)
+        {
             interrupted += 1;
         }
     }
     assert!(interrupted > 0, "no kill ever landed during a deployment");
-    let state = simulator.state();
-    let names = |list: &str, field: &str| -> Vec<String> {
-        let mut names: Vec<String> = state[list]
-            .as_array()
-            .expect("a list")
-            .iter()
-            .filter_map(|item| item[field].as_str().map(str::to_owned))
-            .collect();
-        names.sort();
-        names
-    };
-    let expected: Vec<String> = succeeded.iter().cloned().collect();
-    assert_eq!(names("projects", "name"), expected, "projects: no duplicate, no orphan");
-    assert_eq!(names("applications", "name"), expected, "applications");
-    let hosts: Vec<String> = expected.iter().map(|n| format!("{n}.ai.flexinit.nl")).collect();
-    let mut hosts = hosts;
-    hosts.sort();
-    assert_eq!(names("domains", "host"), hosts, "domains");
+    crate::support::assert_simulator_holds(&simulator, &succeeded, "kill loop");
     eprintln!(
         "kill loop: {rounds} rounds, {} deployments, {interrupted} interrupted by a kill",
         accepted.len()

@@ -159,3 +159,36 @@ pub(crate) fn client(
 ) -> stackledger::dokploy::client::DokployClient {
     client_with(simulator, SIM_KEY, 1 << 20)
 }
+
+/// Asserts that the simulator holds exactly one project, application and domain per name in
+/// `succeeded`, and nothing else: no duplicate, no orphan.
+pub(crate) fn assert_simulator_holds(
+    simulator: &stackledger::simulator::Simulator,
+    succeeded: &std::collections::BTreeSet<String>,
+    context: &str,
+) {
+    let state = simulator.state();
+    let names = |list: &str, field: &str| -> Vec<String> {
+        let mut names: Vec<String> = state[list]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter_map(|item| item[field].as_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        names
+    };
+    let expected: Vec<String> = succeeded.iter().cloned().collect();
+    assert_eq!(names("projects", "name"), expected, "{context}: projects");
+    assert_eq!(
+        names("applications", "name"),
+        expected,
+        "{context}: applications"
+    );
+    let mut hosts: Vec<String> = expected
+        .iter()
+        .map(|n| format!("{n}.ai.flexinit.nl"))
+        .collect();
+    hosts.sort();
+    assert_eq!(names("domains", "host"), hosts, "{context}: domains");
+}

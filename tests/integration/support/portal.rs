@@ -19,7 +19,13 @@ pub(crate) struct Portal {
 pub(crate) fn command(data_dir: &Path, extra: &[String]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_stackledger"));
     command
-        .args(["--listen", "127.0.0.1:0", "--log-format", "json", "--data-dir"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--data-dir",
+        ])
         .arg(data_dir)
         .args(extra)
         .env_remove("RUST_LOG")

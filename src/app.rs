@@ -125,8 +125,19 @@ impl App {
         let client = DokployClient::new(&origin, key, ClientOptions::default())?;
         let caller = Caller::new(
             Arc::new(client),
-            CircuitBreaker::new(BreakerOptions::default(), Arc::clone(&clock)),
-            RetryPolicy::default(),
+            CircuitBreaker::new(
+                BreakerOptions {
+                    failures_max: config.breaker_failures.max(1),
+                    open_for: config.breaker_open_for,
+                },
+                Arc::clone(&clock),
+            ),
+            RetryPolicy {
+                retries_max: config.retries_max,
+                base: config.retry_base,
+                backoff_max: config.retry_delay_max,
+                ..RetryPolicy::default()
+            },
             Arc::new(Jitter::seeded(random_seed())),
             Arc::clone(&clock),
             ledger.clone(),
@@ -159,6 +170,13 @@ impl App {
             mode,
             simulator,
         })
+    }
+
+    /// Stops the runs where they stand and lets queued appends land, then closes the ledger.
+    /// The next start recovers the stopped runs.
+    pub async fn shutdown(&self) {
+        self.orchestrator.stop_runs();
+        self.ledger.shutdown().await;
     }
 
     /// Appends `ServerStarted` to the system stream.

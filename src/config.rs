@@ -125,6 +125,26 @@ pub struct Config {
     #[arg(long, env = "DEPLOY_TIMEOUT", default_value = "10m", value_parser = duration)]
     pub deploy_timeout: Duration,
 
+    /// The first retry's backoff ceiling (doubling up to --retry-delay-max, full jitter).
+    #[arg(long, env = "RETRY_BASE", default_value = "1s", value_parser = duration)]
+    pub retry_base: Duration,
+
+    /// The largest backoff ceiling.
+    #[arg(long, env = "RETRY_DELAY_MAX", default_value = "16s", value_parser = duration)]
+    pub retry_delay_max: Duration,
+
+    /// Retries after a failed Dokploy call's first attempt.
+    #[arg(long, env = "RETRIES_MAX", default_value_t = 5)]
+    pub retries_max: u32,
+
+    /// Consecutive Dokploy failures that open the circuit breaker.
+    #[arg(long, env = "BREAKER_FAILURES", default_value_t = 5)]
+    pub breaker_failures: u32,
+
+    /// How long the open breaker fails calls fast before one probe.
+    #[arg(long, env = "BREAKER_OPEN_FOR", default_value = "60s", value_parser = duration)]
+    pub breaker_open_for: Duration,
+
     /// Deployments running at once; more are refused with 503.
     #[arg(long, env = "RUNNING_MAX", default_value_t = 16)]
     pub running_max: usize,

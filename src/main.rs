@@ -102,8 +102,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown)
         .await
         .context("the HTTP server failed")?;
-    tracing::info!("shutting down: letting queued appends land");
-    app.ledger.shutdown().await;
+    tracing::info!("shutting down: stopping runs where they stand, letting queued appends land");
+    app.shutdown().await;
     tracing::info!(head = %app.ledger.head().seq, "ledger closed");
     Ok(())
 }

@@ -62,14 +62,19 @@ async fn status(
                 .ledger
                 .read_stream(id, Seq::ZERO, usize::MAX)
                 .map_err(|_| ApiError::NotFound)?;
-            (fold_until(&before, after).ok_or(ApiError::NotFound)?, None)
+            // Before the first event there is no state yet: the stream starts with it.
+            (fold_until(&before, after), None)
         }
         None => {
             let first = opening_message(&current);
-            (current, Some(first))
+            (Some(current), Some(first))
         }
     };
-    let subscription = state.ledger.subscribe(Some(id), local.last_seq);
+    let from = match (&local, resume) {
+        (Some(local), _) => local.last_seq,
+        (None, after) => after.unwrap_or(Seq::ZERO),
+    };
+    let subscription = state.ledger.subscribe(Some(id), from);
     let stream = messages(StatusStream {
         subscription,
         local,
@@ -93,7 +98,7 @@ fn fold_until(events: &[Envelope], after: Seq) -> Option<DeploymentState> {
 
 struct StatusStream {
     subscription: Subscription,
-    local: DeploymentState,
+    local: Option<DeploymentState>,
     first: Option<(SseEvent, bool)>,
     shutdown: watch::Receiver<bool>,
 }
@@ -120,15 +125,21 @@ fn messages(stream: StatusStream) -> impl Stream<Item = Result<SseEvent, Infalli
             next = stream.subscription.next() => next?.ok()?,
             _ = stream.shutdown.changed() => return None,
         };
-        stream.local.apply(&envelope);
+        let local = match stream.local.as_mut() {
+            Some(local) => {
+                local.apply(&envelope);
+                local
+            }
+            None => stream.local.insert(DeploymentState::start(&envelope)?),
+        };
         let ends = matches!(
             envelope.event,
             Event::DeploymentSucceeded { .. } | Event::RollbackFinished { .. }
         );
         let message = if ends {
-            terminal(&stream.local)
+            terminal(local)
         } else {
-            progress(&stream.local)
+            progress(local)
         };
         Some((Ok(message), (!ends).then_some(stream)))
     })

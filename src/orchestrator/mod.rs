@@ -130,6 +130,8 @@ struct Inner<A> {
     running: Arc<Semaphore>,
     crash: Arc<CrashPoints>,
     server_version: String,
+    /// The runs in flight, so that shutdown can stop them where they stand.
+    tasks: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 /// Starts, runs, resumes and rolls back deployments. Cheap to clone.
@@ -187,6 +189,7 @@ impl<A: DokployApi> Orchestrator<A> {
                 running,
                 crash: parts.crash,
                 server_version: env!("CARGO_PKG_VERSION").to_owned(),
+                tasks: std::sync::Mutex::new(Vec::new()),
             }),
         }
     }
@@ -256,6 +259,7 @@ impl<A: DokployApi> Orchestrator<A> {
             drop(permit);
             outcome
         });
+        self.track(&task);
         Ok(Started {
             id,
             url: format!("https://{}", settings.host(&name)),
@@ -290,13 +294,40 @@ impl<A: DokployApi> Orchestrator<A> {
             let permit = Arc::clone(&self.inner.running).acquire_owned().await;
             let orchestrator = self.clone();
             let roll_back = self.inner.settings.recovery == RecoveryPolicy::Rollback;
-            tasks.push(tokio::spawn(async move {
+            let task = tokio::spawn(async move {
                 let outcome = orchestrator.drive(id, roll_back).await;
                 drop(permit);
                 outcome
-            }));
+            });
+            self.track(&task);
+            tasks.push(task);
         }
         Ok(tasks)
+    }
+
+    fn track<T>(&self, task: &JoinHandle<T>) {
+        let mut tasks = self
+            .inner
+            .tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        tasks.retain(|task| !task.is_finished());
+        tasks.push(task.abort_handle());
+    }
+
+    /// Stops every run where it stands (at its last recorded event, or inside a call whose
+    /// intent is recorded); the next start recovers them. For shutdown.
+    pub fn stop_runs(&self) {
+        let tasks = std::mem::take(
+            &mut *self
+                .inner
+                .tasks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for task in tasks {
+            task.abort();
+        }
     }
 
     /// Runs a deployment from wherever its events say it stands, to the end.

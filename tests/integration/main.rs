@@ -6,6 +6,7 @@ mod crash_sweep;
 mod dokploy_caller;
 mod dokploy_client;
 mod golden;
+mod http_api;
 mod kill_loop;
 mod ledger_crash;
 mod ledger_damage;

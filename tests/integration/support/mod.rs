@@ -2,6 +2,7 @@
 
 pub(crate) mod portal;
 pub(crate) mod scenario;
+pub(crate) mod test_app;
 
 use std::path::Path;
 use std::sync::Arc;

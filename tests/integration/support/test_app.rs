@@ -1,0 +1,114 @@
+//! `spawn_app`: the portal in-process on 127.0.0.1:0, wired exactly as `main` wires it, against a
+//! simulator the test owns (so that it outlives a restart of the portal).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use clap::Parser;
+use stackledger::app::App;
+use stackledger::clock::SystemClock;
+use stackledger::config::Cli;
+use stackledger::ids::RandomIds;
+use stackledger::simulator::Simulator;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::SIM_KEY;
+
+/// A running portal.
+pub(crate) struct TestApp {
+    pub(crate) address: SocketAddr,
+    pub(crate) app: App,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+}
+
+impl TestApp {
+    /// `http://ADDRESS{path}`.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// Graceful shutdown, as on SIGTERM: streams end, the server stops, the ledger closes.
+    pub(crate) async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+        self.app.shutdown().await;
+    }
+}
+
+/// Starts the portal on `data_dir` against `simulator`, with millisecond intervals and `extra`
+/// flags.
+pub(crate) async fn spawn_app(data_dir: &Path, simulator: &Simulator, extra: &[&str]) -> TestApp {
+    let mut flags = vec![
+        "stackledger".to_owned(),
+        format!("--data-dir={}", data_dir.display()),
+        format!("--dokploy-url={}", simulator.origin()),
+        format!("--dokploy-api-key={SIM_KEY}"),
+        format!("--health-url={}", simulator.health_url_template()),
+        "--health-interval=1ms".to_owned(),
+        "--deploy-poll-interval=1ms".to_owned(),
+    ];
+    flags.extend(extra.iter().map(|flag| (*flag).to_owned()));
+    let config = Cli::try_parse_from(flags).expect("valid flags").serve;
+    let app = App::build(&config, Arc::new(SystemClock), Arc::new(RandomIds))
+        .await
+        .expect("the portal builds");
+    app.record_start().await.expect("the start is recorded");
+    app.orchestrator.recover().await.expect("recovery starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let address = listener.local_addr().expect("an address");
+    let (stop, stopped) = watch::channel(false);
+    let service = app
+        .router(stopped.clone())
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let mut signal = stopped;
+    let server = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = signal.wait_for(|stop| *stop).await;
+        };
+        let _ = axum::serve(listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await;
+    });
+    TestApp {
+        address,
+        app,
+        stop,
+        server,
+    }
+}
+
+/// One SSE message.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Message {
+    pub(crate) event: String,
+    pub(crate) id: Option<u64>,
+    pub(crate) data: serde_json::Value,
+}
+
+/// Parses a whole SSE body into its messages (comments skipped).
+pub(crate) fn parse_sse(body: &str) -> Vec<Message> {
+    body.split("\n\n")
+        .filter_map(|block| {
+            let mut event = None;
+            let mut id = None;
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(value) = line.strip_prefix("event:") {
+                    event = Some(value.trim().to_owned());
+                } else if let Some(value) = line.strip_prefix("id:") {
+                    id = value.trim().parse().ok();
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    data.push_str(value.trim_start());
+                }
+            }
+            let event = event?;
+            let data = serde_json::from_str(&data).unwrap_or(serde_json::Value::Null);
+            Some(Message { event, id, data })
+        })
+        .collect()
+}

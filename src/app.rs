@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::config::{ApiKey, Config};
 use crate::crash::CrashPoints;
+pub use crate::dokploy::DokployMode;
 use crate::dokploy::breaker::{BreakerOptions, CircuitBreaker};
 use crate::dokploy::caller::Caller;
 use crate::dokploy::client::{ClientOptions, DokployClient};
@@ -19,25 +20,6 @@ use crate::ledger::{ExpectedVersion, Ledger, NewEvent};
 use crate::orchestrator::{Orchestrator, Parts, Settings};
 use crate::projection::LiveReadModel;
 use crate::simulator::{Simulator, SimulatorOptions};
-
-/// Which Dokploy the portal deploys to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DokployMode {
-    /// A real Dokploy, from `--dokploy-url` and `--dokploy-api-key`.
-    Remote,
-    /// The built-in simulator, started in-process on a loopback port.
-    Simulated,
-}
-
-impl DokployMode {
-    /// `remote` or `simulated` (as `/health` shows it).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DokployMode::Remote => "remote",
-            DokployMode::Simulated => "simulated",
-        }
-    }
-}
 
 /// Why the application could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +36,15 @@ pub enum AppError {
     /// The simulator could not start.
     #[error("cannot start the Dokploy simulator: {0}")]
     Simulator(#[source] std::io::Error),
+    /// The admin token file could not be read or written.
+    #[error("admin token file {path}: {source}")]
+    AdminToken {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The running application's parts.
@@ -69,6 +60,14 @@ pub struct App {
     pub mode: DokployMode,
     /// The in-process simulator, in simulated mode.
     pub simulator: Option<Arc<Simulator>>,
+    /// The ops API's bearer token.
+    pub admin_token: ApiKey,
+    /// Where the generated admin token is kept (None when it came from the configuration).
+    pub admin_token_file: Option<std::path::PathBuf>,
+    /// HTTP limits.
+    pub limits: crate::http::Limits,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for App {
@@ -85,10 +84,12 @@ impl App {
         ids: Arc<dyn IdGen>,
     ) -> Result<App, AppError> {
         let dokploy = config.dokploy().map_err(AppError::Config)?;
+        let (admin_token, admin_token_file) = admin_token(config)?;
         let ledger_dir = config.ledger_dir();
         let read_model = LiveReadModel::new();
         let projector = Arc::new(read_model.clone());
         let open_clock = Arc::clone(&clock);
+        let open_clock_for_app = Arc::clone(&clock);
         let ledger =
             tokio::task::spawn_blocking(move || Ledger::open(&ledger_dir, open_clock, projector))
                 .await
@@ -169,6 +170,14 @@ impl App {
             orchestrator,
             mode,
             simulator,
+            admin_token,
+            admin_token_file,
+            limits: crate::http::Limits {
+                deploys_per_minute: config.deploy_rate.max(1),
+                trust_forwarded_for: config.trust_forwarded_for,
+                sse_max: config.sse_max.max(1),
+            },
+            clock: open_clock_for_app,
         })
     }
 
@@ -197,13 +206,52 @@ impl App {
     /// The HTTP router over this application; open SSE streams end when `shutdown` turns
     /// true (they would otherwise hold a graceful shutdown open).
     pub fn router(&self, shutdown: tokio::sync::watch::Receiver<bool>) -> axum::Router {
-        crate::http::router(crate::http::AppState {
+        let parts = crate::http::HttpParts {
             ledger: self.ledger.clone(),
             read_model: self.read_model.clone(),
             orchestrator: self.orchestrator.clone(),
             mode: self.mode,
-            client_key: Arc::from(random_token()),
-            shutdown,
-        })
+            admin_token: self.admin_token.clone(),
+            limits: self.limits,
+            clock: Arc::clone(&self.clock),
+        };
+        crate::http::router(crate::http::AppState::new(parts, shutdown))
+    }
+}
+
+/// The admin token: from the configuration, else the one kept in `<data-dir>/admin-token`,
+/// else a new one written there with mode 0600 (readable by the server's user only).
+fn admin_token(config: &Config) -> Result<(ApiKey, Option<std::path::PathBuf>), AppError> {
+    if let Some(token) = &config.admin_token {
+        return Ok((token.clone(), None));
+    }
+    let path = config.data_dir.join("admin-token");
+    let failed = |source: std::io::Error| AppError::AdminToken {
+        path: path.display().to_string(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let token = ApiKey::new(text.trim())
+                .map_err(|e| failed(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+            Ok((token, Some(path)))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::create_dir_all(&config.data_dir).map_err(failed)?;
+            let token = ApiKey::new(random_token())
+                .map_err(|e| failed(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(failed)?;
+            file.write_all(token.expose().as_bytes()).map_err(failed)?;
+            file.sync_all().map_err(failed)?;
+            Ok((token, Some(path)))
+        }
+        Err(error) => Err(failed(error)),
     }
 }

@@ -145,6 +145,23 @@ pub struct Config {
     #[arg(long, env = "BREAKER_OPEN_FOR", default_value = "60s", value_parser = duration)]
     pub breaker_open_for: Duration,
 
+    /// The ops API's bearer token; without it one is generated at first start into
+    /// `<data-dir>/admin-token` (mode 0600) and kept.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<ApiKey>,
+
+    /// Deploy requests one client may make per minute (its burst too).
+    #[arg(long, env = "DEPLOY_RATE", default_value_t = 10)]
+    pub deploy_rate: u32,
+
+    /// Take the client's address from `X-Forwarded-For` (only behind a proxy you run).
+    #[arg(long, env = "TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+
+    /// Open SSE streams at most; more are refused with 503.
+    #[arg(long, env = "SSE_MAX", default_value_t = 1000)]
+    pub sse_max: usize,
+
     /// Deployments running at once; more are refused with 503.
     #[arg(long, env = "RUNNING_MAX", default_value_t = 16)]
     pub running_max: usize,
@@ -216,13 +233,22 @@ impl ApiKey {
 
     /// Whether `candidate` is this key, compared in constant time.
     pub fn matches(&self, candidate: &[u8]) -> bool {
-        let key = self.0.as_bytes();
-        let mut difference = key.len() ^ candidate.len();
-        for (index, byte) in key.iter().enumerate() {
-            difference |= usize::from(byte ^ candidate.get(index).copied().unwrap_or(0));
-        }
-        difference == 0
+        constant_time_eq(self.0.as_bytes(), candidate)
     }
+
+    /// The key itself, for the one place that must write it somewhere (the admin token file).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Compares two secrets in time that depends only on their lengths, not their contents.
+pub fn constant_time_eq(expected: &[u8], candidate: &[u8]) -> bool {
+    let mut difference = expected.len() ^ candidate.len();
+    for (index, byte) in expected.iter().enumerate() {
+        difference |= usize::from(byte ^ candidate.get(index).copied().unwrap_or(0));
+    }
+    difference == 0
 }
 
 impl std::fmt::Debug for ApiKey {

@@ -68,6 +68,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
              Set --dokploy-url and --dokploy-api-key to deploy for real."
         );
     }
+    match &app.admin_token_file {
+        Some(path) => {
+            tracing::info!(file = %path.display(), "the ops API's admin token is in this file (mode 0600)")
+        }
+        None => tracing::info!("the ops API's admin token comes from the configuration"),
+    }
     app.record_start()
         .await
         .context("cannot record the server start")?;

@@ -9,3 +9,22 @@ pub mod client;
 pub mod error;
 pub mod retry;
 mod wire;
+
+/// Which Dokploy the portal deploys to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DokployMode {
+    /// A real Dokploy, from `--dokploy-url` and `--dokploy-api-key`.
+    Remote,
+    /// The built-in simulator, started in-process on a loopback port.
+    Simulated,
+}
+
+impl DokployMode {
+    /// `remote` or `simulated` (as `/health` shows it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DokployMode::Remote => "remote",
+            DokployMode::Simulated => "simulated",
+        }
+    }
+}

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -12,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::http::AppState;
 use crate::http::error::ApiError;
+use crate::http::limits::IDEMPOTENCY_KEY_BYTES_MAX;
 use crate::ids::DeploymentId;
 use crate::projection::DeploymentView;
 
@@ -47,23 +50,118 @@ async fn check(State(state): State<AppState>, Path(raw): Path<String>) -> Json<V
     }
 }
 
+/// `POST /api/deploy`: the first answer for a repeated `Idempotency-Key` (per client), else
+/// the rate limit, then the deployment.
 async fn deploy(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Result<Json<DeployRequest>, JsonRejection>,
-) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
-    let Json(request) = body.map_err(rejection)?;
-    let client = client_hash(&state.client_key, peer);
-    let started = state.orchestrator.deploy(&request.name, &client).await?;
-    let id = started.id.to_string();
-    let name = started.name;
-    Ok((
-        axum::http::StatusCode::ACCEPTED,
-        Json(json!({
-            "success": true, "deploymentId": id, "name": name, "url": started.url,
-            "statusUrl": format!("/api/status/{id}"),
-        })),
-    ))
+) -> Response {
+    let client = state.guards.client(peer, &headers);
+    let key = match idempotency_key(&headers) {
+        Ok(key) => key.map(|key| format!("{client}|{key}")),
+        Err(error) => return error.into_response(),
+    };
+    if let Some((status, body)) = key.as_deref().and_then(|key| state.guards.answer_for(key)) {
+        return (status_code(status), Json(body)).into_response();
+    }
+    if let Err(retry_after) = state.guards.take_deploy(client, state.clock.now_ms()) {
+        return ApiError::RateLimited { retry_after }.into_response();
+    }
+    let response = start(&state, client, body).await;
+    if let Some(key) = key {
+        let status = response.status().as_u16();
+        // Remember final answers only; a 429 or 503 asks for a later retry.
+        if status != 429 && status != 503 {
+            state
+                .guards
+                .remember(key, status, response.body_json.clone());
+        }
+    }
+    let mut answer = (status_code(response.status), Json(response.body_json)).into_response();
+    answer.headers_mut().extend(response.headers);
+    answer
+}
+
+struct Answer {
+    status: u16,
+    /// Headers of the answer beyond the body's (`Retry-After`).
+    headers: HeaderMap,
+    body_json: Value,
+}
+
+impl Answer {
+    fn status(&self) -> StatusCode {
+        status_code(self.status)
+    }
+}
+
+async fn start(
+    state: &AppState,
+    client: std::net::IpAddr,
+    body: Result<Json<DeployRequest>, JsonRejection>,
+) -> Answer {
+    let attempt = async {
+        let Json(request) = body.map_err(rejection)?;
+        let client = client_hash(&state.client_key, client);
+        Ok::<_, ApiError>(state.orchestrator.deploy(&request.name, &client).await?)
+    };
+    match attempt.await {
+        Ok(started) => {
+            let id = started.id.to_string();
+            Answer {
+                status: 202,
+                headers: HeaderMap::new(),
+                body_json: json!({
+                    "success": true, "deploymentId": id, "name": started.name,
+                    "url": started.url, "statusUrl": format!("/api/status/{id}"),
+                }),
+            }
+        }
+        Err(error) => {
+            let response = error.into_response();
+            let status = response.status().as_u16();
+            let (mut parts, body) = response.into_parts();
+            parts.headers.remove(axum::http::header::CONTENT_TYPE);
+            parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+            let bytes = axum::body::to_bytes(body, BODY_ANSWER_MAX)
+                .await
+                .unwrap_or_default();
+            Answer {
+                status,
+                headers: parts.headers,
+                body_json: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            }
+        }
+    }
+}
+
+/// Error answers are small; this bounds reading one back.
+const BODY_ANSWER_MAX: usize = 16 * 1024;
+
+fn status_code(status: u16) -> StatusCode {
+    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|key| !key.is_empty() && key.len() <= IDEMPOTENCY_KEY_BYTES_MAX);
+    match key {
+        Some(key) => Ok(Some(key.to_owned())),
+        None => Err(ApiError::BadRequest {
+            code: "invalid_idempotency_key",
+            message: format!(
+                "Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_BYTES_MAX} visible ASCII characters"
+            ),
+        }),
+    }
 }
 
 async fn deployment(
@@ -81,10 +179,10 @@ async fn deployment(
 
 /// A keyed hash of the requester's address: the ledger cannot forget, so it never holds the
 /// address itself.
-fn client_hash(key: &str, peer: SocketAddr) -> String {
+fn client_hash(key: &str, client: std::net::IpAddr) -> String {
     let mut hasher = Sha256::new();
     hasher.update(key.as_bytes());
-    hasher.update(peer.ip().to_string().as_bytes());
+    hasher.update(client.to_string().as_bytes());
     let digest = hasher.finalize();
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }

@@ -36,6 +36,13 @@ pub enum ApiError {
     PayloadTooLarge,
     /// 415: the body is not JSON.
     UnsupportedMediaType,
+    /// 401: the ops API needs the admin token.
+    Unauthorized,
+    /// 429: too many deploy requests from this client.
+    RateLimited {
+        /// When the next one is allowed.
+        retry_after: Duration,
+    },
     /// 503: try again later.
     Unavailable {
         /// snake_case code.
@@ -110,21 +117,37 @@ impl IntoResponse for ApiError {
                 "send the body as application/json".to_owned(),
                 None,
             ),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send the admin token as Authorization: Bearer <token>".to_owned(),
+                None,
+            ),
+            ApiError::RateLimited { retry_after } => {
+                let message = "too many deploy requests; try again later".to_owned();
+                let response =
+                    error_body(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message, None);
+                return with_retry_after(response, retry_after);
+            }
             ApiError::Unavailable {
                 code,
                 message,
                 retry_after,
             } => {
-                let mut response = error_body(StatusCode::SERVICE_UNAVAILABLE, code, message, None);
-                let seconds = retry_after.as_secs().max(1).to_string();
-                if let Ok(value) = HeaderValue::from_str(&seconds) {
-                    response.headers_mut().insert(header::RETRY_AFTER, value);
-                }
-                return response;
+                let response = error_body(StatusCode::SERVICE_UNAVAILABLE, code, message, None);
+                return with_retry_after(response, retry_after);
             }
         };
         error_body(status, code, message, extra)
     }
+}
+
+fn with_retry_after(mut response: Response, retry_after: Duration) -> Response {
+    let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 fn error_body(status: StatusCode, code: &str, message: String, holder: Option<String>) -> Response {

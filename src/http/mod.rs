@@ -1,9 +1,12 @@
-//! The HTTP surface. Handlers are thin: they read the projection or the ledger and map the
-//! result to JSON; they never change deployment state themselves.
+//! The HTTP surface. Handlers are thin: they read the projection or the ledger, or hand a
+//! request to the orchestrator, and map the result to JSON; they never change deployment state
+//! themselves.
 
 mod deploy;
 pub mod error;
 mod health;
+mod limits;
+mod ops;
 mod status_sse;
 
 use std::sync::Arc;
@@ -11,17 +14,19 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 
-use crate::app::DokployMode;
+use crate::config::ApiKey;
+use crate::dokploy::DokployMode;
 use crate::dokploy::client::DokployClient;
 use crate::ledger::Ledger;
 use crate::orchestrator::Orchestrator;
 use crate::projection::LiveReadModel;
+pub use limits::Limits;
 
 /// The largest request body accepted (a deploy request is a few dozen bytes).
 pub const BODY_BYTES_MAX: usize = 4 * 1024;
 
 /// What every handler can reach.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppState {
     /// The event log.
     pub ledger: Ledger,
@@ -31,10 +36,59 @@ pub struct AppState {
     pub orchestrator: Orchestrator<DokployClient>,
     /// Which Dokploy is used.
     pub mode: DokployMode,
+    /// The ops API's bearer token.
+    admin_token: ApiKey,
     /// The key of the client hash (random per process).
-    pub client_key: Arc<str>,
+    client_key: Arc<str>,
+    /// Rate limits, idempotency answers and the SSE count.
+    guards: Arc<limits::Guards>,
     /// Turns true when the server shuts down: open SSE streams end.
-    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Time (rate limits).
+    clock: Arc<dyn crate::clock::Clock>,
+}
+
+/// What the HTTP layer is built from.
+pub struct HttpParts {
+    /// The event log.
+    pub ledger: Ledger,
+    /// The projection.
+    pub read_model: LiveReadModel,
+    /// Deployments.
+    pub orchestrator: Orchestrator<DokployClient>,
+    /// Which Dokploy is used.
+    pub mode: DokployMode,
+    /// The ops API's bearer token.
+    pub admin_token: ApiKey,
+    /// Abuse limits.
+    pub limits: Limits,
+    /// Time.
+    pub clock: Arc<dyn crate::clock::Clock>,
+}
+
+impl AppState {
+    /// The state of a router; open SSE streams end when `shutdown` turns true.
+    pub fn new(parts: HttpParts, shutdown: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self {
+            ledger: parts.ledger,
+            read_model: parts.read_model,
+            orchestrator: parts.orchestrator,
+            mode: parts.mode,
+            admin_token: parts.admin_token,
+            client_key: Arc::from(crate::ids::random_token()),
+            guards: Arc::new(limits::Guards::new(parts.limits)),
+            shutdown,
+            clock: parts.clock,
+        }
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("mode", &self.mode)
+            .finish()
+    }
 }
 
 /// Every route, with its state.
@@ -43,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(deploy::routes())
         .merge(status_sse::routes())
+        .merge(ops::routes())
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .with_state(state)
 }

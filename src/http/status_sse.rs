@@ -22,6 +22,7 @@ use tokio::sync::watch;
 
 use crate::http::AppState;
 use crate::http::error::ApiError;
+use crate::http::limits::SsePlace;
 use crate::ids::{DeploymentId, Seq};
 use crate::ledger::envelope::Envelope;
 use crate::ledger::event::{DeploymentStatus, Event};
@@ -42,6 +43,14 @@ async fn status(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id: DeploymentId = id.parse().map_err(|_| ApiError::NotFound)?;
+    let place = state
+        .guards
+        .sse_place()
+        .ok_or_else(|| ApiError::Unavailable {
+            code: "too_many_streams",
+            message: "too many open status streams; try again shortly".to_owned(),
+            retry_after: Duration::from_secs(5),
+        })?;
     let current = state
         .read_model
         .read()
@@ -80,6 +89,7 @@ async fn status(
         local,
         first,
         shutdown: state.shutdown.clone(),
+        _place: place,
     });
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
@@ -101,6 +111,8 @@ struct StatusStream {
     local: Option<DeploymentState>,
     first: Option<(SseEvent, bool)>,
     shutdown: watch::Receiver<bool>,
+    /// Holds this stream's place under the SSE cap until the stream is dropped.
+    _place: SsePlace,
 }
 
 /// The message that opens a stream without `Last-Event-ID`: the terminal message of a

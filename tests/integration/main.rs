@@ -7,6 +7,7 @@ mod dokploy_caller;
 mod dokploy_client;
 mod golden;
 mod http_api;
+mod http_ops;
 mod kill_loop;
 mod ledger_crash;
 mod ledger_damage;

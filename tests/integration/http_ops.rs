@@ -1,0 +1,261 @@
+//! The ops API and the abuse limits over real HTTP: the admin token (generated, kept, mode
+//! 0600, compared exactly), listing with filters and paging, a deployment's events, the NDJSON
+//! export, verify, `/ready`, `/metrics`, the deploy rate limit, `Idempotency-Key`, and the cap
+//! on SSE streams.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use stackledger::ledger::chain::ChainCheck;
+use stackledger::ledger::envelope::Envelope;
+
+use crate::support::test_app::{TestApp, spawn_app};
+use crate::support::{http, simulator};
+
+async fn deploy_and_wait(app: &TestApp, name: &str) -> String {
+    let body: Value = http()
+        .post(app.url("/api/deploy"))
+        .json(&json!({ "name": name }))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("json");
+    let id = body["deploymentId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("accepted: {body}"))
+        .to_owned();
+    let stream = http().get(app.url(&format!("/api/status/{id}"))).send();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        stream.await.expect("opens").text().await
+    })
+    .await
+    .expect("ends in time")
+    .expect("reads");
+    id
+}
+
+async fn get(app: &TestApp, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut request = http().get(app.url(path));
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let response = request.send().await.expect("answers");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("a body"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ops_api_needs_the_generated_token_and_serves_the_audit_views() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let simulator = simulator().await;
+    let app = spawn_app(dir.path(), &simulator, &[]).await;
+    let token_file = dir.path().join("admin-token");
+    let token = std::fs::read_to_string(&token_file).expect("the token was written");
+    let mode = std::fs::metadata(&token_file)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "only the server's user may read the token");
+    for (name, _) in [("alpha", 0), ("beta", 1), ("gamma", 2)] {
+        deploy_and_wait(&app, name).await;
+    }
+    for path in [
+        "/api/deployments",
+        "/api/ledger/events",
+        "/api/ledger/verify",
+    ] {
+        assert_eq!(get(&app, path, None).await.0, 401, "{path} without a token");
+        assert_eq!(
+            get(&app, path, Some("wrong")).await.0,
+            401,
+            "{path} with a wrong token"
+        );
+        let almost = &token[..token.len() - 1];
+        assert_eq!(
+            get(&app, path, Some(almost)).await.0,
+            401,
+            "{path} with a prefix of it"
+        );
+    }
+    let (status, body) = get(&app, "/api/deployments?limit=2", Some(&token)).await;
+    assert_eq!(status, 200);
+    let page: Value = serde_json::from_str(&body).expect("json");
+    let names: Vec<&str> = page["deployments"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|d| d["stackName"].as_str())
+        .collect();
+    assert_eq!(names, vec!["gamma", "beta"], "newest first");
+    let next = page["next"].as_str().expect("a next page");
+    let (_, body) = get(
+        &app,
+        &format!("/api/deployments?limit=2&before={next}"),
+        Some(&token),
+    )
+    .await;
+    let rest: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(rest["deployments"][0]["stackName"], "alpha");
+    assert!(rest["next"].is_null());
+    let (_, body) = get(
+        &app,
+        "/api/deployments?status=success&name=ET",
+        Some(&token),
+    )
+    .await;
+    let filtered: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        filtered["deployments"].as_array().map(Vec::len),
+        Some(1),
+        "only beta: {filtered}"
+    );
+    assert_eq!(
+        get(&app, "/api/deployments?status=weird", Some(&token))
+            .await
+            .0,
+        400
+    );
+
+    let id = page["deployments"][0]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let (status, body) = get(&app, &format!("/api/deployments/{id}/events"), Some(&token)).await;
+    assert_eq!(status, 200);
+    let events: Value = serde_json::from_str(&body).expect("json");
+    let first = &events["events"][0];
+    assert!(first["event"]["DeploymentRequested"].is_object(), "{first}");
+
+    let (status, export) = get(&app, "/api/ledger/events?after=0&limit=10000", Some(&token)).await;
+    assert_eq!(status, 200);
+    let envelopes: Vec<Envelope> = export
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("an envelope per line"))
+        .collect();
+    let mut check = ChainCheck::new();
+    for envelope in &envelopes {
+        check
+            .check_envelope(envelope)
+            .expect("the exported chain verifies");
+    }
+    let (_, verify) = get(&app, "/api/ledger/verify", Some(&token)).await;
+    let verify: Value = serde_json::from_str(&verify).expect("json");
+    assert_eq!(verify["ok"], true);
+    assert_eq!(verify["lastSeq"], json!(envelopes.last().map(|e| e.seq.0)));
+    assert_eq!(verify["headHash"], json!(check.last_hash().to_string()));
+
+    let (status, ready) = get(&app, "/ready", None).await;
+    assert_eq!((status, ready.contains("\"ready\":true")), (200, true));
+    let (_, metrics) = get(&app, "/metrics", None).await;
+    for line in [
+        "stackledger_deployments{status=\"success\"} 3",
+        "stackledger_breaker_open 0",
+        "stackledger_sse_subscribers 0",
+    ] {
+        assert!(metrics.contains(line), "metrics lack {line:?}:\n{metrics}");
+    }
+    assert!(metrics.contains("stackledger_ledger_appends_total "));
+    app.shutdown().await;
+
+    let again = spawn_app(dir.path(), &simulator, &[]).await;
+    assert_eq!(
+        get(&again, "/api/deployments", Some(&token)).await.0,
+        200,
+        "the token is kept"
+    );
+    again.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploys_are_rate_limited_per_client_and_a_repeated_idempotency_key_gets_the_first_answer()
+{
+    let dir = tempfile::tempdir().expect("temp dir");
+    let simulator = simulator().await;
+    let app = spawn_app(
+        dir.path(),
+        &simulator,
+        &["--deploy-rate=3", "--admin-token=ops-token-1"],
+    )
+    .await;
+    let post = |name: &str, key: Option<&str>| {
+        let mut request = http()
+            .post(app.url("/api/deploy"))
+            .json(&json!({ "name": name }));
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send()
+    };
+    let first = post("idem", Some("key-1")).await.expect("answers");
+    assert_eq!(first.status(), 202);
+    let first: Value = first.json().await.expect("json");
+    let repeat = post("idem", Some("key-1")).await.expect("answers");
+    assert_eq!(
+        repeat.status(),
+        202,
+        "the repeat gets the first answer, not a 409"
+    );
+    assert_eq!(repeat.json::<Value>().await.expect("json"), first);
+    assert_eq!(post("other-a", None).await.expect("answers").status(), 202);
+    assert_eq!(post("other-b", None).await.expect("answers").status(), 202);
+    let limited = post("other-c", None).await.expect("answers");
+    assert_eq!(limited.status(), 429);
+    let wait: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=20).contains(&wait), "Retry-After {wait}");
+    let body: Value = limited.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "rate_limited");
+    let replay = post("idem", Some("key-1")).await.expect("answers");
+    assert_eq!(replay.status(), 202, "a kept answer needs no token");
+    let bad_key = post("idem", Some(&"k".repeat(200))).await.expect("answers");
+    assert_eq!(bad_key.status(), 400);
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_streams_beyond_the_cap_are_refused_with_503() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let simulator = simulator().await;
+    simulator.add_fault(stackledger::simulator::Fault {
+        delay_ms: Some(2_000),
+        ..stackledger::simulator::Fault::on("project.all")
+    });
+    let app = spawn_app(dir.path(), &simulator, &["--sse-max=1"]).await;
+    let body: Value = http()
+        .post(app.url("/api/deploy"))
+        .json(&json!({"name": "slow"}))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("json");
+    let id = body["deploymentId"].as_str().expect("an id").to_owned();
+    let open = http()
+        .get(app.url(&format!("/api/status/{id}")))
+        .send()
+        .await
+        .expect("opens");
+    assert_eq!(open.status(), 200);
+    let refused = http()
+        .get(app.url(&format!("/api/status/{id}")))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().get("retry-after").is_some());
+    let (_, metrics) = get(&app, "/metrics", None).await;
+    assert!(
+        metrics.contains("stackledger_sse_subscribers 1"),
+        "{metrics}"
+    );
+    drop(open);
+    app.shutdown().await;
+}

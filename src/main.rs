@@ -13,6 +13,9 @@ use stackledger::config::{Cli, Command, Config, LogFormat, SimulateConfig};
 use stackledger::ids::RandomIds;
 use stackledger::simulator::{Simulator, SimulatorOptions};
 
+/// How long open connections may take to finish after a shutdown signal.
+const DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -97,6 +100,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let address = listener.local_addr().context("no local address")?;
     tracing::info!(%address, "listening on http://{address}");
     let (stop_streams, streams_stop) = tokio::sync::watch::channel(false);
+    let mut draining = streams_stop.clone();
     let service = app
         .router(streams_stop)
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -104,10 +108,17 @@ async fn run(config: Config) -> anyhow::Result<()> {
         shutdown.await;
         let _ = stop_streams.send(true);
     };
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("the HTTP server failed")?;
+    let server = axum::serve(listener, service).with_graceful_shutdown(shutdown);
+    // Connections get a bounded time to finish once shutdown begins; then the server stops
+    // regardless (every deployment is at a recorded point, and the next start recovers it).
+    let drain_limit = async move {
+        let _ = draining.wait_for(|stopping| *stopping).await;
+        tokio::time::sleep(DRAIN_MAX).await;
+    };
+    tokio::select! {
+        served = server => served.context("the HTTP server failed")?,
+        () = drain_limit => tracing::warn!("connections still open after {DRAIN_MAX:?}; closing anyway"),
+    }
     tracing::info!("shutting down: stopping runs where they stand, letting queued appends land");
     app.shutdown().await;
     tracing::info!(head = %app.ledger.head().seq, "ledger closed");

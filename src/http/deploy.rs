@@ -40,7 +40,8 @@ async fn check(State(state): State<AppState>, Path(raw): Path<String>) -> Json<V
         })),
         Ok(name) => {
             let held = state.read_model.read().holder(&name).is_some();
-            let mut answer = json!({"name": name, "valid": true, "available": !held});
+            let url = format!("https://{}", state.orchestrator.settings().host(&name));
+            let mut answer = json!({"name": name, "valid": true, "available": !held, "url": url});
             if held {
                 answer["reason"] = json!("taken");
                 answer["message"] = json!("this name is in use by another deployment");

@@ -2,6 +2,7 @@
 //! request to the orchestrator, and map the result to JSON; they never change deployment state
 //! themselves.
 
+mod assets;
 mod deploy;
 pub mod error;
 mod health;
@@ -94,6 +95,7 @@ impl std::fmt::Debug for AppState {
 /// Every route, with its state.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .merge(assets::routes())
         .merge(health::routes())
         .merge(deploy::routes())
         .merge(status_sse::routes())

@@ -320,7 +320,7 @@ async fn every_refusal_has_its_status_and_code() {
         .expect("json");
     assert_eq!(
         check,
-        json!({"name": "shop", "valid": true, "available": false, "reason": "taken", "message": "this name is in use by another deployment"})
+        json!({"name": "shop", "valid": true, "available": false, "reason": "taken", "message": "this name is in use by another deployment", "url": "https://shop.ai.flexinit.nl"})
     );
     let check: Value = client
         .get(app.url("/api/check/new-one"))
@@ -332,7 +332,7 @@ async fn every_refusal_has_its_status_and_code() {
         .expect("json");
     assert_eq!(
         check,
-        json!({"name": "new-one", "valid": true, "available": true})
+        json!({"name": "new-one", "valid": true, "available": true, "url": "https://new-one.ai.flexinit.nl"})
     );
     app.shutdown().await;
 }

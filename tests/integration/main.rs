@@ -8,6 +8,7 @@ mod dokploy_client;
 mod golden;
 mod http_api;
 mod http_ops;
+mod http_surface;
 mod kill_loop;
 mod ledger_crash;
 mod ledger_damage;

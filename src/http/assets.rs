@@ -1,0 +1,59 @@
+//! The web pages and their assets, compiled into the binary: no filesystem path is ever
+//! derived from a request, so no path can escape `static/`, and the binary runs from any
+//! directory. Pages are sent with `Content-Security-Policy: default-src 'self'`, so a stray
+//! link to a CDN fails loudly in the browser.
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::http::AppState;
+use crate::http::error::ApiError;
+
+/// Every asset: path under `/static/`, content type, bytes.
+const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "index.html",
+        "text/html; charset=utf-8",
+        include_str!("../../static/index.html"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/app.js"),
+    ),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../../static/style.css"),
+    ),
+];
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { asset("index.html") }))
+        .route("/static/{*path}", get(static_asset))
+}
+
+async fn static_asset(axum::extract::Path(path): axum::extract::Path<String>) -> Response {
+    asset(&path)
+}
+
+fn asset(path: &str) -> Response {
+    let Some((_, content_type, body)) = ASSETS.iter().find(|(name, _, _)| *name == path) else {
+        return ApiError::NotFound.into_response();
+    };
+    let mut response = (*body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}

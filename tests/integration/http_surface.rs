@@ -1,0 +1,205 @@
+//! The pages and assets (embedded, never a file path from a request), and secrets: a canary
+//! Dokploy key never appears in a response, an SSE message, a log line or the data directory.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::portal::Portal;
+use crate::support::test_app::spawn_app;
+use crate::support::{http, simulator};
+
+/// Sends a raw request line, exactly as written (no client-side path normalization).
+async fn raw_get(address: std::net::SocketAddr, path: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connects");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("writes");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.expect("reads");
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_are_served_with_a_strict_csp_and_no_path_escapes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let simulator = simulator().await;
+    let app = spawn_app(dir.path(), &simulator, &[]).await;
+    let page = http().get(app.url("/")).send().await.expect("answers");
+    assert_eq!(page.status(), 200);
+    assert_eq!(
+        page.headers()["content-security-policy"],
+        "default-src 'self'"
+    );
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/html")
+    );
+    let html = page.text().await.expect("html");
+    assert!(html.contains("/static/app.js") && html.contains("/static/style.css"));
+    for (path, kind) in [
+        ("/static/app.js", "text/javascript"),
+        ("/static/style.css", "text/css"),
+    ] {
+        let asset = http().get(app.url(path)).send().await.expect("answers");
+        assert_eq!(asset.status(), 200, "{path}");
+        assert!(
+            asset.headers()["content-type"]
+                .to_str()
+                .expect("ascii")
+                .starts_with(kind)
+        );
+    }
+    for probe in [
+        "/static/../Cargo.toml",
+        "/static/%2e%2e/Cargo.toml",
+        "/static/..%2fCargo.toml",
+        "/static/%2e%2e%2fsrc%2fmain.rs",
+        "/static/app.js%00.txt",
+        "/../Cargo.toml",
+        "/static//etc/passwd",
+        "/static/",
+    ] {
+        let answer = raw_get(app.address, probe).await;
+        let status_line = answer.lines().next().unwrap_or_default().to_owned();
+        assert!(
+            status_line.contains(" 404") || status_line.contains(" 400"),
+            "{probe}: {status_line}"
+        );
+        assert!(
+            !answer.contains("[package]")
+                && !answer.contains("fn main")
+                && !answer.contains("root:"),
+            "{probe} leaked a file"
+        );
+    }
+    app.shutdown().await;
+}
+
+fn dir_contains(dir: &std::path::Path, needle: &[u8]) -> bool {
+    std::fs::read_dir(dir).expect("reads").any(|entry| {
+        let path = entry.expect("an entry").path();
+        if path.is_dir() {
+            dir_contains(&path, needle)
+        } else {
+            let bytes = std::fs::read(&path).expect("reads");
+            bytes.windows(needle.len()).any(|window| window == needle)
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_dokploy_key_never_appears_in_answers_streams_logs_or_the_data_dir() {
+    const CANARY: &str = "canary-dokploy-key-3f9a7c11";
+    let options = stackledger::simulator::SimulatorOptions {
+        api_key: stackledger::config::ApiKey::new(CANARY).expect("valid"),
+        seed: 5,
+        deploy_polls: 1,
+    };
+    let simulator =
+        stackledger::simulator::Simulator::start("127.0.0.1:0".parse().expect("addr"), options)
+            .await
+            .expect("starts");
+    simulator.add_fault(
+        serde_json::from_str(r#"{"unhealthy": "bad", "polls": "forever"}"#).expect("fault"),
+    );
+    simulator.add_fault(
+        stackledger::simulator::Fault::on("project.all")
+            .status(503)
+            .times(2),
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let flags = vec![
+        format!("--dokploy-url={}", simulator.origin()),
+        format!("--dokploy-api-key={CANARY}"),
+        format!("--health-url={}", simulator.health_url_template()),
+        "--health-interval=1ms".to_owned(),
+        "--health-timeout=20ms".to_owned(),
+        "--deploy-poll-interval=1ms".to_owned(),
+        "--retry-base=1ms".to_owned(),
+        "--admin-token=ops-canary-test".to_owned(),
+    ];
+    let path = dir.path().to_path_buf();
+    let portal = tokio::task::spawn_blocking(move || Portal::start(&path, &flags))
+        .await
+        .expect("starts");
+    let mut answers = String::new();
+    for name in ["good", "bad"] {
+        let accepted: Value = http()
+            .post(portal.url("/api/deploy"))
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .expect("answers")
+            .json()
+            .await
+            .expect("json");
+        answers.push_str(&accepted.to_string());
+        let id = accepted["deploymentId"].as_str().expect("an id").to_owned();
+        let stream = http().get(portal.url(&format!("/api/status/{id}"))).send();
+        let body = tokio::time::timeout(Duration::from_secs(60), async {
+            stream.await.expect("opens").text().await.expect("ends")
+        })
+        .await
+        .expect("in time");
+        answers.push_str(&body);
+        for path in [
+            format!("/api/deployment/{id}"),
+            format!("/api/deployments/{id}/events"),
+        ] {
+            let text = http()
+                .get(portal.url(&path))
+                .header("authorization", "Bearer ops-canary-test")
+                .send()
+                .await
+                .expect("answers")
+                .text()
+                .await
+                .expect("text");
+            answers.push_str(&text);
+        }
+    }
+    for path in [
+        "/health",
+        "/ready",
+        "/metrics",
+        "/api/ledger/events?limit=10000",
+        "/api/deployments",
+    ] {
+        let text = http()
+            .get(portal.url(path))
+            .header("authorization", "Bearer ops-canary-test")
+            .send()
+            .await
+            .expect("answers")
+            .text()
+            .await
+            .expect("text");
+        answers.push_str(&text);
+    }
+    let (status, logs) = tokio::task::spawn_blocking(move || portal.terminate())
+        .await
+        .expect("stops");
+    assert!(status.success());
+    assert!(
+        answers.contains("event: complete") && answers.contains("event: error"),
+        "both outcomes ran"
+    );
+    assert!(
+        answers.contains("503"),
+        "the retried calls are in what was read"
+    );
+    assert!(!answers.contains(CANARY), "the key is in an answer");
+    assert!(
+        !logs.is_empty() && !logs.join("\n").contains(CANARY),
+        "the key is in the logs"
+    );
+    assert!(
+        !dir_contains(dir.path(), CANARY.as_bytes()),
+        "the key is in the data directory"
+    );
+}

@@ -184,7 +184,7 @@ impl App {
     /// Stops the runs where they stand and lets queued appends land, then closes the ledger.
     /// The next start recovers the stopped runs.
     pub async fn shutdown(&self) {
-        self.orchestrator.stop_runs();
+        self.orchestrator.stop_runs().await;
         self.ledger.shutdown().await;
     }
 

@@ -316,8 +316,9 @@ impl<A: DokployApi> Orchestrator<A> {
     }
 
     /// Stops every run where it stands (at its last recorded event, or inside a call whose
-    /// intent is recorded); the next start recovers them. For shutdown.
-    pub fn stop_runs(&self) {
+    /// intent is recorded) and waits until each is gone; the next start recovers them. For
+    /// shutdown.
+    pub async fn stop_runs(&self) {
         let tasks = std::mem::take(
             &mut *self
                 .inner
@@ -328,6 +329,10 @@ impl<A: DokployApi> Orchestrator<A> {
         for task in tasks {
             task.abort();
         }
+        // Every run holds a permit until its future is dropped: once all permits are back,
+        // no run (and none of its handles on the ledger) is left.
+        let all = u32::try_from(self.inner.settings.running_max.max(1)).unwrap_or(u32::MAX);
+        let _ = self.inner.running.acquire_many(all).await;
     }
 
     /// Runs a deployment from wherever its events say it stands, to the end.

@@ -3,13 +3,12 @@
 //! directory. Pages are sent with `Content-Security-Policy: default-src 'self'`, so a stray
 //! link to a CDN fails loudly in the browser.
 
-use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::http::AppState;
 use crate::http::error::ApiError;
+use crate::http::route::Route;
 
 /// Every asset: path under `/static/`, content type, bytes.
 const ASSETS: &[(&str, &str, &str)] = &[
@@ -30,10 +29,25 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(|| async { asset("index.html") }))
-        .route("/static/{*path}", get(static_asset))
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::new(
+            "GET",
+            "/",
+            "The deploy page",
+            &[(200, "the page")],
+            get(|| async { asset("index.html") }),
+        )
+        .content("text/html"),
+        Route::new(
+            "GET",
+            "/static/{*path}",
+            "The pages' scripts and styles",
+            &[(200, "the asset"), (404, "no such asset")],
+            get(static_asset),
+        )
+        .content("text/plain"),
+    ]
 }
 
 async fn static_asset(axum::extract::Path(path): axum::extract::Path<String>) -> Response {

@@ -2,12 +2,12 @@
 
 use std::net::SocketAddr;
 
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -15,14 +15,42 @@ use sha2::{Digest, Sha256};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::limits::IDEMPOTENCY_KEY_BYTES_MAX;
+use crate::http::route::Route;
 use crate::ids::DeploymentId;
 use crate::projection::DeploymentView;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/check/{name}", get(check))
-        .route("/api/deploy", post(deploy))
-        .route("/api/deployment/{id}", get(deployment))
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::new(
+            "GET",
+            "/api/check/{name}",
+            "Whether a stack name is valid and available",
+            &[(200, "the verdict")],
+            get(check),
+        ),
+        Route::new(
+            "POST",
+            "/api/deploy",
+            "Deploy a stack: {\"name\"}; Idempotency-Key optional",
+            &[
+                (202, "accepted; follow statusUrl"),
+                (400, "invalid name or body"),
+                (409, "the name is taken (the holder's deploymentId)"),
+                (413, "body too large"),
+                (415, "not JSON"),
+                (429, "rate limited (Retry-After)"),
+                (503, "too many running, or Dokploy failing (Retry-After)"),
+            ],
+            post(deploy),
+        ),
+        Route::new(
+            "GET",
+            "/api/deployment/{id}",
+            "A deployment's state and its last 50 log lines",
+            &[(200, "the deployment"), (404, "unknown id")],
+            get(deployment),
+        ),
+    ]
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,11 +1,12 @@
 //! `GET /health`: liveness and the ledger figures of DESIGN §5.
 
+use axum::Json;
 use axum::extract::State;
 use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
 
 use crate::http::AppState;
+use crate::http::route::Route;
 
 /// Which capabilities this build has (DESIGN §5). Each turns true in the release that
 /// delivers it, never before.
@@ -54,8 +55,14 @@ struct Health {
     dokploy: Dokploy,
 }
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/health", get(health))
+pub(super) fn routes() -> Vec<Route> {
+    vec![Route::new(
+        "GET",
+        "/health",
+        "Liveness, features, breaker, ledger figures and Dokploy mode",
+        &[(200, "the figures")],
+        get(health),
+    )]
 }
 
 async fn health(State(state): State<AppState>) -> Json<Health> {

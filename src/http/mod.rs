@@ -8,6 +8,7 @@ pub mod error;
 mod health;
 mod limits;
 mod ops;
+pub mod route;
 mod status_sse;
 
 use std::sync::Arc;
@@ -92,14 +93,37 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+/// Every route of the catalog.
+fn catalog() -> Vec<route::Route> {
+    let mut routes = Vec::new();
+    routes.extend(assets::routes());
+    routes.extend(health::routes());
+    routes.extend(deploy::routes());
+    routes.extend(status_sse::routes());
+    routes.extend(ops::routes());
+    routes.push(route::Route::new(
+        "GET",
+        "/api/openapi.json",
+        "This document",
+        &[(200, "the OpenAPI document")],
+        axum::routing::get(|| async { axum::Json(openapi()) }),
+    ));
+    routes
+}
+
+/// The OpenAPI document of every route the router serves, generated from the catalog.
+pub fn openapi() -> serde_json::Value {
+    let docs: Vec<route::RouteDoc> = catalog().into_iter().map(|route| route.doc).collect();
+    route::openapi(&docs)
+}
+
 /// Every route, with its state.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(assets::routes())
-        .merge(health::routes())
-        .merge(deploy::routes())
-        .merge(status_sse::routes())
-        .merge(ops::routes())
+    catalog()
+        .into_iter()
+        .fold(Router::new(), |router, route| {
+            router.route(route.doc.path, route.handler)
+        })
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .with_state(state)
 }

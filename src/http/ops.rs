@@ -6,18 +6,19 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::http::AppState;
 use crate::http::error::ApiError;
+use crate::http::route::Route;
 use crate::ids::{DeploymentId, Seq};
 use crate::ledger::chain::ChainCheck;
 use crate::ledger::event::DeploymentStatus;
@@ -32,14 +33,66 @@ const EXPORT_LIMIT_MAX: usize = 10_000;
 /// Events read per step while verifying.
 const VERIFY_CHUNK: usize = 4_096;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/deployments", get(list))
-        .route("/api/deployments/{id}/events", get(events))
-        .route("/api/ledger/events", get(export))
-        .route("/api/ledger/verify", get(verify))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
+pub(super) fn routes() -> Vec<Route> {
+    const AUDIT: &[(u16, &str)] = &[
+        (200, "the answer"),
+        (400, "bad query"),
+        (401, "no or wrong token"),
+    ];
+    vec![
+        Route::new(
+            "GET",
+            "/api/deployments",
+            "Deployments newest first: status, name, limit, before",
+            AUDIT,
+            get(list),
+        )
+        .admin(),
+        Route::new(
+            "GET",
+            "/api/deployments/{id}/events",
+            "A deployment's events, in order",
+            &[
+                (200, "the events"),
+                (401, "no or wrong token"),
+                (404, "unknown id"),
+            ],
+            get(events),
+        )
+        .admin(),
+        Route::new(
+            "GET",
+            "/api/ledger/events",
+            "NDJSON export of the log: after, limit",
+            AUDIT,
+            get(export),
+        )
+        .admin()
+        .content("application/x-ndjson"),
+        Route::new(
+            "GET",
+            "/api/ledger/verify",
+            "Re-verify the whole hash chain",
+            AUDIT,
+            get(verify),
+        )
+        .admin(),
+        Route::new(
+            "GET",
+            "/ready",
+            "Ready when the ledger is writable and Dokploy is not failing",
+            &[(200, "ready"), (503, "not ready")],
+            get(ready),
+        ),
+        Route::new(
+            "GET",
+            "/metrics",
+            "Prometheus text",
+            &[(200, "the metrics")],
+            get(metrics),
+        )
+        .content("text/plain"),
+    ]
 }
 
 /// Proof that the request carried the admin token.

@@ -10,7 +10,6 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -23,6 +22,7 @@ use tokio::sync::watch;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::limits::SsePlace;
+use crate::http::route::Route;
 use crate::ids::{DeploymentId, Seq};
 use crate::ledger::envelope::Envelope;
 use crate::ledger::event::{DeploymentStatus, Event};
@@ -33,8 +33,22 @@ use crate::projection::view::DeploymentView;
 /// Keep-alive comments keep proxies from closing a quiet stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/api/status/{id}", get(status))
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::new(
+            "GET",
+            "/api/status/{id}",
+            "A deployment's progress as Server-Sent Events (Last-Event-ID resumes)",
+            &[
+                (200, "the event stream"),
+                (204, "Last-Event-ID is at or past the end"),
+                (404, "unknown id"),
+                (503, "too many open streams (Retry-After)"),
+            ],
+            get(status),
+        )
+        .content("text/event-stream"),
+    ]
 }
 
 async fn status(

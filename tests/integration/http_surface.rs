@@ -203,3 +203,81 @@ async fn a_canary_dokploy_key_never_appears_in_answers_streams_logs_or_the_data_
         "the key is in the data directory"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_lists_every_route_and_each_answers_as_documented() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let simulator = simulator().await;
+    let app = spawn_app(dir.path(), &simulator, &["--admin-token=ops-doc-test"]).await;
+    let accepted: Value = http()
+        .post(app.url("/api/deploy"))
+        .json(&json!({"name": "documented"}))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("json");
+    let id = accepted["deploymentId"].as_str().expect("an id").to_owned();
+    let document: Value = http()
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(document["openapi"], "3.1.0");
+    let paths = document["paths"].as_object().expect("paths");
+    let expected = [
+        "/",
+        "/static/{*path}",
+        "/health",
+        "/ready",
+        "/metrics",
+        "/api/check/{name}",
+        "/api/deploy",
+        "/api/deployment/{id}",
+        "/api/status/{id}",
+        "/api/deployments",
+        "/api/deployments/{id}/events",
+        "/api/ledger/events",
+        "/api/ledger/verify",
+        "/api/openapi.json",
+    ];
+    let mut listed: Vec<&str> = paths.keys().map(String::as_str).collect();
+    listed.sort_unstable();
+    let mut wanted = expected.to_vec();
+    wanted.sort_unstable();
+    assert_eq!(listed, wanted);
+    for (path, operations) in paths {
+        for (method, operation) in operations.as_object().expect("operations") {
+            let concrete = path
+                .replace("{name}", "documented")
+                .replace("{id}", &id)
+                .replace("{*path}", "app.js");
+            let request = match method.as_str() {
+                "get" => http().get(app.url(&concrete)),
+                "post" => http()
+                    .post(app.url(&concrete))
+                    .json(&json!({"name": "another-one"})),
+                other => panic!("unexpected method {other}"),
+            };
+            let request = request
+                .header("authorization", "Bearer ops-doc-test")
+                .header("Last-Event-ID", "999999");
+            let status = request.send().await.expect("answers").status().as_u16();
+            let documented: Vec<String> = operation["responses"]
+                .as_object()
+                .expect("responses")
+                .keys()
+                .cloned()
+                .collect();
+            assert!(
+                documented.contains(&status.to_string()),
+                "{method} {concrete} answered {status}, documented {documented:?}"
+            );
+        }
+    }
+    app.shutdown().await;
+}

@@ -193,17 +193,40 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// `GET /api/deployment/:id`. The rendered answer is kept per deployment with the seq it was
+/// rendered at, and reused until the deployment has a newer event: a view is a pure function of
+/// the events, so it can only change when one is added.
 async fn deployment(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let id: DeploymentId = id.parse().map_err(|_| ApiError::NotFound)?;
-    let view = {
-        let model = state.read_model.read();
-        model.get(id).map(DeploymentView::of)
+    let last_seq = state
+        .read_model
+        .read()
+        .get(id)
+        .map(|deployment| deployment.last_seq)
+        .ok_or(ApiError::NotFound)?;
+    let body = match state.views.get(id, last_seq) {
+        Some(body) => body,
+        None => {
+            let (seq, view) = {
+                let model = state.read_model.read();
+                let deployment = model.get(id).ok_or(ApiError::NotFound)?;
+                (deployment.last_seq, DeploymentView::of(deployment))
+            };
+            let rendered = serde_json::to_vec(&json!({"success": true, "deployment": view}))
+                .map_err(|_| ApiError::NotFound)?;
+            let body = axum::body::Bytes::from(rendered);
+            state.views.put(id, seq, body.clone());
+            body
+        }
     };
-    let view = view.ok_or(ApiError::NotFound)?;
-    Ok(Json(json!({"success": true, "deployment": view})))
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
 }
 
 /// A keyed hash of the requester's address: the ledger cannot forget, so it never holds the

@@ -199,3 +199,41 @@ mod tests {
         assert!(guards.sse_place().is_some());
     }
 }
+
+/// Rendered deployment views, each with the seq it was rendered at.
+#[derive(Debug, Default)]
+pub(crate) struct ViewCache {
+    views: Mutex<HashMap<crate::ids::DeploymentId, (crate::ids::Seq, axum::body::Bytes)>>,
+}
+
+/// Views kept at most; beyond it the cache starts over (a view is cheap to render again).
+const VIEWS_MAX: usize = 10_000;
+
+impl ViewCache {
+    /// The view of `id` rendered at `seq`, if kept.
+    pub(crate) fn get(
+        &self,
+        id: crate::ids::DeploymentId,
+        seq: crate::ids::Seq,
+    ) -> Option<axum::body::Bytes> {
+        let views = self.views.lock().unwrap_or_else(PoisonError::into_inner);
+        views
+            .get(&id)
+            .filter(|(rendered_at, _)| *rendered_at == seq)
+            .map(|(_, body)| body.clone())
+    }
+
+    /// Keeps the view of `id` rendered at `seq`.
+    pub(crate) fn put(
+        &self,
+        id: crate::ids::DeploymentId,
+        seq: crate::ids::Seq,
+        body: axum::body::Bytes,
+    ) {
+        let mut views = self.views.lock().unwrap_or_else(PoisonError::into_inner);
+        if views.len() >= VIEWS_MAX && !views.contains_key(&id) {
+            views.clear();
+        }
+        views.insert(id, (seq, body));
+    }
+}

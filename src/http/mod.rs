@@ -44,6 +44,10 @@ pub struct AppState {
     client_key: Arc<str>,
     /// Rate limits, idempotency answers and the SSE count.
     guards: Arc<limits::Guards>,
+    /// Rendered deployment views.
+    views: Arc<limits::ViewCache>,
+    /// Rendered SSE messages.
+    rendered: Arc<status_sse::Rendered>,
     /// Turns true when the server shuts down: open SSE streams end.
     shutdown: tokio::sync::watch::Receiver<bool>,
     /// Time (rate limits).
@@ -79,6 +83,8 @@ impl AppState {
             admin_token: parts.admin_token,
             client_key: Arc::from(crate::ids::random_token()),
             guards: Arc::new(limits::Guards::new(parts.limits)),
+            views: Arc::new(limits::ViewCache::default()),
+            rendered: Arc::new(status_sse::Rendered::default()),
             shutdown,
             clock: parts.clock,
         }

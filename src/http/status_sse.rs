@@ -104,6 +104,9 @@ async fn status(
         first,
         shutdown: state.shutdown.clone(),
         _place: place,
+        rendered: std::sync::Arc::clone(&state.rendered),
+        behind: false,
+        ledger: state.ledger.clone(),
     });
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
@@ -127,6 +130,47 @@ struct StatusStream {
     shutdown: watch::Receiver<bool>,
     /// Holds this stream's place under the SSE cap until the stream is dropped.
     _place: SsePlace,
+    /// Messages already rendered for other subscribers.
+    rendered: std::sync::Arc<Rendered>,
+    /// Whether `local` missed events whose messages came from `rendered`.
+    behind: bool,
+    /// The log, to rebuild `local` when it is behind.
+    ledger: crate::ledger::Ledger,
+}
+
+impl StatusStream {
+    /// The deployment's state as of `envelope`, folded on from `local` or rebuilt from the log.
+    fn state_at(&mut self, envelope: &Envelope) -> Option<&DeploymentState> {
+        if self.behind || self.local.is_none() {
+            let events = self
+                .ledger
+                .read_stream(envelope.stream, Seq::ZERO, usize::MAX)
+                .ok()?;
+            self.local = Some(fold_until(&events, envelope.seq)?);
+            self.behind = false;
+        } else if let Some(local) = self.local.as_mut() {
+            local.apply(envelope);
+        }
+        self.local.as_ref()
+    }
+}
+
+/// Messages rendered once per seq and shared by every subscriber of the deployment: a message
+/// is a pure function of the deployment's state at that seq.
+#[derive(Debug, Default)]
+pub(crate) struct Rendered {
+    messages: std::sync::Mutex<std::collections::BTreeMap<Seq, SseEvent>>,
+}
+
+/// Rendered messages kept at most (the oldest seqs go first).
+const RENDERED_MAX: usize = 4096;
+
+impl Rendered {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<Seq, SseEvent>> {
+        self.messages
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// The message that opens a stream without `Last-Event-ID`: the terminal message of a
@@ -151,22 +195,34 @@ fn messages(stream: StatusStream) -> impl Stream<Item = Result<SseEvent, Infalli
             next = stream.subscription.next() => next?.ok()?,
             _ = stream.shutdown.changed() => return None,
         };
-        let local = match stream.local.as_mut() {
-            Some(local) => {
-                local.apply(&envelope);
-                local
-            }
-            None => stream.local.insert(DeploymentState::start(&envelope)?),
-        };
         let ends = matches!(
             envelope.event,
             Event::DeploymentSucceeded { .. } | Event::RollbackFinished { .. }
         );
-        let message = if ends {
-            terminal(local)
-        } else {
-            progress(local)
+        // One subscriber renders each message, under the lock; the others reuse it, and their
+        // own fold falls behind, to be rebuilt from the log only if they ever render.
+        let rendered = std::sync::Arc::clone(&stream.rendered);
+        let mut messages = rendered.lock();
+        let message = match messages.get(&envelope.seq) {
+            Some(message) => {
+                stream.behind = true;
+                message.clone()
+            }
+            None => {
+                let state = stream.state_at(&envelope)?;
+                let message = if ends {
+                    terminal(state)
+                } else {
+                    progress(state)
+                };
+                if messages.len() >= RENDERED_MAX {
+                    messages.pop_first();
+                }
+                messages.insert(envelope.seq, message.clone());
+                message
+            }
         };
+        drop(messages);
         Some((Ok(message), (!ends).then_some(stream)))
     })
 }

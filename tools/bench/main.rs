@@ -13,6 +13,7 @@
 #![allow(clippy::print_stdout)]
 
 mod drive;
+mod http_bench;
 mod ledger_bench;
 mod load;
 mod orchestrator_bench;
@@ -57,6 +58,33 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         deployments: usize,
     },
+    /// `GET /api/deployment/:id` against a minimal axum JSON handler.
+    Http {
+        /// Directory for the ledger.
+        #[arg(long, default_value = "target/bench")]
+        dir: PathBuf,
+        /// Seconds each side is loaded.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Concurrent keep-alive connections.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+    },
+    /// SSE fan-out: many subscribers on one deployment that appends at a steady rate.
+    Sse {
+        /// Directory for the ledger.
+        #[arg(long, default_value = "target/bench")]
+        dir: PathBuf,
+        /// Subscribers.
+        #[arg(long, default_value_t = 5000)]
+        subscribers: usize,
+        /// Events appended per second.
+        #[arg(long, default_value_t = 20)]
+        rate: u64,
+        /// Seconds of appending.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Recovers what a crash interrupted, then deploys NAMES one after another through the
     /// portal's own wiring (crash tests run it with --crash-at).
     Drive(drive::DriveArgs),
@@ -89,6 +117,17 @@ fn main() -> anyhow::Result<()> {
         Command::Orchestrator { dir, deployments } => {
             runtime.block_on(orchestrator_bench::run(&dir, deployments))
         }
+        Command::Http {
+            dir,
+            seconds,
+            connections,
+        } => runtime.block_on(http_bench::requests(&dir, seconds, connections)),
+        Command::Sse {
+            dir,
+            subscribers,
+            rate,
+            seconds,
+        } => runtime.block_on(http_bench::fan_out(&dir, subscribers, rate, seconds)),
         Command::Drive(args) => runtime.block_on(drive::run(args)),
         Command::Append {
             data_dir,

@@ -308,7 +308,7 @@ async fn ready(State(state): State<AppState>) -> Response {
 /// `GET /metrics`: Prometheus text.
 async fn metrics(State(state): State<AppState>) -> Response {
     let mut text = String::new();
-    let (by_status, retries) = {
+    let (by_status, retries, phases) = {
         let model = state.read_model.read();
         let all = ListQuery {
             limit: usize::MAX,
@@ -316,11 +316,17 @@ async fn metrics(State(state): State<AppState>) -> Response {
         };
         let mut counts = [0u64; 3];
         let mut retries = 0u64;
+        let mut phases: std::collections::BTreeMap<&'static str, (u64, u64)> = Default::default();
         for deployment in model.list(&all) {
             counts[deployment.status as usize] += 1;
             retries += u64::from(deployment.retries);
+            for (phase, spent_ms) in &deployment.phase_durations {
+                let entry = phases.entry(phase.as_str()).or_default();
+                entry.0 += spent_ms;
+                entry.1 += 1;
+            }
         }
-        (counts, retries)
+        (counts, retries, phases)
     };
     let _ = writeln!(
         text,
@@ -331,6 +337,22 @@ async fn metrics(State(state): State<AppState>) -> Response {
         let _ = writeln!(
             text,
             "stackledger_deployments{{status=\"{status}\"}} {count}"
+        );
+    }
+    let _ = writeln!(
+        text,
+        "# HELP stackledger_phase_duration_seconds Time deployments spent in each finished phase."
+    );
+    let _ = writeln!(text, "# TYPE stackledger_phase_duration_seconds summary");
+    for (phase, (spent_ms, count)) in &phases {
+        let seconds = *spent_ms as f64 / 1000.0;
+        let _ = writeln!(
+            text,
+            "stackledger_phase_duration_seconds_sum{{phase=\"{phase}\"}} {seconds}"
+        );
+        let _ = writeln!(
+            text,
+            "stackledger_phase_duration_seconds_count{{phase=\"{phase}\"}} {count}"
         );
     }
     let _ = writeln!(

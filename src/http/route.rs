@@ -24,6 +24,13 @@ pub struct RouteDoc {
     pub content: &'static str,
 }
 
+impl RouteDoc {
+    /// Whether the answer is a stream that stays open (no request timeout applies).
+    pub fn streams(&self) -> bool {
+        self.content == "text/event-stream"
+    }
+}
+
 /// A route: its documentation and its handler.
 pub(crate) struct Route {
     pub(crate) doc: RouteDoc,

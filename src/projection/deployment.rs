@@ -122,6 +122,10 @@ pub struct DeploymentState {
     pub pending_call: Option<PendingCall>,
     /// Endpoint of every call seen, by call number (to name outcomes).
     pub calls: HashMap<u32, String>,
+    /// Time spent in each phase left so far (ms), in order; the current phase since `phase_since`.
+    pub phase_durations: Vec<(Phase, u64)>,
+    /// When the current phase was entered (unix ms).
+    pub phase_since: i64,
     /// The title of the deploy this deployment queued.
     pub deploy_title: Option<String>,
     /// Dokploy's final status of that deploy.
@@ -178,6 +182,8 @@ impl DeploymentState {
             logs: LogView::default(),
             pending_call: None,
             calls: HashMap::new(),
+            phase_durations: Vec::new(),
+            phase_since: envelope.at,
             deploy_title: None,
             deploy_status: None,
             retries: 0,
@@ -212,7 +218,7 @@ impl DeploymentState {
         }
         let (level, message, duration_ms) = match &envelope.event {
             Event::DeploymentRequested { .. } => return,
-            Event::PhaseEntered { phase } => self.enter(*phase),
+            Event::PhaseEntered { phase } => self.enter(*phase, envelope.at),
             Event::ApiCallStarted { .. }
             | Event::ApiCallSucceeded { .. }
             | Event::ApiCallFailed { .. } => self.api_call(envelope),
@@ -260,8 +266,18 @@ impl DeploymentState {
         self.log(envelope, level, message, duration_ms);
     }
 
-    fn enter(&mut self, phase: Phase) -> (LogLevel, String, Option<u64>) {
+    /// Closes the current phase's time at `at` and opens `phase`'s.
+    fn switch_phase(&mut self, phase: Phase, at: i64) {
+        if phase != self.phase {
+            let spent = u64::try_from(at.saturating_sub(self.phase_since)).unwrap_or(0);
+            self.phase_durations.push((self.phase, spent));
+            self.phase_since = at;
+        }
         self.phase = phase;
+    }
+
+    fn enter(&mut self, phase: Phase, at: i64) -> (LogLevel, String, Option<u64>) {
+        self.switch_phase(phase, at);
         if let Some(progress) = phase.progress() {
             self.progress = progress;
         }
@@ -363,7 +379,7 @@ impl DeploymentState {
         match &envelope.event {
             Event::DeploymentSucceeded { url } => {
                 self.url = url.clone();
-                self.phase = Phase::Completed;
+                self.switch_phase(Phase::Completed, envelope.at);
                 self.progress = 100;
                 self.current_step = Phase::Completed.title().to_owned();
                 self.completed_at = Some(envelope.at);
@@ -398,7 +414,7 @@ impl DeploymentState {
         let progress = self.rollback.get_or_insert_with(RollbackProgress::default);
         match &envelope.event {
             Event::RollbackStarted => {
-                self.phase = Phase::RollingBack;
+                self.switch_phase(Phase::RollingBack, envelope.at);
                 self.current_step = Phase::RollingBack.title().to_owned();
                 let count = self.created.len();
                 let text = format!("Rolling back {count} created resource(s)");
@@ -417,7 +433,7 @@ impl DeploymentState {
             }
             Event::RollbackFinished { complete } => {
                 progress.complete = Some(*complete);
-                self.phase = Phase::Failed;
+                self.switch_phase(Phase::Failed, envelope.at);
                 self.current_step = Phase::Failed.title().to_owned();
                 self.completed_at = Some(envelope.at);
                 let text = if *complete {

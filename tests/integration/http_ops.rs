@@ -155,6 +155,8 @@ async fn the_ops_api_needs_the_generated_token_and_serves_the_audit_views() {
         "stackledger_deployments{status=\"success\"} 3",
         "stackledger_breaker_open 0",
         "stackledger_sse_subscribers 0",
+        "stackledger_phase_duration_seconds_count{phase=\"deploying\"} 3",
+        "stackledger_phase_duration_seconds_count{phase=\"creating_project\"} 3",
     ] {
         assert!(metrics.contains(line), "metrics lack {line:?}:\n{metrics}");
     }

@@ -1,0 +1,157 @@
+//! Where the replay tool reads the log from: a stopped server's data directory, an NDJSON
+//! export, or a running server's export endpoint. Every source yields the envelopes in seq
+//! order; a data directory's records are checked against the chain as they are read.
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use stackledger::ids::Seq;
+use stackledger::ledger::chain::ChainCheck;
+use stackledger::ledger::envelope::Envelope;
+use stackledger::ledger::error::{Damage, StoreError};
+use stackledger::ledger::store::{SledStore, Store};
+
+#[derive(Debug, Args)]
+pub(crate) struct SourceArgs {
+    /// A stopped server's data directory (or its `ledger` directory).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// An NDJSON export (`GET /api/ledger/events` or `export`).
+    #[arg(long, global = true)]
+    file: Option<PathBuf>,
+    /// A running server's origin (`http://127.0.0.1:3000`).
+    #[arg(long, global = true)]
+    from: Option<String>,
+    /// The server's admin token (with --from).
+    #[arg(long, global = true, env = "ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+/// The log as read, and the damage that stopped the reading, if any.
+pub(crate) struct Loaded {
+    pub(crate) events: Vec<Envelope>,
+    pub(crate) damage: Option<Damage>,
+}
+
+pub(crate) fn load(args: &SourceArgs) -> anyhow::Result<Loaded> {
+    match (&args.data_dir, &args.file, &args.from) {
+        (Some(dir), None, None) => from_data_dir(dir),
+        (None, Some(file), None) => from_file(file),
+        (None, None, Some(origin)) => {
+            let token = args
+                .token
+                .as_deref()
+                .context("--from needs --token (the admin token)")?;
+            from_server(origin, token)
+        }
+        _ => bail!("give exactly one source: --data-dir DIR, --file FILE, or --from URL --token T"),
+    }
+}
+
+fn from_data_dir(dir: &std::path::Path) -> anyhow::Result<Loaded> {
+    let ledger = if dir.join("ledger").is_dir() {
+        dir.join("ledger")
+    } else {
+        dir.to_path_buf()
+    };
+    if !ledger.join("db").is_file() {
+        bail!("{} holds no StackLedger ledger", dir.display());
+    }
+    let store = SledStore::open(&ledger).map_err(|error| match error {
+        StoreError::Locked { path } => anyhow::anyhow!(
+            "the ledger in {path} is in use by a running server; read it through the server with --from URL --token T"
+        ),
+        other => anyhow::Error::new(other),
+    })?;
+    let mut check = ChainCheck::new();
+    let mut events = Vec::new();
+    let mut damage = None;
+    store.scan(
+        Seq::ZERO,
+        &mut |seq, record| match check.check_record(seq, record) {
+            Ok(envelope) => {
+                events.push(envelope);
+                ControlFlow::Continue(())
+            }
+            Err(found) => {
+                damage = Some(found);
+                ControlFlow::Break(())
+            }
+        },
+    )?;
+    if damage.is_none()
+        && let Some(head) = store.head()?
+        && head.seq > check.last_seq()
+    {
+        damage = Some(Damage::TailMissing {
+            last: check.last_seq(),
+            head: head.seq,
+        });
+    }
+    Ok(Loaded { events, damage })
+}
+
+fn from_file(file: &std::path::Path) -> anyhow::Result<Loaded> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let events = parse_ndjson(&text)
+        .with_context(|| format!("{} is not an NDJSON export", file.display()))?;
+    Ok(Loaded {
+        events,
+        damage: None,
+    })
+}
+
+fn parse_ndjson(text: &str) -> anyhow::Result<Vec<Envelope>> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(index, line)| {
+            serde_json::from_str::<Envelope>(line)
+                .with_context(|| format!("line {} is not an envelope", index + 1))
+        })
+        .collect()
+}
+
+/// Pages through `GET /api/ledger/events` until the server has nothing more.
+fn from_server(origin: &str, token: &str) -> anyhow::Result<Loaded> {
+    const PAGE: usize = 10_000;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let mut events: Vec<Envelope> = Vec::new();
+        loop {
+            let after = events.last().map_or(0, |e| e.seq.0);
+            let url = format!(
+                "{}/api/ledger/events?after={after}&limit={PAGE}",
+                origin.trim_end_matches('/')
+            );
+            let response = client
+                .get(&url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .with_context(|| format!("cannot reach {origin}"))?;
+            if response.status() == 401 {
+                bail!("{origin} refused the token (401)");
+            }
+            if !response.status().is_success() {
+                bail!("{origin} answered {}", response.status());
+            }
+            let page = parse_ndjson(&response.text().await?)?;
+            let done = page.len() < PAGE;
+            events.extend(page);
+            if done {
+                return Ok(Loaded {
+                    events,
+                    damage: None,
+                });
+            }
+        }
+    })
+}

@@ -16,6 +16,7 @@ mod ledger_durability;
 mod ledger_rules;
 mod orchestrator;
 mod projection_fold;
+mod replay;
 mod server;
 mod simulator;
 mod subscription;

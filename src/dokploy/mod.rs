@@ -7,6 +7,7 @@ pub mod breaker;
 pub mod caller;
 pub mod client;
 pub mod error;
+pub mod recorded;
 pub mod retry;
 mod wire;
 

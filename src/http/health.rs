@@ -80,7 +80,7 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
             auto_rollback: true,
             health_verification: true,
             event_ledger: true,
-            replay: false,
+            replay: true,
         },
         circuit_breaker: Breaker {
             state: breaker.as_str(),

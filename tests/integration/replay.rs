@@ -77,6 +77,10 @@ async fn recorded(dir: &Path) -> Vec<(String, Value)> {
     let app = spawn_app(dir, &simulator, &flags).await;
     let mut served = Vec::new();
     for name in ["retried", "plain", "failed"] {
+        if name == "failed" {
+            simulator
+                .add_fault(serde_json::from_str(r#"{"deployOutcome": "error"}"#).expect("fault"));
+        }
         served.push(deploy_and_wait(&app, name).await);
     }
     app.shutdown().await;
@@ -163,6 +167,18 @@ async fn show_rebuilds_what_the_server_served_from_every_source() {
             .collect()
     };
     assert_eq!(names(&from_server), names(&from_dir));
+    let verified = stdout_json(&replay(&[
+        "--from",
+        &origin,
+        "--token",
+        "replay-token",
+        "--json",
+        "verify",
+    ]));
+    assert_eq!(
+        verified["ok"], true,
+        "the re-fold equals every view the server serves: {verified}"
+    );
     let refused = replay(&["--from", &origin, "--token", "wrong", "list"]);
     assert_eq!(refused.status.code(), Some(2));
     let locked = replay(&["--data-dir", data_dir, "list"]);
@@ -259,4 +275,93 @@ async fn verify_passes_a_clean_log_and_names_the_seq_of_any_damage() {
         (Some(1), json!(5)),
         "{missing}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redrive_reproduces_every_recorded_deployment_and_an_override_diverges() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let served = recorded(dir.path()).await;
+    let data_dir = dir.path().to_str().expect("utf-8");
+    // The runs were recorded with the portal's 1 ms health interval.
+    let timing = ["--health-interval", "1ms"];
+    for (id, view) in &served {
+        let mut args = vec!["--data-dir", data_dir, "--json", "redrive", id.as_str()];
+        args.extend(timing);
+        let output = replay(&args);
+        let answer: Value = serde_json::from_slice(&output.stdout).expect("json");
+        assert_eq!(output.status.code(), Some(0), "{id}: {answer}");
+        assert!(answer["divergence"].is_null(), "{id}: {answer}");
+        let expected = if view["status"] == "success" {
+            "succeeded"
+        } else {
+            "failed"
+        };
+        assert!(
+            answer["outcome"]
+                .as_str()
+                .expect("an outcome")
+                .starts_with(expected),
+            "{answer}"
+        );
+    }
+    let (plain, _) = &served[1];
+    let timeline = stdout_json(&replay(&[
+        "--data-dir",
+        data_dir,
+        "--json",
+        "timeline",
+        plain,
+    ]));
+    let create_call = timeline
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find_map(|row| {
+            let detail = row["detail"].as_str()?;
+            detail
+                .contains("POST application.create")
+                .then(|| detail.split_whitespace().nth(1).map(str::to_owned))?
+        })
+        .expect("the application.create call");
+    let spec = format!("{create_call}=503");
+    let mut args = vec![
+        "--data-dir",
+        data_dir,
+        "--json",
+        "redrive",
+        plain.as_str(),
+        "--override",
+        spec.as_str(),
+    ];
+    args.extend(timing);
+    let output = replay(&args);
+    let answer: Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a divergence exits 1: {answer}"
+    );
+    assert!(
+        answer["outcome"]
+            .as_str()
+            .expect("outcome")
+            .starts_with("succeeded"),
+        "the retry path recovers"
+    );
+    let redriven = answer["divergence"]["redriven"]
+        .as_str()
+        .expect("a divergence");
+    assert!(
+        redriven.contains("503") && redriven.contains("retry"),
+        "{answer}"
+    );
+    let bad = replay(&[
+        "--data-dir",
+        data_dir,
+        "redrive",
+        plain.as_str(),
+        "--override",
+        "nonsense",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
 }

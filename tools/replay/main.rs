@@ -7,6 +7,7 @@
 
 #![allow(clippy::print_stdout)]
 
+mod redrive;
 mod source;
 
 use std::io::Write;
@@ -63,6 +64,21 @@ enum Command {
         #[arg(long)]
         head: Option<Hash>,
     },
+    /// Run the current orchestrator against the recorded Dokploy answers (never the network)
+    /// and show where its calls or decisions first differ from the recorded ones.
+    Redrive {
+        /// The deployment.
+        id: DeploymentId,
+        /// Answer a recorded call differently: CALL=STATUS (for example 7=503).
+        #[arg(long = "override")]
+        overrides: Vec<String>,
+        /// The health timeout the recorded run used.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        health_timeout: std::time::Duration,
+        /// The health interval the recorded run used.
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        health_interval: std::time::Duration,
+    },
     /// NDJSON of the whole log or of one deployment.
     Export {
         /// Only this deployment's events.
@@ -109,6 +125,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Timeline { id } => timeline(&loaded.events, id, cli.json, &mut out),
         Command::Verify { id, head } => verify(&loaded, id, head, cli.json, &mut out),
         Command::Export { id, out: file } => export(&loaded.events, id, file, &mut out),
+        Command::Redrive {
+            id,
+            overrides,
+            health_timeout,
+            health_interval,
+        } => {
+            let redriven = redrive::run(&redrive::Redrive {
+                events: &loaded.events,
+                id,
+                overrides: &overrides,
+                health_timeout,
+                health_interval,
+            })?;
+            let diverged = redrive::report(&redriven, cli.json, &mut out)?;
+            Ok(if diverged {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
     }
 }
 
@@ -374,6 +410,21 @@ fn verify(
                     "the receipt is not in the log: the tail was cut or altered".to_owned(),
                 ));
             }
+        }
+    }
+    if first_bad.is_none()
+        && let Some((origin, token)) = &loaded.server
+    {
+        let model = ReadModel::fold(&loaded.events);
+        let differing = source::differing_views(origin, token, &model)?;
+        if let Some(id) = differing.first() {
+            let seq = model
+                .get(id.parse()?)
+                .map_or(Seq(1), |state| state.first_seq);
+            first_bad = Some((
+                seq,
+                format!("the server serves {id} differently from the log's fold"),
+            ));
         }
     }
     let last = loaded.events.last();

@@ -33,6 +33,33 @@ pub(crate) struct SourceArgs {
 pub(crate) struct Loaded {
     pub(crate) events: Vec<Envelope>,
     pub(crate) damage: Option<Damage>,
+    /// The running server read from (origin, token), so `verify` can compare its views.
+    pub(crate) server: Option<(String, String)>,
+}
+
+/// Shows how far a long read got, on a terminal only.
+struct Progress {
+    shown: bool,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self { shown: false }
+    }
+
+    fn tick(&mut self, events: usize) {
+        use std::io::IsTerminal;
+        if events.is_multiple_of(100_000) && events > 0 && std::io::stderr().is_terminal() {
+            eprint!("\rread {events} events…");
+            self.shown = true;
+        }
+    }
+
+    fn done(self) {
+        if self.shown {
+            eprintln!();
+        }
+    }
 }
 
 pub(crate) fn load(args: &SourceArgs) -> anyhow::Result<Loaded> {
@@ -68,11 +95,13 @@ fn from_data_dir(dir: &std::path::Path) -> anyhow::Result<Loaded> {
     let mut check = ChainCheck::new();
     let mut events = Vec::new();
     let mut damage = None;
+    let mut progress = Progress::new();
     store.scan(
         Seq::ZERO,
         &mut |seq, record| match check.check_record(seq, record) {
             Ok(envelope) => {
                 events.push(envelope);
+                progress.tick(events.len());
                 ControlFlow::Continue(())
             }
             Err(found) => {
@@ -90,7 +119,12 @@ fn from_data_dir(dir: &std::path::Path) -> anyhow::Result<Loaded> {
             head: head.seq,
         });
     }
-    Ok(Loaded { events, damage })
+    progress.done();
+    Ok(Loaded {
+        events,
+        damage,
+        server: None,
+    })
 }
 
 fn from_file(file: &std::path::Path) -> anyhow::Result<Loaded> {
@@ -101,6 +135,7 @@ fn from_file(file: &std::path::Path) -> anyhow::Result<Loaded> {
     Ok(Loaded {
         events,
         damage: None,
+        server: None,
     })
 }
 
@@ -125,6 +160,7 @@ fn from_server(origin: &str, token: &str) -> anyhow::Result<Loaded> {
     runtime.block_on(async {
         let client = reqwest::Client::new();
         let mut events: Vec<Envelope> = Vec::new();
+        let mut progress = Progress::new();
         loop {
             let after = events.last().map_or(0, |e| e.seq.0);
             let url = format!(
@@ -146,12 +182,61 @@ fn from_server(origin: &str, token: &str) -> anyhow::Result<Loaded> {
             let page = parse_ndjson(&response.text().await?)?;
             let done = page.len() < PAGE;
             events.extend(page);
+            progress.tick(events.len());
             if done {
+                progress.done();
+                let server = Some((origin.trim_end_matches('/').to_owned(), token.to_owned()));
                 return Ok(Loaded {
                     events,
                     damage: None,
+                    server,
                 });
             }
         }
+    })
+}
+
+/// The deployments whose view the server serves differently from this log's fold (only those
+/// the server has no newer events for are compared).
+pub(crate) fn differing_views(
+    origin: &str,
+    token: &str,
+    model: &stackledger::projection::ReadModel,
+) -> anyhow::Result<Vec<String>> {
+    use stackledger::projection::{DeploymentView, ListQuery};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let query = ListQuery {
+        limit: usize::MAX,
+        ..ListQuery::default()
+    };
+    let expected: Vec<(String, serde_json::Value)> = model
+        .list(&query)
+        .into_iter()
+        .map(|state| {
+            Ok((
+                state.id.to_string(),
+                serde_json::to_value(DeploymentView::of(state))?,
+            ))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let mut differing = Vec::new();
+        for (id, view) in expected {
+            let served: serde_json::Value = client
+                .get(format!("{origin}/api/deployment/{id}"))
+                .bearer_auth(token)
+                .send()
+                .await?
+                .json()
+                .await?;
+            let served = &served["deployment"];
+            if served["lastSeq"] == view["lastSeq"] && *served != view {
+                differing.push(id);
+            }
+        }
+        Ok(differing)
     })
 }

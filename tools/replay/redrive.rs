@@ -1,0 +1,233 @@
+//! `redrive ID`: the current orchestrator against the deployment's recorded Dokploy answers
+//! (never the network), in virtual time, and the first point where its calls or decisions
+//! differ from the recorded ones.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::json;
+use stackledger::clock::{Clock, ManualClock};
+use stackledger::crash::CrashPoints;
+use stackledger::dokploy::breaker::{BreakerOptions, CircuitBreaker};
+use stackledger::dokploy::caller::Caller;
+use stackledger::dokploy::recorded::RecordedDokploy;
+use stackledger::dokploy::retry::{Jitter, RetryPolicy};
+use stackledger::ids::{DeploymentId, IdGen, Seq};
+use stackledger::ledger::Ledger;
+use stackledger::ledger::envelope::Envelope;
+use stackledger::ledger::event::Event;
+use stackledger::orchestrator::{Orchestrator, Outcome, Parts, Settings};
+use stackledger::projection::LiveReadModel;
+
+/// Always the same id: the redriven deployment keeps the recorded one (its deploy title too).
+struct SameId(DeploymentId);
+
+impl IdGen for SameId {
+    fn deployment_id(&self) -> DeploymentId {
+        self.0
+    }
+}
+
+/// What to redrive with.
+pub(crate) struct Redrive<'a> {
+    pub(crate) events: &'a [Envelope],
+    pub(crate) id: DeploymentId,
+    pub(crate) overrides: &'a [String],
+    pub(crate) health_timeout: Duration,
+    pub(crate) health_interval: Duration,
+}
+
+/// The result: the new outcome, and the first difference (recorded index, recorded, redriven).
+pub(crate) struct Redriven {
+    pub(crate) outcome: Outcome,
+    pub(crate) divergence: Option<(usize, Option<String>, Option<String>)>,
+    pub(crate) events: usize,
+}
+
+pub(crate) fn run(redrive: &Redrive<'_>) -> anyhow::Result<Redriven> {
+    let own: Vec<Envelope> = redrive
+        .events
+        .iter()
+        .filter(|e| e.stream == redrive.id)
+        .cloned()
+        .collect();
+    let Some(Event::DeploymentRequested {
+        name,
+        image,
+        domain,
+        port,
+        client,
+        ..
+    }) = own.first().map(|e| e.event.clone())
+    else {
+        bail!("no deployment {} in this log", redrive.id);
+    };
+    let api = Arc::new(RecordedDokploy::from_events(&own));
+    for spec in redrive.overrides {
+        let (call, status) = spec
+            .split_once('=')
+            .and_then(|(call, status)| {
+                Some((call.parse::<u32>().ok()?, status.parse::<u16>().ok()?))
+            })
+            .with_context(|| {
+                format!("--override takes CALL=STATUS (for example 7=503), not {spec:?}")
+            })?;
+        if !api.override_call(call, status) {
+            bail!(
+                "--override {spec}: the recording has no call {call}, or {status} is not an error status"
+            );
+        }
+    }
+    let scratch = std::env::temp_dir().join(format!(
+        "stackledger-redrive-{}-{}",
+        std::process::id(),
+        redrive.id
+    ));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async {
+        let clock = ManualClock::new(own[0].at);
+        let clock: Arc<dyn Clock> = Arc::new(clock);
+        let read_model = LiveReadModel::new();
+        let ledger = Ledger::open(&scratch, Arc::clone(&clock), Arc::new(read_model.clone()))?;
+        let suffix = domain
+            .strip_prefix(&format!("{name}."))
+            .unwrap_or(&domain)
+            .to_owned();
+        let settings = Settings {
+            image,
+            domain_suffix: suffix,
+            port,
+            health_url: "recorded://{name}/health".to_owned(),
+            health_timeout: redrive.health_timeout,
+            health_interval: redrive.health_interval,
+            ..Settings::default()
+        };
+        let caller = Caller::new(
+            Arc::clone(&api),
+            CircuitBreaker::new(BreakerOptions::default(), Arc::clone(&clock)),
+            RetryPolicy::default(),
+            Arc::new(Jitter::seeded(1)),
+            Arc::clone(&clock),
+            ledger.clone(),
+        );
+        let orchestrator = Orchestrator::new(Parts {
+            ledger: ledger.clone(),
+            read_model,
+            caller,
+            clock,
+            ids: Arc::new(SameId(redrive.id)),
+            settings,
+            crash: Arc::new(CrashPoints::disabled()),
+        });
+        let started = orchestrator.deploy(&name, &client).await?;
+        let outcome = started.task.await??;
+        let new = ledger.read_stream(redrive.id, Seq::ZERO, usize::MAX)?;
+        ledger.shutdown().await;
+        anyhow::Ok((outcome, new))
+    });
+    let _ = std::fs::remove_dir_all(&scratch);
+    let (outcome, new) = result?;
+    let recorded: Vec<String> = own.iter().filter_map(signature).collect();
+    let redriven: Vec<String> = new.iter().filter_map(signature).collect();
+    let divergence = (0..recorded.len().max(redriven.len()))
+        .find(|&i| recorded.get(i) != redriven.get(i))
+        .map(|i| (i, recorded.get(i).cloned(), redriven.get(i).cloned()));
+    Ok(Redriven {
+        outcome,
+        divergence,
+        events: new.len(),
+    })
+}
+
+/// What a decision looks like, without times, durations and the jitter of retry delays.
+fn signature(envelope: &Envelope) -> Option<String> {
+    Some(match &envelope.event {
+        Event::RecoveryStarted { .. } => return None,
+        Event::ApiCallStarted {
+            attempt,
+            method,
+            endpoint,
+            ..
+        } => {
+            format!("call {} {endpoint} (attempt {attempt})", method.as_str())
+        }
+        Event::ApiCallSucceeded {
+            attempt,
+            status,
+            answer,
+            ..
+        } => {
+            format!("answered {status} (attempt {attempt}): {}", json!(answer))
+        }
+        Event::ApiCallFailed {
+            attempt,
+            status,
+            retry_in_ms,
+            ..
+        } => {
+            let then = if retry_in_ms.is_some() {
+                "retry"
+            } else {
+                "give up"
+            };
+            format!("failed {status:?} (attempt {attempt}), {then}")
+        }
+        Event::HealthCheckAttempt { n, status, .. } => format!("health poll {n}: {status:?}"),
+        Event::HealthVerified { .. } => "healthy".to_owned(),
+        other => json!(other).to_string(),
+    })
+}
+
+/// Prints the result; true when there is a divergence.
+pub(crate) fn report(
+    redriven: &Redriven,
+    json_output: bool,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<bool> {
+    let outcome = match &redriven.outcome {
+        Outcome::Succeeded(url) => format!("succeeded at {url}"),
+        Outcome::RolledBack { complete } => format!(
+            "failed, rollback {}",
+            if *complete { "complete" } else { "partial" }
+        ),
+    };
+    if json_output {
+        let divergence = redriven.divergence.as_ref().map(|(index, recorded, redriven)| {
+            json!({"index": index, "recorded": recorded, "redriven": redriven})
+        });
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"outcome": outcome, "events": redriven.events, "divergence": divergence})
+            )?
+        )?;
+    } else {
+        writeln!(
+            out,
+            "redriven outcome: {outcome} ({} events)",
+            redriven.events
+        )?;
+        match &redriven.divergence {
+            None => writeln!(out, "no divergence")?,
+            Some((index, recorded, new)) => {
+                writeln!(out, "first divergence at event {}:", index + 1)?;
+                writeln!(
+                    out,
+                    "  recorded: {}",
+                    recorded.as_deref().unwrap_or("(nothing more)")
+                )?;
+                writeln!(
+                    out,
+                    "  redriven: {}",
+                    new.as_deref().unwrap_or("(nothing more)")
+                )?;
+            }
+        }
+    }
+    Ok(redriven.divergence.is_some())
+}

@@ -17,6 +17,9 @@ const PHASES = [
 
 const $ = (id) => document.getElementById(id);
 const seen = new Set();
+const phaseStart = new Map();
+const phaseTook = new Map();
+let lastPhase = null;
 let checkTimer = null;
 let source = null;
 
@@ -60,7 +63,16 @@ async function deploy(event) {
   follow(answer.deploymentId, answer.name);
 }
 
+function notePhase(phase) {
+  if (phase === lastPhase) return;
+  const now = Date.now();
+  if (lastPhase && phaseStart.has(lastPhase)) phaseTook.set(lastPhase, now - phaseStart.get(lastPhase));
+  if (!phaseStart.has(phase)) phaseStart.set(phase, now);
+  lastPhase = phase;
+}
+
 function renderPhases(current, failed) {
+  notePhase(current);
   const index = PHASES.findIndex(([key]) => key === current);
   $("phases").replaceChildren(...PHASES.map(([key, title], i) => {
     const item = document.createElement("li");
@@ -68,6 +80,12 @@ function renderPhases(current, failed) {
     if (failed && i === index) item.className = "failed";
     else if (current === "completed" || i < index) item.className = "done";
     else if (i === index) item.className = "active";
+    if (phaseTook.has(key)) {
+      const took = document.createElement("span");
+      took.className = "took";
+      took.textContent = (phaseTook.get(key) / 1000).toFixed(1) + " s";
+      item.append(took);
+    }
     return item;
   }));
 }

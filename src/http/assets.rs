@@ -27,6 +27,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "text/css; charset=utf-8",
         include_str!("../../static/style.css"),
     ),
+    (
+        "audit.html",
+        "text/html; charset=utf-8",
+        include_str!("../../static/audit.html"),
+    ),
+    (
+        "audit.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/audit.js"),
+    ),
 ];
 
 pub(super) fn routes() -> Vec<Route> {
@@ -37,6 +47,14 @@ pub(super) fn routes() -> Vec<Route> {
             "The deploy page",
             &[(200, "the page")],
             get(|| async { asset("index.html") }),
+        )
+        .content("text/html"),
+        Route::new(
+            "GET",
+            "/audit",
+            "The ops audit page (its data calls need the admin token)",
+            &[(200, "the page")],
+            get(|| async { asset("audit.html") }),
         )
         .content("text/html"),
         Route::new(

@@ -1,0 +1,151 @@
+// The audit page: the admin token is kept for this tab only (sessionStorage); deployments are
+// listed newest first with filters and paging; one deployment's timeline groups the attempts of
+// each call (a badge counts the retries), shows health polls, and links each rollback step to
+// the failure it undoes (the event's cause).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let next = null;
+
+function token() {
+  return sessionStorage.getItem("stackledger-admin-token") || "";
+}
+
+async function api(path) {
+  const response = await fetch(path, { headers: { Authorization: "Bearer " + token() } });
+  if (response.status === 401) throw new Error("unauthorized");
+  if (!response.ok) throw new Error("the portal answered " + response.status);
+  return response;
+}
+
+function cell(text) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  return td;
+}
+
+async function load(reset) {
+  const query = new URLSearchParams({ limit: "20" });
+  if ($("status-filter").value) query.set("status", $("status-filter").value);
+  if ($("name-filter").value.trim()) query.set("name", $("name-filter").value.trim());
+  if (!reset && next) query.set("before", next);
+  const page = await (await api("/api/deployments?" + query)).json();
+  if (reset) $("rows").replaceChildren();
+  for (const deployment of page.deployments) {
+    const row = document.createElement("tr");
+    const name = document.createElement("td");
+    const link = document.createElement("a");
+    link.href = "#" + deployment.id;
+    link.textContent = deployment.stackName;
+    link.addEventListener("click", (event) => { event.preventDefault(); show(deployment).catch(report); });
+    name.append(link);
+    row.append(name, cell(deployment.status), cell(deployment.phase), cell(deployment.started), cell(String(deployment.retries)));
+    $("rows").append(row);
+  }
+  next = page.next;
+  $("more").hidden = !next;
+}
+
+function eventName(envelope) {
+  return typeof envelope.event === "string" ? envelope.event : Object.keys(envelope.event)[0];
+}
+
+async function show(deployment) {
+  const { events } = await (await api("/api/deployments/" + deployment.id + "/events")).json();
+  $("detail").hidden = false;
+  $("detail-title").textContent = deployment.stackName + " (" + deployment.status + ")";
+  $("receipt").textContent = deployment.headHash;
+  const items = [];
+  const calls = new Map();
+  const bySeq = new Map();
+  for (const envelope of events) {
+    const kind = eventName(envelope);
+    const data = envelope.event[kind] || {};
+    if (kind === "ApiCallStarted") {
+      let call = calls.get(data.call);
+      if (!call) {
+        call = { item: document.createElement("li"), attempts: 0, endpoint: data.endpoint, outcome: "" };
+        call.item.className = "call";
+        calls.set(data.call, call);
+        items.push(call.item);
+      }
+      call.attempts = data.attempt;
+    } else if (kind === "ApiCallSucceeded" || kind === "ApiCallFailed") {
+      const call = calls.get(data.call);
+      if (call) call.outcome = kind === "ApiCallSucceeded" ? String(data.status) : "failed " + (data.status ?? data.error);
+    } else {
+      const item = document.createElement("li");
+      item.id = "seq-" + envelope.seq;
+      item.className = kind.startsWith("Rollback") ? "rollback" : kind === "HealthCheckAttempt" ? "health" : "";
+      let text = kind;
+      if (kind === "PhaseEntered") text = "Phase: " + data.phase;
+      if (kind === "HealthCheckAttempt") text = "Health poll " + data.n + ": " + (data.status ?? data.error);
+      if (kind === "DeploymentFailed") text = "Failed in " + data.phase + " (" + data.code + "): " + data.message;
+      if (kind.startsWith("Rollback") && data.kind) text = kind.replace("Rollback", "Rollback ") + ": " + data.kind + " " + data.id;
+      item.textContent = "#" + envelope.seq + " " + text;
+      if (envelope.cause && bySeq.has(envelope.cause) && kind.startsWith("Rollback")) {
+        const link = document.createElement("a");
+        link.href = "#seq-" + envelope.cause;
+        link.textContent = " (undoes #" + envelope.cause + ")";
+        item.append(link);
+      }
+      items.push(item);
+    }
+    bySeq.set(envelope.seq, kind);
+  }
+  for (const call of calls.values()) {
+    call.item.textContent = call.endpoint + " → " + call.outcome;
+    if (call.attempts > 1) {
+      const badge = document.createElement("span");
+      badge.className = "badge retry";
+      badge.textContent = (call.attempts - 1) + " retr" + (call.attempts === 2 ? "y" : "ies");
+      call.item.append(" ", badge);
+    }
+  }
+  $("timeline").replaceChildren(...items);
+}
+
+function report(error) {
+  if (error.message === "unauthorized") {
+    sessionStorage.removeItem("stackledger-admin-token");
+    $("deployments").hidden = true;
+    $("detail").hidden = true;
+    $("token-status").textContent = "That token was refused.";
+    $("token-status").className = "status invalid";
+  } else {
+    $("token-status").textContent = error.message;
+  }
+}
+
+async function open(event) {
+  if (event) event.preventDefault();
+  sessionStorage.setItem("stackledger-admin-token", $("token").value.trim());
+  await load(true);
+  $("token-status").textContent = "";
+  $("deployments").hidden = false;
+}
+
+async function verify() {
+  const answer = await (await api("/api/ledger/verify")).json();
+  $("verify-result").textContent = answer.ok
+    ? "The ledger verifies: " + answer.events + " events, head " + answer.headHash
+    : "The ledger is damaged at event " + answer.firstBadSeq;
+}
+
+async function exportLedger(event) {
+  event.preventDefault();
+  const blob = await (await api("/api/ledger/events?limit=10000")).blob();
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = "stackledger-ledger.ndjson";
+  link.click();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("token-form").addEventListener("submit", (event) => open(event).catch(report));
+  $("filters").addEventListener("submit", (event) => { event.preventDefault(); load(true).catch(report); });
+  $("more").addEventListener("click", () => load(false).catch(report));
+  $("verify").addEventListener("click", () => verify().catch(report));
+  $("export").addEventListener("click", (event) => exportLedger(event).catch(report));
+  if (token()) open(null).catch(report);
+});

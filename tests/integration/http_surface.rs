@@ -231,6 +231,7 @@ async fn the_openapi_document_lists_every_route_and_each_answers_as_documented()
     let paths = document["paths"].as_object().expect("paths");
     let expected = [
         "/",
+        "/audit",
         "/static/{*path}",
         "/health",
         "/ready",

@@ -4,7 +4,6 @@
 //! on SSE streams.
 
 use std::os::unix::fs::PermissionsExt;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use stackledger::ledger::chain::ChainCheck;
@@ -12,30 +11,6 @@ use stackledger::ledger::envelope::Envelope;
 
 use crate::support::test_app::{TestApp, spawn_app};
 use crate::support::{http, simulator};
-
-async fn deploy_and_wait(app: &TestApp, name: &str) -> String {
-    let body: Value = http()
-        .post(app.url("/api/deploy"))
-        .json(&json!({ "name": name }))
-        .send()
-        .await
-        .expect("answers")
-        .json()
-        .await
-        .expect("json");
-    let id = body["deploymentId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("accepted: {body}"))
-        .to_owned();
-    let stream = http().get(app.url(&format!("/api/status/{id}"))).send();
-    tokio::time::timeout(Duration::from_secs(60), async {
-        stream.await.expect("opens").text().await
-    })
-    .await
-    .expect("ends in time")
-    .expect("reads");
-    id
-}
 
 async fn get(app: &TestApp, path: &str, token: Option<&str>) -> (u16, String) {
     let mut request = http().get(app.url(path));
@@ -61,7 +36,7 @@ async fn the_ops_api_needs_the_generated_token_and_serves_the_audit_views() {
         & 0o777;
     assert_eq!(mode, 0o600, "only the server's user may read the token");
     for (name, _) in [("alpha", 0), ("beta", 1), ("gamma", 2)] {
-        deploy_and_wait(&app, name).await;
+        app.deploy_and_wait(name).await;
     }
     for path in [
         "/api/deployments",

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -29,23 +28,7 @@ fn stdout_json(output: &Output) -> Value {
 }
 
 async fn deploy_and_wait(app: &TestApp, name: &str) -> (String, Value) {
-    let body: Value = http()
-        .post(app.url("/api/deploy"))
-        .json(&json!({ "name": name }))
-        .send()
-        .await
-        .expect("answers")
-        .json()
-        .await
-        .expect("json");
-    let id = body["deploymentId"].as_str().expect("an id").to_owned();
-    let stream = http().get(app.url(&format!("/api/status/{id}"))).send();
-    tokio::time::timeout(Duration::from_secs(60), async {
-        stream.await.expect("opens").text().await
-    })
-    .await
-    .expect("in time")
-    .expect("reads");
+    let id = app.deploy_and_wait(name).await;
     let view: Value = http()
         .get(app.url(&format!("/api/deployment/{id}")))
         .send()

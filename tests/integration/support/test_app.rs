@@ -112,3 +112,32 @@ pub(crate) fn parse_sse(body: &str) -> Vec<Message> {
         })
         .collect()
 }
+
+impl TestApp {
+    /// Deploys `name` over HTTP and reads its status stream to the end; returns the id.
+    pub(crate) async fn deploy_and_wait(&self, name: &str) -> String {
+        let body: serde_json::Value = super::http()
+            .post(self.url("/api/deploy"))
+            .json(&serde_json::json!({ "name": name }))
+            .send()
+            .await
+            .expect("answers")
+            .json()
+            .await
+            .expect("json");
+        let id = body["deploymentId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("accepted: {body}"))
+            .to_owned();
+        let stream = super::http()
+            .get(self.url(&format!("/api/status/{id}")))
+            .send();
+        tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            stream.await.expect("opens").text().await
+        })
+        .await
+        .expect("the deployment ended in time")
+        .expect("the stream reads");
+        id
+    }
+}

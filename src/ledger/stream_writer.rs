@@ -1,0 +1,69 @@
+//! [`StreamWriter`]: one run's pen on its deployment's stream.
+
+use std::sync::Arc;
+
+use crate::crash::{CrashPoint, CrashPoints};
+use crate::ids::{DeploymentId, StreamVersion};
+use crate::ledger::envelope::Envelope;
+use crate::ledger::error::LedgerError;
+use crate::ledger::{ExpectedVersion, Ledger, NewEvent};
+
+/// The pen of one stream: appends at the stream's next version, so that whoever holds it
+/// (one deployment run) can never interleave with itself, and a second writer of the same
+/// stream is refused with a version conflict instead of silently mixing histories.
+#[derive(Debug)]
+pub struct StreamWriter {
+    ledger: Ledger,
+    stream: DeploymentId,
+    version: StreamVersion,
+    crash: Arc<CrashPoints>,
+}
+
+impl StreamWriter {
+    /// A writer of `stream`, which must currently be at `version`.
+    pub fn new(ledger: Ledger, stream: DeploymentId, version: StreamVersion) -> Self {
+        Self::with_crash_points(ledger, stream, version, Arc::new(CrashPoints::disabled()))
+    }
+
+    /// The same, reaching `before_append` and `after_append` around every append.
+    pub fn with_crash_points(
+        ledger: Ledger,
+        stream: DeploymentId,
+        version: StreamVersion,
+        crash: Arc<CrashPoints>,
+    ) -> Self {
+        Self {
+            ledger,
+            stream,
+            version,
+            crash,
+        }
+    }
+
+    /// The stream's version after the last append.
+    pub fn version(&self) -> StreamVersion {
+        self.version
+    }
+
+    /// The stream written.
+    pub fn stream(&self) -> DeploymentId {
+        self.stream
+    }
+
+    /// The ledger underneath.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Appends one event and returns it as written, once durable.
+    pub async fn append(&mut self, event: NewEvent) -> Result<Arc<Envelope>, LedgerError> {
+        self.crash.hit(CrashPoint::BeforeAppend);
+        let written = self
+            .ledger
+            .append_one(self.stream, ExpectedVersion::Exact(self.version), event)
+            .await?;
+        self.version = written.version;
+        self.crash.hit(CrashPoint::AfterAppend);
+        Ok(written)
+    }
+}

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::http::AppState;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, JsonAnswer};
 use crate::http::limits::IDEMPOTENCY_KEY_BYTES_MAX;
 use crate::http::route::Route;
 use crate::ids::DeploymentId;
@@ -98,76 +98,39 @@ async fn deploy(
     if let Err(retry_after) = state.guards.take_deploy(client, state.clock.now_ms()) {
         return ApiError::RateLimited { retry_after }.into_response();
     }
-    let response = start(&state, client, body).await;
-    if let Some(key) = key {
-        let status = response.status().as_u16();
-        // Remember final answers only; a 429 or 503 asks for a later retry.
-        if status != 429 && status != 503 {
-            state
-                .guards
-                .remember(key, status, response.body_json.clone());
-        }
+    let answer = match start(&state, client, body).await {
+        Ok(accepted) => JsonAnswer {
+            status: StatusCode::ACCEPTED,
+            body: accepted,
+            retry_after: None,
+        },
+        Err(error) => error.answer(),
+    };
+    // Remember final answers only; a 429 or 503 asks for a later retry.
+    if let Some(key) = key
+        && answer.retry_after.is_none()
+    {
+        let status = answer.status.as_u16();
+        state.guards.remember(key, status, answer.body.clone());
     }
-    let mut answer = (status_code(response.status), Json(response.body_json)).into_response();
-    answer.headers_mut().extend(response.headers);
-    answer
+    answer.into_response()
 }
 
-struct Answer {
-    status: u16,
-    /// Headers of the answer beyond the body's (`Retry-After`).
-    headers: HeaderMap,
-    body_json: Value,
-}
-
-impl Answer {
-    fn status(&self) -> StatusCode {
-        status_code(self.status)
-    }
-}
-
+/// Parses the request and starts the deployment; the 202 body, or why not.
 async fn start(
     state: &AppState,
     client: std::net::IpAddr,
     body: Result<Json<DeployRequest>, JsonRejection>,
-) -> Answer {
-    let attempt = async {
-        let Json(request) = body.map_err(rejection)?;
-        let client = client_hash(&state.client_key, client);
-        Ok::<_, ApiError>(state.orchestrator.deploy(&request.name, &client).await?)
-    };
-    match attempt.await {
-        Ok(started) => {
-            let id = started.id.to_string();
-            Answer {
-                status: 202,
-                headers: HeaderMap::new(),
-                body_json: json!({
-                    "success": true, "deploymentId": id, "name": started.name,
-                    "url": started.url, "statusUrl": format!("/api/status/{id}"),
-                }),
-            }
-        }
-        Err(error) => {
-            let response = error.into_response();
-            let status = response.status().as_u16();
-            let (mut parts, body) = response.into_parts();
-            parts.headers.remove(axum::http::header::CONTENT_TYPE);
-            parts.headers.remove(axum::http::header::CONTENT_LENGTH);
-            let bytes = axum::body::to_bytes(body, BODY_ANSWER_MAX)
-                .await
-                .unwrap_or_default();
-            Answer {
-                status,
-                headers: parts.headers,
-                body_json: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            }
-        }
-    }
+) -> Result<Value, ApiError> {
+    let Json(request) = body.map_err(rejection)?;
+    let client = client_hash(&state.client_key, client);
+    let started = state.orchestrator.deploy(&request.name, &client).await?;
+    let id = started.id.to_string();
+    Ok(json!({
+        "success": true, "deploymentId": id, "name": started.name,
+        "url": started.url, "statusUrl": format!("/api/status/{id}"),
+    }))
 }
-
-/// Error answers are small; this bounds reading one back.
-const BODY_ANSWER_MAX: usize = 16 * 1024;
 
 fn status_code(status: u16) -> StatusCode {
     StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::ids::DeploymentId;
 use crate::names::NameError;
@@ -81,16 +81,30 @@ impl From<StartError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code, message, extra) = match self {
+/// A JSON answer taken apart: its status, its body, and the `Retry-After` it asks for.
+/// The deploy handler keeps these for `Idempotency-Key` repeats.
+#[derive(Debug, Clone)]
+pub struct JsonAnswer {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// `{"success": false, "error": {"code", "message", …}}`.
+    pub body: Value,
+    /// When to try again, for 429 and 503.
+    pub retry_after: Option<Duration>,
+}
+
+impl ApiError {
+    /// The answer this error gives.
+    pub fn answer(self) -> JsonAnswer {
+        let (status, code, message, holder, retry_after) = match self {
             ApiError::BadRequest { code, message } => {
-                (StatusCode::BAD_REQUEST, code, message, None)
+                (StatusCode::BAD_REQUEST, code, message, None, None)
             }
             ApiError::InvalidName(reason) => (
                 StatusCode::BAD_REQUEST,
                 "invalid_name",
                 reason.to_string(),
+                None,
                 None,
             ),
             ApiError::NotFound => (
@@ -98,17 +112,20 @@ impl IntoResponse for ApiError {
                 "not_found",
                 "no such deployment".to_owned(),
                 None,
+                None,
             ),
             ApiError::NameTaken { holder } => (
                 StatusCode::CONFLICT,
                 "name_taken",
                 "this name is in use by another deployment".to_owned(),
                 Some(holder.to_string()),
+                None,
             ),
             ApiError::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 "the request body is too large".to_owned(),
+                None,
                 None,
             ),
             ApiError::UnsupportedMediaType => (
@@ -116,44 +133,61 @@ impl IntoResponse for ApiError {
                 "unsupported_media_type",
                 "send the body as application/json".to_owned(),
                 None,
+                None,
             ),
             ApiError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "send the admin token as Authorization: Bearer <token>".to_owned(),
                 None,
+                None,
             ),
-            ApiError::RateLimited { retry_after } => {
-                let message = "too many deploy requests; try again later".to_owned();
-                let response =
-                    error_body(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message, None);
-                return with_retry_after(response, retry_after);
-            }
+            ApiError::RateLimited { retry_after } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many deploy requests; try again later".to_owned(),
+                None,
+                Some(retry_after),
+            ),
             ApiError::Unavailable {
                 code,
                 message,
                 retry_after,
-            } => {
-                let response = error_body(StatusCode::SERVICE_UNAVAILABLE, code, message, None);
-                return with_retry_after(response, retry_after);
-            }
+            } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                code,
+                message,
+                None,
+                Some(retry_after),
+            ),
         };
-        error_body(status, code, message, extra)
+        let mut error = json!({"code": code, "message": message});
+        if let Some(holder) = holder {
+            error["deploymentId"] = json!(holder);
+        }
+        JsonAnswer {
+            status,
+            body: json!({"success": false, "error": error}),
+            retry_after,
+        }
     }
 }
 
-fn with_retry_after(mut response: Response, retry_after: Duration) -> Response {
-    let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
+impl IntoResponse for JsonAnswer {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body)).into_response();
+        if let Some(retry_after) = self.retry_after {
+            let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
     }
-    response
 }
 
-fn error_body(status: StatusCode, code: &str, message: String, holder: Option<String>) -> Response {
-    let mut error = json!({"code": code, "message": message});
-    if let Some(holder) = holder {
-        error["deploymentId"] = json!(holder);
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.answer().into_response()
     }
-    (status, Json(json!({"success": false, "error": error}))).into_response()
 }

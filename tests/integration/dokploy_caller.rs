@@ -18,7 +18,10 @@ use stackledger::ledger::envelope::Envelope;
 use stackledger::ledger::event::{ApiAnswer, Event, EventKind};
 use stackledger::simulator::{Fault, Simulator};
 
-use crate::support::{SIM_KEY, TestLedger, append, client_with, open_ledger, requested, simulator};
+use crate::support::{
+    SIM_KEY, TestLedger, append, client_with, contains, dir_contains, open_ledger, requested,
+    simulator,
+};
 
 struct Rig {
     simulator: Simulator,
@@ -455,23 +458,6 @@ impl Write for Captured {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle)
-}
-
-fn dir_contains(dir: &std::path::Path, needle: &[u8]) -> bool {
-    std::fs::read_dir(dir).expect("reads").any(|entry| {
-        let path = entry.expect("an entry").path();
-        if path.is_dir() {
-            dir_contains(&path, needle)
-        } else {
-            contains(&std::fs::read(&path).expect("reads"), needle)
-        }
-    })
 }
 
 #[tokio::test]

@@ -337,6 +337,20 @@ async fn every_refusal_has_its_status_and_code() {
     app.shutdown().await;
 }
 
+/// A deploy of `name` is refused with 503, `Retry-After` and `code`.
+async fn assert_refused_with_503(app: &TestApp, name: &str, code: &str) {
+    let response = http()
+        .post(app.url("/api/deploy"))
+        .json(&json!({ "name": name }))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().get("retry-after").is_some());
+    let answer: Value = response.json().await.expect("json");
+    assert_eq!(answer["error"]["code"], code);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_portal_and_an_open_breaker_answer_503_with_retry_after() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -347,16 +361,7 @@ async fn a_full_portal_and_an_open_breaker_answer_503_with_retry_after() {
     });
     let app = spawn_app(dir.path(), &simulator, &["--running-max=1"]).await;
     assert_eq!(deploy(&app, "first").await.0, 202);
-    let response = http()
-        .post(app.url("/api/deploy"))
-        .json(&json!({"name": "second"}))
-        .send()
-        .await
-        .expect("answers");
-    assert_eq!(response.status(), 503);
-    assert!(response.headers().get("retry-after").is_some());
-    let answer: Value = response.json().await.expect("json");
-    assert_eq!(answer["error"]["code"], "too_many_deployments");
+    assert_refused_with_503(&app, "second", "too_many_deployments").await;
     app.shutdown().await;
 
     let dir = tempfile::tempdir().expect("temp dir");
@@ -383,16 +388,7 @@ async fn a_full_portal_and_an_open_breaker_answer_503_with_retry_after() {
     assert_eq!(health["circuitBreaker"]["state"], "open");
     assert_eq!(health["circuitBreaker"]["consecutiveFailures"], 5);
     assert_eq!(health["status"], "degraded");
-    let response = http()
-        .post(app.url("/api/deploy"))
-        .json(&json!({"name": "refused"}))
-        .send()
-        .await
-        .expect("answers");
-    assert_eq!(response.status(), 503);
-    assert!(response.headers().get("retry-after").is_some());
-    let answer: Value = response.json().await.expect("json");
-    assert_eq!(answer["error"]["code"], "dokploy_unavailable");
+    assert_refused_with_503(&app, "refused", "dokploy_unavailable").await;
     app.shutdown().await;
 }
 

@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::portal::Portal;
 use crate::support::test_app::spawn_app;
-use crate::support::{http, simulator};
+use crate::support::{dir_contains, http, simulator};
 
 /// Sends a raw request line, exactly as written (no client-side path normalization).
 async fn raw_get(address: std::net::SocketAddr, path: &str) -> String {
@@ -78,18 +78,6 @@ async fn pages_are_served_with_a_strict_csp_and_no_path_escapes() {
         );
     }
     app.shutdown().await;
-}
-
-fn dir_contains(dir: &std::path::Path, needle: &[u8]) -> bool {
-    std::fs::read_dir(dir).expect("reads").any(|entry| {
-        let path = entry.expect("an entry").path();
-        if path.is_dir() {
-            dir_contains(&path, needle)
-        } else {
-            let bytes = std::fs::read(&path).expect("reads");
-            bytes.windows(needle.len()).any(|window| window == needle)
-        }
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -193,3 +193,22 @@ pub(crate) fn assert_simulator_holds(
     hosts.sort();
     assert_eq!(names("domains", "host"), hosts, "{context}: domains");
 }
+
+/// Whether `needle` occurs in `haystack`.
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+/// Whether `needle` occurs in any file below `dir` (secrets must not).
+pub(crate) fn dir_contains(dir: &Path, needle: &[u8]) -> bool {
+    std::fs::read_dir(dir).expect("reads").any(|entry| {
+        let path = entry.expect("an entry").path();
+        if path.is_dir() {
+            dir_contains(&path, needle)
+        } else {
+            contains(&std::fs::read(&path).expect("reads"), needle)
+        }
+    })
+}

@@ -8,10 +8,10 @@
 
 use std::future::Future;
 
-use crate::dokploy::error::DokployError;
-use crate::ledger::event::{
+use crate::deployment::{
     ApiAnswer, ApplicationAnswer, DeploymentRow, HttpMethod, ProjectAnswer, ResourceId,
 };
+use crate::dokploy::error::DokployError;
 
 /// One operation against Dokploy.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,13 +14,13 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::crash::{CrashPoint, CrashPoints};
+use crate::deployment::{ApiAnswer, Event, clip};
 use crate::dokploy::api::{DokployApi, Request};
 use crate::dokploy::breaker::{Admission, CircuitBreaker, Transition};
 use crate::dokploy::error::{BreakerSignal, DokployError};
 use crate::dokploy::retry::{Jitter, RetryPolicy};
 use crate::ids::{DeploymentId, Seq};
 use crate::ledger::error::LedgerError;
-use crate::ledger::event::{ApiAnswer, Event, clip};
 use crate::ledger::{ExpectedVersion, Ledger, NewEvent, StreamWriter};
 
 /// The longest error text written into an `ApiCallFailed`.

@@ -14,13 +14,13 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::config::ApiKey;
+use crate::deployment::{
+    ApiAnswer, ApplicationAnswer, DeploymentRow, ProjectAnswer, ResourceId, clip,
+};
 use crate::dokploy::api::{Answered, DokployApi, Request};
 use crate::dokploy::error::DokployError;
 use crate::dokploy::retry::RetryAfter;
 use crate::dokploy::wire;
-use crate::ledger::event::{
-    ApiAnswer, ApplicationAnswer, DeploymentRow, ProjectAnswer, ResourceId, clip,
-};
 
 /// The longest Dokploy error message kept (the rest is cut, not stored).
 const MESSAGE_BYTES_MAX: usize = 512;

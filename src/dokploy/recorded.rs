@@ -6,10 +6,10 @@
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
 
+use crate::deployment::{ApiAnswer, Event};
 use crate::dokploy::api::{Answered, DokployApi, Request};
 use crate::dokploy::error::DokployError;
 use crate::ledger::envelope::Envelope;
-use crate::ledger::event::{ApiAnswer, Event};
 
 /// What one recorded attempt answered.
 #[derive(Debug, Clone, PartialEq, Eq)]

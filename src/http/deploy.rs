@@ -61,7 +61,7 @@ struct DeployRequest {
 
 async fn check(State(state): State<AppState>, Path(raw): Path<String>) -> Json<Value> {
     let name = raw.trim().to_ascii_lowercase();
-    match crate::names::validate(&raw) {
+    match crate::deployment::name::validate(&raw) {
         Err(reason) => Json(json!({
             "name": name, "valid": false, "available": false,
             "reason": reason.code(), "message": reason.to_string(),

@@ -9,8 +9,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::deployment::name::NameError;
 use crate::ids::DeploymentId;
-use crate::names::NameError;
 use crate::orchestrator::StartError;
 
 /// An HTTP error answer.

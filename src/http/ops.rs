@@ -16,12 +16,12 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::deployment::DeploymentStatus;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::route::Route;
 use crate::ids::{DeploymentId, Seq};
 use crate::ledger::chain::ChainCheck;
-use crate::ledger::event::DeploymentStatus;
 use crate::projection::view::rfc3339;
 use crate::projection::{DeploymentState, ListQuery};
 

@@ -19,13 +19,13 @@ use futures_util::Stream;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use crate::deployment::{DeploymentStatus, Event};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::limits::SsePlace;
 use crate::http::route::Route;
 use crate::ids::{DeploymentId, Seq};
 use crate::ledger::envelope::Envelope;
-use crate::ledger::event::{DeploymentStatus, Event};
 use crate::ledger::subscription::Subscription;
 use crate::projection::DeploymentState;
 use crate::projection::view::DeploymentView;

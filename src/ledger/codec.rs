@@ -11,9 +11,9 @@
 use bincode::config::{Configuration, Limit, LittleEndian, Varint};
 use serde::{Deserialize, Serialize};
 
+use crate::deployment::Event;
 use crate::ids::{DeploymentId, Seq, StreamVersion};
 use crate::ledger::envelope::{Envelope, Hash};
-use crate::ledger::event::Event;
 
 /// The version of the on-disk format, kept in the store's metadata.
 pub const FORMAT_VERSION: u32 = 1;
@@ -172,7 +172,7 @@ pub fn decode_record(record: &[u8]) -> Result<Envelope, CodecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::event::Phase;
+    use crate::deployment::Phase;
 
     fn sample(event: &Event) -> Vec<u8> {
         encode_body(BodyFields {

@@ -10,8 +10,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
+use crate::deployment::Event;
 use crate::ids::{DeploymentId, Seq, StreamVersion};
-use crate::ledger::event::Event;
 
 /// A SHA-256 digest. Shown and written in JSON as 64 lowercase hex digits; encoded as raw bytes
 /// in the binary log.

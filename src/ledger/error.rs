@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
+use crate::deployment::EventKind;
 use crate::ids::{DeploymentId, Seq, StreamVersion};
 use crate::ledger::codec::CodecError;
-use crate::ledger::event::EventKind;
 
 /// A failure of the storage underneath the ledger.
 #[derive(Debug, Clone, thiserror::Error)]

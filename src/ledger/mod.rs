@@ -14,7 +14,6 @@ pub mod chain;
 pub mod codec;
 pub mod envelope;
 pub mod error;
-pub mod event;
 mod open;
 pub mod store;
 mod stream_writer;
@@ -33,9 +32,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::clock::Clock;
 use crate::ids::{DeploymentId, Seq, StreamVersion};
 
+use crate::deployment::Event;
 use crate::ledger::envelope::{Envelope, Hash};
 use crate::ledger::error::{Damage, LedgerError};
-use crate::ledger::event::Event;
 use crate::ledger::store::{Head, SledStore, Store};
 use crate::ledger::subscription::Subscription;
 use crate::ledger::writer::{Command, Writer};

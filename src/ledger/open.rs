@@ -5,6 +5,7 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
+use crate::deployment::name::NameClaims;
 use crate::ids::Seq;
 use crate::ledger::Shared;
 use crate::ledger::chain::ChainCheck;
@@ -12,7 +13,6 @@ use crate::ledger::codec;
 use crate::ledger::envelope::Envelope;
 use crate::ledger::error::{Damage, LedgerError};
 use crate::ledger::store::{Head, Store};
-use crate::ledger::writer::Claims;
 
 /// Refuses a store written in another format; stamps a new one.
 pub(super) fn check_format(store: &dyn Store) -> Result<(), LedgerError> {
@@ -57,15 +57,15 @@ const OPEN_CHUNKS_QUEUED_MAX: usize = 8;
 pub(super) fn replay_stored(
     store: &dyn Store,
     shared: &Shared,
-) -> Result<(ChainCheck, Claims), LedgerError> {
+) -> Result<(ChainCheck, NameClaims), LedgerError> {
     let (to_fold, verified) =
         std::sync::mpsc::sync_channel::<Vec<Arc<Envelope>>>(OPEN_CHUNKS_QUEUED_MAX);
     std::thread::scope(|scope| {
         let folder = scope.spawn(move || {
-            let mut claims = Claims::default();
+            let mut claims = NameClaims::default();
             for chunk in verified {
                 for envelope in &chunk {
-                    claims.observe(envelope);
+                    claims.observe(envelope.stream, &envelope.event);
                 }
                 if let Some(last) = chunk.last() {
                     let head = Head {

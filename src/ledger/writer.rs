@@ -17,11 +17,12 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::clock::{Clock, Stopwatch};
+use crate::deployment::EventKind;
+use crate::deployment::name::NameClaims;
 use crate::ids::{DeploymentId, Seq, StreamVersion};
 use crate::ledger::codec::{self, BodyFields};
 use crate::ledger::envelope::{Envelope, Hash};
 use crate::ledger::error::LedgerError;
-use crate::ledger::event::{Event, EventKind};
 use crate::ledger::store::{Head, Store, StoredRecord};
 use crate::ledger::{ExpectedVersion, NewEvent, Shared};
 
@@ -39,37 +40,6 @@ pub(crate) enum Command {
     },
     /// Finish what is queued, then stop.
     Shutdown { done: oneshot::Sender<()> },
-}
-
-/// Who holds which stack name, kept by the writer so a claim is decided atomically.
-#[derive(Debug, Default)]
-pub(crate) struct Claims {
-    holders: HashMap<String, DeploymentId>,
-    names: HashMap<DeploymentId, String>,
-}
-
-impl Claims {
-    /// Follows one durable (or staged) event.
-    pub(crate) fn observe(&mut self, envelope: &Envelope) {
-        if let Event::DeploymentRequested { name, .. } = &envelope.event {
-            self.names.insert(envelope.stream, name.clone());
-        }
-        let Some(status) = envelope.event.status_effect() else {
-            return;
-        };
-        let Some(name) = self.names.get(&envelope.stream) else {
-            return;
-        };
-        if status.holds_name() {
-            self.holders.entry(name.clone()).or_insert(envelope.stream);
-        } else if self.holders.get(name) == Some(&envelope.stream) {
-            self.holders.remove(name);
-        }
-    }
-
-    fn holder(&self, name: &str) -> Option<DeploymentId> {
-        self.holders.get(name).copied()
-    }
 }
 
 /// One group commit in the making.
@@ -99,7 +69,7 @@ pub(crate) struct Writer {
     pub(crate) live: broadcast::Sender<Arc<Envelope>>,
     pub(crate) head: Head,
     pub(crate) versions: HashMap<DeploymentId, StreamVersion>,
-    pub(crate) claims: Claims,
+    pub(crate) claims: NameClaims,
     pub(crate) payload_bytes_max: usize,
     pub(crate) batch_events_max: usize,
 }
@@ -250,7 +220,7 @@ impl Writer {
         }
         let start = batch.envelopes.len();
         for (record, envelope) in staged {
-            self.claims.observe(&envelope);
+            self.claims.observe(envelope.stream, &envelope.event);
             batch.records.push(record);
             batch.envelopes.push(Arc::new(envelope));
         }
@@ -286,13 +256,8 @@ impl Writer {
         {
             return Err(LedgerError::InvalidCause { seq, cause });
         }
-        if let Event::DeploymentRequested { name, .. } = &new.event
-            && let Some(holder) = self.claims.holder(name)
-        {
-            return Err(LedgerError::NameTaken {
-                name: name.clone(),
-                holder,
-            });
+        if let Some((name, holder)) = self.claims.conflict(&new.event) {
+            return Err(LedgerError::NameTaken { name, holder });
         }
         Ok(())
     }

@@ -1,12 +1,12 @@
 //! Why a deployment stops: a step that failed (the deployment fails and rolls back) or a ledger
 //! that cannot record (the run stops where it is; recovery resumes it after a restart).
 
+use crate::deployment::Phase;
 use crate::dokploy::api::AnswerMismatch;
 use crate::dokploy::caller::CallError;
 use crate::dokploy::error::DokployError;
 use crate::ids::DeploymentId;
 use crate::ledger::error::LedgerError;
-use crate::ledger::event::Phase;
 
 /// A failed phase: recorded as `DeploymentFailed`, then rolled back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +71,7 @@ impl StepError {
 pub enum StartError {
     /// The name breaks the rules.
     #[error(transparent)]
-    InvalidName(#[from] crate::names::NameError),
+    InvalidName(#[from] crate::deployment::name::NameError),
     /// Another deployment holds the name (HTTP 409).
     #[error("the name {name:?} is taken by deployment {holder}")]
     NameTaken {

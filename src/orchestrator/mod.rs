@@ -20,12 +20,12 @@ use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::crash::{CrashPoint, CrashPoints};
+use crate::deployment::{DeploymentStatus, Event};
 use crate::dokploy::api::DokployApi;
 use crate::dokploy::breaker::BreakerState;
 use crate::dokploy::caller::Caller;
 use crate::ids::{DeploymentId, IdGen, StreamVersion};
 use crate::ledger::error::LedgerError;
-use crate::ledger::event::{DeploymentStatus, Event};
 use crate::ledger::{ExpectedVersion, Ledger, NewEvent};
 use crate::projection::LiveReadModel;
 pub use error::{StartError, StepError, StepFailure};
@@ -218,7 +218,7 @@ impl<A: DokployApi> Orchestrator<A> {
     /// Accepts a deployment of `name` for `client` (a keyed hash of the requester) and starts
     /// it. The name is claimed atomically by the ledger writer.
     pub async fn deploy(&self, name: &str, client: &str) -> Result<Started, StartError> {
-        let name = crate::names::validate(name)?;
+        let name = crate::deployment::name::validate(name)?;
         let (state, _) = self.inner.caller.breaker().snapshot();
         if let BreakerState::Open { until_ms } = state {
             let wait = until_ms.saturating_sub(self.inner.clock.now_ms());

@@ -6,12 +6,12 @@
 use std::time::Duration;
 
 use crate::crash::CrashPoint;
+use crate::deployment::{ApiAnswer, Event, ResourceId, ResourceKind, clip};
 use crate::dokploy::api::{AnswerExt, DokployApi, Request};
 use crate::dokploy::caller::CallError;
 use crate::dokploy::error::DokployError;
 use crate::ids::Seq;
 use crate::ledger::error::LedgerError;
-use crate::ledger::event::{ApiAnswer, Event, ResourceId, ResourceKind, clip};
 use crate::orchestrator::run::Run;
 
 /// The shortest wait before asking an open breaker again.

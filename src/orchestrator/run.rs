@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
+use crate::deployment::{
+    ApiAnswer, DeploymentStatus, Event, Phase, ResourceId, ResourceKind, clip,
+};
 use crate::dokploy::api::{AnswerExt, DokployApi, Request};
 use crate::dokploy::caller::CallCounter;
 use crate::ids::{DeploymentId, Seq};
 use crate::ledger::error::LedgerError;
-use crate::ledger::event::{
-    ApiAnswer, DeploymentStatus, Event, Phase, ResourceId, ResourceKind, clip,
-};
 use crate::ledger::{NewEvent, StreamWriter};
 use crate::orchestrator::error::{StepError, StepFailure};
 use crate::orchestrator::{Inner, Outcome};

@@ -7,11 +7,11 @@
 
 use std::collections::HashMap;
 
-use crate::ids::{DeploymentId, Seq, StreamVersion};
-use crate::ledger::envelope::{Envelope, Hash};
-use crate::ledger::event::{
+use crate::deployment::{
     ApiAnswer, DeploymentStatus, Event, HttpMethod, Phase, ResourceId, ResourceKind,
 };
+use crate::ids::{DeploymentId, Seq, StreamVersion};
+use crate::ledger::envelope::{Envelope, Hash};
 use crate::projection::logs::{LogEntry, LogLevel, LogView, human_ms};
 
 /// The Dokploy resources a deployment works with, as far as known.

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 
-use crate::ledger::event::{EventKind, Phase};
+use crate::deployment::{EventKind, Phase};
 
 /// How many log lines a deployment view keeps.
 pub const LOG_ENTRIES_MAX: usize = 50;

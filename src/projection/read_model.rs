@@ -7,10 +7,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
+use crate::deployment::{DeploymentStatus, Event};
 use crate::ids::{DeploymentId, Seq};
 use crate::ledger::Projector;
 use crate::ledger::envelope::{Envelope, Hash};
-use crate::ledger::event::{DeploymentStatus, Event};
 use crate::projection::deployment::DeploymentState;
 
 /// The circuit breaker's state as the system stream last recorded it.

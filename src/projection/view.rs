@@ -6,7 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::ledger::event::{DeploymentStatus, Phase};
+use crate::deployment::{DeploymentStatus, Phase};
 use crate::projection::deployment::DeploymentState;
 use crate::projection::logs::{LogEntry, LogLevel};
 
@@ -101,9 +101,8 @@ pub struct DeploymentView {
 impl DeploymentView {
     /// The view of `state`.
     pub fn of(state: &DeploymentState) -> Self {
-        let id = |value: &Option<crate::ledger::event::ResourceId>| {
-            value.as_ref().map(|id| id.0.clone())
-        };
+        let id =
+            |value: &Option<crate::deployment::ResourceId>| value.as_ref().map(|id| id.0.clone());
         Self {
             id: state.id.to_string(),
             stack_name: state.name.clone(),

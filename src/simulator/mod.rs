@@ -27,7 +27,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 
 use crate::config::ApiKey;
-use crate::ledger::event::HttpMethod;
+use crate::deployment::HttpMethod;
 pub use fault::{Fault, Polls};
 use world::{Answer, Failure, World};
 

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use stackledger::ledger::event::EventKind;
+use stackledger::deployment::EventKind;
 
 #[test]
 fn catalogue_documents_every_event_kind_in_encoded_order() {

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, ExitStatus};
 
 use serde_json::Value;
-use stackledger::ledger::event::DeploymentStatus;
+use stackledger::deployment::DeploymentStatus;
 use stackledger::simulator::{Fault, Simulator};
 
 use crate::support::{SIM_KEY, open_ledger, simulator};

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use stackledger::deployment::{ApiAnswer, Event, EventKind};
 use stackledger::dokploy::api::{AnswerExt, Request};
 use stackledger::dokploy::breaker::{BreakerOptions, BreakerState, CircuitBreaker};
 use stackledger::dokploy::caller::{CallCounter, CallError, Caller};
@@ -15,7 +16,6 @@ use stackledger::dokploy::retry::{Jitter, RetryPolicy};
 use stackledger::ids::{DeploymentId, IdGen, Seq, SequentialIds, StreamVersion};
 use stackledger::ledger::StreamWriter;
 use stackledger::ledger::envelope::Envelope;
-use stackledger::ledger::event::{ApiAnswer, Event, EventKind};
 use stackledger::simulator::{Fault, Simulator};
 
 use crate::support::{

@@ -2,9 +2,9 @@
 //! and clear errors for answers that are not what they should be.
 
 use serde_json::Value;
+use stackledger::deployment::{ApiAnswer, ResourceId};
 use stackledger::dokploy::api::{AnswerExt, DokployApi, Request};
 use stackledger::dokploy::error::DokployError;
-use stackledger::ledger::event::{ApiAnswer, ResourceId};
 use stackledger::simulator::Fault;
 
 use std::time::Duration;

@@ -8,11 +8,11 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
+use stackledger::deployment::EventKind;
 use stackledger::ids::Seq;
 use stackledger::ledger::chain::ChainCheck;
 use stackledger::ledger::codec;
 use stackledger::ledger::envelope::Envelope;
-use stackledger::ledger::event::EventKind;
 use stackledger::ledger::store::{SledStore, Store};
 use stackledger::projection::{DeploymentView, ListQuery, ReadModel};
 

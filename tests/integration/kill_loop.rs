@@ -10,8 +10,8 @@ use std::time::Duration;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
+use stackledger::deployment::{DeploymentStatus, EventKind};
 use stackledger::ids::{DeploymentId, Seq};
-use stackledger::ledger::event::{DeploymentStatus, EventKind};
 
 use crate::support::portal::Portal;
 use crate::support::{SIM_KEY, http, open_ledger, simulator};

@@ -2,9 +2,9 @@
 
 use std::collections::{HashMap, HashSet};
 
+use stackledger::deployment::{Event, Phase};
 use stackledger::ids::{DeploymentId, IdGen, Seq, SequentialIds, StreamVersion};
 use stackledger::ledger::chain::ChainCheck;
-use stackledger::ledger::event::{Event, Phase};
 use stackledger::ledger::{ExpectedVersion, NewEvent};
 use stackledger::projection::DeploymentView;
 
@@ -47,7 +47,7 @@ async fn reopen_restores_every_event_seq_version_head_and_projection() {
     let view = DeploymentView::of(shop);
     assert_eq!(
         view.status,
-        stackledger::ledger::event::DeploymentStatus::Success
+        stackledger::deployment::DeploymentStatus::Success
     );
     assert_eq!(view.url, "https://shop.ai.flexinit.nl");
     assert_eq!(view.progress, 100);

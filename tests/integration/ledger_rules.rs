@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use stackledger::clock::ManualClock;
+use stackledger::deployment::{Event, EventKind, Phase};
 use stackledger::ids::{DeploymentId, IdGen, Seq, SequentialIds, StreamVersion};
 use stackledger::ledger::error::{LedgerError, StoreError};
-use stackledger::ledger::event::{Event, EventKind, Phase};
 use stackledger::ledger::store::{Head, SledStore, Store, StoredRecord};
 use stackledger::ledger::{ExpectedVersion, Ledger, LedgerOptions, NewEvent};
 use stackledger::projection::LiveReadModel;
@@ -71,7 +71,7 @@ async fn an_oversized_event_is_refused_with_its_size_and_nothing_of_its_append_i
     let clipped = Event::DeploymentFailed {
         phase: Phase::Deploying,
         code: "deploy_failed".into(),
-        message: stackledger::ledger::event::clip(&"x".repeat(10_000), 1024),
+        message: stackledger::deployment::clip(&"x".repeat(10_000), 1024),
     };
     append(&test.ledger, stream, vec![requested("shop"), clipped]).await;
     assert_eq!(test.ledger.head().seq, Seq(2));

@@ -6,6 +6,9 @@ use std::sync::Arc;
 
 use stackledger::clock::Clock;
 use stackledger::crash::CrashPoints;
+use stackledger::deployment::{
+    DeploymentStatus, Event, EventKind, HttpMethod, Phase, ResourceKind,
+};
 use stackledger::dokploy::api::{DokployApi, Request};
 use stackledger::dokploy::breaker::{BreakerOptions, CircuitBreaker};
 use stackledger::dokploy::caller::Caller;
@@ -13,9 +16,6 @@ use stackledger::dokploy::client::DokployClient;
 use stackledger::dokploy::retry::{Jitter, RetryPolicy};
 use stackledger::ids::{DeploymentId, Seq, SequentialIds};
 use stackledger::ledger::envelope::Envelope;
-use stackledger::ledger::event::{
-    DeploymentStatus, Event, EventKind, HttpMethod, Phase, ResourceKind,
-};
 use stackledger::ledger::{ExpectedVersion, NewEvent};
 use stackledger::orchestrator::{
     Orchestrator, Outcome, Parts, RecoveryPolicy, Settings, StartError,
@@ -526,7 +526,7 @@ async fn interrupted_after_project_create(rig: &Rig) -> DeploymentId {
             attempt: 1,
             status: 200,
             duration_ms: 3,
-            answer: stackledger::ledger::event::ApiAnswer::Project(None),
+            answer: stackledger::deployment::ApiAnswer::Project(None),
         },
         Event::ApiCallStarted {
             call: 2,

@@ -2,8 +2,8 @@
 //! (and reopening), and the state at any seq equals the fold of the log up to that seq.
 
 use proptest::prelude::*;
+use stackledger::deployment::{ApiAnswer, Event, HttpMethod, Phase, ResourceId, ResourceKind};
 use stackledger::ids::{DeploymentId, Seq};
-use stackledger::ledger::event::{ApiAnswer, Event, HttpMethod, Phase, ResourceId, ResourceKind};
 use stackledger::projection::ReadModel;
 use uuid::Uuid;
 

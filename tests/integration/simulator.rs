@@ -199,14 +199,14 @@ async fn a_deployed_apps_health_follows_its_deploy_and_unhealthy_faults() {
         })
         .await
         .expect("ok");
-    let stackledger::ledger::event::ApiAnswer::Project(Some(project)) = project.answer else {
+    let stackledger::deployment::ApiAnswer::Project(Some(project)) = project.answer else {
         panic!("a project");
     };
     let create = Request::CreateApplication {
         environment_id: project.environment_id.expect("an environment"),
         name: "shop".into(),
     };
-    let stackledger::ledger::event::ApiAnswer::Application(Some(app)) =
+    let stackledger::deployment::ApiAnswer::Application(Some(app)) =
         client.call(&create).await.expect("ok").answer
     else {
         panic!("an application");

@@ -1,9 +1,9 @@
 //! Catch-up subscriptions: the log up to the head, then live events; no gap, no duplicate,
 //! however slow the reader, and the writer never waits for one.
 
+use stackledger::deployment::Phase;
 use stackledger::ids::{DeploymentId, IdGen, Seq, SequentialIds};
 use stackledger::ledger::LedgerOptions;
-use stackledger::ledger::event::Phase;
 use stackledger::ledger::subscription::Subscription;
 
 use crate::support::{append, open_ledger, open_ledger_with, phase, requested};

@@ -131,7 +131,7 @@ pub(crate) async fn fan_out(
     rate: u64,
     seconds: u64,
 ) -> anyhow::Result<()> {
-    use stackledger::ledger::event::{Event, Phase};
+    use stackledger::deployment::{Event, Phase};
     use stackledger::ledger::{ExpectedVersion, NewEvent};
     let _ = rustls::crypto::ring::default_provider().install_default();
     let work = dir.join(format!("sse-bench-{}", std::process::id()));

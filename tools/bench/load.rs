@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use stackledger::clock::SystemClock;
-use stackledger::ids::{DeploymentId, IdGen, RandomIds, StreamVersion};
-use stackledger::ledger::event::{
+use stackledger::deployment::{
     ApiAnswer, Event, HttpMethod, Phase, ProjectAnswer, ResourceId, ResourceKind,
 };
+use stackledger::ids::{DeploymentId, IdGen, RandomIds, StreamVersion};
 use stackledger::ledger::{ExpectedVersion, Ledger, NewEvent};
 
 /// The request that opens a load stream.

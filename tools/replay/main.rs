@@ -17,10 +17,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
+use stackledger::deployment::{DeploymentStatus, Event};
 use stackledger::ids::{DeploymentId, Seq};
 use stackledger::ledger::chain::ChainCheck;
 use stackledger::ledger::envelope::{Envelope, Hash};
-use stackledger::ledger::event::{DeploymentStatus, Event};
 use stackledger::projection::{DeploymentState, DeploymentView, ListQuery, ReadModel};
 
 #[derive(Debug, Parser)]

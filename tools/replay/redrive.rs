@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use serde_json::json;
 use stackledger::clock::{Clock, ManualClock};
 use stackledger::crash::CrashPoints;
+use stackledger::deployment::Event;
 use stackledger::dokploy::breaker::{BreakerOptions, CircuitBreaker};
 use stackledger::dokploy::caller::Caller;
 use stackledger::dokploy::recorded::RecordedDokploy;
@@ -16,7 +17,6 @@ use stackledger::dokploy::retry::{Jitter, RetryPolicy};
 use stackledger::ids::{DeploymentId, IdGen, Seq};
 use stackledger::ledger::Ledger;
 use stackledger::ledger::envelope::Envelope;
-use stackledger::ledger::event::Event;
 use stackledger::orchestrator::{Orchestrator, Outcome, Parts, Settings};
 use stackledger::projection::LiveReadModel;
 

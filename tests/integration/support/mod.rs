@@ -8,9 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use stackledger::clock::ManualClock;
+use stackledger::deployment::{Event, Phase};
 use stackledger::ids::DeploymentId;
 use stackledger::ledger::error::LedgerError;
-use stackledger::ledger::event::{Event, Phase};
 use stackledger::ledger::store::SledStore;
 use stackledger::ledger::{ExpectedVersion, Ledger, LedgerOptions, NewEvent};
 use stackledger::projection::LiveReadModel;

@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use stackledger::ids::{DeploymentId, Seq};
-use stackledger::ledger::event::{
+use stackledger::deployment::{
     ApiAnswer, ApplicationAnswer, DeploymentRow, Event, HttpMethod, Phase, ProjectAnswer,
     ResourceId, ResourceKind,
 };
+use stackledger::ids::{DeploymentId, Seq};
 use stackledger::ledger::{ExpectedVersion, Ledger, NewEvent};
 use uuid::Uuid;
 

@@ -1,7 +1,12 @@
 //! Stack-name rules (DESIGN §5), in one place for the check and deploy endpoints and the
 //! orchestrator: trimmed and ASCII-lower-cased, then a DNS label of 3 to 32 characters of
 //! `a-z`, `0-9` and `-`, starting with a letter, not ending with `-`, without `--`, and not
-//! reserved.
+//! reserved. It also keeps the claim rule: who holds a name ([`NameClaims`]).
+
+use std::collections::HashMap;
+
+use crate::deployment::Event;
+use crate::ids::DeploymentId;
 
 /// Names that would collide with infrastructure or confuse users.
 pub const RESERVED: &[&str] = &[
@@ -107,9 +112,57 @@ pub fn validate(raw: &str) -> Result<String, NameError> {
     Ok(name)
 }
 
+/// Who holds which stack name: the claim rule of DESIGN §5, folded from the events.
+///
+/// A deployment claims its name with `DeploymentRequested` and holds it while its status
+/// holds a name ([`crate::deployment::DeploymentStatus::holds_name`], the same [`Event::status_effect`] the
+/// projection folds), so the read side and the writer can never disagree on who holds a name.
+/// The ledger writer keeps one of these and asks it before staging each request, which makes
+/// a claim atomic; this type only decides, it stores nothing.
+#[derive(Debug, Default)]
+pub struct NameClaims {
+    holders: HashMap<String, DeploymentId>,
+    names: HashMap<DeploymentId, String>,
+}
+
+impl NameClaims {
+    /// Follows one event of `stream` (durable or staged), in log order.
+    pub fn observe(&mut self, stream: DeploymentId, event: &Event) {
+        if let Event::DeploymentRequested { name, .. } = event {
+            self.names.insert(stream, name.clone());
+        }
+        let Some(status) = event.status_effect() else {
+            return;
+        };
+        let Some(name) = self.names.get(&stream) else {
+            return;
+        };
+        if status.holds_name() {
+            self.holders.entry(name.clone()).or_insert(stream);
+        } else if self.holders.get(name) == Some(&stream) {
+            self.holders.remove(name);
+        }
+    }
+
+    /// The deployment holding `name`, if any.
+    pub fn holder(&self, name: &str) -> Option<DeploymentId> {
+        self.holders.get(name).copied()
+    }
+
+    /// The name `event` would claim and the deployment already holding it: a request for a
+    /// held name is refused (HTTP 409), whatever else is true.
+    pub fn conflict(&self, event: &Event) -> Option<(String, DeploymentId)> {
+        let Event::DeploymentRequested { name, .. } = event else {
+            return None;
+        };
+        self.holder(name).map(|holder| (name.clone(), holder))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deployment::DeploymentStatus;
 
     #[test]
     fn names_are_normalized_and_checked() {
@@ -131,5 +184,43 @@ mod tests {
             assert_eq!(validate(name), Err(expected), "{name:?}");
         }
         assert!(validate(&"a".repeat(32)).is_ok());
+    }
+
+    #[test]
+    fn a_name_is_held_from_request_until_success_or_the_end_of_its_rollback() {
+        let shop = DeploymentId::from_uuid(uuid::Uuid::from_u128(1));
+        let other = DeploymentId::from_uuid(uuid::Uuid::from_u128(2));
+        let request = Event::DeploymentRequested {
+            name: "shop".into(),
+            image: "nginx".into(),
+            domain: "shop.example.com".into(),
+            port: 8080,
+            client: "c".into(),
+            server_version: "0.1.0".into(),
+        };
+        let mut claims = NameClaims::default();
+        assert_eq!(claims.conflict(&request), None, "a free name");
+        claims.observe(shop, &request);
+        assert_eq!(claims.conflict(&request), Some(("shop".to_owned(), shop)));
+        let failed = Event::DeploymentFailed {
+            phase: crate::deployment::Phase::Deploying,
+            code: "deploy_failed".into(),
+            message: "boom".into(),
+        };
+        claims.observe(shop, &failed);
+        assert_eq!(
+            claims.holder("shop"),
+            Some(shop),
+            "the rollback still holds it"
+        );
+        claims.observe(other, &Event::RollbackFinished { complete: true });
+        assert_eq!(
+            claims.holder("shop"),
+            Some(shop),
+            "another stream cannot release it"
+        );
+        claims.observe(shop, &Event::RollbackFinished { complete: true });
+        assert_eq!(claims.holder("shop"), None);
+        assert!(!DeploymentStatus::Failure.holds_name());
     }
 }

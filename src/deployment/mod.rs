@@ -1,0 +1,15 @@
+//! The domain: what a deployment is, below every other module but time and ids.
+//!
+//! It owns the event vocabulary and every type inside an event ([`event`]), the phase table
+//! ([`phase`]), and the stack-name rules with the name-claim rule ([`name`]). The ledger
+//! stores these events without interpreting them beyond asking the claim rule; the
+//! orchestrator decides with them; the projection renders them.
+//!
+//! It must never do I/O, read a clock, or know about storage, HTTP or Dokploy's wire format.
+
+pub mod event;
+pub mod name;
+pub mod phase;
+
+pub use event::*;
+pub use phase::{DeploymentStatus, Phase};

@@ -1,7 +1,7 @@
 //! The domain: what a deployment is, below every other module but time and ids.
 //!
 //! It owns the event vocabulary and every type inside an event ([`event`]), the phase table
-//! ([`phase`]), and the stack-name rules with the name-claim rule ([`name`]). The ledger
+//! ([`phase`]), the table of Dokploy procedures ([`procedure`]), and the stack-name rules with the name-claim rule ([`name`]). The ledger
 //! stores these events without interpreting them beyond asking the claim rule; the
 //! orchestrator decides with them; the projection renders them.
 //!
@@ -10,6 +10,8 @@
 pub mod event;
 pub mod name;
 pub mod phase;
+pub mod procedure;
 
 pub use event::*;
 pub use phase::{DeploymentStatus, Phase};
+pub use procedure::Procedure;

@@ -9,7 +9,7 @@
 use std::future::Future;
 
 use crate::deployment::{
-    ApiAnswer, ApplicationAnswer, DeploymentRow, HttpMethod, ProjectAnswer, ResourceId,
+    ApiAnswer, ApplicationAnswer, DeploymentRow, HttpMethod, Procedure, ProjectAnswer, ResourceId,
 };
 use crate::dokploy::error::DokployError;
 
@@ -96,33 +96,27 @@ pub enum Request {
 }
 
 impl Request {
-    /// The Dokploy procedure (`application.create`).
-    pub fn procedure(&self) -> &'static str {
+    /// The Dokploy procedure this request calls.
+    pub fn procedure(&self) -> Procedure {
         match self {
-            Request::FindProject { .. } => "project.all",
-            Request::CreateProject { .. } => "project.create",
-            Request::FindApplication { .. } => "environment.one",
-            Request::CreateApplication { .. } => "application.create",
-            Request::SaveDockerProvider { .. } => "application.saveDockerProvider",
-            Request::FindDomain { .. } => "domain.byApplicationId",
-            Request::CreateDomain { .. } => "domain.create",
-            Request::ListDeployments { .. } => "deployment.all",
-            Request::Deploy { .. } => "application.deploy",
-            Request::DeleteDomain { .. } => "domain.delete",
-            Request::DeleteApplication { .. } => "application.delete",
-            Request::RemoveProject { .. } => "project.remove",
+            Request::FindProject { .. } => Procedure::ProjectAll,
+            Request::CreateProject { .. } => Procedure::ProjectCreate,
+            Request::FindApplication { .. } => Procedure::EnvironmentOne,
+            Request::CreateApplication { .. } => Procedure::ApplicationCreate,
+            Request::SaveDockerProvider { .. } => Procedure::ApplicationSaveDockerProvider,
+            Request::FindDomain { .. } => Procedure::DomainByApplicationId,
+            Request::CreateDomain { .. } => Procedure::DomainCreate,
+            Request::ListDeployments { .. } => Procedure::DeploymentAll,
+            Request::Deploy { .. } => Procedure::ApplicationDeploy,
+            Request::DeleteDomain { .. } => Procedure::DomainDelete,
+            Request::DeleteApplication { .. } => Procedure::ApplicationDelete,
+            Request::RemoveProject { .. } => Procedure::ProjectRemove,
         }
     }
 
-    /// GET for queries, POST for mutations.
+    /// GET for queries, POST for mutations (from the procedure table).
     pub fn method(&self) -> HttpMethod {
-        match self {
-            Request::FindProject { .. }
-            | Request::FindApplication { .. }
-            | Request::FindDomain { .. }
-            | Request::ListDeployments { .. } => HttpMethod::Get,
-            _ => HttpMethod::Post,
-        }
+        self.procedure().method()
     }
 
     /// For a create, the lookup that finds what it would create: a create whose outcome is
@@ -218,7 +212,7 @@ pub trait DokployApi: Send + Sync + 'static {
 #[error("{procedure} was answered with {answer:?}, which is not its kind of answer")]
 pub struct AnswerMismatch {
     /// The procedure.
-    pub procedure: &'static str,
+    pub procedure: Procedure,
     /// The answer received.
     pub answer: ApiAnswer,
 }
@@ -226,20 +220,18 @@ pub struct AnswerMismatch {
 /// Typed views of an answer.
 pub trait AnswerExt {
     /// A project lookup or creation.
-    fn project(self, procedure: &'static str) -> Result<Option<ProjectAnswer>, AnswerMismatch>;
+    fn project(self, procedure: Procedure) -> Result<Option<ProjectAnswer>, AnswerMismatch>;
     /// An application lookup or creation.
-    fn application(
-        self,
-        procedure: &'static str,
-    ) -> Result<Option<ApplicationAnswer>, AnswerMismatch>;
+    fn application(self, procedure: Procedure)
+    -> Result<Option<ApplicationAnswer>, AnswerMismatch>;
     /// A domain lookup or creation.
-    fn domain(self, procedure: &'static str) -> Result<Option<ResourceId>, AnswerMismatch>;
+    fn domain(self, procedure: Procedure) -> Result<Option<ResourceId>, AnswerMismatch>;
     /// A deployment list.
-    fn deployments(self, procedure: &'static str) -> Result<Vec<DeploymentRow>, AnswerMismatch>;
+    fn deployments(self, procedure: Procedure) -> Result<Vec<DeploymentRow>, AnswerMismatch>;
 }
 
 impl AnswerExt for ApiAnswer {
-    fn project(self, procedure: &'static str) -> Result<Option<ProjectAnswer>, AnswerMismatch> {
+    fn project(self, procedure: Procedure) -> Result<Option<ProjectAnswer>, AnswerMismatch> {
         match self {
             ApiAnswer::Project(project) => Ok(project),
             answer => Err(AnswerMismatch { procedure, answer }),
@@ -248,7 +240,7 @@ impl AnswerExt for ApiAnswer {
 
     fn application(
         self,
-        procedure: &'static str,
+        procedure: Procedure,
     ) -> Result<Option<ApplicationAnswer>, AnswerMismatch> {
         match self {
             ApiAnswer::Application(application) => Ok(application),
@@ -256,14 +248,14 @@ impl AnswerExt for ApiAnswer {
         }
     }
 
-    fn domain(self, procedure: &'static str) -> Result<Option<ResourceId>, AnswerMismatch> {
+    fn domain(self, procedure: Procedure) -> Result<Option<ResourceId>, AnswerMismatch> {
         match self {
             ApiAnswer::Domain(domain) => Ok(domain),
             answer => Err(AnswerMismatch { procedure, answer }),
         }
     }
 
-    fn deployments(self, procedure: &'static str) -> Result<Vec<DeploymentRow>, AnswerMismatch> {
+    fn deployments(self, procedure: Procedure) -> Result<Vec<DeploymentRow>, AnswerMismatch> {
         match self {
             ApiAnswer::Deployments(rows) => Ok(rows),
             answer => Err(AnswerMismatch { procedure, answer }),

@@ -182,7 +182,7 @@ impl<A: DokployApi> Caller<A> {
             call,
             attempt,
             method: request.method(),
-            endpoint: request.procedure().to_owned(),
+            endpoint: request.procedure().name().to_owned(),
         };
         let started = log.append(NewEvent::new(intent)).await?.seq;
         let sent_ms = self.clock.now_ms();

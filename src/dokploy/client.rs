@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::config::ApiKey;
 use crate::deployment::{
-    ApiAnswer, ApplicationAnswer, DeploymentRow, ProjectAnswer, ResourceId, clip,
+    ApiAnswer, ApplicationAnswer, DeploymentRow, Procedure, ProjectAnswer, ResourceId, clip,
 };
 use crate::dokploy::api::{Answered, DokployApi, Request};
 use crate::dokploy::error::DokployError;
@@ -77,9 +77,9 @@ impl DokployClient {
         })
     }
 
-    fn url(&self, procedure: &str) -> Result<Url, DokployError> {
+    fn url(&self, procedure: Procedure) -> Result<Url, DokployError> {
         self.api
-            .join(procedure)
+            .join(procedure.name())
             .map_err(|error| DokployError::Transport {
                 message: format!("bad Dokploy URL for {procedure}: {error}"),
                 sent: false,
@@ -89,7 +89,7 @@ impl DokployClient {
     /// GET a query procedure with URL parameters and parse its JSON answer.
     async fn get<T: DeserializeOwned>(
         &self,
-        procedure: &'static str,
+        procedure: Procedure,
         query: &[(&str, &str)],
     ) -> Result<T, DokployError> {
         let request = self.http.get(self.url(procedure)?).query(query);
@@ -100,7 +100,7 @@ impl DokployClient {
     /// POST a mutation with a JSON body and return the raw answer body.
     async fn post(
         &self,
-        procedure: &'static str,
+        procedure: Procedure,
         input: &serde_json::Value,
     ) -> Result<Vec<u8>, DokployError> {
         let request = self
@@ -114,7 +114,7 @@ impl DokployClient {
     /// Sends with the key, reads the body up to the cap, and turns error statuses into errors.
     async fn send(
         &self,
-        procedure: &'static str,
+        procedure: Procedure,
         request: reqwest::RequestBuilder,
     ) -> Result<Vec<u8>, DokployError> {
         let mut response = request
@@ -165,7 +165,7 @@ impl DokployClient {
     }
 
     async fn find_project(&self, name: &str) -> Result<ApiAnswer, DokployError> {
-        let projects: Vec<wire::Project> = self.get("project.all", &[]).await?;
+        let projects: Vec<wire::Project> = self.get(Procedure::ProjectAll, &[]).await?;
         // project.all is newest first; of several projects with one name, keep the oldest.
         let found = projects.into_iter().rev().find(|p| p.name == name);
         Ok(ApiAnswer::Project(found.map(|project| {
@@ -186,7 +186,7 @@ impl DokployClient {
         name: &str,
     ) -> Result<ApiAnswer, DokployError> {
         let query = [("environmentId", environment_id.0.as_str())];
-        let environment: wire::Environment = self.get("environment.one", &query).await?;
+        let environment: wire::Environment = self.get(Procedure::EnvironmentOne, &query).await?;
         let found = environment
             .applications
             .into_iter()
@@ -203,7 +203,8 @@ impl DokployClient {
         host: &str,
     ) -> Result<ApiAnswer, DokployError> {
         let query = [("applicationId", application_id.0.as_str())];
-        let domains: Vec<wire::DomainRow> = self.get("domain.byApplicationId", &query).await?;
+        let domains: Vec<wire::DomainRow> =
+            self.get(Procedure::DomainByApplicationId, &query).await?;
         let found = domains.into_iter().find(|domain| domain.host == host);
         Ok(ApiAnswer::Domain(found.map(|d| ResourceId(d.domain_id))))
     }
@@ -213,7 +214,7 @@ impl DokployClient {
         application_id: &ResourceId,
     ) -> Result<ApiAnswer, DokployError> {
         let query = [("applicationId", application_id.0.as_str())];
-        let rows: Vec<wire::DeploymentRow> = self.get("deployment.all", &query).await?;
+        let rows: Vec<wire::DeploymentRow> = self.get(Procedure::DeploymentAll, &query).await?;
         Ok(ApiAnswer::Deployments(
             rows.into_iter()
                 .map(|row| DeploymentRow {
@@ -326,7 +327,7 @@ impl DokployClient {
     /// A delete answers the deleted row; it must be a JSON object.
     async fn delete(
         &self,
-        procedure: &'static str,
+        procedure: Procedure,
         input: serde_json::Value,
     ) -> Result<ApiAnswer, DokployError> {
         let body = self.post(procedure, &input).await?;
@@ -373,14 +374,14 @@ fn to_json<T: serde::Serialize>(input: &T) -> serde_json::Value {
     serde_json::to_value(input).expect("request DTOs are plain data and always serialize")
 }
 
-fn parse<T: DeserializeOwned>(procedure: &'static str, body: &[u8]) -> Result<T, DokployError> {
+fn parse<T: DeserializeOwned>(procedure: Procedure, body: &[u8]) -> Result<T, DokployError> {
     serde_json::from_slice(body).map_err(|error| {
         let preview = String::from_utf8_lossy(&body[..body.len().min(80)]).into_owned();
         unexpected(procedure, &format!("{error} (body starts {preview:?})"))
     })
 }
 
-fn unexpected(procedure: &'static str, reason: &str) -> DokployError {
+fn unexpected(procedure: Procedure, reason: &str) -> DokployError {
     DokployError::UnexpectedResponse {
         operation: procedure,
         reason: clip(reason, MESSAGE_BYTES_MAX),

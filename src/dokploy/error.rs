@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::deployment::Procedure;
 use crate::dokploy::retry::RetryAfter;
 
 /// A failed Dokploy call (or health probe).
@@ -47,7 +48,7 @@ pub enum DokployError {
     #[error("unexpected Dokploy response to {operation}: {reason}")]
     UnexpectedResponse {
         /// The procedure called.
-        operation: &'static str,
+        operation: Procedure,
         /// What was wrong with it.
         reason: String,
     },
@@ -55,7 +56,7 @@ pub enum DokployError {
     #[error("Dokploy's answer to {operation} exceeded {limit} bytes")]
     ResponseTooLarge {
         /// The procedure called.
-        operation: &'static str,
+        operation: Procedure,
         /// The cap.
         limit: usize,
     },
@@ -165,7 +166,7 @@ mod tests {
         assert!(reset.is_retryable());
         assert!(!DokployError::Unauthorized.is_retryable());
         let bad = DokployError::UnexpectedResponse {
-            operation: "project.all",
+            operation: Procedure::ProjectAll,
             reason: "html".into(),
         };
         assert!(!bad.is_retryable());

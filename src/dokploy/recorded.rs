@@ -166,16 +166,16 @@ impl DokployApi for RecordedDokploy {
         let next = {
             let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
             match attempts.front() {
-                Some(attempt) if attempt.endpoint == asked => attempts.pop_front(),
+                Some(attempt) if attempt.endpoint == asked.name() => attempts.pop_front(),
                 Some(attempt) => {
                     let expected = Some(attempt.endpoint.clone());
                     drop(attempts);
-                    self.note(asked, expected);
+                    self.note(asked.name(), expected);
                     None
                 }
                 None => {
                     drop(attempts);
-                    self.note(asked, None);
+                    self.note(asked.name(), None);
                     None
                 }
             }

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::crash::CrashPoint;
+use crate::deployment::Procedure;
 use crate::deployment::{ApiAnswer, Event, ResourceId, ResourceKind, clip};
 use crate::dokploy::api::{AnswerExt, DokployApi, Request};
 use crate::dokploy::caller::CallError;
@@ -112,7 +113,7 @@ impl<A: DokployApi> Run<'_, A> {
                 Some(pair) => pair,
                 None => continue,
             };
-            let unknown = self.state(|state| state.attempted(endpoint) && !state.has(kind));
+            let unknown = self.state(|state| state.attempted(endpoint.name()) && !state.has(kind));
             if !unknown {
                 continue;
             }
@@ -133,10 +134,12 @@ impl<A: DokployApi> Run<'_, A> {
 
     /// The create endpoint of `kind` and the lookup that finds what it would have made, when
     /// the parent it needs is known.
-    fn lookup_for(&self, kind: ResourceKind) -> Option<(&'static str, Request)> {
+    fn lookup_for(&self, kind: ResourceKind) -> Option<(Procedure, Request)> {
         let name = self.name.clone();
         self.state(|state| match kind {
-            ResourceKind::Project => Some(("project.create", Request::FindProject { name })),
+            ResourceKind::Project => {
+                Some((Procedure::ProjectCreate, Request::FindProject { name }))
+            }
             ResourceKind::Application => {
                 state
                     .resources
@@ -144,7 +147,7 @@ impl<A: DokployApi> Run<'_, A> {
                     .clone()
                     .map(|environment_id| {
                         (
-                            "application.create",
+                            Procedure::ApplicationCreate,
                             Request::FindApplication {
                                 environment_id,
                                 name,
@@ -159,7 +162,7 @@ impl<A: DokployApi> Run<'_, A> {
                 .map(|application_id| {
                     let host = self.inner.settings.host(&name);
                     (
-                        "domain.create",
+                        Procedure::DomainCreate,
                         Request::FindDomain {
                             application_id,
                             host,
@@ -181,16 +184,19 @@ fn deletable(kind: ResourceKind) -> bool {
 fn found_id(kind: ResourceKind, answer: ApiAnswer) -> Option<ResourceId> {
     match kind {
         ResourceKind::Project => answer
-            .project("project.all")
+            .project(Procedure::ProjectAll)
             .ok()
             .flatten()
             .map(|p| p.project_id),
         ResourceKind::Application => answer
-            .application("environment.one")
+            .application(Procedure::EnvironmentOne)
             .ok()
             .flatten()
             .map(|a| a.application_id),
-        ResourceKind::Domain => answer.domain("domain.byApplicationId").ok().flatten(),
+        ResourceKind::Domain => answer
+            .domain(Procedure::DomainByApplicationId)
+            .ok()
+            .flatten(),
         ResourceKind::Environment | ResourceKind::Deployment => None,
     }
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::deployment::Procedure;
 use crate::deployment::{
     ApiAnswer, DeploymentStatus, Event, Phase, ResourceId, ResourceKind, clip,
 };
@@ -160,9 +161,9 @@ impl<'a, A: DokployApi> Run<'a, A> {
         &mut self,
         kind: ResourceKind,
         id: ResourceId,
-        create_endpoint: &str,
+        create: Procedure,
     ) -> Result<(), StepError> {
-        let ours = self.state(|state| state.attempted(create_endpoint));
+        let ours = self.state(|state| state.attempted(create.name()));
         let event = if ours {
             Event::ResourceCreated { kind, id }
         } else {
@@ -183,14 +184,14 @@ impl<'a, A: DokployApi> Run<'a, A> {
             .call(phase, Request::FindProject { name: name.clone() })
             .await?;
         let found = found
-            .project("project.all")
+            .project(Procedure::ProjectAll)
             .map_err(|e| StepError::mismatch(phase, e))?;
         let project = match found {
             Some(project) => {
                 self.record_found(
                     ResourceKind::Project,
                     project.project_id.clone(),
-                    "project.create",
+                    Procedure::ProjectCreate,
                 )
                 .await?;
                 project
@@ -198,7 +199,7 @@ impl<'a, A: DokployApi> Run<'a, A> {
             None => {
                 let created = self.call(phase, Request::CreateProject { name }).await?;
                 let created = created
-                    .project("project.create")
+                    .project(Procedure::ProjectCreate)
                     .map_err(|e| StepError::mismatch(phase, e))?
                     .ok_or_else(|| {
                         StepError::failed(
@@ -231,7 +232,7 @@ impl<'a, A: DokployApi> Run<'a, A> {
                 let name = self.name.clone();
                 let found = self.call(phase, Request::FindProject { name }).await?;
                 let found = found
-                    .project("project.all")
+                    .project(Procedure::ProjectAll)
                     .map_err(|e| StepError::mismatch(phase, e))?;
                 found.and_then(|project| project.environment_id)
             }
@@ -280,14 +281,14 @@ impl<'a, A: DokployApi> Run<'a, A> {
         };
         let found = self.call(phase, find).await?;
         let found = found
-            .application("environment.one")
+            .application(Procedure::EnvironmentOne)
             .map_err(|e| StepError::mismatch(phase, e))?;
         if let Some(application) = found {
             return self
                 .record_found(
                     ResourceKind::Application,
                     application.application_id,
-                    "application.create",
+                    Procedure::ApplicationCreate,
                 )
                 .await;
         }
@@ -297,7 +298,7 @@ impl<'a, A: DokployApi> Run<'a, A> {
         };
         let created = self.call(phase, create).await?;
         let created = created
-            .application("application.create")
+            .application(Procedure::ApplicationCreate)
             .map_err(|e| StepError::mismatch(phase, e))?
             .ok_or_else(|| {
                 StepError::failed(
@@ -343,11 +344,11 @@ impl<'a, A: DokployApi> Run<'a, A> {
         };
         let found = self.call(phase, find).await?;
         let found = found
-            .domain("domain.byApplicationId")
+            .domain(Procedure::DomainByApplicationId)
             .map_err(|e| StepError::mismatch(phase, e))?;
         if let Some(domain) = found {
             return self
-                .record_found(ResourceKind::Domain, domain, "domain.create")
+                .record_found(ResourceKind::Domain, domain, Procedure::DomainCreate)
                 .await;
         }
         let create = Request::CreateDomain {
@@ -357,7 +358,7 @@ impl<'a, A: DokployApi> Run<'a, A> {
         };
         let created = self.call(phase, create).await?;
         let created = created
-            .domain("domain.create")
+            .domain(Procedure::DomainCreate)
             .map_err(|e| StepError::mismatch(phase, e))?
             .ok_or_else(|| {
                 StepError::failed(
@@ -411,7 +412,7 @@ impl<'a, A: DokployApi> Run<'a, A> {
             };
             let rows = self.call(phase, list).await?;
             let rows = rows
-                .deployments("deployment.all")
+                .deployments(Procedure::DeploymentAll)
                 .map_err(|e| StepError::mismatch(phase, e))?;
             let status = rows
                 .iter()

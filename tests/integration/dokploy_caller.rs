@@ -6,7 +6,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use stackledger::deployment::{ApiAnswer, Event, EventKind};
+use stackledger::deployment::{ApiAnswer, Event, EventKind, Procedure};
 use stackledger::dokploy::api::{AnswerExt, Request};
 use stackledger::dokploy::breaker::{BreakerOptions, BreakerState, CircuitBreaker};
 use stackledger::dokploy::caller::{CallCounter, CallError, Caller};
@@ -300,7 +300,7 @@ async fn a_create_whose_answer_was_lost_is_found_and_never_made_twice() {
         })
         .await
         .expect("created")
-        .project("project.create")
+        .project(Procedure::ProjectCreate)
         .expect("kind")
         .expect("some");
     let environment_id = project.environment_id.expect("an environment");
@@ -317,7 +317,7 @@ async fn a_create_whose_answer_was_lost_is_found_and_never_made_twice() {
         .call(create)
         .await
         .expect("found after the lost answer")
-        .application("application.create")
+        .application(Procedure::ApplicationCreate)
         .expect("kind")
         .expect("some");
     let state = rig.simulator.state();

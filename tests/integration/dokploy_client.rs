@@ -2,7 +2,7 @@
 //! and clear errors for answers that are not what they should be.
 
 use serde_json::Value;
-use stackledger::deployment::{ApiAnswer, ResourceId};
+use stackledger::deployment::{ApiAnswer, Procedure, ResourceId};
 use stackledger::dokploy::api::{AnswerExt, DokployApi, Request};
 use stackledger::dokploy::error::DokployError;
 use stackledger::simulator::Fault;
@@ -29,7 +29,7 @@ async fn provision(
 ) -> (ResourceId, ResourceId, ResourceId, ResourceId) {
     let project = answer(client, Request::CreateProject { name: name.into() })
         .await
-        .project("project.create")
+        .project(Procedure::ProjectCreate)
         .expect("a project answer")
         .expect("created");
     let environment = project.environment_id.expect("a default environment");
@@ -39,7 +39,7 @@ async fn provision(
     };
     let application = answer(client, create)
         .await
-        .application("application.create")
+        .application(Procedure::ApplicationCreate)
         .expect("an application answer")
         .expect("created");
     let create = Request::CreateDomain {
@@ -49,7 +49,7 @@ async fn provision(
     };
     let domain = answer(client, create)
         .await
-        .domain("domain.create")
+        .domain(Procedure::DomainCreate)
         .expect("a domain answer")
         .expect("created");
     (
@@ -75,7 +75,7 @@ async fn every_operation_round_trips_through_the_simulator() {
 
     let found = answer(&client, find)
         .await
-        .project("project.all")
+        .project(Procedure::ProjectAll)
         .expect("kind");
     assert_eq!(found.as_ref().map(|p| &p.project_id), Some(&project));
     assert_eq!(
@@ -88,7 +88,7 @@ async fn every_operation_round_trips_through_the_simulator() {
     };
     let app = answer(&client, find_app)
         .await
-        .application("environment.one")
+        .application(Procedure::EnvironmentOne)
         .expect("kind");
     assert_eq!(app.map(|a| a.application_id), Some(application.clone()));
     let find_domain = Request::FindDomain {
@@ -97,7 +97,7 @@ async fn every_operation_round_trips_through_the_simulator() {
     };
     let found = answer(&client, find_domain)
         .await
-        .domain("domain.byApplicationId");
+        .domain(Procedure::DomainByApplicationId);
     assert_eq!(found.expect("kind"), Some(domain.clone()));
 
     let save = Request::SaveDockerProvider {
@@ -110,7 +110,7 @@ async fn every_operation_round_trips_through_the_simulator() {
     };
     let rows = answer(&client, list.clone())
         .await
-        .deployments("d")
+        .deployments(Procedure::DeploymentAll)
         .expect("kind");
     assert!(rows.is_empty());
     let deploy = Request::Deploy {
@@ -124,14 +124,17 @@ async fn every_operation_round_trips_through_the_simulator() {
     );
     let running = answer(&client, list.clone())
         .await
-        .deployments("d")
+        .deployments(Procedure::DeploymentAll)
         .expect("kind");
     assert_eq!(running.len(), 1);
     assert_eq!(
         (running[0].title.as_str(), running[0].status.as_str()),
         ("stackledger-nonce-1", "running")
     );
-    let done = answer(&client, list).await.deployments("d").expect("kind");
+    let done = answer(&client, list)
+        .await
+        .deployments(Procedure::DeploymentAll)
+        .expect("kind");
     assert_eq!(done[0].status, "done");
 
     let deletes = [
@@ -282,7 +285,7 @@ async fn malformed_huge_dropped_and_hung_answers_are_clear_errors() {
         matches!(
             error,
             DokployError::UnexpectedResponse {
-                operation: "project.all",
+                operation: Procedure::ProjectAll,
                 ..
             }
         ),
@@ -309,7 +312,7 @@ async fn malformed_huge_dropped_and_hung_answers_are_clear_errors() {
     assert_eq!(
         error,
         DokployError::ResponseTooLarge {
-            operation: "project.all",
+            operation: Procedure::ProjectAll,
             limit: 1 << 20
         }
     );

@@ -25,7 +25,12 @@ fn every_call_and_route_exists_in_dokploys_openapi_document() {
     let document: Value = serde_json::from_str(&text).expect("the OpenAPI document is JSON");
     let mut used: BTreeSet<(String, String)> = Request::examples()
         .iter()
-        .map(|r| (r.method().as_str().to_lowercase(), r.procedure().to_owned()))
+        .map(|r| {
+            (
+                r.method().as_str().to_lowercase(),
+                r.procedure().name().to_owned(),
+            )
+        })
         .collect();
     used.extend(
         ROUTES

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use stackledger::clock::SystemClock;
 use stackledger::deployment::{
-    ApiAnswer, Event, HttpMethod, Phase, ProjectAnswer, ResourceId, ResourceKind,
+    ApiAnswer, Event, HttpMethod, Phase, Procedure, ProjectAnswer, ResourceId, ResourceKind,
 };
 use stackledger::ids::{DeploymentId, IdGen, RandomIds, StreamVersion};
 use stackledger::ledger::{ExpectedVersion, Ledger, NewEvent};
@@ -36,7 +36,7 @@ pub(crate) fn deployment_event(n: u64) -> Event {
             call,
             attempt: 1,
             method: HttpMethod::Post,
-            endpoint: "application.create".to_owned(),
+            endpoint: Procedure::ApplicationCreate.name().to_owned(),
         },
         1 => Event::ApiCallSucceeded {
             call,

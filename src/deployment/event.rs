@@ -459,32 +459,4 @@ mod tests {
         assert!(cut.ends_with('…'));
         assert_eq!(clip("abcdefghij", 6), "abc…");
     }
-
-    #[test]
-    fn only_terminal_events_release_a_name() {
-        let requested = Event::DeploymentRequested {
-            name: "shop".into(),
-            image: "nginx".into(),
-            domain: "shop.example.com".into(),
-            port: 8080,
-            client: "c".into(),
-            server_version: "0.1.0".into(),
-        };
-        assert_eq!(
-            requested.status_effect(),
-            Some(DeploymentStatus::InProgress)
-        );
-        let failed = Event::DeploymentFailed {
-            phase: Phase::Deploying,
-            code: "deploy_failed".into(),
-            message: "boom".into(),
-        };
-        assert_eq!(failed.status_effect(), None, "the rollback still holds it");
-        assert_eq!(
-            Event::RollbackFinished { complete: true }.status_effect(),
-            Some(DeploymentStatus::Failure)
-        );
-        assert!(!DeploymentStatus::Failure.holds_name());
-        assert!(DeploymentStatus::Success.holds_name());
-    }
 }

@@ -200,6 +200,7 @@ mod tests {
         };
         let mut claims = NameClaims::default();
         assert_eq!(claims.conflict(&request), None, "a free name");
+        assert_eq!(request.status_effect(), Some(DeploymentStatus::InProgress));
         claims.observe(shop, &request);
         assert_eq!(claims.conflict(&request), Some(("shop".to_owned(), shop)));
         let failed = Event::DeploymentFailed {
@@ -207,6 +208,7 @@ mod tests {
             code: "deploy_failed".into(),
             message: "boom".into(),
         };
+        assert_eq!(failed.status_effect(), None);
         claims.observe(shop, &failed);
         assert_eq!(
             claims.holder("shop"),
@@ -222,5 +224,6 @@ mod tests {
         claims.observe(shop, &Event::RollbackFinished { complete: true });
         assert_eq!(claims.holder("shop"), None);
         assert!(!DeploymentStatus::Failure.holds_name());
+        assert!(DeploymentStatus::Success.holds_name());
     }
 }

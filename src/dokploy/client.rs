@@ -226,102 +226,91 @@ impl DokployClient {
         ))
     }
 
-    async fn mutate(&self, request: &Request) -> Result<ApiAnswer, DokployError> {
-        let procedure = request.procedure();
-        let answer = match request {
-            Request::CreateProject { name } => {
-                let body = self.post(procedure, &json!({ "name": name })).await?;
-                let created: wire::ProjectCreated = parse(procedure, &body)?;
-                ApiAnswer::Project(Some(ProjectAnswer {
-                    project_id: ResourceId(created.project.project_id),
-                    environment_id: Some(ResourceId(created.environment.environment_id)),
-                }))
-            }
-            Request::CreateApplication {
-                environment_id,
-                name,
-            } => {
-                let input = wire::CreateApplication {
-                    name: name.clone(),
-                    app_name: name.clone(),
-                    environment_id: environment_id.0.clone(),
-                    source_type: "docker".to_owned(),
-                };
-                let body = self.post(procedure, &to_json(&input)).await?;
-                let row: wire::ApplicationRow = parse(procedure, &body)?;
-                ApiAnswer::Application(Some(ApplicationAnswer {
-                    application_id: ResourceId(row.application_id),
-                    app_name: Some(row.app_name),
-                }))
-            }
-            Request::SaveDockerProvider {
-                application_id,
-                image,
-            } => {
-                let input = wire::SaveDockerProvider {
-                    application_id: application_id.0.clone(),
-                    docker_image: Some(image.clone()),
-                    username: None,
-                    password: None,
-                    registry_url: None,
-                };
-                let body = self.post(procedure, &to_json(&input)).await?;
-                let saved: bool = parse(procedure, &body)?;
-                if !saved {
-                    return Err(unexpected(procedure, "answered false"));
-                }
-                ApiAnswer::Empty
-            }
-            Request::CreateDomain {
-                application_id,
-                host,
-                port,
-            } => {
-                let input = wire::CreateDomain {
-                    host: host.clone(),
-                    application_id: application_id.0.clone(),
-                    domain_type: "application".to_owned(),
-                    port: *port,
-                    https: true,
-                    certificate_type: "letsencrypt".to_owned(),
-                    path: "/".to_owned(),
-                };
-                let body = self.post(procedure, &to_json(&input)).await?;
-                let row: wire::DomainRow = parse(procedure, &body)?;
-                ApiAnswer::Domain(Some(ResourceId(row.domain_id)))
-            }
-            Request::Deploy {
-                application_id,
-                title,
-            } => {
-                let input = json!({ "applicationId": application_id.0, "title": title });
-                let body = self.post(procedure, &input).await?;
-                // Self-hosted Dokploy answers with an empty body; Cloud answers `true`.
-                if !body.iter().all(u8::is_ascii_whitespace) {
-                    parse::<serde_json::Value>(procedure, &body)?;
-                }
-                ApiAnswer::Empty
-            }
-            Request::DeleteDomain { domain_id } => {
-                self.delete(procedure, json!({ "domainId": domain_id.0 }))
-                    .await?
-            }
-            Request::DeleteApplication { application_id } => {
-                let input = json!({ "applicationId": application_id.0 });
-                self.delete(procedure, input).await?
-            }
-            Request::RemoveProject { project_id } => {
-                self.delete(procedure, json!({ "projectId": project_id.0 }))
-                    .await?
-            }
-            Request::FindProject { .. }
-            | Request::FindApplication { .. }
-            | Request::FindDomain { .. }
-            | Request::ListDeployments { .. } => {
-                unreachable!("queries are dispatched to their GET helpers")
-            }
+    async fn create_project(&self, name: &str) -> Result<ApiAnswer, DokployError> {
+        let procedure = Procedure::ProjectCreate;
+        let body = self.post(procedure, &json!({ "name": name })).await?;
+        let created: wire::ProjectCreated = parse(procedure, &body)?;
+        Ok(ApiAnswer::Project(Some(ProjectAnswer {
+            project_id: ResourceId(created.project.project_id),
+            environment_id: Some(ResourceId(created.environment.environment_id)),
+        })))
+    }
+
+    async fn create_application(
+        &self,
+        environment_id: &ResourceId,
+        name: &str,
+    ) -> Result<ApiAnswer, DokployError> {
+        let procedure = Procedure::ApplicationCreate;
+        let input = wire::CreateApplication {
+            name: name.to_owned(),
+            app_name: name.to_owned(),
+            environment_id: environment_id.0.clone(),
+            source_type: "docker".to_owned(),
         };
-        Ok(answer)
+        let body = self.post(procedure, &to_json(&input)).await?;
+        let row: wire::ApplicationRow = parse(procedure, &body)?;
+        Ok(ApiAnswer::Application(Some(ApplicationAnswer {
+            application_id: ResourceId(row.application_id),
+            app_name: Some(row.app_name),
+        })))
+    }
+
+    async fn save_docker_provider(
+        &self,
+        application_id: &ResourceId,
+        image: &str,
+    ) -> Result<ApiAnswer, DokployError> {
+        let procedure = Procedure::ApplicationSaveDockerProvider;
+        let input = wire::SaveDockerProvider {
+            application_id: application_id.0.clone(),
+            docker_image: Some(image.to_owned()),
+            username: None,
+            password: None,
+            registry_url: None,
+        };
+        let body = self.post(procedure, &to_json(&input)).await?;
+        let saved: bool = parse(procedure, &body)?;
+        if !saved {
+            return Err(unexpected(procedure, "answered false"));
+        }
+        Ok(ApiAnswer::Empty)
+    }
+
+    async fn create_domain(
+        &self,
+        application_id: &ResourceId,
+        host: &str,
+        port: u16,
+    ) -> Result<ApiAnswer, DokployError> {
+        let procedure = Procedure::DomainCreate;
+        let input = wire::CreateDomain {
+            host: host.to_owned(),
+            application_id: application_id.0.clone(),
+            domain_type: "application".to_owned(),
+            port,
+            https: true,
+            certificate_type: "letsencrypt".to_owned(),
+            path: "/".to_owned(),
+        };
+        let body = self.post(procedure, &to_json(&input)).await?;
+        let row: wire::DomainRow = parse(procedure, &body)?;
+        Ok(ApiAnswer::Domain(Some(ResourceId(row.domain_id))))
+    }
+
+    async fn deploy(
+        &self,
+        application_id: &ResourceId,
+        title: &str,
+    ) -> Result<ApiAnswer, DokployError> {
+        let procedure = Procedure::ApplicationDeploy;
+        let input = json!({ "applicationId": application_id.0, "title": title });
+        let body = self.post(procedure, &input).await?;
+        // Self-hosted Dokploy answers with an empty body; Cloud answers `true`.
+        if !body.iter().all(u8::is_ascii_whitespace) {
+            parse::<serde_json::Value>(procedure, &body)?;
+        }
+        Ok(ApiAnswer::Empty)
     }
 
     /// A delete answers the deleted row; it must be a JSON object.
@@ -340,18 +329,47 @@ impl DokployApi for DokployClient {
     async fn call(&self, request: &Request) -> Result<Answered, DokployError> {
         let answer = match request {
             Request::FindProject { name } => self.find_project(name).await?,
+            Request::CreateProject { name } => self.create_project(name).await?,
             Request::FindApplication {
                 environment_id,
                 name,
             } => self.find_application(environment_id, name).await?,
+            Request::CreateApplication {
+                environment_id,
+                name,
+            } => self.create_application(environment_id, name).await?,
+            Request::SaveDockerProvider {
+                application_id,
+                image,
+            } => self.save_docker_provider(application_id, image).await?,
             Request::FindDomain {
                 application_id,
                 host,
             } => self.find_domain(application_id, host).await?,
+            Request::CreateDomain {
+                application_id,
+                host,
+                port,
+            } => self.create_domain(application_id, host, *port).await?,
             Request::ListDeployments { application_id } => {
                 self.list_deployments(application_id).await?
             }
-            _ => self.mutate(request).await?,
+            Request::Deploy {
+                application_id,
+                title,
+            } => self.deploy(application_id, title).await?,
+            Request::DeleteDomain { domain_id } => {
+                let input = json!({ "domainId": domain_id.0 });
+                self.delete(Procedure::DomainDelete, input).await?
+            }
+            Request::DeleteApplication { application_id } => {
+                let input = json!({ "applicationId": application_id.0 });
+                self.delete(Procedure::ApplicationDelete, input).await?
+            }
+            Request::RemoveProject { project_id } => {
+                let input = json!({ "projectId": project_id.0 });
+                self.delete(Procedure::ProjectRemove, input).await?
+            }
         };
         Ok(Answered {
             status: StatusCode::OK.as_u16(),

@@ -1,5 +1,8 @@
 //! Scripted faults: what the simulator does wrong, for how many calls, as tests and the demo
 //! ask through the Rust API or `POST /__sim/faults` (DESIGN §8 shapes).
+//!
+//! It decides which armed fault applies to a call, a deploy or a health poll, and uses it up;
+//! it never shapes an answer (that is `fault_effect.rs`) and never touches the world.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,52 +24,38 @@ pub enum Forever {
     Forever,
 }
 
-/// One scripted fault. Fields left out do nothing; `times` (default 1) counts the calls it
-/// applies to.
+/// One scripted fault. Fields left out do nothing (they take `Fault::default()`'s values);
+/// `times` (default 1) counts the calls it applies to.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Fault {
     /// The procedure it applies to (`application.create`), any case.
-    #[serde(default)]
     pub path: Option<String>,
     /// Answer with this error status instead.
-    #[serde(default)]
     pub status: Option<u16>,
     /// With `status`: send `Retry-After` with this many seconds.
-    #[serde(default)]
     pub retry_after: Option<u64>,
     /// With `status`: send this exact `Retry-After` value (an HTTP date, or garbage).
-    #[serde(default)]
     pub retry_after_raw: Option<String>,
     /// Answer this many milliseconds late.
-    #[serde(default)]
     pub delay_ms: Option<u64>,
     /// Close the connection without an answer.
-    #[serde(default)]
     pub drop: bool,
     /// With `drop`: do what was asked first (the create happens, the answer is lost).
-    #[serde(default)]
     pub after_effect: bool,
     /// Never answer.
-    #[serde(default)]
     pub hang: bool,
     /// Answer 200 with a body that is not JSON.
-    #[serde(default)]
     pub malformed: bool,
     /// Answer 200 with a JSON body of this many bytes.
-    #[serde(default)]
     pub huge_bytes: Option<usize>,
     /// The next deploys end with this status (`error` or `cancelled`).
-    #[serde(default)]
     pub deploy_outcome: Option<String>,
     /// The deployed app of this name answers its health check with 503.
-    #[serde(default)]
     pub unhealthy: Option<String>,
     /// With `unhealthy`: for how many polls.
-    #[serde(default)]
     pub polls: Option<Polls>,
     /// How many calls it applies to (default 1).
-    #[serde(default)]
     pub times: Option<u32>,
 }
 

@@ -7,29 +7,33 @@
 //! Besides Dokploy's routes it serves a control API (loopback peers only, no key):
 //! `GET /__sim/state`, `POST /__sim/faults`, `DELETE /__sim/faults`, and the apps' health at
 //! `GET /__sim/apps/NAME/health`.
+//!
+//! This file is the public face: the procedure table, the options, the running server and its
+//! shared state, and the router. The door to the procedures is `api.rs`, their answers' wire
+//! shapes `answer.rs`, the faults `fault.rs` (the plan) and `fault_effect.rs` (what one does to
+//! an answer), the control routes `control.rs`, and Dokploy's state and procedures `world/`.
+//! It must never be kinder than Dokploy (`../shared/dokploy-behaviour.md`).
 
+mod answer;
+mod api;
+mod control;
 pub mod fault;
+mod fault_effect;
 mod world;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use crate::config::ApiKey;
 use crate::deployment::HttpMethod;
 pub use fault::{Fault, Polls};
-use world::{Answer, Failure, World};
+use world::World;
 
 /// Every Dokploy procedure the simulator serves, with its method.
 pub const ROUTES: &[(HttpMethod, &str)] = &[
@@ -73,6 +77,8 @@ pub struct SimulatorOptions {
     pub deploy_polls: u32,
 }
 
+/// What the handlers share. Lock order: the fault plan may be locked while the world is (an
+/// `application.deploy` asks for its forced outcome), never the other way round.
 struct Shared {
     world: Mutex<World>,
     faults: Mutex<fault::FaultPlan>,
@@ -81,12 +87,20 @@ struct Shared {
 }
 
 impl Shared {
-    fn world(&self) -> std::sync::MutexGuard<'_, World> {
+    fn world(&self) -> MutexGuard<'_, World> {
         self.world.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn faults(&self) -> std::sync::MutexGuard<'_, fault::FaultPlan> {
+    fn faults(&self) -> MutexGuard<'_, fault::FaultPlan> {
         self.faults.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn requests(&self) -> MutexGuard<'_, Vec<RecordedRequest>> {
+        self.requests.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn record(&self, request: RecordedRequest) {
+        self.requests().push(request);
     }
 }
 
@@ -169,11 +183,7 @@ impl Simulator {
 
     /// Every request received so far.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared
-            .requests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.shared.requests().clone()
     }
 }
 
@@ -188,315 +198,13 @@ impl Drop for Simulator {
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/api/health", get(|| async { Json(json!({"ok": true})) }))
-        .route("/api/{procedure}", axum::routing::any(api))
-        .route("/api/{procedure}/", axum::routing::any(api))
-        .route("/__sim/state", get(control_state))
+        .route("/api/{procedure}", any(api::api))
+        .route("/api/{procedure}/", any(api::api))
+        .route("/__sim/state", get(control::state))
         .route(
             "/__sim/faults",
-            axum::routing::post(control_add).delete(control_clear),
+            post(control::add_fault).delete(control::clear_faults),
         )
-        .route("/__sim/apps/{name}/health", get(app_health))
+        .route("/__sim/apps/{name}/health", get(control::app_health))
         .with_state(shared)
-}
-
-/// A tRPC-shaped error answer.
-fn failure_response(failure: &Failure, procedure: Option<&str>) -> Response {
-    let mut body = json!({
-        "message": failure.message,
-        "code": failure.code,
-        "data": {"code": failure.code, "httpStatus": failure.status, "zodError": null},
-    });
-    if let Some(procedure) = procedure {
-        body["data"]["path"] = json!(procedure);
-    }
-    if let Some(issues) = &failure.issues {
-        body["issues"] = issues.clone();
-    }
-    let status = StatusCode::from_u16(failure.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, Json(body)).into_response()
-}
-
-fn unauthorized() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        Json(json!({"message": "Unauthorized"})),
-    )
-        .into_response()
-}
-
-/// Finds the route, ignoring case and one trailing slash, as Dokploy does.
-fn route(method: &Method, procedure: &str) -> Option<&'static str> {
-    let procedure = procedure.strip_suffix('/').unwrap_or(procedure);
-    ROUTES
-        .iter()
-        .find(|(route_method, name)| {
-            route_method.as_str() == method.as_str() && name.eq_ignore_ascii_case(procedure)
-        })
-        .map(|(_, name)| *name)
-}
-
-async fn api(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    Path(procedure): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let authorized = headers
-        .get("x-api-key")
-        .is_some_and(|key| shared.api_key.matches(key.as_bytes()));
-    let input = match read_input(&method, &query, &headers, &body) {
-        Ok(input) => input,
-        Err(response) => return *response,
-    };
-    shared
-        .requests
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push(RecordedRequest {
-            method: method.to_string(),
-            procedure: procedure.clone(),
-            input: Value::Object(input.clone()),
-            authorized,
-        });
-    if !authorized {
-        return unauthorized();
-    }
-    let Some(name) = route(&method, &procedure) else {
-        let not_found = Failure {
-            status: 404,
-            code: "NOT_FOUND",
-            message: "Not found".to_owned(),
-            issues: None,
-        };
-        return failure_response(&not_found, None);
-    };
-    let fault = shared.faults().take_call(name);
-    match fault {
-        Some(fault) => faulty(&shared, name, &input, fault).await,
-        None => answer(&shared, name, &input),
-    }
-}
-
-/// The input of a call: the query of a GET, the JSON object body of a POST (415 without a JSON
-/// content type, 400 for a body that is not a JSON object).
-fn read_input(
-    method: &Method,
-    query: &HashMap<String, String>,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<Map<String, Value>, Box<Response>> {
-    if method != Method::POST {
-        let input = query
-            .iter()
-            .map(|(key, value)| (key.clone(), Value::String(value.clone())))
-            .collect();
-        return Ok(input);
-    }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok());
-    let message = match content_type {
-        None => Some("Missing content-type header".to_owned()),
-        Some(kind) if !kind.starts_with("application/json") => {
-            Some(format!("Unsupported content-type \"{kind}\""))
-        }
-        Some(_) => None,
-    };
-    if let Some(message) = message {
-        let failure = Failure {
-            status: 415,
-            code: "UNSUPPORTED_MEDIA_TYPE",
-            message,
-            issues: None,
-        };
-        return Err(Box::new(failure_response(&failure, None)));
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(input)) => Ok(input),
-        _ => {
-            let failure = Failure {
-                status: 400,
-                code: "PARSE_ERROR",
-                message: "Invalid JSON body".to_owned(),
-                issues: None,
-            };
-            Err(Box::new(failure_response(&failure, None)))
-        }
-    }
-}
-
-fn answer(shared: &Shared, procedure: &'static str, input: &Map<String, Value>) -> Response {
-    let deploy_outcome = if procedure == "application.deploy" {
-        shared.faults().take_deploy_outcome()
-    } else {
-        None
-    };
-    let lower = procedure.to_ascii_lowercase();
-    let result = shared.world().call(&lower, input, deploy_outcome);
-    match result {
-        Ok(Answer::Json(value)) => (StatusCode::OK, Json(value)).into_response(),
-        Ok(Answer::Encoded(body)) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response(),
-        Ok(Answer::Empty) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            Body::empty(),
-        )
-            .into_response(),
-        Err(failure) => failure_response(&failure, Some(procedure)),
-    }
-}
-
-/// Applies a scripted fault to one call.
-async fn faulty(
-    shared: &Shared,
-    procedure: &'static str,
-    input: &Map<String, Value>,
-    fault: Fault,
-) -> Response {
-    if let Some(delay) = fault.delay_ms {
-        tokio::time::sleep(Duration::from_millis(delay)).await;
-    }
-    if fault.hang {
-        std::future::pending::<()>().await;
-    }
-    if fault.drop {
-        if fault.after_effect {
-            let _ = answer(shared, procedure, input);
-        }
-        return dropped_connection();
-    }
-    if let Some(status) = fault.status {
-        let failure = Failure {
-            status,
-            code: "INTERNAL_SERVER_ERROR",
-            message: format!("Simulated failure ({status})"),
-            issues: None,
-        };
-        let mut response = failure_response(&failure, Some(procedure));
-        let retry_after = fault
-            .retry_after
-            .map(|seconds| seconds.to_string())
-            .or(fault.retry_after_raw);
-        if let Some(value) = retry_after.and_then(|value| value.parse().ok()) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        return response;
-    }
-    if fault.malformed {
-        let page = "<html><body>502 Bad Gateway</body></html>";
-        return (StatusCode::OK, [(header::CONTENT_TYPE, "text/html")], page).into_response();
-    }
-    if let Some(bytes) = fault.huge_bytes {
-        return huge_answer(bytes);
-    }
-    answer(shared, procedure, input)
-}
-
-/// A 200 with a JSON array holding one string of about `bytes` bytes, streamed in chunks so
-/// that it starts at once and costs the simulator no memory.
-fn huge_answer(bytes: usize) -> Response {
-    const CHUNK: usize = 64 * 1024;
-    let filler = Bytes::from(vec![b'x'; CHUNK]);
-    let chunks = bytes.div_ceil(CHUNK);
-    let body = std::iter::once(Bytes::from_static(b"[\""))
-        .chain(std::iter::repeat_n(filler, chunks))
-        .chain(std::iter::once(Bytes::from_static(b"\"]")))
-        .map(Ok::<Bytes, std::io::Error>);
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from_stream(futures_util::stream::iter(body)))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
-}
-
-/// A 200 whose body breaks off: the client sees the connection die without an answer.
-fn dropped_connection() -> Response {
-    let broken = futures_util::stream::iter([Err::<Bytes, std::io::Error>(std::io::Error::other(
-        "simulated dropped connection",
-    ))]);
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::CONTENT_LENGTH, "64")
-        .body(Body::from_stream(broken))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
-}
-
-/// The refusal for a peer that is not on loopback, if it is not.
-fn refuse_remote(peer: SocketAddr) -> Option<Response> {
-    if peer.ip().is_loopback() {
-        return None;
-    }
-    let body = json!({"message": "the simulator's control API answers loopback peers only"});
-    Some((StatusCode::FORBIDDEN, Json(body)).into_response())
-}
-
-async fn control_state(
-    State(shared): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-) -> Response {
-    if let Some(refused) = refuse_remote(peer) {
-        return refused;
-    }
-    Json(shared.world().state()).into_response()
-}
-
-async fn control_add(
-    State(shared): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Bytes,
-) -> Response {
-    if let Some(refused) = refuse_remote(peer) {
-        return refused;
-    }
-    match serde_json::from_slice::<Fault>(&body) {
-        Ok(fault) => {
-            shared.faults().add(fault);
-            (StatusCode::CREATED, Json(json!({"ok": true}))).into_response()
-        }
-        Err(error) => {
-            let body = json!({"message": format!("not a fault: {error}")});
-            (StatusCode::BAD_REQUEST, Json(body)).into_response()
-        }
-    }
-}
-
-async fn control_clear(
-    State(shared): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-) -> Response {
-    if let Some(refused) = refuse_remote(peer) {
-        return refused;
-    }
-    shared.faults().clear();
-    Json(json!({"ok": true})).into_response()
-}
-
-async fn app_health(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
-    let deployed = shared.world().app_health(&name);
-    match deployed {
-        None => (
-            StatusCode::NOT_FOUND,
-            Json(json!({"status": "unknown app"})),
-        )
-            .into_response(),
-        Some(false) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not deployed"})),
-        )
-            .into_response(),
-        Some(true) if shared.faults().take_unhealthy(&name) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "unhealthy"})),
-        )
-            .into_response(),
-        Some(true) => Json(json!({"status": "ok"})).into_response(),
-    }
 }

@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 
 use super::answer::{Failure, unauthorized};
 use super::{ROUTES, RecordedRequest, Shared, fault_effect};
+use crate::deployment::Procedure;
 
 /// Answers one call to `/api/{procedure}`.
 pub(super) async fn api(
@@ -47,7 +48,7 @@ pub(super) async fn api(
         return Failure::new(404, "NOT_FOUND", "Not found").response(None);
     };
     // A statement of its own, so that the fault plan's lock is let go before the answer.
-    let fault = shared.faults().take_call(name);
+    let fault = shared.faults().take_call(name.name());
     match fault {
         Some(fault) => fault_effect::apply(&shared, name, &input, fault).await,
         None => answer(&shared, name, &input),
@@ -57,7 +58,7 @@ pub(super) async fn api(
 /// The world's answer to one call, as Dokploy sends it.
 pub(super) fn answer(
     shared: &Shared,
-    procedure: &'static str,
+    procedure: Procedure,
     input: &Map<String, Value>,
 ) -> Response {
     let result = shared
@@ -65,19 +66,16 @@ pub(super) fn answer(
         .call(procedure, input, || shared.faults().take_deploy_outcome());
     match result {
         Ok(answer) => answer.into_response(),
-        Err(failure) => failure.response(Some(procedure)),
+        Err(failure) => failure.response(Some(procedure.name())),
     }
 }
 
 /// Finds the route, ignoring case and one trailing slash, as Dokploy does.
-fn route(method: &Method, procedure: &str) -> Option<&'static str> {
+fn route(method: &Method, procedure: &str) -> Option<Procedure> {
     let procedure = procedure.strip_suffix('/').unwrap_or(procedure);
-    ROUTES
-        .iter()
-        .find(|(route_method, name)| {
-            route_method.as_str() == method.as_str() && name.eq_ignore_ascii_case(procedure)
-        })
-        .map(|(_, name)| *name)
+    ROUTES.iter().copied().find(|route| {
+        route.method().as_str() == method.as_str() && route.name().eq_ignore_ascii_case(procedure)
+    })
 }
 
 /// The input of a call: the query of a GET, the JSON object body of a POST (415 without a JSON

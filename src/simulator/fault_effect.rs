@@ -17,11 +17,12 @@ use super::Shared;
 use super::answer::Failure;
 use super::api::answer;
 use super::fault::Fault;
+use crate::deployment::Procedure;
 
 /// Applies a scripted fault to one call.
 pub(super) async fn apply(
     shared: &Shared,
-    procedure: &'static str,
+    procedure: Procedure,
     input: &Map<String, Value>,
     fault: Fault,
 ) -> Response {
@@ -52,13 +53,13 @@ pub(super) async fn apply(
 
 /// The simulated error `status`, with the fault's `Retry-After` where it has one that is a
 /// valid header value.
-fn error_status(status: u16, procedure: &str, fault: Fault) -> Response {
+fn error_status(status: u16, procedure: Procedure, fault: Fault) -> Response {
     let failure = Failure::new(
         status,
         "INTERNAL_SERVER_ERROR",
         format!("Simulated failure ({status})"),
     );
-    let mut response = failure.response(Some(procedure));
+    let mut response = failure.response(Some(procedure.name()));
     let retry_after = fault
         .retry_after
         .map(|seconds| seconds.to_string())

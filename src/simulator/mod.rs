@@ -31,27 +31,12 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use crate::config::ApiKey;
-use crate::deployment::HttpMethod;
+use crate::deployment::Procedure;
 pub use fault::{Fault, Polls};
 use world::World;
 
-/// Every Dokploy procedure the simulator serves, with its method.
-pub const ROUTES: &[(HttpMethod, &str)] = &[
-    (HttpMethod::Get, "project.all"),
-    (HttpMethod::Get, "project.one"),
-    (HttpMethod::Post, "project.create"),
-    (HttpMethod::Post, "project.remove"),
-    (HttpMethod::Get, "environment.one"),
-    (HttpMethod::Post, "application.create"),
-    (HttpMethod::Get, "application.one"),
-    (HttpMethod::Post, "application.saveDockerProvider"),
-    (HttpMethod::Post, "application.deploy"),
-    (HttpMethod::Post, "application.delete"),
-    (HttpMethod::Post, "domain.create"),
-    (HttpMethod::Get, "domain.byApplicationId"),
-    (HttpMethod::Post, "domain.delete"),
-    (HttpMethod::Get, "deployment.all"),
-];
+/// Every Dokploy procedure the simulator serves (each with its method in the table).
+pub const ROUTES: &[Procedure] = &Procedure::ALL;
 
 /// One request the simulator received (the key itself is never kept).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -32,11 +32,12 @@ fn every_call_and_route_exists_in_dokploys_openapi_document() {
             )
         })
         .collect();
-    used.extend(
-        ROUTES
-            .iter()
-            .map(|(method, name)| (method.as_str().to_lowercase(), (*name).to_owned())),
-    );
+    used.extend(ROUTES.iter().map(|route| {
+        (
+            route.method().as_str().to_lowercase(),
+            route.name().to_owned(),
+        )
+    }));
     let missing: Vec<_> = used
         .iter()
         .filter(|(method, name)| document["paths"][format!("/{name}")][method].is_null())

@@ -24,6 +24,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
 
 use super::answer::{Answer, Failure};
+use crate::deployment::Procedure;
 use application::{ApplicationRecord, app_json};
 use deployment::{DeploymentRecord, QueuedDeploy, deployment_json};
 use domain::DomainRecord;
@@ -79,31 +80,29 @@ impl World {
         crate::projection::view::rfc3339(EPOCH_MS + self.ticks * 1_000)
     }
 
-    /// Runs one procedure (already authenticated, method-checked and parsed), named as in the
-    /// procedure table in any case. `deploy_outcome` is asked only by `application.deploy`:
+    /// Runs one procedure (already authenticated, method-checked and parsed), found in the procedure table. `deploy_outcome` is asked only by `application.deploy`:
     /// the status a scripted fault forces on that deploy.
     pub(super) fn call(
         &mut self,
-        procedure: &str,
+        procedure: Procedure,
         input: &Map<String, Value>,
         deploy_outcome: impl FnOnce() -> Option<String>,
     ) -> Result<Answer, Failure> {
-        match procedure.to_ascii_lowercase().as_str() {
-            "project.all" => Ok(self.project_all()),
-            "project.one" => self.project_one(input),
-            "project.create" => self.project_create(input),
-            "project.remove" => self.project_remove(input),
-            "environment.one" => self.environment_one(input),
-            "application.create" => self.application_create(input),
-            "application.one" => self.application_one(input),
-            "application.savedockerprovider" => self.save_docker_provider(input),
-            "application.deploy" => self.deploy(input, deploy_outcome()),
-            "application.delete" => self.application_delete(input),
-            "domain.create" => self.domain_create(input),
-            "domain.byapplicationid" => self.domain_by_application_id(input),
-            "domain.delete" => self.domain_delete(input),
-            "deployment.all" => self.deployment_all(input),
-            other => unreachable!("the router only dispatches known procedures, not {other}"),
+        match procedure {
+            Procedure::ProjectAll => Ok(self.project_all()),
+            Procedure::ProjectOne => self.project_one(input),
+            Procedure::ProjectCreate => self.project_create(input),
+            Procedure::ProjectRemove => self.project_remove(input),
+            Procedure::EnvironmentOne => self.environment_one(input),
+            Procedure::ApplicationCreate => self.application_create(input),
+            Procedure::ApplicationOne => self.application_one(input),
+            Procedure::ApplicationSaveDockerProvider => self.save_docker_provider(input),
+            Procedure::ApplicationDeploy => self.deploy(input, deploy_outcome()),
+            Procedure::ApplicationDelete => self.application_delete(input),
+            Procedure::DomainCreate => self.domain_create(input),
+            Procedure::DomainByApplicationId => self.domain_by_application_id(input),
+            Procedure::DomainDelete => self.domain_delete(input),
+            Procedure::DeploymentAll => self.deployment_all(input),
         }
     }
 

@@ -20,11 +20,12 @@ use crate::clock::{Clock, Stopwatch};
 use crate::deployment::EventKind;
 use crate::deployment::name::NameClaims;
 use crate::ids::{DeploymentId, Seq, StreamVersion};
-use crate::ledger::codec::{self, BodyFields};
+use crate::ledger::codec;
 use crate::ledger::envelope::{Envelope, Hash};
 use crate::ledger::error::LedgerError;
+use crate::ledger::shared::Shared;
 use crate::ledger::store::{Head, Store, StoredRecord};
-use crate::ledger::{ExpectedVersion, NewEvent, Shared};
+use crate::ledger::{ExpectedVersion, NewEvent};
 
 /// What an appender receives: the envelopes as written.
 pub(crate) type AppendReply = oneshot::Sender<Result<Vec<Arc<Envelope>>, LedgerError>>;
@@ -126,9 +127,7 @@ impl Writer {
     }
 
     fn is_stopped(&self) -> bool {
-        self.shared
-            .stopped
-            .load(std::sync::atomic::Ordering::SeqCst)
+        self.shared.is_stopped()
     }
 
     /// Adds a command to the batch; returns the shutdown signal if it was one.
@@ -163,60 +162,26 @@ impl Writer {
         if events.is_empty() {
             return Err(LedgerError::EmptyAppend);
         }
-        let current = self.versions.get(&stream).copied().unwrap_or_default();
-        if let ExpectedVersion::Exact(expected) = expected
-            && expected != current
-        {
-            return Err(LedgerError::VersionConflict {
-                stream,
-                expected,
-                actual: current,
-            });
-        }
+        let mut version = self.expect_version(stream, expected)?;
         let at = self.clock.now_ms();
         let mut head = self.head;
-        let mut version = current;
         let mut staged = Vec::with_capacity(events.len());
         for new in events {
             head.seq = head.seq.next();
             version = version.next();
             self.check(stream, version, head.seq, &new)?;
-            let body = codec::encode_body(BodyFields {
-                seq: head.seq,
-                stream,
-                version,
-                at,
-                cause: new.cause,
-                event: &new.event,
-                prev_hash: head.hash,
-            });
-            if body.len() > self.payload_bytes_max {
-                return Err(LedgerError::PayloadTooLarge {
-                    kind: new.event.kind(),
-                    size: body.len(),
-                    max: self.payload_bytes_max,
-                });
-            }
-            let prev_hash = head.hash;
-            head.hash = Hash::chain(&prev_hash, &body);
-            let bytes = codec::encode_record(&body, &head.hash);
-            let envelope = Envelope {
+            let (record, envelope) = self.seal(Envelope {
                 seq: head.seq,
                 stream,
                 version,
                 at,
                 cause: new.cause,
                 event: new.event,
-                prev_hash,
-                hash: head.hash,
-            };
-            staged.push((
-                StoredRecord {
-                    seq: head.seq,
-                    bytes,
-                },
-                envelope,
-            ));
+                prev_hash: head.hash,
+                hash: Hash::ZERO,
+            })?;
+            head.hash = envelope.hash;
+            staged.push((record, envelope));
         }
         let start = batch.envelopes.len();
         for (record, envelope) in staged {
@@ -227,6 +192,44 @@ impl Writer {
         self.versions.insert(stream, version);
         self.head = head;
         Ok(start..batch.envelopes.len())
+    }
+
+    /// The stream's current version, if it is the one the appender expects.
+    fn expect_version(
+        &self,
+        stream: DeploymentId,
+        expected: ExpectedVersion,
+    ) -> Result<StreamVersion, LedgerError> {
+        let current = self.versions.get(&stream).copied().unwrap_or_default();
+        match expected {
+            ExpectedVersion::Exact(expected) if expected != current => {
+                Err(LedgerError::VersionConflict {
+                    stream,
+                    expected,
+                    actual: current,
+                })
+            }
+            _ => Ok(current),
+        }
+    }
+
+    /// Encodes an envelope and computes its hash: its stored record and the envelope as
+    /// written. Refuses an event over the payload cap.
+    fn seal(&self, mut envelope: Envelope) -> Result<(StoredRecord, Envelope), LedgerError> {
+        let body = codec::encode_envelope_body(&envelope);
+        if body.len() > self.payload_bytes_max {
+            return Err(LedgerError::PayloadTooLarge {
+                kind: envelope.event.kind(),
+                size: body.len(),
+                max: self.payload_bytes_max,
+            });
+        }
+        envelope.hash = Hash::chain(&envelope.prev_hash, &body);
+        let record = StoredRecord {
+            seq: envelope.seq,
+            bytes: codec::encode_record(&body, &envelope.hash),
+        };
+        Ok((record, envelope))
     }
 
     /// The rules one event must meet at its place.

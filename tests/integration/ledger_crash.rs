@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use stackledger::ids::Seq;
-use stackledger::ledger::chain::ChainCheck;
+use stackledger::ledger::verify_envelopes;
 
 use crate::support::open_ledger;
 
@@ -58,10 +58,9 @@ async fn every_seq_acknowledged_before_a_sigkill_survives_and_the_chain_verifies
             .ledger
             .read_after(Seq::ZERO, usize::MAX)
             .expect("reads");
-        let mut check = ChainCheck::new();
-        for envelope in &log {
-            check.check_envelope(envelope).expect("the chain verifies");
-        }
+        let verification = verify_envelopes(&log);
+        assert_eq!(verification.damage, None, "the chain verifies");
+        assert_eq!(verification.last, test.ledger.head());
         let stored: BTreeSet<u64> = log.iter().map(|e| e.seq.0).collect();
         let lost: Vec<_> = acknowledged.difference(&stored).collect();
         assert!(

@@ -8,8 +8,9 @@ use stackledger::clock::ManualClock;
 use stackledger::deployment::{Event, EventKind, Phase};
 use stackledger::ids::{DeploymentId, IdGen, Seq, SequentialIds, StreamVersion};
 use stackledger::ledger::error::{LedgerError, StoreError};
-use stackledger::ledger::store::{Head, SledStore, Store, StoredRecord};
-use stackledger::ledger::{ExpectedVersion, Ledger, LedgerOptions, NewEvent};
+use stackledger::ledger::{
+    ExpectedVersion, Head, Ledger, LedgerOptions, NewEvent, SledStore, Store, StoredRecord,
+};
 use stackledger::projection::LiveReadModel;
 
 use crate::support::{T0, append, close, open_ledger, phase, requested};

@@ -15,8 +15,8 @@ use stackledger::dokploy::caller::Caller;
 use stackledger::dokploy::recorded::RecordedDokploy;
 use stackledger::dokploy::retry::{Jitter, RetryPolicy};
 use stackledger::ids::{DeploymentId, IdGen, Seq};
-use stackledger::ledger::Ledger;
 use stackledger::ledger::envelope::Envelope;
+use stackledger::ledger::{Ledger, LedgerOptions, MemoryStore};
 use stackledger::orchestrator::{Orchestrator, Outcome, Parts, Settings};
 use stackledger::projection::LiveReadModel;
 
@@ -79,12 +79,6 @@ pub(crate) fn run(redrive: &Redrive<'_>) -> anyhow::Result<Redriven> {
             );
         }
     }
-    let scratch = std::env::temp_dir().join(format!(
-        "stackledger-redrive-{}-{}",
-        std::process::id(),
-        redrive.id
-    ));
-    let _ = std::fs::remove_dir_all(&scratch);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -92,7 +86,13 @@ pub(crate) fn run(redrive: &Redrive<'_>) -> anyhow::Result<Redriven> {
         let clock = ManualClock::new(own[0].at);
         let clock: Arc<dyn Clock> = Arc::new(clock);
         let read_model = LiveReadModel::new();
-        let ledger = Ledger::open(&scratch, Arc::clone(&clock), Arc::new(read_model.clone()))?;
+        // A scratch ledger in memory: the redriven run is compared, never kept.
+        let ledger = Ledger::open_with(
+            Arc::new(MemoryStore::new()),
+            Arc::clone(&clock),
+            Arc::new(read_model.clone()),
+            LedgerOptions::default(),
+        )?;
         let suffix = domain
             .strip_prefix(&format!("{name}."))
             .unwrap_or(&domain)
@@ -129,7 +129,6 @@ pub(crate) fn run(redrive: &Redrive<'_>) -> anyhow::Result<Redriven> {
         ledger.shutdown().await;
         anyhow::Ok((outcome, new))
     });
-    let _ = std::fs::remove_dir_all(&scratch);
     let (outcome, new) = result?;
     let recorded: Vec<String> = own.iter().filter_map(signature).collect();
     let redriven: Vec<String> = new.iter().filter_map(signature).collect();

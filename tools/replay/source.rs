@@ -1,17 +1,15 @@
 //! Where the replay tool reads the log from: a stopped server's data directory, an NDJSON
 //! export, or a running server's export endpoint. Every source yields the envelopes in seq
-//! order; a data directory's records are checked against the chain as they are read.
+//! order; a data directory is opened read-only and verified as it is read (the ledger's own
+//! verification), an export is verified when asked to.
 
-use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use stackledger::ids::Seq;
-use stackledger::ledger::chain::ChainCheck;
 use stackledger::ledger::envelope::Envelope;
-use stackledger::ledger::error::{Damage, StoreError};
-use stackledger::ledger::store::{SledStore, Store};
+use stackledger::ledger::error::{LedgerError, StoreError};
+use stackledger::ledger::{LedgerReader, Verification};
 
 #[derive(Debug, Args)]
 pub(crate) struct SourceArgs {
@@ -29,10 +27,11 @@ pub(crate) struct SourceArgs {
     token: Option<String>,
 }
 
-/// The log as read, and the damage that stopped the reading, if any.
+/// The log as read: up to the first damage, if it was verified as it was read.
 pub(crate) struct Loaded {
     pub(crate) events: Vec<Envelope>,
-    pub(crate) damage: Option<Damage>,
+    /// The verification made while reading (a data directory's); None when not yet verified.
+    pub(crate) verification: Option<Verification>,
     /// The running server read from (origin, token), so `verify` can compare its views.
     pub(crate) server: Option<(String, String)>,
 }
@@ -77,64 +76,45 @@ pub(crate) fn load(args: &SourceArgs) -> anyhow::Result<Loaded> {
     }
 }
 
-fn from_data_dir(dir: &std::path::Path) -> anyhow::Result<Loaded> {
-    let ledger = if dir.join("ledger").is_dir() {
-        dir.join("ledger")
-    } else {
-        dir.to_path_buf()
-    };
-    if !ledger.join("db").is_file() {
-        bail!("{} holds no StackLedger ledger", dir.display());
-    }
-    let store = SledStore::open(&ledger).map_err(|error| match error {
-        StoreError::Locked { path } => anyhow::anyhow!(
-            "the ledger in {path} is in use by a running server; read it through the server with --from URL --token T"
-        ),
-        other => anyhow::Error::new(other),
-    })?;
-    let mut check = ChainCheck::new();
+fn from_data_dir(dir: &Path) -> anyhow::Result<Loaded> {
+    let nested = dir.join("ledger");
+    let ledger = if nested.is_dir() { &nested } else { dir };
+    let reader = LedgerReader::open(ledger).map_err(|error| open_error(dir, error))?;
     let mut events = Vec::new();
-    let mut damage = None;
     let mut progress = Progress::new();
-    store.scan(
-        Seq::ZERO,
-        &mut |seq, record| match check.check_record(seq, record) {
-            Ok(envelope) => {
-                events.push(envelope);
-                progress.tick(events.len());
-                ControlFlow::Continue(())
-            }
-            Err(found) => {
-                damage = Some(found);
-                ControlFlow::Break(())
-            }
-        },
-    )?;
-    if damage.is_none()
-        && let Some(head) = store.head()?
-        && head.seq > check.last_seq()
-    {
-        damage = Some(Damage::TailMissing {
-            last: check.last_seq(),
-            head: head.seq,
-        });
-    }
+    let verification = reader.verify(&mut |envelope| {
+        events.push(envelope);
+        progress.tick(events.len());
+    })?;
     progress.done();
     Ok(Loaded {
         events,
-        damage,
+        verification: Some(verification),
         server: None,
     })
 }
 
-fn from_file(file: &std::path::Path) -> anyhow::Result<Loaded> {
+/// Why a data directory cannot be read, with what to do instead.
+fn open_error(dir: &Path, error: LedgerError) -> anyhow::Error {
+    match error {
+        LedgerError::Open(StoreError::Locked { path }) => anyhow::anyhow!(
+            "the ledger in {path} is in use by a running server; read it through the server with --from URL --token T"
+        ),
+        LedgerError::Open(StoreError::NotFound { .. }) => {
+            anyhow::anyhow!("{} holds no StackLedger ledger", dir.display())
+        }
+        other => anyhow::Error::new(other),
+    }
+}
+
+fn from_file(file: &Path) -> anyhow::Result<Loaded> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let events = parse_ndjson(&text)
         .with_context(|| format!("{} is not an NDJSON export", file.display()))?;
     Ok(Loaded {
         events,
-        damage: None,
+        verification: None,
         server: None,
     })
 }
@@ -188,7 +168,7 @@ fn from_server(origin: &str, token: &str) -> anyhow::Result<Loaded> {
                 let server = Some((origin.trim_end_matches('/').to_owned(), token.to_owned()));
                 return Ok(Loaded {
                     events,
-                    damage: None,
+                    verification: None,
                     server,
                 });
             }

@@ -8,6 +8,7 @@
 #![allow(clippy::print_stdout)]
 
 mod redrive;
+mod server;
 mod source;
 mod verify;
 

@@ -10,9 +10,10 @@ use serde_json::json;
 use stackledger::ids::{DeploymentId, Seq};
 use stackledger::ledger::envelope::{Envelope, Hash};
 use stackledger::ledger::verify_envelopes;
-use stackledger::projection::ReadModel;
+use stackledger::projection::{DeploymentView, ListQuery, ReadModel};
 
-use crate::source::{self, Loaded};
+use crate::server::Server;
+use crate::source::Loaded;
 
 /// The first bad seq and why it is bad.
 type Finding = (Seq, String);
@@ -31,9 +32,9 @@ pub(crate) fn run(
         finding = receipt_finding(&loaded.events, id, head);
     }
     if finding.is_none()
-        && let Some((origin, token)) = &loaded.server
+        && let Some(server) = &loaded.server
     {
-        finding = server_finding(&loaded.events, origin, token)?;
+        finding = server_finding(&loaded.events, server)?;
     }
     report(&loaded.events, finding.as_ref(), json, out)?;
     Ok(match finding {
@@ -72,24 +73,28 @@ fn receipt_finding(events: &[Envelope], id: Option<DeploymentId>, head: Hash) ->
     }
 }
 
-/// The first deployment the server serves differently from this log's fold.
-fn server_finding(
-    events: &[Envelope],
-    origin: &str,
-    token: &str,
-) -> anyhow::Result<Option<Finding>> {
+/// The first deployment the server serves differently from this log's fold (only those the
+/// server has no newer events for are compared).
+fn server_finding(events: &[Envelope], server: &Server) -> anyhow::Result<Option<Finding>> {
     let model = ReadModel::fold(events);
-    let differing = source::differing_views(origin, token, &model)?;
-    let Some(id) = differing.first() else {
-        return Ok(None);
+    let all = ListQuery {
+        limit: usize::MAX,
+        ..ListQuery::default()
     };
-    let seq = model
-        .get(id.parse()?)
-        .map_or(Seq(1), |state| state.first_seq);
-    Ok(Some((
-        seq,
-        format!("the server serves {id} differently from the log's fold"),
-    )))
+    for state in model.list(&all) {
+        let folded = serde_json::to_value(DeploymentView::of(state))?;
+        let served = server.view(&state.id.to_string())?;
+        if served["lastSeq"] == folded["lastSeq"] && served != folded {
+            return Ok(Some((
+                state.first_seq,
+                format!(
+                    "the server serves {} differently from the log's fold",
+                    state.id
+                ),
+            )));
+        }
+    }
+    Ok(None)
 }
 
 fn report(
@@ -98,27 +103,37 @@ fn report(
     json: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let last = events.last();
-    let head_hash = last.map(|e| e.hash.to_string());
     if json {
-        let answer = json!({
-            "ok": finding.is_none(),
-            "events": events.len(),
-            "lastSeq": last.map(|e| e.seq.0),
-            "headHash": head_hash,
-            "firstBadSeq": finding.map(|(seq, _)| seq.0),
-            "reason": finding.map(|(_, reason)| reason),
-        });
-        writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
-    } else if let Some((seq, reason)) = finding {
-        writeln!(out, "FAILED at seq {seq}: {reason}")?;
-    } else {
-        let head = head_hash.as_deref().unwrap_or("(empty)");
-        writeln!(
-            out,
-            "ok: {} events, chain intact, head {head}",
-            events.len()
-        )?;
+        return report_json(events, finding, out);
     }
+    match finding {
+        Some((seq, reason)) => writeln!(out, "FAILED at seq {seq}: {reason}")?,
+        None => writeln!(
+            out,
+            "ok: {} events, chain intact, head {}",
+            events.len(),
+            events
+                .last()
+                .map_or("(empty)".to_owned(), |e| e.hash.to_string())
+        )?,
+    }
+    Ok(())
+}
+
+fn report_json(
+    events: &[Envelope],
+    finding: Option<&Finding>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let last = events.last();
+    let answer = json!({
+        "ok": finding.is_none(),
+        "events": events.len(),
+        "lastSeq": last.map(|e| e.seq.0),
+        "headHash": last.map(|e| e.hash.to_string()),
+        "firstBadSeq": finding.map(|(seq, _)| seq.0),
+        "reason": finding.map(|(_, reason)| reason),
+    });
+    writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
     Ok(())
 }

@@ -12,9 +12,10 @@
 //! stopped ledger, read-only) and [`verify_envelopes`] (an export). The log lives in a
 //! [`Store`]: [`SledStore`] on disk, [`MemoryStore`] for scratch runs and tests.
 //!
-//! Inside: `open` (format check, verify and fold, start), `writer` (the single writer, group
-//! commit), `shared` (what the writer publishes to readers), `read` (partial reads),
-//! `verify` and `chain` (the checks), `codec` (the frozen encoding), `store` (the backends).
+//! Inside: `open` (format check, verify and fold, start), `writer` and `syncer` (the single
+//! writer's two stages, group commit), `shared` (what the writer publishes to readers),
+//! `read` (partial reads), `verify` and `chain` (the checks), `codec` (the frozen encoding),
+//! `store` (the backends).
 //!
 //! The ledger knows nothing of HTTP, Dokploy or the read model's shape: the projection plugs in
 //! through [`Projector`]; the only domain rule it asks is who holds a stack name.
@@ -31,6 +32,7 @@ mod reader;
 mod shared;
 mod store;
 mod stream_writer;
+mod syncer;
 mod verify;
 mod writer;
 

@@ -1,11 +1,12 @@
 //! The single writer: validates appends, chains and encodes them, group-commits them, and only
 //! then publishes them (stream index, projection, live subscribers) and acknowledges them.
 //!
-//! It runs on two OS threads because a durable flush blocks. The stager takes requests from a
-//! bounded channel; every request waiting when a batch starts joins it. It validates, chains,
-//! encodes and writes the batch to the store, then hands it to the syncer and goes on with the
-//! next batch while the syncer makes the previous ones durable with one sync for all that are
-//! waiting. Only after the sync are events published and appenders answered, in seq order.
+//! It runs on two OS threads because a durable flush blocks. The stager (here) takes requests
+//! from a bounded channel; every request waiting when a batch starts joins it. It validates,
+//! chains, encodes and writes the batch to the store, then hands it to the syncer
+//! (`syncer.rs`) and goes on with the next batch while the syncer makes the previous ones
+//! durable with one sync for all that are waiting. Only after the sync are events published
+//! and appenders answered, in seq order.
 //! A request is all-or-nothing: if any of its events is refused, none is staged. A storage
 //! error fails every appender of the batches concerned and stops the writer for good: later
 //! appends get [`LedgerError::Stopped`], never a false acknowledgement.
@@ -16,7 +17,7 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::clock::{Clock, Stopwatch};
+use crate::clock::Clock;
 use crate::deployment::EventKind;
 use crate::deployment::name::NameClaims;
 use crate::ids::{DeploymentId, Seq, StreamVersion};
@@ -25,10 +26,14 @@ use crate::ledger::envelope::{Envelope, Hash};
 use crate::ledger::error::LedgerError;
 use crate::ledger::shared::Shared;
 use crate::ledger::store::{Head, Store, StoredRecord};
+use crate::ledger::syncer::{Syncer, Written};
 use crate::ledger::{ExpectedVersion, NewEvent};
 
 /// What an appender receives: the envelopes as written.
 pub(crate) type AppendReply = oneshot::Sender<Result<Vec<Arc<Envelope>>, LedgerError>>;
+
+/// An appender to answer, with where its events are in the batch (or why it was refused).
+pub(crate) type Reply = (AppendReply, Result<Range<usize>, LedgerError>);
 
 /// A message to the writer.
 pub(crate) enum Command {
@@ -48,14 +53,7 @@ pub(crate) enum Command {
 struct Batch {
     records: Vec<StoredRecord>,
     envelopes: Vec<Arc<Envelope>>,
-    replies: Vec<(AppendReply, Result<Range<usize>, LedgerError>)>,
-}
-
-/// A batch written to the store, waiting to be made durable.
-struct Written {
-    head: Head,
-    envelopes: Vec<Arc<Envelope>>,
-    replies: Vec<(AppendReply, Result<Range<usize>, LedgerError>)>,
+    replies: Vec<Reply>,
 }
 
 /// Batches written but not yet synced, between the stager and the syncer. Small: it only
@@ -309,59 +307,5 @@ impl Writer {
                 }
             }
         }
-    }
-}
-
-/// Makes written batches durable, then publishes them and answers their appenders, in order.
-struct Syncer {
-    store: Arc<dyn Store>,
-    shared: Arc<Shared>,
-    live: broadcast::Sender<Arc<Envelope>>,
-}
-
-impl Syncer {
-    fn run(self, written: std::sync::mpsc::Receiver<Written>) {
-        while let Ok(first) = written.recv() {
-            let mut group = vec![first];
-            group.extend(written.try_iter());
-            if !self.sync(group) {
-                break;
-            }
-        }
-        // After a failure, whatever the writer still hands over is refused, never acknowledged.
-        for Written { replies, .. } in written.iter() {
-            for (reply, staged) in replies {
-                let _ = reply.send(staged.and(Err(LedgerError::Stopped)));
-            }
-        }
-    }
-
-    /// One sync for the whole group. False when storage failed.
-    fn sync(&self, group: Vec<Written>) -> bool {
-        let stopwatch = Stopwatch::start();
-        if let Err(error) = self.store.sync() {
-            tracing::error!(%error, "ledger sync failed; the writer stops");
-            self.shared.stop();
-            for Written { replies, .. } in group {
-                for (reply, staged) in replies {
-                    let _ = reply.send(staged.and(Err(LedgerError::Storage(error.clone()))));
-                }
-            }
-            return false;
-        }
-        let events = group.iter().map(|written| written.envelopes.len()).sum();
-        self.shared.stats.record_flush(stopwatch.elapsed(), events);
-        for Written {
-            head,
-            envelopes,
-            replies,
-        } in group
-        {
-            self.shared.publish(head, &envelopes, Some(&self.live));
-            for (reply, staged) in replies {
-                let _ = reply.send(staged.map(|range| envelopes[range].to_vec()));
-            }
-        }
-        true
     }
 }

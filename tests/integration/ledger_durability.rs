@@ -5,12 +5,12 @@ use std::collections::{HashMap, HashSet};
 use stackledger::deployment::{Event, Phase};
 use stackledger::ids::{DeploymentId, IdGen, Seq, SequentialIds, StreamVersion};
 use stackledger::ledger::envelope::Envelope;
-use stackledger::ledger::{ExpectedVersion, Head, NewEvent, verify_envelopes};
+use stackledger::ledger::{ExpectedVersion, Head, NewEvent};
 use stackledger::projection::{DeploymentView, ReadModel};
 
 use crate::support::{
-    TestLedger, append, close, open_ledger, open_ledger_in_memory, phase, requested, scenario,
-    scenario_in_memory,
+    TestLedger, append, close, open_ledger, open_ledger_in_memory, phase, read_verified, requested,
+    scenario, scenario_in_memory,
 };
 
 /// What a ledger holds, to compare across a reopen.
@@ -123,13 +123,7 @@ async fn sixty_four_concurrent_appenders_get_contiguous_seqs_and_versions() {
 
     let reopened = open_ledger(dir.path());
     assert_eq!(reopened.ledger.head().seq, Seq(total));
-    let stored = reopened
-        .ledger
-        .read_after(Seq::ZERO, usize::MAX)
-        .expect("reads");
-    let verification = verify_envelopes(&stored);
-    assert_eq!(verification.damage, None, "the chain verifies");
-    assert_eq!(verification.last, reopened.ledger.head());
+    let stored = read_verified(&reopened.ledger);
     let stored_hashes: HashMap<Seq, _> = stored.iter().map(|e| (e.seq, e.hash)).collect();
     for (seq, hash, ..) in &acks {
         assert_eq!(

@@ -9,10 +9,12 @@ use std::sync::Arc;
 
 use stackledger::clock::ManualClock;
 use stackledger::deployment::{Event, Phase};
-use stackledger::ids::DeploymentId;
+use stackledger::ids::{DeploymentId, Seq};
+use stackledger::ledger::envelope::Envelope;
 use stackledger::ledger::error::LedgerError;
 use stackledger::ledger::{
     ExpectedVersion, Ledger, LedgerOptions, MemoryStore, NewEvent, SledStore, Store,
+    verify_envelopes,
 };
 use stackledger::projection::LiveReadModel;
 
@@ -107,6 +109,15 @@ pub(crate) async fn append(ledger: &Ledger, stream: DeploymentId, events: Vec<Ev
         .await
         .expect("the append is accepted");
     written.iter().map(|envelope| envelope.seq.0).collect()
+}
+
+/// The whole durable log, after checking that it verifies and ends at the head.
+pub(crate) fn read_verified(ledger: &Ledger) -> Vec<Envelope> {
+    let log = ledger.read_after(Seq::ZERO, usize::MAX).expect("reads");
+    let verification = verify_envelopes(&log);
+    assert_eq!(verification.damage, None, "the chain verifies");
+    assert_eq!(verification.last, ledger.head(), "the log ends at the head");
+    log
 }
 
 /// Closes a ledger and waits until its files are released.

@@ -21,7 +21,6 @@ use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::route::Route;
 use crate::ids::{DeploymentId, Seq};
-use crate::ledger::chain::ChainCheck;
 use crate::projection::view::rfc3339;
 use crate::projection::{DeploymentState, ListQuery};
 
@@ -30,8 +29,6 @@ const LIST_LIMIT_DEFAULT: usize = 20;
 const LIST_LIMIT_MAX: usize = 200;
 const EXPORT_LIMIT_DEFAULT: usize = 1_000;
 const EXPORT_LIMIT_MAX: usize = 10_000;
-/// Events read per step while verifying.
-const VERIFY_CHUNK: usize = 4_096;
 
 pub(super) fn routes() -> Vec<Route> {
     const AUDIT: &[(u16, &str)] = &[
@@ -244,39 +241,20 @@ async fn export(
         .into_response())
 }
 
-/// Re-checks the whole chain from the stored bytes' decoded form.
+/// Re-checks the whole chain from the stored bytes up to the durable head.
 async fn verify(_: Admin, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let ledger = state.ledger.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let mut check = ChainCheck::new();
-        loop {
-            let chunk = ledger.read_after(check.last_seq(), VERIFY_CHUNK)?;
-            if chunk.is_empty() {
-                return Ok::<_, crate::ledger::error::LedgerError>((check, None));
-            }
-            for envelope in &chunk {
-                if let Err(damage) = check.check_envelope(envelope) {
-                    return Ok((check, Some(damage.first_bad_seq())));
-                }
-            }
-        }
-    })
-    .await
-    .map_err(|error| unavailable(&error))?;
-    let (check, first_bad) = match result {
-        Ok(found) => found,
-        Err(crate::ledger::error::LedgerError::Damaged(damage)) => {
-            (ChainCheck::new(), Some(damage.first_bad_seq()))
-        }
-        Err(error) => return Err(unavailable(&error)),
-    };
+    let verification = tokio::task::spawn_blocking(move || ledger.verify())
+        .await
+        .map_err(|error| unavailable(&error))?
+        .map_err(|error| unavailable(&error))?;
     let mut answer = json!({
-        "ok": first_bad.is_none(),
-        "events": check.last_seq().0,
-        "lastSeq": check.last_seq().0,
-        "headHash": check.last_hash().to_string(),
+        "ok": verification.is_intact(),
+        "events": verification.events(),
+        "lastSeq": verification.last.seq.0,
+        "headHash": verification.last.hash.to_string(),
     });
-    if let Some(seq) = first_bad {
+    if let Some(seq) = verification.first_bad_seq() {
         answer["firstBadSeq"] = json!(seq.0);
     }
     Ok(Json(answer))

@@ -14,9 +14,10 @@ use serde::{Deserialize, Serialize};
 use crate::deployment::Event;
 use crate::ids::{DeploymentId, Seq, StreamVersion};
 use crate::ledger::envelope::{Envelope, Hash};
+use crate::ledger::error::CodecError;
 
 /// The version of the on-disk format, kept in the store's metadata.
-pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 1;
 
 /// The largest record the decoder accepts (the writer's payload cap is far below it).
 const DECODE_BYTES_MAX: usize = 1 << 20;
@@ -26,42 +27,8 @@ type Config = Configuration<LittleEndian, Varint, Limit<DECODE_BYTES_MAX>>;
 /// The bincode configuration of the log. Frozen.
 const CONFIG: Config = bincode::config::standard().with_limit::<DECODE_BYTES_MAX>();
 
-/// Why bytes are not a record.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CodecError {
-    /// The record is shorter than its hash.
-    #[error("record of {len} bytes is too short to hold a hash")]
-    TooShort {
-        /// The record's length.
-        len: usize,
-    },
-    /// The body does not decode as an envelope of this version.
-    #[error("record body does not decode: {reason}")]
-    Undecodable {
-        /// bincode's explanation.
-        reason: String,
-    },
-    /// The body decodes but has bytes left over.
-    #[error("record body has {extra} bytes after the envelope")]
-    TrailingBytes {
-        /// How many.
-        extra: usize,
-    },
-}
-
-/// The hashed part of an envelope, borrowed for encoding.
-#[derive(Serialize)]
-struct BodyRef<'a> {
-    seq: Seq,
-    stream: DeploymentId,
-    version: StreamVersion,
-    at: i64,
-    cause: Option<Seq>,
-    event: &'a Event,
-    prev_hash: Hash,
-}
-
-/// The hashed part of an envelope, owned for decoding. Same field order as [`BodyRef`].
+/// The hashed part of an envelope, owned for decoding. Same fields in the same order as
+/// [`BodyFields`]: bincode encodes a struct as its fields in order, names aside.
 #[derive(Deserialize)]
 struct Body {
     seq: Seq,
@@ -73,42 +40,34 @@ struct Body {
     prev_hash: Hash,
 }
 
-/// The fields of an envelope that are hashed, before the hash exists.
-#[derive(Debug, Clone, Copy)]
-pub struct BodyFields<'a> {
+/// The fields of an envelope that are hashed, before the hash exists. Their order is the
+/// encoding's: never reorder them.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct BodyFields<'a> {
     /// Global position.
-    pub seq: Seq,
+    seq: Seq,
     /// Stream.
-    pub stream: DeploymentId,
+    stream: DeploymentId,
     /// Position in the stream.
-    pub version: StreamVersion,
+    version: StreamVersion,
     /// Unix milliseconds.
-    pub at: i64,
+    at: i64,
     /// The event answered.
-    pub cause: Option<Seq>,
+    cause: Option<Seq>,
     /// The payload.
-    pub event: &'a Event,
+    event: &'a Event,
     /// The previous hash.
-    pub prev_hash: Hash,
+    prev_hash: Hash,
 }
 
 /// Encodes the hashed part of an envelope.
-pub fn encode_body(fields: BodyFields<'_>) -> Vec<u8> {
-    let body = BodyRef {
-        seq: fields.seq,
-        stream: fields.stream,
-        version: fields.version,
-        at: fields.at,
-        cause: fields.cause,
-        event: fields.event,
-        prev_hash: fields.prev_hash,
-    };
-    bincode::serde::encode_to_vec(&body, CONFIG)
+fn encode_body(fields: BodyFields<'_>) -> Vec<u8> {
+    bincode::serde::encode_to_vec(fields, CONFIG)
         .expect("encoding plain serde data into a Vec cannot fail")
 }
 
-/// Encodes the hashed part of an existing envelope (used to re-check a decoded or imported one).
-pub fn encode_envelope_body(envelope: &Envelope) -> Vec<u8> {
+/// Encodes the hashed part of an envelope: every field but its hash.
+pub(crate) fn encode_envelope_body(envelope: &Envelope) -> Vec<u8> {
     encode_body(BodyFields {
         seq: envelope.seq,
         stream: envelope.stream,
@@ -121,7 +80,7 @@ pub fn encode_envelope_body(envelope: &Envelope) -> Vec<u8> {
 }
 
 /// A stored record: `body ‖ hash`.
-pub fn encode_record(body: &[u8], hash: &Hash) -> Vec<u8> {
+pub(crate) fn encode_record(body: &[u8], hash: &Hash) -> Vec<u8> {
     let mut record = Vec::with_capacity(body.len() + hash.0.len());
     record.extend_from_slice(body);
     record.extend_from_slice(&hash.0);
@@ -129,7 +88,7 @@ pub fn encode_record(body: &[u8], hash: &Hash) -> Vec<u8> {
 }
 
 /// Splits a stored record into its body bytes and its stored hash, without decoding.
-pub fn split_record(record: &[u8]) -> Result<(&[u8], Hash), CodecError> {
+pub(crate) fn split_record(record: &[u8]) -> Result<(&[u8], Hash), CodecError> {
     let Some(body_len) = record.len().checked_sub(32) else {
         return Err(CodecError::TooShort { len: record.len() });
     };
@@ -139,7 +98,7 @@ pub fn split_record(record: &[u8]) -> Result<(&[u8], Hash), CodecError> {
 }
 
 /// Decodes a record body into an envelope carrying `hash`.
-pub fn decode_body(body: &[u8], hash: Hash) -> Result<Envelope, CodecError> {
+pub(crate) fn decode_body(body: &[u8], hash: Hash) -> Result<Envelope, CodecError> {
     let (decoded, used): (Body, usize) =
         bincode::serde::decode_from_slice(body, CONFIG).map_err(|error| {
             CodecError::Undecodable {
@@ -163,16 +122,16 @@ pub fn decode_body(body: &[u8], hash: Hash) -> Result<Envelope, CodecError> {
     })
 }
 
-/// Decodes a stored record (no hash check: see [`crate::ledger::chain`]).
-pub fn decode_record(record: &[u8]) -> Result<Envelope, CodecError> {
-    let (body, hash) = split_record(record)?;
-    decode_body(body, hash)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::deployment::Phase;
+
+    /// Decodes a stored record without checking its hash.
+    fn decode_record(record: &[u8]) -> Result<Envelope, CodecError> {
+        let (body, hash) = split_record(record)?;
+        decode_body(body, hash)
+    }
 
     fn sample(event: &Event) -> Vec<u8> {
         encode_body(BodyFields {

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use crate::deployment::EventKind;
 use crate::ids::{DeploymentId, Seq, StreamVersion};
-use crate::ledger::codec::CodecError;
 
 /// A failure of the storage underneath the ledger.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -20,6 +19,12 @@ pub enum StoreError {
     )]
     Locked {
         /// The data directory.
+        path: String,
+    },
+    /// The directory holds no ledger (a read-only open never creates one).
+    #[error("{path} holds no StackLedger ledger")]
+    NotFound {
+        /// The directory.
         path: String,
     },
     /// An I/O operation failed.
@@ -42,6 +47,29 @@ pub enum StoreError {
     MalformedHead {
         /// Its length.
         len: usize,
+    },
+}
+
+/// Why stored bytes are not a record: too short, not decodable, or padded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    /// The record is shorter than its hash.
+    #[error("record of {len} bytes is too short to hold a hash")]
+    TooShort {
+        /// The record's length.
+        len: usize,
+    },
+    /// The body does not decode as an envelope of this version.
+    #[error("record body does not decode: {reason}")]
+    Undecodable {
+        /// bincode's explanation.
+        reason: String,
+    },
+    /// The body decodes but has bytes left over.
+    #[error("record body has {extra} bytes after the envelope")]
+    TrailingBytes {
+        /// How many.
+        extra: usize,
     },
 }
 

@@ -1,47 +1,23 @@
-//! Opening a stored log: the format check, the verifying scan that folds every event into the
-//! projection (scan and fold on two threads), and the comparison with the recorded head. Damage
-//! is refused with the first bad seq; nothing is repaired.
+//! Opening a stored log: the format check, the verification (the one in
+//! [`crate::ledger::verify`]) that folds every verified event into the projection (verify and
+//! fold on two threads), then the writer's start. Damage is refused with the first bad seq;
+//! nothing is repaired. The one write an open may make is to record a head that intact,
+//! never-acknowledged events had run past.
 
-use std::ops::ControlFlow;
-use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 
+use tokio::sync::{broadcast, mpsc};
+
+use crate::clock::Clock;
 use crate::deployment::name::NameClaims;
 use crate::ids::Seq;
-use crate::ledger::Shared;
-use crate::ledger::chain::ChainCheck;
-use crate::ledger::codec;
 use crate::ledger::envelope::Envelope;
-use crate::ledger::error::{Damage, LedgerError};
-use crate::ledger::store::{Head, Store};
-
-/// Refuses a store written in another format; stamps a new one.
-pub(super) fn check_format(store: &dyn Store) -> Result<(), LedgerError> {
-    match store.format_version().map_err(LedgerError::Open)? {
-        Some(found) if found == codec::FORMAT_VERSION => Ok(()),
-        Some(found) => Err(LedgerError::UnsupportedFormat {
-            found,
-            supported: codec::FORMAT_VERSION,
-        }),
-        None => {
-            let mut empty = true;
-            store
-                .scan(Seq::ZERO, &mut |_, _| {
-                    empty = false;
-                    ControlFlow::Break(())
-                })
-                .map_err(LedgerError::Open)?;
-            let has_head = store.head().map_err(LedgerError::Open)?.is_some();
-            if !empty || has_head {
-                return Err(LedgerError::Damaged(Damage::HeadMissing {
-                    events: u64::from(!empty),
-                }));
-            }
-            store
-                .set_format_version(codec::FORMAT_VERSION)
-                .map_err(LedgerError::Open)
-        }
-    }
-}
+use crate::ledger::error::{Damage, LedgerError, StoreError};
+use crate::ledger::shared::Shared;
+use crate::ledger::store::{self, Head, Store};
+use crate::ledger::writer::Writer;
+use crate::ledger::{Ledger, LedgerOptions, Projector, codec, verify};
 
 /// Events folded per projector call while opening.
 const OPEN_CHUNK: usize = 4096;
@@ -49,140 +25,151 @@ const OPEN_CHUNK: usize = 4096;
 /// Verified chunks waiting for the fold while opening.
 const OPEN_CHUNKS_QUEUED_MAX: usize = 8;
 
+/// Opens a ledger over `store`: verifies and folds the log, then starts the writer.
+pub(super) fn start(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    projector: Arc<dyn Projector>,
+    options: LedgerOptions,
+) -> Result<Ledger, LedgerError> {
+    if refuse_other_format(store.as_ref())?.is_none() {
+        stamp_format(store.as_ref())?;
+    }
+    let (live, _) = broadcast::channel(options.live_buffer_max.max(1));
+    let shared = Arc::new(Shared::new(projector, live.clone()));
+    let (head, claims) = replay_stored(store.as_ref(), &shared)?;
+    let (commands, receiver) = mpsc::channel(options.queue_max.max(1));
+    let writer = Writer {
+        store: Arc::clone(&store),
+        shared: Arc::clone(&shared),
+        clock,
+        live,
+        head,
+        versions: shared.stream_versions(),
+        claims,
+        payload_bytes_max: options.payload_bytes_max,
+        batch_events_max: options.batch_events_max.max(1),
+    };
+    let handle = std::thread::Builder::new()
+        .name("ledger-writer".into())
+        .spawn(move || writer.run(receiver))
+        .map_err(|source| {
+            LedgerError::Open(StoreError::Io {
+                operation: "start writer thread",
+                source: Arc::new(source),
+            })
+        })?;
+    Ok(Ledger {
+        store,
+        shared,
+        commands,
+        writer: Arc::new(Mutex::new(Some(handle))),
+    })
+}
+
+/// Refuses a store written in another format; the format it records (None for a new store).
+pub(super) fn refuse_other_format(store: &dyn Store) -> Result<Option<u32>, LedgerError> {
+    match store.format_version().map_err(LedgerError::Open)? {
+        Some(found) if found != codec::FORMAT_VERSION => Err(LedgerError::UnsupportedFormat {
+            found,
+            supported: codec::FORMAT_VERSION,
+        }),
+        found => Ok(found),
+    }
+}
+
+/// Stamps a new store with this build's format; a store with events or a head but no format
+/// lost its metadata, and is refused.
+fn stamp_format(store: &dyn Store) -> Result<(), LedgerError> {
+    let empty = store::is_empty(store).map_err(LedgerError::Open)?;
+    let has_head = store.head().map_err(LedgerError::Open)?.is_some();
+    if !empty || has_head {
+        return Err(LedgerError::Damaged(Damage::HeadMissing {
+            events: u64::from(!empty),
+        }));
+    }
+    store
+        .set_format_version(codec::FORMAT_VERSION)
+        .map_err(LedgerError::Open)
+}
+
 /// Verifies every stored event and folds it into the projection, index and name claims.
 ///
-/// Two threads share the work: this one scans, checks the chain and decodes; a second folds
-/// the verified chunks, so opening a large log uses both cores. Only verified events are
-/// folded; on damage the open fails and the partial fold is thrown away with the ledger.
-pub(super) fn replay_stored(
-    store: &dyn Store,
-    shared: &Shared,
-) -> Result<(ChainCheck, NameClaims), LedgerError> {
-    let (to_fold, verified) =
-        std::sync::mpsc::sync_channel::<Vec<Arc<Envelope>>>(OPEN_CHUNKS_QUEUED_MAX);
-    std::thread::scope(|scope| {
-        let folder = scope.spawn(move || {
-            let mut claims = NameClaims::default();
-            for chunk in verified {
-                for envelope in &chunk {
-                    claims.observe(envelope.stream, &envelope.event);
-                }
-                if let Some(last) = chunk.last() {
-                    let head = Head {
-                        seq: last.seq,
-                        hash: last.hash,
-                    };
-                    shared.publish(head, &chunk, None);
-                }
-            }
-            claims
-        });
-        let checked = scan_and_check(store, &to_fold);
+/// Two threads share the work: this one scans, verifies and decodes; a second folds the
+/// verified chunks, so opening a large log uses both cores. Only verified events are folded;
+/// on damage the open fails and the partial fold is thrown away with the ledger.
+fn replay_stored(store: &dyn Store, shared: &Shared) -> Result<(Head, NameClaims), LedgerError> {
+    let recorded = store.head().map_err(LedgerError::Open)?;
+    let (to_fold, verified) = std::sync::mpsc::sync_channel(OPEN_CHUNKS_QUEUED_MAX);
+    let (verification, claims) = std::thread::scope(|scope| {
+        let folder = scope.spawn(move || fold(verified, shared));
+        let verification = verify_in_chunks(store, recorded, &to_fold);
         drop(to_fold);
         let claims = folder
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        checked.map(|check| (check, claims))
-    })
+        (verification, claims)
+    });
+    let verification = verification.map_err(LedgerError::Open)?;
+    if let Some(damage) = verification.damage {
+        return Err(LedgerError::Damaged(damage));
+    }
+    if let Some(recorded) = recorded
+        && recorded.seq < verification.last.seq
+    {
+        record_head(store, recorded, verification.last)?;
+    }
+    Ok((verification.last, claims))
 }
 
-/// Scans the store from the start, checking every record, and sends verified chunks on.
-fn scan_and_check(
+/// Verifies the whole store, sending verified events on in chunks.
+fn verify_in_chunks(
     store: &dyn Store,
-    to_fold: &std::sync::mpsc::SyncSender<Vec<Arc<Envelope>>>,
-) -> Result<ChainCheck, LedgerError> {
-    let mut check = ChainCheck::new();
+    recorded: Option<Head>,
+    to_fold: &SyncSender<Vec<Arc<Envelope>>>,
+) -> Result<verify::Verification, StoreError> {
     let mut chunk: Vec<Arc<Envelope>> = Vec::with_capacity(OPEN_CHUNK);
-    let mut damage = None;
-    store
-        .scan(
-            Seq::ZERO,
-            &mut |seq, record| match check.check_record(seq, record) {
-                Ok(envelope) => {
-                    chunk.push(Arc::new(envelope));
-                    if chunk.len() == OPEN_CHUNK {
-                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(OPEN_CHUNK));
-                        // The folder only stops early by panicking, which join re-raises.
-                        let _ = to_fold.send(full);
-                    }
-                    ControlFlow::Continue(())
-                }
-                Err(found) => {
-                    damage = Some(found);
-                    ControlFlow::Break(())
-                }
-            },
-        )
-        .map_err(|error| match error {
-            crate::ledger::error::StoreError::MalformedKey { after } => {
-                LedgerError::Damaged(Damage::SeqGap {
-                    expected: after.next(),
-                    found: after.next(),
-                })
-            }
-            other => LedgerError::Open(other),
-        })?;
-    if let Some(found) = damage {
-        return Err(LedgerError::Damaged(found));
-    }
+    let verification = verify::verify_store(store, Seq(u64::MAX), recorded, &mut |envelope| {
+        chunk.push(Arc::new(envelope));
+        if chunk.len() == OPEN_CHUNK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(OPEN_CHUNK));
+            // The folder only stops early by panicking, which join re-raises.
+            let _ = to_fold.send(full);
+        }
+    })?;
     if !chunk.is_empty() {
         let _ = to_fold.send(chunk);
     }
-    Ok(check)
+    Ok(verification)
 }
 
-/// Compares the verified log with the head recorded in the metadata.
-pub(super) fn reconcile_head(store: &dyn Store, check: &ChainCheck) -> Result<Head, LedgerError> {
-    let last = Head {
-        seq: check.last_seq(),
-        hash: check.last_hash(),
-    };
-    let Some(recorded) = store.head().map_err(LedgerError::Open)? else {
-        if last.seq == Seq::ZERO {
-            return Ok(last);
+/// Folds verified chunks into the projection and index; returns the name claims they make.
+fn fold(verified: Receiver<Vec<Arc<Envelope>>>, shared: &Shared) -> NameClaims {
+    let mut claims = NameClaims::default();
+    for chunk in verified {
+        for envelope in &chunk {
+            claims.observe(envelope.stream, &envelope.event);
         }
-        return Err(LedgerError::Damaged(Damage::HeadMissing {
-            events: last.seq.0,
-        }));
-    };
-    if recorded.seq > last.seq {
-        return Err(LedgerError::Damaged(Damage::TailMissing {
-            last: last.seq,
-            head: recorded.seq,
-        }));
-    }
-    if recorded.seq == last.seq {
-        if recorded.hash != last.hash {
-            return Err(LedgerError::Damaged(Damage::HeadMismatch { seq: last.seq }));
+        if let Some(last) = chunk.last() {
+            let head = Head {
+                seq: last.seq,
+                hash: last.hash,
+            };
+            shared.publish(head, &chunk, None);
         }
-        return Ok(last);
     }
-    // Intact events past the recorded head: a crash came between writing them and recording
-    // the head, before any appender was told they were durable. They verify, so they stay.
-    let record =
-        store
-            .get(recorded.seq)
-            .map_err(LedgerError::Open)?
-            .ok_or(LedgerError::Damaged(Damage::HeadMismatch {
-                seq: recorded.seq,
-            }))?;
-    let (_, hash) = codec::split_record(&record).map_err(|source| {
-        LedgerError::Damaged(Damage::Undecodable {
-            seq: recorded.seq,
-            source,
-        })
-    })?;
-    if recorded.seq != Seq::ZERO && hash != recorded.hash {
-        return Err(LedgerError::Damaged(Damage::HeadMismatch {
-            seq: recorded.seq,
-        }));
-    }
+    claims
+}
+
+/// Records `last` as the head: intact events past the `recorded` head were written before a
+/// crash came between writing them and recording their head, before any appender was told
+/// they were durable. They verify, so they stay.
+fn record_head(store: &dyn Store, recorded: Head, last: Head) -> Result<(), LedgerError> {
     tracing::warn!(
         recorded = recorded.seq.0,
         last = last.seq.0,
         "events past the recorded head were never acknowledged but are intact; keeping them"
     );
     store.write(&[], &last).map_err(LedgerError::Open)?;
-    store.sync().map_err(LedgerError::Open)?;
-    Ok(last)
+    store.sync().map_err(LedgerError::Open)
 }

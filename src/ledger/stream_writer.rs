@@ -45,16 +45,6 @@ impl StreamWriter {
         self.version
     }
 
-    /// The stream written.
-    pub fn stream(&self) -> DeploymentId {
-        self.stream
-    }
-
-    /// The ledger underneath.
-    pub fn ledger(&self) -> &Ledger {
-        &self.ledger
-    }
-
     /// Appends one event and returns it as written, once durable.
     pub async fn append(&mut self, event: NewEvent) -> Result<Arc<Envelope>, LedgerError> {
         self.crash.hit(CrashPoint::BeforeAppend);

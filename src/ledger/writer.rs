@@ -1,11 +1,12 @@
 //! The single writer: validates appends, chains and encodes them, group-commits them, and only
 //! then publishes them (stream index, projection, live subscribers) and acknowledges them.
 //!
-//! It runs on two OS threads because a durable flush blocks. The stager takes requests from a
-//! bounded channel; every request waiting when a batch starts joins it. It validates, chains,
-//! encodes and writes the batch to the store, then hands it to the syncer and goes on with the
-//! next batch while the syncer makes the previous ones durable with one sync for all that are
-//! waiting. Only after the sync are events published and appenders answered, in seq order.
+//! It runs on two OS threads because a durable flush blocks. The stager (here) takes requests
+//! from a bounded channel; every request waiting when a batch starts joins it. It validates,
+//! chains, encodes and writes the batch to the store, then hands it to the syncer
+//! (`syncer.rs`) and goes on with the next batch while the syncer makes the previous ones
+//! durable with one sync for all that are waiting. Only after the sync are events published
+//! and appenders answered, in seq order.
 //! A request is all-or-nothing: if any of its events is refused, none is staged. A storage
 //! error fails every appender of the batches concerned and stops the writer for good: later
 //! appends get [`LedgerError::Stopped`], never a false acknowledgement.
@@ -16,18 +17,23 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::clock::{Clock, Stopwatch};
+use crate::clock::Clock;
 use crate::deployment::EventKind;
 use crate::deployment::name::NameClaims;
 use crate::ids::{DeploymentId, Seq, StreamVersion};
-use crate::ledger::codec::{self, BodyFields};
+use crate::ledger::codec;
 use crate::ledger::envelope::{Envelope, Hash};
 use crate::ledger::error::LedgerError;
+use crate::ledger::shared::Shared;
 use crate::ledger::store::{Head, Store, StoredRecord};
-use crate::ledger::{ExpectedVersion, NewEvent, Shared};
+use crate::ledger::syncer::{Syncer, Written};
+use crate::ledger::{ExpectedVersion, NewEvent};
 
 /// What an appender receives: the envelopes as written.
 pub(crate) type AppendReply = oneshot::Sender<Result<Vec<Arc<Envelope>>, LedgerError>>;
+
+/// An appender to answer, with where its events are in the batch (or why it was refused).
+pub(crate) type Reply = (AppendReply, Result<Range<usize>, LedgerError>);
 
 /// A message to the writer.
 pub(crate) enum Command {
@@ -47,14 +53,7 @@ pub(crate) enum Command {
 struct Batch {
     records: Vec<StoredRecord>,
     envelopes: Vec<Arc<Envelope>>,
-    replies: Vec<(AppendReply, Result<Range<usize>, LedgerError>)>,
-}
-
-/// A batch written to the store, waiting to be made durable.
-struct Written {
-    head: Head,
-    envelopes: Vec<Arc<Envelope>>,
-    replies: Vec<(AppendReply, Result<Range<usize>, LedgerError>)>,
+    replies: Vec<Reply>,
 }
 
 /// Batches written but not yet synced, between the stager and the syncer. Small: it only
@@ -126,9 +125,7 @@ impl Writer {
     }
 
     fn is_stopped(&self) -> bool {
-        self.shared
-            .stopped
-            .load(std::sync::atomic::Ordering::SeqCst)
+        self.shared.is_stopped()
     }
 
     /// Adds a command to the batch; returns the shutdown signal if it was one.
@@ -163,60 +160,26 @@ impl Writer {
         if events.is_empty() {
             return Err(LedgerError::EmptyAppend);
         }
-        let current = self.versions.get(&stream).copied().unwrap_or_default();
-        if let ExpectedVersion::Exact(expected) = expected
-            && expected != current
-        {
-            return Err(LedgerError::VersionConflict {
-                stream,
-                expected,
-                actual: current,
-            });
-        }
+        let mut version = self.expect_version(stream, expected)?;
         let at = self.clock.now_ms();
         let mut head = self.head;
-        let mut version = current;
         let mut staged = Vec::with_capacity(events.len());
         for new in events {
             head.seq = head.seq.next();
             version = version.next();
             self.check(stream, version, head.seq, &new)?;
-            let body = codec::encode_body(BodyFields {
-                seq: head.seq,
-                stream,
-                version,
-                at,
-                cause: new.cause,
-                event: &new.event,
-                prev_hash: head.hash,
-            });
-            if body.len() > self.payload_bytes_max {
-                return Err(LedgerError::PayloadTooLarge {
-                    kind: new.event.kind(),
-                    size: body.len(),
-                    max: self.payload_bytes_max,
-                });
-            }
-            let prev_hash = head.hash;
-            head.hash = Hash::chain(&prev_hash, &body);
-            let bytes = codec::encode_record(&body, &head.hash);
-            let envelope = Envelope {
+            let (record, envelope) = self.seal(Envelope {
                 seq: head.seq,
                 stream,
                 version,
                 at,
                 cause: new.cause,
                 event: new.event,
-                prev_hash,
-                hash: head.hash,
-            };
-            staged.push((
-                StoredRecord {
-                    seq: head.seq,
-                    bytes,
-                },
-                envelope,
-            ));
+                prev_hash: head.hash,
+                hash: Hash::ZERO,
+            })?;
+            head.hash = envelope.hash;
+            staged.push((record, envelope));
         }
         let start = batch.envelopes.len();
         for (record, envelope) in staged {
@@ -227,6 +190,44 @@ impl Writer {
         self.versions.insert(stream, version);
         self.head = head;
         Ok(start..batch.envelopes.len())
+    }
+
+    /// The stream's current version, if it is the one the appender expects.
+    fn expect_version(
+        &self,
+        stream: DeploymentId,
+        expected: ExpectedVersion,
+    ) -> Result<StreamVersion, LedgerError> {
+        let current = self.versions.get(&stream).copied().unwrap_or_default();
+        match expected {
+            ExpectedVersion::Exact(expected) if expected != current => {
+                Err(LedgerError::VersionConflict {
+                    stream,
+                    expected,
+                    actual: current,
+                })
+            }
+            _ => Ok(current),
+        }
+    }
+
+    /// Encodes an envelope and computes its hash: its stored record and the envelope as
+    /// written. Refuses an event over the payload cap.
+    fn seal(&self, mut envelope: Envelope) -> Result<(StoredRecord, Envelope), LedgerError> {
+        let body = codec::encode_envelope_body(&envelope);
+        if body.len() > self.payload_bytes_max {
+            return Err(LedgerError::PayloadTooLarge {
+                kind: envelope.event.kind(),
+                size: body.len(),
+                max: self.payload_bytes_max,
+            });
+        }
+        envelope.hash = Hash::chain(&envelope.prev_hash, &body);
+        let record = StoredRecord {
+            seq: envelope.seq,
+            bytes: codec::encode_record(&body, &envelope.hash),
+        };
+        Ok((record, envelope))
     }
 
     /// The rules one event must meet at its place.
@@ -306,59 +307,5 @@ impl Writer {
                 }
             }
         }
-    }
-}
-
-/// Makes written batches durable, then publishes them and answers their appenders, in order.
-struct Syncer {
-    store: Arc<dyn Store>,
-    shared: Arc<Shared>,
-    live: broadcast::Sender<Arc<Envelope>>,
-}
-
-impl Syncer {
-    fn run(self, written: std::sync::mpsc::Receiver<Written>) {
-        while let Ok(first) = written.recv() {
-            let mut group = vec![first];
-            group.extend(written.try_iter());
-            if !self.sync(group) {
-                break;
-            }
-        }
-        // After a failure, whatever the writer still hands over is refused, never acknowledged.
-        for Written { replies, .. } in written.iter() {
-            for (reply, staged) in replies {
-                let _ = reply.send(staged.and(Err(LedgerError::Stopped)));
-            }
-        }
-    }
-
-    /// One sync for the whole group. False when storage failed.
-    fn sync(&self, group: Vec<Written>) -> bool {
-        let stopwatch = Stopwatch::start();
-        if let Err(error) = self.store.sync() {
-            tracing::error!(%error, "ledger sync failed; the writer stops");
-            self.shared.stop();
-            for Written { replies, .. } in group {
-                for (reply, staged) in replies {
-                    let _ = reply.send(staged.and(Err(LedgerError::Storage(error.clone()))));
-                }
-            }
-            return false;
-        }
-        let events = group.iter().map(|written| written.envelopes.len()).sum();
-        self.shared.stats.record_flush(stopwatch.elapsed(), events);
-        for Written {
-            head,
-            envelopes,
-            replies,
-        } in group
-        {
-            self.shared.publish(head, &envelopes, Some(&self.live));
-            for (reply, staged) in replies {
-                let _ = reply.send(staged.map(|range| envelopes[range].to_vec()));
-            }
-        }
-        true
     }
 }

@@ -10,10 +10,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 use stackledger::deployment::EventKind;
 use stackledger::ids::Seq;
-use stackledger::ledger::chain::ChainCheck;
-use stackledger::ledger::codec;
 use stackledger::ledger::envelope::Envelope;
-use stackledger::ledger::store::{SledStore, Store};
+use stackledger::ledger::{SledStore, Store, Verifier, stored_bytes};
 use stackledger::projection::{DeploymentView, ListQuery, ReadModel};
 
 use crate::support::{close, open_ledger, scenario};
@@ -45,6 +43,21 @@ fn write_log(path: &Path, records: &[(Seq, Vec<u8>)]) {
         text.push_str(&format!("{} {hex}\n", seq.0));
     }
     std::fs::write(path, text).expect("the golden log writes");
+}
+
+/// The log's envelopes, each verified (through the ledger's one verification) as it is read.
+fn verified(log: &Path, records: &[(Seq, Vec<u8>)]) -> Vec<Envelope> {
+    let mut verifier = Verifier::new();
+    let envelopes = records
+        .iter()
+        .map(|(seq, bytes)| {
+            verifier
+                .record(*seq, bytes)
+                .unwrap_or_else(|damage| panic!("{}: {damage}", log.display()))
+        })
+        .collect();
+    assert!(verifier.finish().is_intact());
+    envelopes
 }
 
 /// What a log folds to, as reviewable JSON.
@@ -87,11 +100,9 @@ async fn bless(dir: &Path) {
             ControlFlow::Continue(())
         })
         .expect("the scan succeeds");
-    write_log(&dir.join("scenario.log"), &records);
-    let envelopes: Vec<Envelope> = records
-        .iter()
-        .map(|(_, bytes)| codec::decode_record(bytes).expect("decodes"))
-        .collect();
+    let log = dir.join("scenario.log");
+    write_log(&log, &records);
+    let envelopes = verified(&log, &records);
     let expected = serde_json::to_string_pretty(&expected_of(&envelopes)).expect("json");
     std::fs::write(dir.join("scenario.expected.json"), expected + "\n").expect("writes");
 }
@@ -115,20 +126,14 @@ async fn golden_logs_verify_reencode_identically_and_fold_to_their_expected_proj
     assert!(!logs.is_empty(), "events/golden holds no log");
     for log in logs {
         let records = read_log(&log);
-        let mut check = ChainCheck::new();
-        let mut envelopes = Vec::new();
-        for (seq, bytes) in &records {
-            let envelope = check
-                .check_record(*seq, bytes)
-                .unwrap_or_else(|damage| panic!("{}: {damage}", log.display()));
-            let body = codec::encode_envelope_body(&envelope);
+        let envelopes = verified(&log, &records);
+        for (envelope, (seq, bytes)) in envelopes.iter().zip(&records) {
             assert_eq!(
-                codec::encode_record(&body, &envelope.hash),
+                stored_bytes(envelope),
                 *bytes,
                 "{}: event {seq:?} re-encodes differently: the codec changed",
                 log.display()
             );
-            envelopes.push(envelope);
         }
         let expected_path = log.with_extension("expected.json");
         let expected: Value = serde_json::from_str(
@@ -159,9 +164,8 @@ async fn golden_logs_verify_reencode_identically_and_fold_to_their_expected_proj
 fn golden_logs_together_use_every_event_kind() {
     let mut seen = BTreeSet::new();
     for log in golden_logs() {
-        for (_, bytes) in read_log(&log) {
-            seen.insert(codec::decode_record(&bytes).expect("decodes").event.kind());
-        }
+        let records = read_log(&log);
+        seen.extend(verified(&log, &records).iter().map(|e| e.event.kind()));
     }
     let missing: Vec<_> = EventKind::ALL
         .iter()

@@ -4,10 +4,7 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use stackledger::ids::Seq;
-use stackledger::ledger::chain::ChainCheck;
-
-use crate::support::open_ledger;
+use crate::support::{open_ledger, read_verified};
 
 /// Starts the appender child, waits for `kill_after` acknowledged seqs, kills it with SIGKILL,
 /// and returns every seq it printed.
@@ -54,14 +51,7 @@ async fn every_seq_acknowledged_before_a_sigkill_survives_and_the_chain_verifies
             head >= last_printed,
             "head {head} is behind acknowledged {last_printed}"
         );
-        let log = test
-            .ledger
-            .read_after(Seq::ZERO, usize::MAX)
-            .expect("reads");
-        let mut check = ChainCheck::new();
-        for envelope in &log {
-            check.check_envelope(envelope).expect("the chain verifies");
-        }
+        let log = read_verified(&test.ledger);
         let stored: BTreeSet<u64> = log.iter().map(|e| e.seq.0).collect();
         let lost: Vec<_> = acknowledged.difference(&stored).collect();
         assert!(

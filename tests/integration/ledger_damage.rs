@@ -1,12 +1,16 @@
-//! A damaged log refuses to open and names the first bad seq; nothing is repaired.
+//! A damaged log refuses to open and names the first bad seq; nothing is repaired. A live
+//! ledger's verify finds the same damage the open would.
 
 use std::path::Path;
 
 use stackledger::ids::Seq;
-use stackledger::ledger::LedgerOptions;
 use stackledger::ledger::error::{Damage, LedgerError};
+use stackledger::ledger::{LedgerOptions, Store, StoredRecord};
 
-use crate::support::{close, open_ledger, scenario, try_open_ledger, wait_released};
+use crate::support::{
+    close, open_ledger, scenario, scenario_in_memory, try_open_ledger, try_open_ledger_on,
+    wait_released,
+};
 
 /// Writes the golden scenario into `dir` and returns its last seq.
 async fn write_scenario(dir: &Path) -> u64 {
@@ -31,6 +35,20 @@ fn key(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()
 }
 
+/// Flips the lowest bit of the byte at `offset` (or the last byte) of event `seq`'s record.
+fn flip(dir: &Path, seq: u64, offset: usize) {
+    tamper(dir, |events| {
+        let mut value = events
+            .get(key(seq))
+            .expect("reads")
+            .expect("exists")
+            .to_vec();
+        let at = offset.min(value.len() - 1);
+        value[at] ^= 0x01;
+        events.insert(key(seq), value).expect("writes");
+    });
+}
+
 fn open_error(dir: &Path) -> Damage {
     match try_open_ledger(dir, LedgerOptions::default()) {
         Err(LedgerError::Damaged(damage)) => damage,
@@ -44,29 +62,11 @@ async fn a_flipped_byte_in_an_event_names_that_event() {
     let dir = tempfile::tempdir().expect("temp dir");
     write_scenario(dir.path()).await;
     for (seq, offset) in [(5u64, 0usize), (9, 20), (12, usize::MAX)] {
-        tamper(dir.path(), |events| {
-            let mut value = events
-                .get(key(seq))
-                .expect("reads")
-                .expect("exists")
-                .to_vec();
-            let at = offset.min(value.len() - 1);
-            value[at] ^= 0x01;
-            events.insert(key(seq), value).expect("writes");
-        });
+        flip(dir.path(), seq, offset);
         let damage = open_error(dir.path());
         assert_eq!(damage.first_bad_seq(), Seq(seq), "{damage}");
         assert!(matches!(damage, Damage::HashMismatch { .. }), "{damage:?}");
-        tamper(dir.path(), |events| {
-            let mut value = events
-                .get(key(seq))
-                .expect("reads")
-                .expect("exists")
-                .to_vec();
-            let at = offset.min(value.len() - 1);
-            value[at] ^= 0x01;
-            events.insert(key(seq), value).expect("writes");
-        });
+        flip(dir.path(), seq, offset);
     }
     open_ledger(dir.path());
 }
@@ -142,4 +142,29 @@ async fn a_damaged_ledger_is_left_as_it_was() {
         events.get(key(4)).expect("reads").is_some(),
         "nothing was dropped"
     );
+}
+
+#[tokio::test]
+async fn a_live_ledger_verifies_to_its_head_and_names_a_record_altered_under_it() {
+    let (store, test) = scenario_in_memory().await;
+    let head = test.ledger.head();
+    let clean = test.ledger.verify().expect("reads");
+    assert_eq!(clean.events(), head.seq.0);
+    assert_eq!((clean.last, clean.damage), (head, None));
+
+    let mut altered = store.get(Seq(6)).expect("reads").expect("exists");
+    altered[3] ^= 0x01;
+    let record = StoredRecord {
+        seq: Seq(6),
+        bytes: altered,
+    };
+    store.write(&[record], &head).expect("writes");
+    let damaged = test.ledger.verify().expect("reads");
+    assert_eq!(damaged.first_bad_seq(), Some(Seq(6)), "{damaged:?}");
+    assert_eq!(damaged.last.seq, Seq(5), "everything before it verified");
+    close(test.ledger).await;
+    match try_open_ledger_on(store, LedgerOptions::default()) {
+        Err(LedgerError::Damaged(damage)) => assert_eq!(damage, damaged.damage.expect("damage")),
+        other => panic!("the open and the live verify disagree: {:?}", other.err()),
+    }
 }

@@ -4,45 +4,51 @@ use std::collections::{HashMap, HashSet};
 
 use stackledger::deployment::{Event, Phase};
 use stackledger::ids::{DeploymentId, IdGen, Seq, SequentialIds, StreamVersion};
-use stackledger::ledger::chain::ChainCheck;
-use stackledger::ledger::{ExpectedVersion, NewEvent};
-use stackledger::projection::DeploymentView;
+use stackledger::ledger::envelope::Envelope;
+use stackledger::ledger::{ExpectedVersion, Head, NewEvent};
+use stackledger::projection::{DeploymentView, ReadModel};
 
-use crate::support::{append, close, open_ledger, phase, requested, scenario};
+use crate::support::{
+    TestLedger, append, close, open_ledger, open_ledger_in_memory, phase, read_verified, requested,
+    scenario, scenario_in_memory,
+};
+
+/// What a ledger holds, to compare across a reopen.
+#[derive(Debug, PartialEq)]
+struct Contents {
+    head: Head,
+    events: Vec<Envelope>,
+    versions: Vec<StreamVersion>,
+    projection: ReadModel,
+}
+
+fn contents(test: &TestLedger) -> Contents {
+    let ledger = &test.ledger;
+    Contents {
+        head: ledger.head(),
+        events: ledger.read_after(Seq::ZERO, usize::MAX).expect("reads"),
+        versions: [scenario::SHOP, scenario::BLOG, scenario::API]
+            .iter()
+            .map(|id| ledger.stream_version(*id))
+            .collect(),
+        projection: test.read_model.snapshot(),
+    }
+}
 
 #[tokio::test]
 async fn reopen_restores_every_event_seq_version_head_and_projection() {
     let dir = tempfile::tempdir().expect("temp dir");
     let test = open_ledger(dir.path());
     scenario::write(&test).await;
-    let head = test.ledger.head();
-    let events = test
-        .ledger
-        .read_after(Seq::ZERO, usize::MAX)
-        .expect("reads");
-    let projection = test.read_model.snapshot();
-    let versions: Vec<StreamVersion> = [scenario::SHOP, scenario::BLOG, scenario::API]
-        .iter()
-        .map(|id| test.ledger.stream_version(*id))
-        .collect();
+    let before = contents(&test);
     close(test.ledger).await;
 
     let reopened = open_ledger(dir.path());
-    assert_eq!(reopened.ledger.head(), head);
-    let again = reopened
-        .ledger
-        .read_after(Seq::ZERO, usize::MAX)
-        .expect("reads");
-    assert_eq!(again, events);
-    let seqs: Vec<u64> = again.iter().map(|e| e.seq.0).collect();
-    assert_eq!(seqs, (1..=head.seq.0).collect::<Vec<_>>());
-    for (id, version) in [scenario::SHOP, scenario::BLOG, scenario::API]
-        .iter()
-        .zip(versions)
-    {
-        assert_eq!(reopened.ledger.stream_version(*id), version);
-    }
-    assert_eq!(reopened.read_model.snapshot(), projection);
+    let after = contents(&reopened);
+    assert_eq!(after, before);
+    let seqs: Vec<u64> = after.events.iter().map(|e| e.seq.0).collect();
+    assert_eq!(seqs, (1..=before.head.seq.0).collect::<Vec<_>>());
+    let projection = after.projection;
     let shop = projection.get(scenario::SHOP).expect("shop is known");
     let view = DeploymentView::of(shop);
     assert_eq!(
@@ -117,14 +123,7 @@ async fn sixty_four_concurrent_appenders_get_contiguous_seqs_and_versions() {
 
     let reopened = open_ledger(dir.path());
     assert_eq!(reopened.ledger.head().seq, Seq(total));
-    let stored = reopened
-        .ledger
-        .read_after(Seq::ZERO, usize::MAX)
-        .expect("reads");
-    let mut check = ChainCheck::new();
-    for envelope in &stored {
-        check.check_envelope(envelope).expect("the chain verifies");
-    }
+    let stored = read_verified(&reopened.ledger);
     let stored_hashes: HashMap<Seq, _> = stored.iter().map(|e| (e.seq, e.hash)).collect();
     for (seq, hash, ..) in &acks {
         assert_eq!(
@@ -161,4 +160,25 @@ async fn an_append_of_several_events_is_written_together_in_order() {
         .expect("folded before the append returned");
     assert_eq!(shop.last_seq, Seq(3));
     assert_eq!(shop.version, StreamVersion(3));
+}
+
+#[tokio::test]
+async fn a_ledger_reopened_over_its_memory_store_restores_the_log_head_and_projection() {
+    let (store, test) = scenario_in_memory().await;
+    let before = contents(&test);
+    close(test.ledger).await;
+
+    let reopened = open_ledger_in_memory(&store);
+    assert_eq!(contents(&reopened), before);
+    let next = append(
+        &reopened.ledger,
+        scenario::API,
+        vec![phase(Phase::Deploying)],
+    )
+    .await;
+    assert_eq!(
+        next,
+        vec![before.head.seq.0 + 1],
+        "appends go on after the reopened head"
+    );
 }

@@ -8,8 +8,9 @@ use stackledger::clock::ManualClock;
 use stackledger::deployment::{Event, EventKind, Phase};
 use stackledger::ids::{DeploymentId, IdGen, Seq, SequentialIds, StreamVersion};
 use stackledger::ledger::error::{LedgerError, StoreError};
-use stackledger::ledger::store::{Head, SledStore, Store, StoredRecord};
-use stackledger::ledger::{ExpectedVersion, Ledger, LedgerOptions, NewEvent};
+use stackledger::ledger::{
+    ExpectedVersion, Head, Ledger, LedgerOptions, NewEvent, SledStore, Store, StoredRecord,
+};
 use stackledger::projection::LiveReadModel;
 
 use crate::support::{T0, append, close, open_ledger, phase, requested};
@@ -350,26 +351,25 @@ async fn assert_stopped_with_only_the_first_event(
     assert_eq!(reopened.ledger.head().seq, Seq(1));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sync_failure_fails_its_batch_stops_the_writer_and_acknowledges_nothing_more() {
+/// One event appended, then a failure of the part of storage `failing` picks: the batches
+/// during it fail, and the writer stays stopped once storage works again.
+async fn fail_then_check(failing: fn(&FailingStore) -> &AtomicBool) {
     let dir = tempfile::tempdir().expect("temp dir");
     let (store, ledger, read_model) = failing_ledger(dir.path());
     let ids = SequentialIds::default();
     append(&ledger, ids.deployment_id(), vec![requested("kept")]).await;
-    store.failing_sync.store(true, Ordering::SeqCst);
+    failing(&store).store(true, Ordering::SeqCst);
     append_during_failure(&ledger, &ids).await;
-    store.failing_sync.store(false, Ordering::SeqCst);
+    failing(&store).store(false, Ordering::SeqCst);
     assert_stopped_with_only_the_first_event(store, ledger, read_model, &ids, dir.path()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_failure_fails_its_batch_stops_the_writer_and_acknowledges_nothing_more() {
+    fail_then_check(|store| &store.failing_sync).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_failure_fails_its_batch_and_stops_the_writer() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (store, ledger, read_model) = failing_ledger(dir.path());
-    let ids = SequentialIds::default();
-    append(&ledger, ids.deployment_id(), vec![requested("kept")]).await;
-    store.failing_write.store(true, Ordering::SeqCst);
-    append_during_failure(&ledger, &ids).await;
-    store.failing_write.store(false, Ordering::SeqCst);
-    assert_stopped_with_only_the_first_event(store, ledger, read_model, &ids, dir.path()).await;
+    fail_then_check(|store| &store.failing_write).await;
 }

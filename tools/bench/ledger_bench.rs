@@ -10,8 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use stackledger::clock::{Stopwatch, SystemClock};
 use stackledger::ids::{IdGen, RandomIds, Seq, StreamVersion};
-use stackledger::ledger::store::{SledStore, Store};
-use stackledger::ledger::{ExpectedVersion, Ledger, NewEvent};
+use stackledger::ledger::{ExpectedVersion, Ledger, NewEvent, SledStore, Store};
 use stackledger::projection::LiveReadModel;
 
 use crate::load::{deployment_event, requested};

@@ -8,7 +8,9 @@
 #![allow(clippy::print_stdout)]
 
 mod redrive;
+mod server;
 mod source;
+mod verify;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -19,7 +21,6 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use stackledger::deployment::{DeploymentStatus, Event};
 use stackledger::ids::{DeploymentId, Seq};
-use stackledger::ledger::chain::ChainCheck;
 use stackledger::ledger::envelope::{Envelope, Hash};
 use stackledger::projection::{DeploymentState, DeploymentView, ListQuery, ReadModel};
 
@@ -123,7 +124,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::List(args) => list(&loaded.events, &args, cli.json, &mut out),
         Command::Show { id, at } => show(&loaded.events, id, at, cli.json, &mut out),
         Command::Timeline { id } => timeline(&loaded.events, id, cli.json, &mut out),
-        Command::Verify { id, head } => verify(&loaded, id, head, cli.json, &mut out),
+        Command::Verify { id, head } => verify::run(&loaded, id, head, cli.json, &mut out),
         Command::Export { id, out: file } => export(&loaded.events, id, file, &mut out),
         Command::Redrive {
             id,
@@ -365,94 +366,6 @@ fn describe(event: &Event) -> (&'static str, String) {
         }
         other => ("", serde_json::to_string(other).unwrap_or_default()),
     }
-}
-
-fn verify(
-    loaded: &source::Loaded,
-    id: Option<DeploymentId>,
-    head: Option<Hash>,
-    json: bool,
-    out: &mut impl Write,
-) -> anyhow::Result<ExitCode> {
-    let mut check = ChainCheck::new();
-    let mut first_bad = loaded
-        .damage
-        .as_ref()
-        .map(|d| (d.first_bad_seq(), d.to_string()));
-    if first_bad.is_none() {
-        for envelope in &loaded.events {
-            if let Err(damage) = check.check_envelope(envelope) {
-                first_bad = Some((damage.first_bad_seq(), damage.to_string()));
-                break;
-            }
-        }
-    }
-    if first_bad.is_none()
-        && let Some(head) = head
-    {
-        let last = match id {
-            Some(id) => loaded.events.iter().rev().find(|e| e.stream == id),
-            None => loaded.events.last(),
-        };
-        let found = loaded.events.iter().find(|e| e.hash == head);
-        match (found, last) {
-            (Some(found), Some(last)) if found.seq == last.seq => {}
-            (Some(found), _) => {
-                first_bad = Some((
-                    found.seq.next(),
-                    format!("the log goes on past the receipt at seq {}", found.seq),
-                ));
-            }
-            (None, _) => {
-                let after = loaded.events.last().map_or(Seq(1), |e| e.seq.next());
-                first_bad = Some((
-                    after,
-                    "the receipt is not in the log: the tail was cut or altered".to_owned(),
-                ));
-            }
-        }
-    }
-    if first_bad.is_none()
-        && let Some((origin, token)) = &loaded.server
-    {
-        let model = ReadModel::fold(&loaded.events);
-        let differing = source::differing_views(origin, token, &model)?;
-        if let Some(id) = differing.first() {
-            let seq = model
-                .get(id.parse()?)
-                .map_or(Seq(1), |state| state.first_seq);
-            first_bad = Some((
-                seq,
-                format!("the server serves {id} differently from the log's fold"),
-            ));
-        }
-    }
-    let last = loaded.events.last();
-    let answer = json!({
-        "ok": first_bad.is_none(),
-        "events": loaded.events.len(),
-        "lastSeq": last.map(|e| e.seq.0),
-        "headHash": last.map(|e| e.hash.to_string()),
-        "firstBadSeq": first_bad.as_ref().map(|(seq, _)| seq.0),
-        "reason": first_bad.as_ref().map(|(_, reason)| reason.clone()),
-    });
-    if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
-    } else if let Some((seq, reason)) = &first_bad {
-        writeln!(out, "FAILED at seq {seq}: {reason}")?;
-    } else {
-        writeln!(
-            out,
-            "ok: {} events, chain intact, head {}",
-            loaded.events.len(),
-            answer["headHash"].as_str().unwrap_or("(empty)")
-        )?;
-    }
-    Ok(if first_bad.is_none() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
 }
 
 fn export(

@@ -15,8 +15,9 @@ use stackledger::dokploy::caller::Caller;
 use stackledger::dokploy::recorded::RecordedDokploy;
 use stackledger::dokploy::retry::{Jitter, RetryPolicy};
 use stackledger::ids::{DeploymentId, IdGen, Seq};
-use stackledger::ledger::Ledger;
 use stackledger::ledger::envelope::Envelope;
+use stackledger::ledger::error::LedgerError;
+use stackledger::ledger::{Ledger, LedgerOptions, MemoryStore};
 use stackledger::orchestrator::{Orchestrator, Outcome, Parts, Settings};
 use stackledger::projection::LiveReadModel;
 
@@ -46,12 +47,7 @@ pub(crate) struct Redriven {
 }
 
 pub(crate) fn run(redrive: &Redrive<'_>) -> anyhow::Result<Redriven> {
-    let own: Vec<Envelope> = redrive
-        .events
-        .iter()
-        .filter(|e| e.stream == redrive.id)
-        .cloned()
-        .collect();
+    let own = own_events(redrive.events, redrive.id);
     let Some(Event::DeploymentRequested {
         name,
         image,
@@ -64,27 +60,7 @@ pub(crate) fn run(redrive: &Redrive<'_>) -> anyhow::Result<Redriven> {
         bail!("no deployment {} in this log", redrive.id);
     };
     let api = Arc::new(RecordedDokploy::from_events(&own));
-    for spec in redrive.overrides {
-        let (call, status) = spec
-            .split_once('=')
-            .and_then(|(call, status)| {
-                Some((call.parse::<u32>().ok()?, status.parse::<u16>().ok()?))
-            })
-            .with_context(|| {
-                format!("--override takes CALL=STATUS (for example 7=503), not {spec:?}")
-            })?;
-        if !api.override_call(call, status) {
-            bail!(
-                "--override {spec}: the recording has no call {call}, or {status} is not an error status"
-            );
-        }
-    }
-    let scratch = std::env::temp_dir().join(format!(
-        "stackledger-redrive-{}-{}",
-        std::process::id(),
-        redrive.id
-    ));
-    let _ = std::fs::remove_dir_all(&scratch);
+    apply_overrides(&api, redrive.overrides)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -92,7 +68,7 @@ pub(crate) fn run(redrive: &Redrive<'_>) -> anyhow::Result<Redriven> {
         let clock = ManualClock::new(own[0].at);
         let clock: Arc<dyn Clock> = Arc::new(clock);
         let read_model = LiveReadModel::new();
-        let ledger = Ledger::open(&scratch, Arc::clone(&clock), Arc::new(read_model.clone()))?;
+        let ledger = scratch_ledger(&clock, &read_model)?;
         let suffix = domain
             .strip_prefix(&format!("{name}."))
             .unwrap_or(&domain)
@@ -129,18 +105,64 @@ pub(crate) fn run(redrive: &Redrive<'_>) -> anyhow::Result<Redriven> {
         ledger.shutdown().await;
         anyhow::Ok((outcome, new))
     });
-    let _ = std::fs::remove_dir_all(&scratch);
     let (outcome, new) = result?;
-    let recorded: Vec<String> = own.iter().filter_map(signature).collect();
-    let redriven: Vec<String> = new.iter().filter_map(signature).collect();
-    let divergence = (0..recorded.len().max(redriven.len()))
-        .find(|&i| recorded.get(i) != redriven.get(i))
-        .map(|i| (i, recorded.get(i).cloned(), redriven.get(i).cloned()));
     Ok(Redriven {
         outcome,
-        divergence,
+        divergence: first_divergence(&own, &new),
         events: new.len(),
     })
+}
+
+/// The events of deployment `id`, in order.
+fn own_events(events: &[Envelope], id: DeploymentId) -> Vec<Envelope> {
+    events.iter().filter(|e| e.stream == id).cloned().collect()
+}
+
+/// A scratch ledger in memory: the redriven run is compared, never kept.
+fn scratch_ledger(
+    clock: &Arc<dyn Clock>,
+    read_model: &LiveReadModel,
+) -> Result<Ledger, LedgerError> {
+    let store = Arc::new(MemoryStore::new());
+    let projector = Arc::new(read_model.clone());
+    Ledger::open_with(
+        store,
+        Arc::clone(clock),
+        projector,
+        LedgerOptions::default(),
+    )
+}
+
+/// Answers the recorded calls named by `--override CALL=STATUS` with that status instead.
+fn apply_overrides(api: &RecordedDokploy, overrides: &[String]) -> anyhow::Result<()> {
+    for spec in overrides {
+        let (call, status) = spec
+            .split_once('=')
+            .and_then(|(call, status)| {
+                Some((call.parse::<u32>().ok()?, status.parse::<u16>().ok()?))
+            })
+            .with_context(|| {
+                format!("--override takes CALL=STATUS (for example 7=503), not {spec:?}")
+            })?;
+        if !api.override_call(call, status) {
+            bail!(
+                "--override {spec}: the recording has no call {call}, or {status} is not an error status"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The first decision where the redriven run differs: (index, recorded, redriven).
+fn first_divergence(
+    recorded: &[Envelope],
+    redriven: &[Envelope],
+) -> Option<(usize, Option<String>, Option<String>)> {
+    let recorded: Vec<String> = recorded.iter().filter_map(signature).collect();
+    let redriven: Vec<String> = redriven.iter().filter_map(signature).collect();
+    (0..recorded.len().max(redriven.len()))
+        .find(|&i| recorded.get(i) != redriven.get(i))
+        .map(|i| (i, recorded.get(i).cloned(), redriven.get(i).cloned()))
 }
 
 /// What a decision looks like, without times, durations and the jitter of retry delays.

@@ -1,17 +1,17 @@
 //! Where the replay tool reads the log from: a stopped server's data directory, an NDJSON
-//! export, or a running server's export endpoint. Every source yields the envelopes in seq
-//! order; a data directory's records are checked against the chain as they are read.
+//! export, or a running server's export endpoint ([`crate::server`]). Every source yields the envelopes in seq
+//! order; a data directory is opened read-only and verified as it is read (the ledger's own
+//! verification), an export is verified when asked to.
 
-use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use stackledger::ids::Seq;
-use stackledger::ledger::chain::ChainCheck;
 use stackledger::ledger::envelope::Envelope;
-use stackledger::ledger::error::{Damage, StoreError};
-use stackledger::ledger::store::{SledStore, Store};
+use stackledger::ledger::error::{LedgerError, StoreError};
+use stackledger::ledger::{LedgerReader, Verification};
+
+use crate::server::Server;
 
 #[derive(Debug, Args)]
 pub(crate) struct SourceArgs {
@@ -29,12 +29,13 @@ pub(crate) struct SourceArgs {
     token: Option<String>,
 }
 
-/// The log as read, and the damage that stopped the reading, if any.
+/// The log as read: up to the first damage, if it was verified as it was read.
 pub(crate) struct Loaded {
     pub(crate) events: Vec<Envelope>,
-    pub(crate) damage: Option<Damage>,
-    /// The running server read from (origin, token), so `verify` can compare its views.
-    pub(crate) server: Option<(String, String)>,
+    /// The verification made while reading (a data directory's); None when not yet verified.
+    pub(crate) verification: Option<Verification>,
+    /// The running server read from, so `verify` can compare its views.
+    pub(crate) server: Option<Server>,
 }
 
 /// Shows how far a long read got, on a terminal only.
@@ -77,69 +78,50 @@ pub(crate) fn load(args: &SourceArgs) -> anyhow::Result<Loaded> {
     }
 }
 
-fn from_data_dir(dir: &std::path::Path) -> anyhow::Result<Loaded> {
-    let ledger = if dir.join("ledger").is_dir() {
-        dir.join("ledger")
-    } else {
-        dir.to_path_buf()
-    };
-    if !ledger.join("db").is_file() {
-        bail!("{} holds no StackLedger ledger", dir.display());
-    }
-    let store = SledStore::open(&ledger).map_err(|error| match error {
-        StoreError::Locked { path } => anyhow::anyhow!(
-            "the ledger in {path} is in use by a running server; read it through the server with --from URL --token T"
-        ),
-        other => anyhow::Error::new(other),
-    })?;
-    let mut check = ChainCheck::new();
+fn from_data_dir(dir: &Path) -> anyhow::Result<Loaded> {
+    let nested = dir.join("ledger");
+    let ledger = if nested.is_dir() { &nested } else { dir };
+    let reader = LedgerReader::open(ledger).map_err(|error| open_error(dir, error))?;
     let mut events = Vec::new();
-    let mut damage = None;
     let mut progress = Progress::new();
-    store.scan(
-        Seq::ZERO,
-        &mut |seq, record| match check.check_record(seq, record) {
-            Ok(envelope) => {
-                events.push(envelope);
-                progress.tick(events.len());
-                ControlFlow::Continue(())
-            }
-            Err(found) => {
-                damage = Some(found);
-                ControlFlow::Break(())
-            }
-        },
-    )?;
-    if damage.is_none()
-        && let Some(head) = store.head()?
-        && head.seq > check.last_seq()
-    {
-        damage = Some(Damage::TailMissing {
-            last: check.last_seq(),
-            head: head.seq,
-        });
-    }
+    let verification = reader.verify(&mut |envelope| {
+        events.push(envelope);
+        progress.tick(events.len());
+    })?;
     progress.done();
     Ok(Loaded {
         events,
-        damage,
+        verification: Some(verification),
         server: None,
     })
 }
 
-fn from_file(file: &std::path::Path) -> anyhow::Result<Loaded> {
+/// Why a data directory cannot be read, with what to do instead.
+fn open_error(dir: &Path, error: LedgerError) -> anyhow::Error {
+    match error {
+        LedgerError::Open(StoreError::Locked { path }) => anyhow::anyhow!(
+            "the ledger in {path} is in use by a running server; read it through the server with --from URL --token T"
+        ),
+        LedgerError::Open(StoreError::NotFound { .. }) => {
+            anyhow::anyhow!("{} holds no StackLedger ledger", dir.display())
+        }
+        other => anyhow::Error::new(other),
+    }
+}
+
+fn from_file(file: &Path) -> anyhow::Result<Loaded> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let events = parse_ndjson(&text)
         .with_context(|| format!("{} is not an NDJSON export", file.display()))?;
     Ok(Loaded {
         events,
-        damage: None,
+        verification: None,
         server: None,
     })
 }
 
-fn parse_ndjson(text: &str) -> anyhow::Result<Vec<Envelope>> {
+pub(crate) fn parse_ndjson(text: &str) -> anyhow::Result<Vec<Envelope>> {
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
@@ -150,93 +132,24 @@ fn parse_ndjson(text: &str) -> anyhow::Result<Vec<Envelope>> {
         .collect()
 }
 
-/// Pages through `GET /api/ledger/events` until the server has nothing more.
+/// Pages through the server's export until it has nothing more.
 fn from_server(origin: &str, token: &str) -> anyhow::Result<Loaded> {
     const PAGE: usize = 10_000;
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let client = reqwest::Client::new();
-        let mut events: Vec<Envelope> = Vec::new();
-        let mut progress = Progress::new();
-        loop {
-            let after = events.last().map_or(0, |e| e.seq.0);
-            let url = format!(
-                "{}/api/ledger/events?after={after}&limit={PAGE}",
-                origin.trim_end_matches('/')
-            );
-            let response = client
-                .get(&url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .with_context(|| format!("cannot reach {origin}"))?;
-            if response.status() == 401 {
-                bail!("{origin} refused the token (401)");
-            }
-            if !response.status().is_success() {
-                bail!("{origin} answered {}", response.status());
-            }
-            let page = parse_ndjson(&response.text().await?)?;
-            let done = page.len() < PAGE;
-            events.extend(page);
-            progress.tick(events.len());
-            if done {
-                progress.done();
-                let server = Some((origin.trim_end_matches('/').to_owned(), token.to_owned()));
-                return Ok(Loaded {
-                    events,
-                    damage: None,
-                    server,
-                });
-            }
+    let server = Server::new(origin, token)?;
+    let mut events: Vec<Envelope> = Vec::new();
+    let mut progress = Progress::new();
+    loop {
+        let page = server.page(events.last().map_or(0, |e| e.seq.0), PAGE)?;
+        let done = page.len() < PAGE;
+        events.extend(page);
+        progress.tick(events.len());
+        if done {
+            progress.done();
+            return Ok(Loaded {
+                events,
+                verification: None,
+                server: Some(server),
+            });
         }
-    })
-}
-
-/// The deployments whose view the server serves differently from this log's fold (only those
-/// the server has no newer events for are compared).
-pub(crate) fn differing_views(
-    origin: &str,
-    token: &str,
-    model: &stackledger::projection::ReadModel,
-) -> anyhow::Result<Vec<String>> {
-    use stackledger::projection::{DeploymentView, ListQuery};
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let query = ListQuery {
-        limit: usize::MAX,
-        ..ListQuery::default()
-    };
-    let expected: Vec<(String, serde_json::Value)> = model
-        .list(&query)
-        .into_iter()
-        .map(|state| {
-            Ok((
-                state.id.to_string(),
-                serde_json::to_value(DeploymentView::of(state))?,
-            ))
-        })
-        .collect::<anyhow::Result<_>>()?;
-    runtime.block_on(async {
-        let client = reqwest::Client::new();
-        let mut differing = Vec::new();
-        for (id, view) in expected {
-            let served: serde_json::Value = client
-                .get(format!("{origin}/api/deployment/{id}"))
-                .bearer_auth(token)
-                .send()
-                .await?
-                .json()
-                .await?;
-            let served = &served["deployment"];
-            if served["lastSeq"] == view["lastSeq"] && *served != view {
-                differing.push(id);
-            }
-        }
-        Ok(differing)
-    })
+    }
 }

@@ -9,10 +9,13 @@ use std::sync::Arc;
 
 use stackledger::clock::ManualClock;
 use stackledger::deployment::{Event, Phase};
-use stackledger::ids::DeploymentId;
+use stackledger::ids::{DeploymentId, Seq};
+use stackledger::ledger::envelope::Envelope;
 use stackledger::ledger::error::LedgerError;
-use stackledger::ledger::store::SledStore;
-use stackledger::ledger::{ExpectedVersion, Ledger, LedgerOptions, NewEvent};
+use stackledger::ledger::{
+    ExpectedVersion, Ledger, LedgerOptions, MemoryStore, NewEvent, SledStore, Store,
+    verify_envelopes,
+};
 use stackledger::projection::LiveReadModel;
 
 /// The instant every test clock starts at (2026-11-27T13:09:20Z).
@@ -40,11 +43,32 @@ pub(crate) fn try_open_ledger(
     dir: &Path,
     options: LedgerOptions,
 ) -> Result<TestLedger, LedgerError> {
+    let store = SledStore::open(dir).map_err(LedgerError::Open)?;
+    try_open_ledger_on(Arc::new(store), options)
+}
+
+/// A ledger over `store` (open it again over the same store to reopen it).
+pub(crate) fn open_ledger_in_memory(store: &Arc<MemoryStore>) -> TestLedger {
+    try_open_ledger_on(store.clone(), LedgerOptions::default()).expect("the ledger opens")
+}
+
+/// A ledger in memory holding the golden scenario, with its store.
+pub(crate) async fn scenario_in_memory() -> (Arc<MemoryStore>, TestLedger) {
+    let store = Arc::new(MemoryStore::new());
+    let test = open_ledger_in_memory(&store);
+    scenario::write(&test).await;
+    (store, test)
+}
+
+/// Opens a ledger over any store, or says why it cannot.
+pub(crate) fn try_open_ledger_on(
+    store: Arc<dyn Store>,
+    options: LedgerOptions,
+) -> Result<TestLedger, LedgerError> {
     let read_model = LiveReadModel::new();
     let clock = ManualClock::new(T0);
-    let store = SledStore::open(dir).map_err(LedgerError::Open)?;
     let ledger = Ledger::open_with(
-        Arc::new(store),
+        store,
         Arc::new(clock.clone()),
         Arc::new(read_model.clone()),
         options,
@@ -85,6 +109,15 @@ pub(crate) async fn append(ledger: &Ledger, stream: DeploymentId, events: Vec<Ev
         .await
         .expect("the append is accepted");
     written.iter().map(|envelope| envelope.seq.0).collect()
+}
+
+/// The whole durable log, after checking that it verifies and ends at the head.
+pub(crate) fn read_verified(ledger: &Ledger) -> Vec<Envelope> {
+    let log = ledger.read_after(Seq::ZERO, usize::MAX).expect("reads");
+    let verification = verify_envelopes(&log);
+    assert_eq!(verification.damage, None, "the chain verifies");
+    assert_eq!(verification.last, ledger.head(), "the log ends at the head");
+    log
 }
 
 /// Closes a ledger and waits until its files are released.

@@ -1,11 +1,11 @@
-//! Storage behind the ledger: the [`Store`] trait and its sled 0.34 implementation.
+//! [`SledStore`]: the log in a sled 0.34 database under a directory. The only file that
+//! names sled: its types never leave it.
 //!
-//! The trait is deliberately small (write a batch, make it durable, scan a range, read one
-//! record, read the head) so that a second backend (a shared PostgreSQL log for several portal instances)
-//! can be added without touching the writer, the orchestrator or the projection. sled types
-//! never leave this file.
+//! Layout (the persisted form, frozen): tree `events` maps `seq` as big-endian `u64` to the
+//! record bytes, so byte order is log order; tree `meta` holds `head` (seq ‖ hash, 40 bytes)
+//! and `format` (big-endian `u32`).
 //!
-//! Durability: [`SledStore::sync`] returns only after sled's `flush` (which on Linux ends in
+//! Durability: [`Store::sync`] returns only after sled's `flush` (which on Linux ends in
 //! `sync_file_range`, enough for a killed process but not for a power cut) and an `fdatasync`
 //! of sled's data file. Records are kept far below sled's ~128 KiB blob threshold by the
 //! writer's payload cap, so every record lives in that one file.
@@ -19,55 +19,7 @@ use std::time::Duration;
 use crate::ids::Seq;
 use crate::ledger::envelope::Hash;
 use crate::ledger::error::StoreError;
-
-/// The last durable event: its seq and hash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Head {
-    /// Its seq (0 for an empty log).
-    pub seq: Seq,
-    /// Its hash (zeros for an empty log).
-    pub hash: Hash,
-}
-
-/// One encoded record with its seq, ready to store.
-#[derive(Debug, Clone)]
-pub struct StoredRecord {
-    /// The record's seq (its key).
-    pub seq: Seq,
-    /// `body ‖ hash`, as encoded by the codec.
-    pub bytes: Vec<u8>,
-}
-
-/// Where the log lives. Writes come from one writer thread and syncs from one syncer thread;
-/// reads may run concurrently with both.
-pub trait Store: Send + Sync + 'static {
-    /// Writes `records` (contiguous, after the previous write) and the new `head`. They need
-    /// not be durable until the next [`Store::sync`] returns.
-    fn write(&self, records: &[StoredRecord], head: &Head) -> Result<(), StoreError>;
-
-    /// Makes everything written before this call durable. On error nothing may be assumed
-    /// about what reached the disk.
-    fn sync(&self) -> Result<(), StoreError>;
-
-    /// Visits the raw records with seq greater than `after`, in order, until `visit` breaks.
-    fn scan(
-        &self,
-        after: Seq,
-        visit: &mut dyn FnMut(Seq, &[u8]) -> ControlFlow<()>,
-    ) -> Result<(), StoreError>;
-
-    /// The raw record at `seq`, if stored.
-    fn get(&self, seq: Seq) -> Result<Option<Vec<u8>>, StoreError>;
-
-    /// The head recorded by the last write (None for a new store).
-    fn head(&self) -> Result<Option<Head>, StoreError>;
-
-    /// The format version recorded at creation (None for a new store).
-    fn format_version(&self) -> Result<Option<u32>, StoreError>;
-
-    /// Records the format version of a new store, durably.
-    fn set_format_version(&self, version: u32) -> Result<(), StoreError>;
-}
+use crate::ledger::store::{Head, Store, StoredRecord};
 
 const EVENTS_TREE: &str = "events";
 const META_TREE: &str = "meta";
@@ -151,9 +103,19 @@ impl SledStore {
         })
     }
 
-    /// Bytes sled uses on disk (for the benchmark's bytes-per-event figure).
-    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        self.sled().db.size_on_disk().map_err(sled_error("size"))
+    /// Opens the store in `dir` only if one exists there: never creates one.
+    pub fn open_existing(dir: &Path) -> Result<Self, StoreError> {
+        if !data_file_path(dir).is_file() {
+            return Err(StoreError::NotFound {
+                path: dir.display().to_string(),
+            });
+        }
+        Self::open(dir)
+    }
+
+    /// The value under `key` in the metadata tree.
+    fn meta(&self, key: &[u8], operation: &'static str) -> Result<Option<sled::IVec>, StoreError> {
+        self.sled().meta.get(key).map_err(sled_error(operation))
     }
 }
 
@@ -212,24 +174,13 @@ impl Store for SledStore {
     }
 
     fn head(&self) -> Result<Option<Head>, StoreError> {
-        let Some(bytes) = self
-            .sled()
-            .meta
-            .get(HEAD_KEY)
-            .map_err(sled_error("read head"))?
-        else {
-            return Ok(None);
-        };
-        decode_head(&bytes).map(Some)
+        self.meta(HEAD_KEY, "read head")?
+            .map(|bytes| decode_head(&bytes))
+            .transpose()
     }
 
     fn format_version(&self) -> Result<Option<u32>, StoreError> {
-        let Some(bytes) = self
-            .sled()
-            .meta
-            .get(FORMAT_KEY)
-            .map_err(sled_error("read format"))?
-        else {
+        let Some(bytes) = self.meta(FORMAT_KEY, "read format")? else {
             return Ok(None);
         };
         let bytes: [u8; 4] = bytes
@@ -287,6 +238,18 @@ fn sled_error(operation: &'static str) -> impl Fn(sled::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_existing_refuses_a_directory_without_a_ledger_and_creates_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let missing = dir.path().join("nothing-here");
+        let opened = SledStore::open_existing(&missing);
+        assert!(
+            matches!(opened, Err(StoreError::NotFound { .. })),
+            "{opened:?}"
+        );
+        assert!(!missing.exists(), "nothing was created");
+    }
 
     #[test]
     fn head_round_trips() {

@@ -1,0 +1,77 @@
+//! The syncer: the second stage of the single writer. It makes written batches durable, one
+//! sync for every batch waiting, then publishes them (stream index, projection, live
+//! subscribers) and answers their appenders, in seq order. After a failed sync it stops the
+//! writer and refuses everything still handed to it: it never acknowledges what may not be
+//! on disk.
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
+use crate::clock::Stopwatch;
+use crate::ledger::envelope::Envelope;
+use crate::ledger::error::LedgerError;
+use crate::ledger::shared::Shared;
+use crate::ledger::store::{Head, Store};
+use crate::ledger::writer::Reply;
+
+/// A batch written to the store, waiting to be made durable.
+pub(crate) struct Written {
+    pub(crate) head: Head,
+    pub(crate) envelopes: Vec<Arc<Envelope>>,
+    pub(crate) replies: Vec<Reply>,
+}
+
+/// Makes written batches durable, then publishes them and answers their appenders, in order.
+pub(crate) struct Syncer {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) live: broadcast::Sender<Arc<Envelope>>,
+}
+
+impl Syncer {
+    pub(crate) fn run(self, written: std::sync::mpsc::Receiver<Written>) {
+        while let Ok(first) = written.recv() {
+            let mut group = vec![first];
+            group.extend(written.try_iter());
+            if !self.sync(group) {
+                break;
+            }
+        }
+        // After a failure, whatever the writer still hands over is refused, never acknowledged.
+        for Written { replies, .. } in written.iter() {
+            for (reply, staged) in replies {
+                let _ = reply.send(staged.and(Err(LedgerError::Stopped)));
+            }
+        }
+    }
+
+    /// One sync for the whole group. False when storage failed.
+    fn sync(&self, group: Vec<Written>) -> bool {
+        let stopwatch = Stopwatch::start();
+        if let Err(error) = self.store.sync() {
+            tracing::error!(%error, "ledger sync failed; the writer stops");
+            self.shared.stop();
+            for Written { replies, .. } in group {
+                for (reply, staged) in replies {
+                    let _ = reply.send(staged.and(Err(LedgerError::Storage(error.clone()))));
+                }
+            }
+            return false;
+        }
+        let events = group.iter().map(|written| written.envelopes.len()).sum();
+        self.shared.stats.record_flush(stopwatch.elapsed(), events);
+        for Written {
+            head,
+            envelopes,
+            replies,
+        } in group
+        {
+            self.shared.publish(head, &envelopes, Some(&self.live));
+            for (reply, staged) in replies {
+                let _ = reply.send(staged.map(|range| envelopes[range].to_vec()));
+            }
+        }
+        true
+    }
+}

@@ -94,6 +94,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // Signal handlers are installed before the address is announced, so that a SIGTERM sent
     // as soon as the server is seen to listen is a clean shutdown, not the default kill.
     let shutdown = shutdown_signal().context("cannot install signal handlers")?;
+    stackledger::http::server::reserve_descriptors(app.limits.connections_max.get())
+        .context("cannot serve")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -101,14 +103,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(%address, "listening on http://{address}");
     let (stop_streams, streams_stop) = tokio::sync::watch::channel(false);
     let mut draining = streams_stop.clone();
-    let service = app
-        .router(streams_stop)
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let router = app.router(streams_stop);
     let shutdown = async move {
         shutdown.await;
         let _ = stop_streams.send(true);
     };
-    let server = axum::serve(listener, service).with_graceful_shutdown(shutdown);
+    let server = stackledger::http::server::serve(listener, router, app.limits, shutdown);
     // Connections get a bounded time to finish once shutdown begins; then the server stops
     // regardless (every deployment is at a recorded point, and the next start recovers it).
     let drain_limit = async move {

@@ -436,3 +436,38 @@ async fn a_flood_of_idle_connections_under_1024_descriptors_is_refused_and_close
         .expect("stops");
     assert!(status.success(), "a clean exit after the flood: {status:?}");
 }
+
+#[tokio::test]
+async fn a_refusal_is_logged_once_under_its_request_id_and_a_success_not_at_all() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = crate::support::portal::command(dir.path(), &[]);
+    command.env("RUST_LOG", "info,stackledger::http=debug");
+    let portal =
+        tokio::task::spawn_blocking(move || crate::support::portal::Portal::spawn(command))
+            .await
+            .expect("starts");
+    for (path, id) in [("/no/such/page", "trace-me-7"), ("/health", "quiet-8")] {
+        http()
+            .get(portal.url(path))
+            .header("x-request-id", id)
+            .send()
+            .await
+            .expect("answers");
+    }
+    let (status, logs) = tokio::task::spawn_blocking(move || portal.terminate())
+        .await
+        .expect("stops");
+    assert!(status.success());
+    let lines = |id: &str| -> Vec<Value> {
+        logs.iter()
+            .filter(|line| line.contains(id))
+            .map(|line| serde_json::from_str(line).expect("json log lines"))
+            .collect()
+    };
+    let refused = lines("trace-me-7");
+    assert_eq!(refused.len(), 1, "logged once: {refused:#?}");
+    assert_eq!(refused[0]["fields"]["message"], "request refused");
+    assert_eq!(refused[0]["fields"]["code"], "not_found");
+    assert_eq!(refused[0]["span"]["request_id"], "trace-me-7");
+    assert!(lines("quiet-8").is_empty(), "a success is not logged");
+}

@@ -79,7 +79,8 @@ pub enum ApiError {
         /// The share.
         max: usize,
     },
-    /// 431: the request's headers are too many or too large.
+    /// 431: the request's headers are too many or too large (or its whole head is, target
+    /// included, past what hyper reads).
     HeadersTooLarge,
     /// 500: a bug or a failed task; the detail goes to the log, never to the client.
     Internal {
@@ -276,7 +277,9 @@ impl ApiError {
                 "this Idempotency-Key was first used with another body; use a new key"
             }
             ApiError::RateLimited { .. } => "too many deploy requests; try again later",
-            ApiError::HeadersTooLarge => "the request headers are too many or too large",
+            ApiError::HeadersTooLarge => {
+                "the request head (target and headers) is too large, or has too many headers"
+            }
             ApiError::Internal { .. } => {
                 "the server failed to answer; it was logged under this request's x-request-id"
             }

@@ -84,82 +84,83 @@ fn fold(state: &AppState) -> Folded {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let folded = fold(&state);
     let mut out = Exposition::default();
-    out.family("stackledger_deployments", "gauge", "Deployments by status.");
-    for (status, count) in ["in_progress", "success", "failure"]
-        .iter()
-        .zip(folded.by_status)
-    {
-        out.sample(
-            "stackledger_deployments",
-            &format!("status=\"{status}\""),
-            count,
-        );
+    deployment_families(&mut out, &fold(&state));
+    for (name, kind, help, value) in runtime_samples(&state) {
+        out.family(name, kind, help).sample(name, "", value);
     }
-    let phase_help = "Time deployments spent in each finished phase.";
-    out.family("stackledger_phase_duration_seconds", "summary", phase_help);
-    for (phase, (spent_ms, count)) in &folded.phases {
-        let label = format!("phase=\"{phase}\"");
-        out.sample(
-            "stackledger_phase_duration_seconds_sum",
-            &label,
-            *spent_ms as f64 / 1000.0,
-        )
-        .sample("stackledger_phase_duration_seconds_count", &label, count);
-    }
-    let retries_help = "Dokploy call attempts that were retried.";
-    out.family("stackledger_dokploy_retries_total", "counter", retries_help)
-        .sample("stackledger_dokploy_retries_total", "", folded.retries);
-    let (breaker, failures) = state.orchestrator.caller().breaker().snapshot();
-    let open = u8::from(!matches!(breaker, BreakerState::Closed));
-    let breaker_help = "1 while the Dokploy circuit breaker is open or half-open.";
-    out.family("stackledger_breaker_open", "gauge", breaker_help)
-        .sample("stackledger_breaker_open", "", open);
-    let failures_help = "Consecutive Dokploy failures the breaker counts.";
-    out.family(
-        "stackledger_breaker_consecutive_failures",
-        "gauge",
-        failures_help,
-    )
-    .sample("stackledger_breaker_consecutive_failures", "", failures);
-    let stats = state.ledger.stats();
-    out.family(
-        "stackledger_ledger_appends_total",
-        "counter",
-        "Events made durable since start.",
-    )
-    .sample("stackledger_ledger_appends_total", "", stats.events);
-    out.family(
-        "stackledger_ledger_syncs_total",
-        "counter",
-        "Batches made durable since start.",
-    )
-    .sample("stackledger_ledger_syncs_total", "", stats.batches);
-    let sync_help = "Time spent making batches durable.";
-    out.family(
-        "stackledger_ledger_sync_seconds_total",
-        "counter",
-        sync_help,
-    )
-    .sample(
-        "stackledger_ledger_sync_seconds_total",
-        "",
-        stats.flush_total.as_secs_f64(),
-    );
-    let last_help = "How long the last batch took to become durable.";
-    out.family("stackledger_ledger_last_sync_seconds", "gauge", last_help)
-        .sample(
-            "stackledger_ledger_last_sync_seconds",
-            "",
-            stats.flush_last.as_secs_f64(),
-        );
-    out.family(
-        "stackledger_sse_subscribers",
-        "gauge",
-        "Open status streams.",
-    )
-    .sample("stackledger_sse_subscribers", "", state.guards.sse_open());
     let content_type = [(header::CONTENT_TYPE, "text/plain; version=0.0.4")];
     (content_type, out.text).into_response()
+}
+
+/// Deployments by status and the time spent in each phase.
+fn deployment_families(out: &mut Exposition, folded: &Folded) {
+    let statuses = ["in_progress", "success", "failure"];
+    out.family("stackledger_deployments", "gauge", "Deployments by status.");
+    for (status, count) in statuses.iter().zip(folded.by_status) {
+        let label = format!("status=\"{status}\"");
+        out.sample("stackledger_deployments", &label, count);
+    }
+    let help = "Time deployments spent in each finished phase.";
+    out.family("stackledger_phase_duration_seconds", "summary", help);
+    for (phase, (spent_ms, count)) in &folded.phases {
+        let label = format!("phase=\"{phase}\"");
+        let seconds = *spent_ms as f64 / 1000.0;
+        out.sample("stackledger_phase_duration_seconds_sum", &label, seconds)
+            .sample("stackledger_phase_duration_seconds_count", &label, count);
+    }
+    let help = "Dokploy call attempts that were retried.";
+    out.family("stackledger_dokploy_retries_total", "counter", help)
+        .sample("stackledger_dokploy_retries_total", "", folded.retries);
+}
+
+/// The one-sample families: name, type, help, value.
+fn runtime_samples(state: &AppState) -> [(&'static str, &'static str, &'static str, String); 7] {
+    let (breaker, failures) = state.orchestrator.caller().breaker().snapshot();
+    let open = u8::from(!matches!(breaker, BreakerState::Closed));
+    let stats = state.ledger.stats();
+    [
+        (
+            "stackledger_breaker_open",
+            "gauge",
+            "1 while the Dokploy circuit breaker is open or half-open.",
+            open.to_string(),
+        ),
+        (
+            "stackledger_breaker_consecutive_failures",
+            "gauge",
+            "Consecutive Dokploy failures the breaker counts.",
+            failures.to_string(),
+        ),
+        (
+            "stackledger_ledger_appends_total",
+            "counter",
+            "Events made durable since start.",
+            stats.events.to_string(),
+        ),
+        (
+            "stackledger_ledger_syncs_total",
+            "counter",
+            "Batches made durable since start.",
+            stats.batches.to_string(),
+        ),
+        (
+            "stackledger_ledger_sync_seconds_total",
+            "counter",
+            "Time spent making batches durable.",
+            stats.flush_total.as_secs_f64().to_string(),
+        ),
+        (
+            "stackledger_ledger_last_sync_seconds",
+            "gauge",
+            "How long the last batch took to become durable.",
+            stats.flush_last.as_secs_f64().to_string(),
+        ),
+        (
+            "stackledger_sse_subscribers",
+            "gauge",
+            "Open status streams.",
+            state.guards.sse_open().to_string(),
+        ),
+    ]
 }

@@ -76,20 +76,7 @@ async fn status(
     DeploymentPath(id): DeploymentPath,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let client = state.guards.client(peer, &headers);
-    let place = state
-        .guards
-        .sse_place(client)
-        .map_err(|refusal| match refusal {
-            SseRefusal::ClientFull => ApiError::StreamsPerClient {
-                max: state.guards.limits.sse_client_max.get(),
-            },
-            SseRefusal::Full => ApiError::Unavailable {
-                code: "too_many_streams",
-                message: "too many open status streams; try again shortly".to_owned(),
-                retry_after: Duration::from_secs(5),
-            },
-        })?;
+    let place = sse_place(&state, state.guards.client(peer, &headers))?;
     let current = state
         .read_model
         .read()
@@ -133,6 +120,23 @@ async fn status(
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response())
+}
+
+/// A place under the SSE cap and the client's share of it, or the refusal.
+fn sse_place(state: &AppState, client: std::net::IpAddr) -> Result<SsePlace, ApiError> {
+    state
+        .guards
+        .sse_place(client)
+        .map_err(|refusal| match refusal {
+            SseRefusal::ClientFull => ApiError::StreamsPerClient {
+                max: state.guards.limits.sse_client_max.get(),
+            },
+            SseRefusal::Full => ApiError::Unavailable {
+                code: "too_many_streams",
+                message: "too many open status streams; try again shortly".to_owned(),
+                retry_after: Duration::from_secs(5),
+            },
+        })
 }
 
 /// The state as of `after` (the first event always opens the stream).

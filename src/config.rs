@@ -162,6 +162,40 @@ pub struct Config {
     #[arg(long, env = "SSE_MAX", default_value_t = 1000)]
     pub sse_max: usize,
 
+    /// Open SSE streams one client may hold; more are refused with 429.
+    #[arg(long, env = "SSE_CLIENT_MAX", default_value = "10")]
+    pub sse_client_max: std::num::NonZeroUsize,
+
+    /// Open connections at most (SSE streams included); more are answered 503 and closed. The
+    /// server raises its file-descriptor limit to fit, and refuses to start when it cannot.
+    #[arg(long, env = "CONNECTIONS_MAX", default_value = "2048")]
+    pub connections_max: std::num::NonZeroUsize,
+
+    /// The request line and headers must arrive within this; an idle connection is closed
+    /// after it too.
+    #[arg(long, env = "HEADER_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub header_timeout: Duration,
+
+    /// A request body must arrive whole within this (408 otherwise).
+    #[arg(long, env = "BODY_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub body_timeout: Duration,
+
+    /// Every answer but the SSE stream must be complete within this (408 otherwise).
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = duration)]
+    pub request_timeout: Duration,
+
+    /// The longest request target (path and query) accepted; longer is refused with 414.
+    #[arg(long, env = "URL_BYTES_MAX", default_value = "8192")]
+    pub url_bytes_max: std::num::NonZeroUsize,
+
+    /// The most header bytes (names and values) a request may carry; more is refused with 431.
+    #[arg(long, env = "HEADER_BYTES_MAX", default_value = "16384")]
+    pub header_bytes_max: std::num::NonZeroUsize,
+
+    /// The most header fields a request may carry; more is refused with 431.
+    #[arg(long, env = "HEADERS_MAX", default_value = "64")]
+    pub headers_max: std::num::NonZeroUsize,
+
     /// Deployments running at once; more are refused with 503.
     #[arg(long, env = "RUNNING_MAX", default_value_t = 16)]
     pub running_max: usize,

@@ -91,24 +91,34 @@ async fn run(config: Config) -> anyhow::Result<()> {
             "recovering interrupted deployments"
         );
     }
+    serve(&app, config.listen).await?;
+    tracing::info!("shutting down: stopping runs where they stand, letting queued appends land");
+    app.shutdown().await;
+    tracing::info!(head = %app.ledger.head().seq, "ledger closed");
+    Ok(())
+}
+
+/// Serves the app on `listen` until SIGINT or SIGTERM, then gives open connections a bounded
+/// time to finish.
+async fn serve(app: &App, listen: std::net::SocketAddr) -> anyhow::Result<()> {
     // Signal handlers are installed before the address is announced, so that a SIGTERM sent
     // as soon as the server is seen to listen is a clean shutdown, not the default kill.
     let shutdown = shutdown_signal().context("cannot install signal handlers")?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    stackledger::http::server::reserve_descriptors(app.limits.connections_max.get())
+        .context("cannot serve")?;
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+        .with_context(|| format!("cannot listen on {}", listen))?;
     let address = listener.local_addr().context("no local address")?;
     tracing::info!(%address, "listening on http://{address}");
     let (stop_streams, streams_stop) = tokio::sync::watch::channel(false);
     let mut draining = streams_stop.clone();
-    let service = app
-        .router(streams_stop)
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let router = app.router(streams_stop);
     let shutdown = async move {
         shutdown.await;
         let _ = stop_streams.send(true);
     };
-    let server = axum::serve(listener, service).with_graceful_shutdown(shutdown);
+    let server = stackledger::http::server::serve(listener, router, app.limits, shutdown);
     // Connections get a bounded time to finish once shutdown begins; then the server stops
     // regardless (every deployment is at a recorded point, and the next start recovers it).
     let drain_limit = async move {
@@ -119,9 +129,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
         served = server => served.context("the HTTP server failed")?,
         () = drain_limit => tracing::warn!("connections still open after {DRAIN_MAX:?}; closing anyway"),
     }
-    tracing::info!("shutting down: stopping runs where they stand, letting queued appends land");
-    app.shutdown().await;
-    tracing::info!(head = %app.ledger.head().seq, "ledger closed");
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::http::error::ApiError;
+use crate::http::extract::Path;
 use crate::http::route::Route;
 
 /// Every asset: path under `/static/`, content type, bytes.
@@ -61,20 +62,24 @@ pub(super) fn routes() -> Vec<Route> {
             "GET",
             "/static/{*path}",
             "The pages' scripts and styles",
-            &[(200, "the asset"), (404, "no such asset")],
+            &[
+                (200, "the asset"),
+                (400, "the path does not decode"),
+                (404, "no such asset"),
+            ],
             get(static_asset),
         )
         .content("text/plain"),
     ]
 }
 
-async fn static_asset(axum::extract::Path(path): axum::extract::Path<String>) -> Response {
+async fn static_asset(Path(path): Path<String>) -> Response {
     asset(&path)
 }
 
 fn asset(path: &str) -> Response {
     let Some((_, content_type, body)) = ASSETS.iter().find(|(name, _, _)| *name == path) else {
-        return ApiError::NotFound.into_response();
+        return ApiError::NotFound { what: "asset" }.into_response();
     };
     let mut response = (*body).into_response();
     let headers = response.headers_mut();

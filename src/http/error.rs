@@ -1,19 +1,27 @@
 //! The one place where failures become HTTP answers: always
-//! `{"success": false, "error": {"code", "message"}}` with a fitting status, never internal
-//! detail.
+//! `{"success": false, "error": {"code", "message"}}` with a fitting status, decided in
+//! [`ApiError::status`] and nowhere else; never internal detail in the body.
+//!
+//! Conversions into [`ApiError`] never log. The answer carries an [`ErrorReport`] in its
+//! extensions, and the logging middleware (`edge::log_errors`) writes it once, inside the
+//! request's span (which holds its request id). Answers written below the router (a refused
+//! connection, a request hyper could not parse) are rendered by [`ApiError::http1_bytes`]
+//! from the same match.
 
 use std::time::Duration;
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use humantime::format_duration;
+use serde::Serialize;
 
 use crate::deployment::name::NameError;
 use crate::ids::DeploymentId;
+use crate::ledger::error::LedgerError;
 use crate::orchestrator::StartError;
 
-/// An HTTP error answer.
+/// An HTTP error answer. Each variant's doc names its status.
 #[derive(Debug)]
 pub enum ApiError {
     /// 400: the request is malformed.
@@ -23,10 +31,31 @@ pub enum ApiError {
         /// What is wrong.
         message: String,
     },
+    /// 400: hyper could not parse the request as HTTP/1.1.
+    MalformedRequest,
     /// 400: the stack name breaks a rule.
     InvalidName(NameError),
-    /// 404: no such deployment (or route).
-    NotFound,
+    /// 401: the ops API needs the admin token.
+    Unauthorized,
+    /// 404: no such thing (a deployment, an asset).
+    NotFound {
+        /// What was looked for.
+        what: &'static str,
+    },
+    /// 404: no route has this path.
+    UnknownRoute,
+    /// 405: the path exists, but not with this method (axum adds `Allow`).
+    MethodNotAllowed,
+    /// 408: the answer was not ready within the request timeout.
+    RequestTimeout {
+        /// The timeout.
+        after: Duration,
+    },
+    /// 408: the request body did not arrive within the body timeout.
+    BodyTimeout {
+        /// The timeout.
+        after: Duration,
+    },
     /// 409: another deployment holds the name.
     NameTaken {
         /// The holder.
@@ -34,14 +63,40 @@ pub enum ApiError {
     },
     /// 413: the body is too large.
     PayloadTooLarge,
+    /// 414: the request target is longer than allowed.
+    UrlTooLong,
     /// 415: the body is not JSON.
     UnsupportedMediaType,
-    /// 401: the ops API needs the admin token.
-    Unauthorized,
+    /// 422: this `Idempotency-Key` was first used with another body.
+    IdempotencyKeyReused,
     /// 429: too many deploy requests from this client.
     RateLimited {
         /// When the next one is allowed.
         retry_after: Duration,
+    },
+    /// 429: this client holds its whole share of status streams.
+    StreamsPerClient {
+        /// The share.
+        max: usize,
+    },
+    /// 431: the request's headers are too many or too large (or its whole head is, target
+    /// included, past what hyper reads).
+    HeadersTooLarge,
+    /// 500: a bug or a failed task; the detail goes to the log, never to the client.
+    Internal {
+        /// What failed (logged).
+        detail: String,
+    },
+    /// 503: the ledger could not be read or written (409 for a name claim it refused).
+    Ledger(LedgerError),
+    /// 503: the server holds its maximum of open connections.
+    TooManyConnections,
+    /// 503 from `/ready`: the ledger takes no appends, or Dokploy is failing.
+    NotReady {
+        /// Whether the ledger takes appends.
+        ledger: bool,
+        /// Whether Dokploy is not known to be failing.
+        dokploy: bool,
     },
     /// 503: try again later.
     Unavailable {
@@ -69,125 +124,318 @@ impl From<StartError> for ApiError {
                 message: error.to_string(),
                 retry_after: retry_in.max(Duration::from_secs(1)),
             },
-            StartError::Ledger(_) => {
-                tracing::error!(%error, "a deploy could not be recorded");
-                ApiError::Unavailable {
-                    code: "ledger_unavailable",
-                    message: "the deployment could not be recorded; try again later".to_owned(),
-                    retry_after: Duration::from_secs(30),
-                }
-            }
+            StartError::Ledger(error) => ApiError::Ledger(error),
         }
     }
 }
 
-/// A JSON answer taken apart: its status, its body, and the `Retry-After` it asks for.
-/// The deploy handler keeps these for `Idempotency-Key` repeats.
-#[derive(Debug, Clone)]
-pub struct JsonAnswer {
-    /// The HTTP status.
-    pub status: StatusCode,
-    /// `{"success": false, "error": {"code", "message", …}}`.
-    pub body: Value,
-    /// When to try again, for 429 and 503.
-    pub retry_after: Option<Duration>,
+impl From<LedgerError> for ApiError {
+    fn from(error: LedgerError) -> Self {
+        ApiError::Ledger(error)
+    }
 }
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(error: tokio::task::JoinError) -> Self {
+        ApiError::Internal {
+            detail: format!("a request task failed: {error}"),
+        }
+    }
+}
+
+/// What the logging middleware writes about an error answer.
+#[derive(Debug, Clone)]
+pub struct ErrorReport {
+    /// The answer's code.
+    pub code: &'static str,
+    /// Internal detail (a ledger or task failure), for the log only.
+    pub detail: Option<String>,
+}
+
+/// The JSON error body.
+#[derive(Debug, Serialize)]
+struct ErrorBody<'a> {
+    success: bool,
+    error: ErrorFields<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorFields<'a> {
+    code: &'static str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deployment_id: Option<String>,
+}
+
+/// How long a client should wait after the ledger failed.
+const LEDGER_RETRY: Duration = Duration::from_secs(10);
+/// How long a client should wait when the server is at its connection cap.
+const CONNECTIONS_RETRY: Duration = Duration::from_secs(1);
+/// How long a probe should wait before asking `/ready` again.
+const NOT_READY_RETRY: Duration = Duration::from_secs(5);
+/// How long a client should wait for a place among its status streams.
+const STREAMS_RETRY: Duration = Duration::from_secs(5);
 
 impl ApiError {
-    /// The answer this error gives.
-    pub fn answer(self) -> JsonAnswer {
-        let (status, code, message, holder, retry_after) = match self {
-            ApiError::BadRequest { code, message } => {
-                (StatusCode::BAD_REQUEST, code, message, None, None)
+    /// The status this error answers with: the one match that decides statuses.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } | ApiError::MalformedRequest | ApiError::InvalidName(_) => {
+                StatusCode::BAD_REQUEST
             }
-            ApiError::InvalidName(reason) => (
-                StatusCode::BAD_REQUEST,
-                "invalid_name",
-                reason.to_string(),
-                None,
-                None,
-            ),
-            ApiError::NotFound => (
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "no such deployment".to_owned(),
-                None,
-                None,
-            ),
-            ApiError::NameTaken { holder } => (
-                StatusCode::CONFLICT,
-                "name_taken",
-                "this name is in use by another deployment".to_owned(),
-                Some(holder.to_string()),
-                None,
-            ),
-            ApiError::PayloadTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "the request body is too large".to_owned(),
-                None,
-                None,
-            ),
-            ApiError::UnsupportedMediaType => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as application/json".to_owned(),
-                None,
-                None,
-            ),
-            ApiError::Unauthorized => (
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "send the admin token as Authorization: Bearer <token>".to_owned(),
-                None,
-                None,
-            ),
-            ApiError::RateLimited { retry_after } => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "too many deploy requests; try again later".to_owned(),
-                None,
-                Some(retry_after),
-            ),
-            ApiError::Unavailable {
-                code,
-                message,
-                retry_after,
-            } => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                code,
-                message,
-                None,
-                Some(retry_after),
-            ),
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound { .. } | ApiError::UnknownRoute => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RequestTimeout { .. } | ApiError::BodyTimeout { .. } => {
+                StatusCode::REQUEST_TIMEOUT
+            }
+            ApiError::NameTaken { .. } | ApiError::Ledger(LedgerError::NameTaken { .. }) => {
+                StatusCode::CONFLICT
+            }
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UrlTooLong => StatusCode::URI_TOO_LONG,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RateLimited { .. } | ApiError::StreamsPerClient { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Ledger(_)
+            | ApiError::TooManyConnections
+            | ApiError::NotReady { .. }
+            | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The stable snake_case code of the body.
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { code, .. } | ApiError::Unavailable { code, .. } => code,
+            ApiError::MalformedRequest => "malformed_request",
+            ApiError::InvalidName(_) => "invalid_name",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::NotFound { .. } | ApiError::UnknownRoute => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::RequestTimeout { .. } => "request_timeout",
+            ApiError::BodyTimeout { .. } => "body_timeout",
+            ApiError::NameTaken { .. } | ApiError::Ledger(LedgerError::NameTaken { .. }) => {
+                "name_taken"
+            }
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::UrlTooLong => "url_too_long",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::IdempotencyKeyReused => "idempotency_key_reused",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::StreamsPerClient { .. } => "too_many_streams_for_client",
+            ApiError::HeadersTooLarge => "headers_too_large",
+            ApiError::Internal { .. } => "internal_error",
+            ApiError::Ledger(_) => "ledger_unavailable",
+            ApiError::TooManyConnections => "too_many_connections",
+            ApiError::NotReady { .. } => "not_ready",
+        }
+    }
+
+    /// What a person reads; never internal detail.
+    fn message(&self) -> String {
+        let text = match self {
+            ApiError::BadRequest { message, .. } | ApiError::Unavailable { message, .. } => {
+                return message.clone();
+            }
+            ApiError::InvalidName(reason) => return reason.to_string(),
+            ApiError::NotFound { what } => return format!("no such {what}"),
+            ApiError::RequestTimeout { after } => {
+                return format!(
+                    "the answer was not ready within {}",
+                    format_duration(*after)
+                );
+            }
+            ApiError::BodyTimeout { after } => {
+                let after = format_duration(*after);
+                return format!("the request body did not arrive within {after}");
+            }
+            ApiError::StreamsPerClient { max } => {
+                return format!("this client holds {max} open status streams; close one first");
+            }
+            ApiError::NotReady { ledger, dokploy } => {
+                let ledger = if *ledger { "writable" } else { "not writable" };
+                let dokploy = if *dokploy { "answering" } else { "failing" };
+                return format!("not ready: the ledger is {ledger}, Dokploy is {dokploy}");
+            }
+            ApiError::MalformedRequest => "the request is not well-formed HTTP/1.1",
+            ApiError::Unauthorized => "send the admin token as Authorization: Bearer <token>",
+            ApiError::UnknownRoute => "no such route",
+            ApiError::MethodNotAllowed => "this path does not take this method (see Allow)",
+            ApiError::NameTaken { .. } | ApiError::Ledger(LedgerError::NameTaken { .. }) => {
+                "this name is in use by another deployment"
+            }
+            ApiError::PayloadTooLarge => "the request body is too large",
+            ApiError::UrlTooLong => "the request target (path and query) is too long",
+            ApiError::UnsupportedMediaType => "send the body as application/json",
+            ApiError::IdempotencyKeyReused => {
+                "this Idempotency-Key was first used with another body; use a new key"
+            }
+            ApiError::RateLimited { .. } => "too many deploy requests; try again later",
+            ApiError::HeadersTooLarge => {
+                "the request head (target and headers) is too large, or has too many headers"
+            }
+            ApiError::Internal { .. } => {
+                "the server failed to answer; it was logged under this request's x-request-id"
+            }
+            ApiError::Ledger(_) => "the ledger cannot be read or written now; try again later",
+            ApiError::TooManyConnections => {
+                "the server holds its maximum of open connections; try again shortly"
+            }
         };
-        let mut error = json!({"code": code, "message": message});
-        if let Some(holder) = holder {
-            error["deploymentId"] = json!(holder);
+        text.to_owned()
+    }
+
+    /// How long the client should wait before trying again, for 429 and 503.
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::RateLimited { retry_after } | ApiError::Unavailable { retry_after, .. } => {
+                Some(*retry_after)
+            }
+            ApiError::StreamsPerClient { .. } => Some(STREAMS_RETRY),
+            ApiError::Ledger(LedgerError::NameTaken { .. }) => None,
+            ApiError::Ledger(_) => Some(LEDGER_RETRY),
+            ApiError::TooManyConnections => Some(CONNECTIONS_RETRY),
+            ApiError::NotReady { .. } => Some(NOT_READY_RETRY),
+            _ => None,
         }
-        JsonAnswer {
-            status,
-            body: json!({"success": false, "error": error}),
-            retry_after,
+    }
+
+    /// The holder named in a 409.
+    fn holder(&self) -> Option<String> {
+        match self {
+            ApiError::NameTaken { holder }
+            | ApiError::Ledger(LedgerError::NameTaken { holder, .. }) => Some(holder.to_string()),
+            _ => None,
         }
+    }
+
+    /// The internal detail that belongs in the log.
+    fn detail(&self) -> Option<String> {
+        match self {
+            ApiError::Internal { detail } => Some(detail.clone()),
+            ApiError::Ledger(error) => Some(error.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The JSON body.
+    fn body(&self) -> Vec<u8> {
+        let message = self.message();
+        let body = ErrorBody {
+            success: false,
+            error: ErrorFields {
+                code: self.code(),
+                message: &message,
+                deployment_id: self.holder(),
+            },
+        };
+        serde_json::to_vec(&body).expect("an error body of strings and a bool always serializes")
+    }
+
+    /// The whole HTTP/1.1 answer as bytes, for the places below the router (a refused
+    /// connection, a request hyper could not parse). The connection closes after it.
+    pub fn http1_bytes(&self) -> Vec<u8> {
+        let (status, body) = (self.status(), self.body());
+        let mut head = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+             connection: close\r\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            body.len()
+        );
+        if let Some(retry_after) = self.retry_after() {
+            head.push_str(&format!(
+                "retry-after: {}\r\n",
+                retry_after_seconds(retry_after)
+            ));
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(&body);
+        bytes
     }
 }
 
-impl IntoResponse for JsonAnswer {
-    fn into_response(self) -> Response {
-        let mut response = (self.status, Json(self.body)).into_response();
-        if let Some(retry_after) = self.retry_after {
-            let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-        }
-        response
-    }
+/// `Retry-After` in whole seconds, at least 1.
+fn retry_after_seconds(wait: Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        self.answer().into_response()
+        let mut response = (
+            self.status(),
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            self.body(),
+        )
+            .into_response();
+        if let Some(retry_after) = self.retry_after() {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_seconds(retry_after)),
+            );
+        }
+        response.extensions_mut().insert(ErrorReport {
+            code: self.code(),
+            detail: self.detail(),
+        });
+        response
+    }
+}
+
+/// A JSON success answer with a status.
+pub(crate) fn json<T: Serialize>(status: StatusCode, body: T) -> Response {
+    (status, Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_storage_failure_is_503_and_only_a_refused_claim_is_409() {
+        let stopped = ApiError::from(LedgerError::Stopped);
+        assert_eq!(stopped.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let claim = ApiError::from(LedgerError::NameTaken {
+            name: "shop".to_owned(),
+            holder: DeploymentId::SYSTEM,
+        });
+        assert_eq!(claim.status(), StatusCode::CONFLICT);
+        assert_eq!(claim.holder(), Some(DeploymentId::SYSTEM.to_string()));
+    }
+
+    #[test]
+    fn raw_answers_are_complete_json_http_messages() {
+        let bytes = ApiError::TooManyConnections.http1_bytes();
+        let text = String::from_utf8(bytes).expect("ascii");
+        let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+        assert!(
+            head.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{head}"
+        );
+        assert!(head.contains(&format!("content-length: {}", body.len())));
+        assert!(head.contains("retry-after: 1"));
+        let body: serde_json::Value = serde_json::from_str(body).expect("json");
+        assert_eq!(body["success"], false);
+        assert_eq!(body["error"]["code"], "too_many_connections");
+    }
+
+    #[test]
+    fn internal_detail_stays_out_of_the_body() {
+        let error = ApiError::Internal {
+            detail: "secret path /var/x".to_owned(),
+        };
+        let text = String::from_utf8(error.http1_bytes()).expect("ascii");
+        assert!(!text.contains("/var/x"));
+        assert_eq!(error.detail().as_deref(), Some("secret path /var/x"));
     }
 }

@@ -1,11 +1,16 @@
-//! `GET /health`: liveness and the ledger figures of DESIGN §5.
+//! `GET /health` (liveness and the ledger figures of DESIGN §5) and `GET /ready` (whether
+//! this instance can take deployments now). Both only read.
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::get;
 use serde::Serialize;
 
+use crate::dokploy::breaker::BreakerState;
 use crate::http::AppState;
+use crate::http::error::{ApiError, json};
 use crate::http::route::Route;
 
 /// Which capabilities this build has (DESIGN §5). Each turns true in the release that
@@ -55,21 +60,54 @@ struct Health {
     dokploy: Dokploy,
 }
 
+/// `GET /ready` when ready.
+#[derive(Debug, Serialize)]
+struct Ready {
+    ready: bool,
+    ledger: bool,
+    dokploy: bool,
+}
+
 pub(super) fn routes() -> Vec<Route> {
-    vec![Route::new(
-        "GET",
-        "/health",
-        "Liveness, features, breaker, ledger figures and Dokploy mode",
-        &[(200, "the figures")],
-        get(health),
-    )]
+    vec![
+        Route::new(
+            "GET",
+            "/health",
+            "Liveness, features, breaker, ledger figures and Dokploy mode",
+            &[(200, "the figures")],
+            get(health),
+        ),
+        Route::new(
+            "GET",
+            "/ready",
+            "Ready when the ledger is writable and Dokploy is not failing",
+            &[(200, "ready"), (503, "not ready (Retry-After)")],
+            get(ready),
+        ),
+    ]
+}
+
+/// `GET /ready`: 200 when the ledger takes appends and Dokploy is not known to be failing.
+async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let ledger = state.ledger.is_writable();
+    let (breaker, _) = state.orchestrator.caller().breaker().snapshot();
+    let dokploy = !matches!(breaker, BreakerState::Open { .. });
+    if !(ledger && dokploy) {
+        return Err(ApiError::NotReady { ledger, dokploy });
+    }
+    let body = Ready {
+        ready: true,
+        ledger,
+        dokploy,
+    };
+    Ok(json(StatusCode::OK, body))
 }
 
 async fn health(State(state): State<AppState>) -> Json<Health> {
     let summary = state.read_model.read().summary();
     let writable = state.ledger.is_writable();
     let (breaker, consecutive_failures) = state.orchestrator.caller().breaker().snapshot();
-    let degraded = !writable || !matches!(breaker, crate::dokploy::breaker::BreakerState::Closed);
+    let degraded = !writable || !matches!(breaker, BreakerState::Closed);
     Json(Health {
         status: if degraded { "degraded" } else { "healthy" },
         version: env!("CARGO_PKG_VERSION"),

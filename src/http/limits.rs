@@ -1,16 +1,18 @@
-//! Abuse limits: a per-client rate limit on deploys, the answers kept for `Idempotency-Key`,
-//! and the count of open SSE streams. All bounded in memory.
+//! Abuse limits kept in memory, each bounded: the configured [`Limits`], a per-client rate
+//! limit on deploys, the answers kept for `Idempotency-Key`, and the open SSE streams (in all
+//! and per client). Nothing here does I/O or reads a clock: times come in as arguments.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
-use serde_json::Value;
 
-/// The configured limits.
+use crate::http::deploy::Accepted;
+
+/// The configured limits of the HTTP surface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Deploy requests one client may make per minute (and in a burst).
@@ -19,6 +21,22 @@ pub struct Limits {
     pub trust_forwarded_for: bool,
     /// Open SSE streams at most.
     pub sse_max: usize,
+    /// Open SSE streams one client may hold.
+    pub sse_client_max: NonZeroUsize,
+    /// Open connections at most.
+    pub connections_max: NonZeroUsize,
+    /// The request line and headers must arrive within this; idle connections close after it.
+    pub header_timeout: Duration,
+    /// A request body must arrive whole within this.
+    pub body_timeout: Duration,
+    /// Every answer but the SSE stream must be ready within this.
+    pub request_timeout: Duration,
+    /// The longest request target (path and query).
+    pub url_bytes_max: NonZeroUsize,
+    /// The most header bytes (names and values).
+    pub header_bytes_max: NonZeroUsize,
+    /// The most header fields.
+    pub headers_max: NonZeroUsize,
 }
 
 /// Clients remembered by the rate limiter at most (the oldest are forgotten first).
@@ -27,6 +45,9 @@ const CLIENTS_MAX: usize = 10_000;
 const IDEMPOTENCY_MAX: usize = 10_000;
 /// The longest `Idempotency-Key` accepted.
 pub(crate) const IDEMPOTENCY_KEY_BYTES_MAX: usize = 128;
+
+/// The SHA-256 of a request body, which a kept answer is bound to.
+pub(crate) type Fingerprint = [u8; 32];
 
 #[derive(Debug, Default)]
 struct Buckets {
@@ -37,8 +58,34 @@ struct Buckets {
 
 #[derive(Debug, Default)]
 struct Answers {
-    by_key: HashMap<String, (u16, Value)>,
+    by_key: HashMap<String, (Fingerprint, Accepted)>,
     order: VecDeque<String>,
+}
+
+/// What a repeated `Idempotency-Key` gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Recall {
+    /// The key is new (or its first request was refused): go on.
+    New,
+    /// The first answer, for the same body.
+    Replay(Accepted),
+    /// The key was first used with another body.
+    Conflict,
+}
+
+#[derive(Debug, Default)]
+struct Streams {
+    total: usize,
+    by_client: HashMap<IpAddr, usize>,
+}
+
+/// Why no SSE place was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SseRefusal {
+    /// All places are taken.
+    Full,
+    /// This client holds its whole share.
+    ClientFull,
 }
 
 /// The shared state of the limits.
@@ -47,16 +94,26 @@ pub(crate) struct Guards {
     pub(crate) limits: Limits,
     buckets: Mutex<Buckets>,
     answers: Mutex<Answers>,
-    sse_open: Arc<AtomicUsize>,
+    streams: Arc<Mutex<Streams>>,
 }
 
 /// One open SSE stream; dropping it frees the place.
 #[derive(Debug)]
-pub(crate) struct SsePlace(Arc<AtomicUsize>);
+pub(crate) struct SsePlace {
+    streams: Arc<Mutex<Streams>>,
+    client: IpAddr,
+}
 
 impl Drop for SsePlace {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
+        streams.total -= 1;
+        if let Some(count) = streams.by_client.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                streams.by_client.remove(&self.client);
+            }
+        }
     }
 }
 
@@ -66,7 +123,7 @@ impl Guards {
             limits,
             buckets: Mutex::new(Buckets::default()),
             answers: Mutex::new(Answers::default()),
-            sse_open: Arc::new(AtomicUsize::new(0)),
+            streams: Arc::new(Mutex::new(Streams::default())),
         }
     }
 
@@ -110,14 +167,18 @@ impl Guards {
         }
     }
 
-    /// The first answer given for this idempotency key, if any.
-    pub(crate) fn answer_for(&self, key: &str) -> Option<(u16, Value)> {
+    /// What a request with this key and body fingerprint gets.
+    pub(crate) fn recall(&self, key: &str, fingerprint: &Fingerprint) -> Recall {
         let answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
-        answers.by_key.get(key).cloned()
+        match answers.by_key.get(key) {
+            None => Recall::New,
+            Some((first, answer)) if first == fingerprint => Recall::Replay(answer.clone()),
+            Some(_) => Recall::Conflict,
+        }
     }
 
-    /// Keeps the first answer for this key.
-    pub(crate) fn remember(&self, key: String, status: u16, body: Value) {
+    /// Keeps the first accepted answer for this key (only acceptances pin a key).
+    pub(crate) fn remember(&self, key: String, fingerprint: Fingerprint, answer: Accepted) {
         let mut answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
         if answers.by_key.contains_key(&key) {
             return;
@@ -128,75 +189,33 @@ impl Guards {
             answers.by_key.remove(&oldest);
         }
         answers.order.push_back(key.clone());
-        answers.by_key.insert(key, (status, body));
+        answers.by_key.insert(key, (fingerprint, answer));
     }
 
-    /// A place for one more SSE stream, if the cap allows.
-    pub(crate) fn sse_place(&self) -> Option<SsePlace> {
-        let open = self.sse_open.fetch_add(1, Ordering::SeqCst);
-        let place = SsePlace(Arc::clone(&self.sse_open));
-        (open < self.limits.sse_max).then_some(place)
+    /// A place for one more SSE stream of `client`, if the cap and its share allow.
+    pub(crate) fn sse_place(&self, client: IpAddr) -> Result<SsePlace, SseRefusal> {
+        let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
+        if streams.total >= self.limits.sse_max {
+            return Err(SseRefusal::Full);
+        }
+        let held = streams.by_client.entry(client).or_insert(0);
+        if *held >= self.limits.sse_client_max.get() {
+            return Err(SseRefusal::ClientFull);
+        }
+        *held += 1;
+        streams.total += 1;
+        Ok(SsePlace {
+            streams: Arc::clone(&self.streams),
+            client,
+        })
     }
 
     /// Open SSE streams now.
     pub(crate) fn sse_open(&self) -> usize {
-        self.sse_open.load(Ordering::SeqCst)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn guards(per_minute: u32) -> Guards {
-        Guards::new(Limits {
-            deploys_per_minute: per_minute,
-            trust_forwarded_for: false,
-            sse_max: 2,
-        })
-    }
-
-    #[test]
-    fn a_client_gets_its_burst_then_waits_for_refill() {
-        let guards = guards(3);
-        let client: IpAddr = "10.0.0.1".parse().expect("an address");
-        for _ in 0..3 {
-            assert_eq!(guards.take_deploy(client, 0), Ok(()));
-        }
-        assert_eq!(guards.take_deploy(client, 0), Err(Duration::from_secs(20)));
-        assert_eq!(guards.take_deploy(client, 20_000), Ok(()));
-        let other: IpAddr = "10.0.0.2".parse().expect("an address");
-        assert_eq!(guards.take_deploy(other, 0), Ok(()), "clients are separate");
-    }
-
-    #[test]
-    fn forwarded_for_is_trusted_only_when_configured() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "x-forwarded-for",
-            "203.0.113.9, 10.0.0.1".parse().expect("a value"),
-        );
-        let peer: SocketAddr = "127.0.0.1:5000".parse().expect("an address");
-        assert_eq!(guards(1).client(peer, &headers), peer.ip());
-        let trusting = Guards::new(Limits {
-            deploys_per_minute: 1,
-            trust_forwarded_for: true,
-            sse_max: 1,
-        });
-        assert_eq!(
-            trusting.client(peer, &headers),
-            "203.0.113.9".parse::<IpAddr>().expect("ip")
-        );
-    }
-
-    #[test]
-    fn sse_places_are_capped_and_freed() {
-        let guards = guards(1);
-        let first = guards.sse_place().expect("a place");
-        let _second = guards.sse_place().expect("a place");
-        assert!(guards.sse_place().is_none(), "the cap is two");
-        drop(first);
-        assert!(guards.sse_place().is_some());
+        self.streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .total
     }
 }
 
@@ -235,5 +254,102 @@ impl ViewCache {
             views.clear();
         }
         views.insert(id, (seq, body));
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Limits for unit tests.
+    pub(crate) fn limits(per_minute: u32, sse_max: usize, sse_client_max: usize) -> Limits {
+        let count = |n: usize| NonZeroUsize::new(n).expect("a positive count");
+        Limits {
+            deploys_per_minute: per_minute,
+            trust_forwarded_for: false,
+            sse_max,
+            sse_client_max: count(sse_client_max),
+            connections_max: count(16),
+            header_timeout: Duration::from_secs(1),
+            body_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(1),
+            url_bytes_max: count(1024),
+            header_bytes_max: count(1024),
+            headers_max: count(16),
+        }
+    }
+
+    fn guards(per_minute: u32) -> Guards {
+        Guards::new(limits(per_minute, 2, 2))
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("an address")
+    }
+
+    #[test]
+    fn a_client_gets_its_burst_then_waits_for_refill() {
+        let guards = guards(3);
+        let client = ip("10.0.0.1");
+        for _ in 0..3 {
+            assert_eq!(guards.take_deploy(client, 0), Ok(()));
+        }
+        assert_eq!(guards.take_deploy(client, 0), Err(Duration::from_secs(20)));
+        assert_eq!(guards.take_deploy(client, 20_000), Ok(()));
+        assert_eq!(
+            guards.take_deploy(ip("10.0.0.2"), 0),
+            Ok(()),
+            "clients are separate"
+        );
+    }
+
+    #[test]
+    fn forwarded_for_is_trusted_only_when_configured() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "203.0.113.9, 10.0.0.1".parse().expect("a value"),
+        );
+        let peer: SocketAddr = "127.0.0.1:5000".parse().expect("an address");
+        assert_eq!(guards(1).client(peer, &headers), peer.ip());
+        let trusting = Guards::new(Limits {
+            trust_forwarded_for: true,
+            ..limits(1, 1, 1)
+        });
+        assert_eq!(trusting.client(peer, &headers), ip("203.0.113.9"));
+    }
+
+    #[test]
+    fn sse_places_are_capped_in_all_and_per_client_and_freed() {
+        let guards = Guards::new(limits(1, 3, 2));
+        let (one, two) = (ip("10.0.0.1"), ip("10.0.0.2"));
+        let first = guards.sse_place(one).expect("a place");
+        let _second = guards.sse_place(one).expect("a place");
+        assert_eq!(guards.sse_place(one).err(), Some(SseRefusal::ClientFull));
+        let _third = guards
+            .sse_place(two)
+            .expect("another client has its own share");
+        assert_eq!(
+            guards.sse_place(two).err(),
+            Some(SseRefusal::Full),
+            "the cap is three"
+        );
+        assert_eq!(guards.sse_open(), 3);
+        drop(first);
+        assert!(
+            guards.sse_place(one).is_ok(),
+            "a freed place is given again"
+        );
+    }
+
+    #[test]
+    fn a_kept_answer_is_replayed_for_its_body_only() {
+        let guards = guards(1);
+        let answer = Accepted::new(crate::ids::DeploymentId::SYSTEM, "shop".into(), "u".into());
+        assert_eq!(guards.recall("k", &[1; 32]), Recall::New);
+        guards.remember("k".to_owned(), [1; 32], answer.clone());
+        assert_eq!(guards.recall("k", &[1; 32]), Recall::Replay(answer));
+        assert_eq!(guards.recall("k", &[2; 32]), Recall::Conflict);
+        assert_eq!(guards.recall("other", &[2; 32]), Recall::New);
     }
 }

@@ -1,20 +1,34 @@
 //! The HTTP surface. Handlers are thin: they read the projection or the ledger, or hand a
-//! request to the orchestrator, and map the result to JSON; they never change deployment state
-//! themselves.
+//! request to the orchestrator, and map the result to a typed body; they never change
+//! deployment state themselves.
+//!
+//! Layers, outermost first: request id (set when absent), trace span, request id echoed,
+//! error logging, head limits, body deadline, body size limit; per route, the request timeout
+//! (not on the SSE stream). Below the router, `server` bounds connections and heads.
 
 mod assets;
+mod connection;
 mod deploy;
+mod edge;
 pub mod error;
+mod extract;
 mod health;
 mod limits;
+mod metrics;
+pub mod openapi;
 mod ops;
 pub mod route;
+pub mod server;
 mod status_sse;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use tower::ServiceBuilder;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
 use crate::config::ApiKey;
 use crate::dokploy::DokployMode;
@@ -107,6 +121,7 @@ fn catalog() -> Vec<route::Route> {
     routes.extend(deploy::routes());
     routes.extend(status_sse::routes());
     routes.extend(ops::routes());
+    routes.extend(metrics::routes());
     routes.push(route::Route::new(
         "GET",
         "/api/openapi.json",
@@ -118,18 +133,40 @@ fn catalog() -> Vec<route::Route> {
 }
 
 /// The OpenAPI document of every route the router serves, generated from the catalog.
-pub fn openapi() -> serde_json::Value {
+pub fn openapi() -> openapi::Document {
     let docs: Vec<route::RouteDoc> = catalog().into_iter().map(|route| route.doc).collect();
-    route::openapi(&docs)
+    openapi::document(&docs)
 }
 
-/// Every route, with its state.
+/// Every route, with its state and its layers.
 pub fn router(state: AppState) -> Router {
-    catalog()
+    let limits = state.guards.limits;
+    let routes = catalog()
         .into_iter()
         .fold(Router::new(), |router, route| {
-            router.route(route.doc.path, route.handler)
+            let handler = if route.doc.streams() {
+                route.handler
+            } else {
+                route
+                    .handler
+                    .layer(from_fn_with_state(limits, edge::request_timeout))
+            };
+            router.route(route.doc.path, handler)
         })
-        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
-        .with_state(state)
+        .fallback(edge::unknown_route)
+        .method_not_allowed_fallback(edge::method_not_allowed);
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(
+            axum::http::HeaderName::from_static(edge::REQUEST_ID),
+            edge::RequestIds::new(),
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(edge::request_span))
+        .layer(PropagateRequestIdLayer::new(
+            axum::http::HeaderName::from_static(edge::REQUEST_ID),
+        ))
+        .layer(from_fn(edge::log_errors))
+        .layer(from_fn_with_state(limits, edge::head_limits))
+        .layer(from_fn_with_state(limits, edge::body_deadline))
+        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX));
+    routes.layer(layers).with_state(state)
 }

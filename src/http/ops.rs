@@ -1,26 +1,22 @@
-//! The ops API (DESIGN §5), behind `Authorization: Bearer <admin token>` compared in constant
-//! time: deployments newest first with filters and paging, a deployment's events, the NDJSON
-//! export of the log, and a verification of the whole chain. Plus `/ready` and `/metrics`,
-//! which need no token.
+//! The ops API (DESIGN §5), behind `Authorization: Bearer <admin token>` (the scheme in any
+//! case, the token compared in constant time): deployments newest first with filters and
+//! paging, a deployment's events, the NDJSON export of the log, and a verification of the
+//! whole chain. Reading the log is blocking work and runs off the async workers.
 
-use std::fmt::Write as _;
-use std::time::Duration;
-
-use axum::Json;
-use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
-use crate::deployment::DeploymentStatus;
+use crate::deployment::{DeploymentStatus, Phase};
 use crate::http::AppState;
-use crate::http::error::ApiError;
-use crate::http::route::Route;
+use crate::http::error::{ApiError, json};
+use crate::http::extract::{DeploymentPath, Query};
+use crate::http::route::{Param, Route, Schema};
 use crate::ids::{DeploymentId, Seq};
+use crate::ledger::envelope::Envelope;
 use crate::projection::view::rfc3339;
 use crate::projection::{DeploymentState, ListQuery};
 
@@ -30,11 +26,34 @@ const LIST_LIMIT_MAX: usize = 200;
 const EXPORT_LIMIT_DEFAULT: usize = 1_000;
 const EXPORT_LIMIT_MAX: usize = 10_000;
 
+/// `GET /api/deployments`' filters.
+const LIST_PARAMS: &[Param] = &[
+    Param::query("status", "only this status", Schema::Enum(STATUSES)),
+    Param::query("name", "only names containing this", Schema::String),
+    Param::query("limit", "page size (1 to 200, default 20)", Schema::Integer),
+    Param::query("before", "the previous page's next id", Schema::String),
+];
+
+/// `GET /api/ledger/events`' range.
+const EXPORT_PARAMS: &[Param] = &[
+    Param::query(
+        "after",
+        "the seq to start after (default 0)",
+        Schema::Integer,
+    ),
+    Param::query(
+        "limit",
+        "events at most (1 to 10000, default 1000)",
+        Schema::Integer,
+    ),
+];
+
 pub(super) fn routes() -> Vec<Route> {
     const AUDIT: &[(u16, &str)] = &[
         (200, "the answer"),
         (400, "bad query"),
         (401, "no or wrong token"),
+        (503, "the ledger cannot be read (Retry-After)"),
     ];
     vec![
         Route::new(
@@ -44,15 +63,18 @@ pub(super) fn routes() -> Vec<Route> {
             AUDIT,
             get(list),
         )
-        .admin(),
+        .admin()
+        .params(LIST_PARAMS),
         Route::new(
             "GET",
             "/api/deployments/{id}/events",
             "A deployment's events, in order",
             &[
                 (200, "the events"),
+                (400, "the path does not decode"),
                 (401, "no or wrong token"),
                 (404, "unknown id"),
+                (503, "the ledger cannot be read (Retry-After)"),
             ],
             get(events),
         )
@@ -65,32 +87,25 @@ pub(super) fn routes() -> Vec<Route> {
             get(export),
         )
         .admin()
-        .content("application/x-ndjson"),
+        .content("application/x-ndjson")
+        .params(EXPORT_PARAMS),
         Route::new(
             "GET",
             "/api/ledger/verify",
             "Re-verify the whole hash chain",
-            AUDIT,
+            &[
+                (200, "the verdict"),
+                (401, "no or wrong token"),
+                (503, "the ledger cannot be read (Retry-After)"),
+            ],
             get(verify),
         )
         .admin(),
-        Route::new(
-            "GET",
-            "/ready",
-            "Ready when the ledger is writable and Dokploy is not failing",
-            &[(200, "ready"), (503, "not ready")],
-            get(ready),
-        ),
-        Route::new(
-            "GET",
-            "/metrics",
-            "Prometheus text",
-            &[(200, "the metrics")],
-            get(metrics),
-        )
-        .content("text/plain"),
     ]
 }
+
+/// The values of the `status` filter.
+const STATUSES: &[&str] = &["in_progress", "success", "failure"];
 
 /// Proof that the request carried the admin token.
 struct Admin;
@@ -103,9 +118,11 @@ impl FromRequestParts<AppState> for Admin {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
+            .and_then(|value| value.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .ok_or(ApiError::Unauthorized)?;
-        if state.admin_token.matches(token.trim().as_bytes()) {
+        if state.admin_token.matches(token.as_bytes()) {
             Ok(Admin)
         } else {
             Err(ApiError::Unauthorized)
@@ -129,30 +146,85 @@ fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
     }
 }
 
-fn summary(state: &DeploymentState) -> Value {
-    json!({
-        "id": state.id.to_string(),
-        "stackName": state.name,
-        "status": state.status,
-        "phase": state.phase,
-        "progress": state.progress,
-        "url": state.url,
-        "started": rfc3339(state.started_at),
-        "completed": state.completed_at.map(rfc3339),
-        "error": state.error.as_ref().map(|e| json!({"phase": e.phase, "code": e.code, "message": e.message})),
-        "rollback": state.rollback_outcome(),
-        "retries": state.retries,
-        "lastSeq": state.last_seq.0,
-        "headHash": state.head_hash.to_string(),
-    })
+/// One deployment of the list.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Summary<'a> {
+    id: String,
+    stack_name: &'a str,
+    status: DeploymentStatus,
+    phase: Phase,
+    progress: u8,
+    url: &'a str,
+    started: String,
+    completed: Option<String>,
+    error: Option<FailureSummary<'a>>,
+    rollback: Option<&'static str>,
+    retries: u32,
+    last_seq: u64,
+    head_hash: String,
 }
 
-async fn list(
-    _: Admin,
-    State(state): State<AppState>,
-    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Query(params) = params.map_err(|e| bad("invalid_query", e.body_text()))?;
+#[derive(Debug, Serialize)]
+struct FailureSummary<'a> {
+    phase: Phase,
+    code: &'a str,
+    message: &'a str,
+}
+
+impl<'a> Summary<'a> {
+    fn of(state: &'a DeploymentState) -> Self {
+        Self {
+            id: state.id.to_string(),
+            stack_name: &state.name,
+            status: state.status,
+            phase: state.phase,
+            progress: state.progress,
+            url: &state.url,
+            started: rfc3339(state.started_at),
+            completed: state.completed_at.map(rfc3339),
+            error: state.error.as_ref().map(|failure| FailureSummary {
+                phase: failure.phase,
+                code: &failure.code,
+                message: &failure.message,
+            }),
+            rollback: state.rollback_outcome(),
+            retries: state.retries,
+            last_seq: state.last_seq.0,
+            head_hash: state.head_hash.to_string(),
+        }
+    }
+}
+
+/// `GET /api/deployments`.
+#[derive(Debug, Serialize)]
+struct Page<'a> {
+    success: bool,
+    deployments: Vec<Summary<'a>>,
+    /// The last id of a full page: pass it as `before` for the next.
+    next: Option<String>,
+}
+
+/// `GET /api/deployments/:id/events`.
+#[derive(Debug, Serialize)]
+struct Events {
+    success: bool,
+    events: Vec<Envelope>,
+}
+
+/// `GET /api/ledger/verify`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Verdict {
+    ok: bool,
+    events: u64,
+    last_seq: u64,
+    head_hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_bad_seq: Option<u64>,
+}
+
+fn list_query(params: ListParams) -> Result<ListQuery, ApiError> {
     let status = match params.status.as_deref() {
         None | Some("") => None,
         Some("in_progress") => Some(DeploymentStatus::InProgress),
@@ -167,43 +239,55 @@ async fn list(
                 .map_err(|e| bad("invalid_before", e.to_string()))?,
         ),
     };
-    let limit = params
-        .limit
-        .unwrap_or(LIST_LIMIT_DEFAULT)
-        .clamp(1, LIST_LIMIT_MAX);
-    let query = ListQuery {
+    Ok(ListQuery {
         status,
         name: params
             .name
             .map(|name| name.trim().to_ascii_lowercase())
             .filter(|n| !n.is_empty()),
-        limit,
+        limit: params
+            .limit
+            .unwrap_or(LIST_LIMIT_DEFAULT)
+            .clamp(1, LIST_LIMIT_MAX),
         before,
-    };
+    })
+}
+
+async fn list(
+    _: Admin,
+    State(state): State<AppState>,
+    Query(params): Query<ListParams>,
+) -> Result<Response, ApiError> {
+    let query = list_query(params)?;
     let model = state.read_model.read();
-    let page: Vec<Value> = model.list(&query).into_iter().map(summary).collect();
-    let next = (page.len() == limit)
-        .then(|| page.last().map(|last| last["id"].clone()))
+    let deployments: Vec<Summary<'_>> = model.list(&query).into_iter().map(Summary::of).collect();
+    let next = (deployments.len() == query.limit)
+        .then(|| deployments.last().map(|last| last.id.clone()))
         .flatten();
-    Ok(Json(
-        json!({"success": true, "deployments": page, "next": next}),
-    ))
+    let page = Page {
+        success: true,
+        deployments,
+        next,
+    };
+    Ok(json(StatusCode::OK, page))
 }
 
 async fn events(
     _: Admin,
     State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let id: DeploymentId = id.parse().map_err(|_| ApiError::NotFound)?;
+    DeploymentPath(id): DeploymentPath,
+) -> Result<Response, ApiError> {
     if state.read_model.read().get(id).is_none() {
-        return Err(ApiError::NotFound);
+        return Err(ApiError::NotFound { what: "deployment" });
     }
-    let events = state
-        .ledger
-        .read_stream(id, Seq::ZERO, usize::MAX)
-        .map_err(|error| unavailable(&error))?;
-    Ok(Json(json!({"success": true, "events": events})))
+    let ledger = state.ledger.clone();
+    let events = tokio::task::spawn_blocking(move || ledger.read_stream(id, Seq::ZERO, usize::MAX))
+        .await??;
+    let events = Events {
+        success: true,
+        events,
+    };
+    Ok(json(StatusCode::OK, events))
 }
 
 #[derive(Debug, Deserialize)]
@@ -217,178 +301,63 @@ struct ExportParams {
 async fn export(
     _: Admin,
     State(state): State<AppState>,
-    params: Result<Query<ExportParams>, axum::extract::rejection::QueryRejection>,
+    Query(params): Query<ExportParams>,
 ) -> Result<Response, ApiError> {
-    let Query(params) = params.map_err(|e| bad("invalid_query", e.body_text()))?;
     let limit = params
         .limit
         .unwrap_or(EXPORT_LIMIT_DEFAULT)
         .clamp(1, EXPORT_LIMIT_MAX);
-    let events = state
-        .ledger
-        .read_after(Seq(params.after.unwrap_or(0)), limit)
-        .map_err(|error| unavailable(&error))?;
+    let after = Seq(params.after.unwrap_or(0));
+    let ledger = state.ledger.clone();
+    let body =
+        tokio::task::spawn_blocking(move || ndjson(&ledger.read_after(after, limit)?)).await??;
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+}
+
+fn ndjson(events: &[Envelope]) -> Result<String, ApiError> {
     let mut body = String::new();
-    for envelope in &events {
-        let line = serde_json::to_string(envelope).map_err(|error| unavailable(&error))?;
+    for envelope in events {
+        let line = serde_json::to_string(envelope).map_err(|error| ApiError::Internal {
+            detail: format!("event {} did not serialize: {error}", envelope.seq),
+        })?;
         body.push_str(&line);
         body.push('\n');
     }
-    Ok((
-        [(header::CONTENT_TYPE, "application/x-ndjson")],
-        Body::from(body),
-    )
-        .into_response())
+    Ok(body)
 }
 
 /// Re-checks the whole chain from the stored bytes up to the durable head.
-async fn verify(_: Admin, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn verify(_: Admin, State(state): State<AppState>) -> Result<Response, ApiError> {
     let ledger = state.ledger.clone();
-    let verification = tokio::task::spawn_blocking(move || ledger.verify())
-        .await
-        .map_err(|error| unavailable(&error))?
-        .map_err(|error| unavailable(&error))?;
-    let mut answer = json!({
-        "ok": verification.is_intact(),
-        "events": verification.events(),
-        "lastSeq": verification.last.seq.0,
-        "headHash": verification.last.hash.to_string(),
-    });
-    if let Some(seq) = verification.first_bad_seq() {
-        answer["firstBadSeq"] = json!(seq.0);
-    }
-    Ok(Json(answer))
-}
-
-fn unavailable(error: &dyn std::fmt::Display) -> ApiError {
-    tracing::error!(%error, "an ops read failed");
-    ApiError::Unavailable {
-        code: "ledger_unavailable",
-        message: "the ledger could not be read".to_owned(),
-        retry_after: Duration::from_secs(5),
-    }
-}
-
-/// `GET /ready`: 200 when the ledger takes appends and Dokploy is not known to be failing.
-async fn ready(State(state): State<AppState>) -> Response {
-    let writable = state.ledger.is_writable();
-    let (breaker, _) = state.orchestrator.caller().breaker().snapshot();
-    let dokploy_ok = !matches!(breaker, crate::dokploy::breaker::BreakerState::Open { .. });
-    let body = json!({"ready": writable && dokploy_ok, "ledger": writable, "dokploy": dokploy_ok});
-    let status = if writable && dokploy_ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    let verification = tokio::task::spawn_blocking(move || ledger.verify()).await??;
+    let verdict = Verdict {
+        ok: verification.is_intact(),
+        events: verification.events(),
+        last_seq: verification.last.seq.0,
+        head_hash: verification.last.hash.to_string(),
+        first_bad_seq: verification.first_bad_seq().map(|seq| seq.0),
     };
-    (status, Json(body)).into_response()
+    Ok(json(StatusCode::OK, verdict))
 }
 
-/// `GET /metrics`: Prometheus text.
-async fn metrics(State(state): State<AppState>) -> Response {
-    let mut text = String::new();
-    let (by_status, retries, phases) = {
-        let model = state.read_model.read();
-        let all = ListQuery {
-            limit: usize::MAX,
-            ..ListQuery::default()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_query_is_bounded_and_its_filters_are_checked() {
+        let params = |status: Option<&str>, limit: Option<usize>| ListParams {
+            status: status.map(str::to_owned),
+            name: Some("  ShOp ".to_owned()),
+            limit,
+            before: None,
         };
-        let mut counts = [0u64; 3];
-        let mut retries = 0u64;
-        let mut phases: std::collections::BTreeMap<&'static str, (u64, u64)> = Default::default();
-        for deployment in model.list(&all) {
-            counts[deployment.status as usize] += 1;
-            retries += u64::from(deployment.retries);
-            for (phase, spent_ms) in &deployment.phase_durations {
-                let entry = phases.entry(phase.as_str()).or_default();
-                entry.0 += spent_ms;
-                entry.1 += 1;
-            }
-        }
-        (counts, retries, phases)
-    };
-    let _ = writeln!(
-        text,
-        "# HELP stackledger_deployments Deployments by status."
-    );
-    let _ = writeln!(text, "# TYPE stackledger_deployments gauge");
-    for (status, count) in ["in_progress", "success", "failure"].iter().zip(by_status) {
-        let _ = writeln!(
-            text,
-            "stackledger_deployments{{status=\"{status}\"}} {count}"
-        );
+        let query = list_query(params(Some("success"), Some(10_000))).expect("valid");
+        assert_eq!(query.limit, LIST_LIMIT_MAX);
+        assert_eq!(query.name.as_deref(), Some("shop"));
+        assert_eq!(query.status, Some(DeploymentStatus::Success));
+        assert_eq!(list_query(params(None, Some(0))).expect("valid").limit, 1);
+        let refused = list_query(params(Some("weird"), None)).expect_err("unknown status");
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
     }
-    let _ = writeln!(
-        text,
-        "# HELP stackledger_phase_duration_seconds Time deployments spent in each finished phase."
-    );
-    let _ = writeln!(text, "# TYPE stackledger_phase_duration_seconds summary");
-    for (phase, (spent_ms, count)) in &phases {
-        let seconds = *spent_ms as f64 / 1000.0;
-        let _ = writeln!(
-            text,
-            "stackledger_phase_duration_seconds_sum{{phase=\"{phase}\"}} {seconds}"
-        );
-        let _ = writeln!(
-            text,
-            "stackledger_phase_duration_seconds_count{{phase=\"{phase}\"}} {count}"
-        );
-    }
-    let _ = writeln!(
-        text,
-        "# HELP stackledger_dokploy_retries_total Dokploy call attempts that were retried."
-    );
-    let _ = writeln!(text, "# TYPE stackledger_dokploy_retries_total counter");
-    let _ = writeln!(text, "stackledger_dokploy_retries_total {retries}");
-    let (breaker, failures) = state.orchestrator.caller().breaker().snapshot();
-    let _ = writeln!(
-        text,
-        "# HELP stackledger_breaker_open 1 while the Dokploy circuit breaker is open or half-open."
-    );
-    let _ = writeln!(text, "# TYPE stackledger_breaker_open gauge");
-    let open = u8::from(!matches!(
-        breaker,
-        crate::dokploy::breaker::BreakerState::Closed
-    ));
-    let _ = writeln!(text, "stackledger_breaker_open {open}");
-    let _ = writeln!(
-        text,
-        "# TYPE stackledger_breaker_consecutive_failures gauge"
-    );
-    let _ = writeln!(text, "stackledger_breaker_consecutive_failures {failures}");
-    let stats = state.ledger.stats();
-    let _ = writeln!(
-        text,
-        "# HELP stackledger_ledger_appends_total Events made durable since start."
-    );
-    let _ = writeln!(text, "# TYPE stackledger_ledger_appends_total counter");
-    let _ = writeln!(text, "stackledger_ledger_appends_total {}", stats.events);
-    let _ = writeln!(text, "# TYPE stackledger_ledger_syncs_total counter");
-    let _ = writeln!(text, "stackledger_ledger_syncs_total {}", stats.batches);
-    let _ = writeln!(
-        text,
-        "# HELP stackledger_ledger_sync_seconds_total Time spent making batches durable."
-    );
-    let _ = writeln!(text, "# TYPE stackledger_ledger_sync_seconds_total counter");
-    let _ = writeln!(
-        text,
-        "stackledger_ledger_sync_seconds_total {}",
-        stats.flush_total.as_secs_f64()
-    );
-    let _ = writeln!(text, "# TYPE stackledger_ledger_last_sync_seconds gauge");
-    let _ = writeln!(
-        text,
-        "stackledger_ledger_last_sync_seconds {}",
-        stats.flush_last.as_secs_f64()
-    );
-    let _ = writeln!(
-        text,
-        "# HELP stackledger_sse_subscribers Open status streams."
-    );
-    let _ = writeln!(text, "# TYPE stackledger_sse_subscribers gauge");
-    let _ = writeln!(
-        text,
-        "stackledger_sse_subscribers {}",
-        state.guards.sse_open()
-    );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -1,11 +1,66 @@
-//! The route catalog: every route is declared once, with what it does, who may call it and
-//! what it answers. The router is built from the catalog and `GET /api/openapi.json` is
-//! generated from the same entries, so the document cannot miss or invent a route.
+//! The route catalog: every route is declared once, with what it does, who may call it, what
+//! it takes and what it answers. The router is built from the catalog and
+//! `GET /api/openapi.json` is generated from the same entries (see `openapi.rs`), so the
+//! document cannot miss or invent a route.
 
 use axum::routing::MethodRouter;
-use serde_json::{Map, Value, json};
 
 use crate::http::AppState;
+
+/// The type of a parameter or body field, as the document states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    /// Any text.
+    String,
+    /// A non-negative integer.
+    Integer,
+    /// One of these texts.
+    Enum(&'static [&'static str]),
+}
+
+/// Where a parameter goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamIn {
+    /// The query string.
+    Query,
+    /// A request header.
+    Header,
+}
+
+/// An optional query or header parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Param {
+    /// Its name.
+    pub name: &'static str,
+    /// Where it goes.
+    pub location: ParamIn,
+    /// What it does.
+    pub description: &'static str,
+    /// Its type.
+    pub schema: Schema,
+}
+
+impl Param {
+    /// A query parameter.
+    pub const fn query(name: &'static str, description: &'static str, schema: Schema) -> Self {
+        Self {
+            name,
+            location: ParamIn::Query,
+            description,
+            schema,
+        }
+    }
+
+    /// A header parameter.
+    pub const fn header(name: &'static str, description: &'static str, schema: Schema) -> Self {
+        Self {
+            name,
+            location: ParamIn::Header,
+            description,
+            schema,
+        }
+    }
+}
 
 /// What the OpenAPI document says of a route.
 #[derive(Debug, Clone, Copy)]
@@ -18,10 +73,15 @@ pub struct RouteDoc {
     pub summary: &'static str,
     /// Whether it needs the admin token.
     pub admin: bool,
-    /// The statuses it answers, with what each means.
+    /// The statuses its handler answers, with what each means (the statuses every route can
+    /// answer are added by `openapi.rs`).
     pub responses: &'static [(u16, &'static str)],
     /// The media type of its success answer.
     pub content: &'static str,
+    /// Its optional query and header parameters.
+    pub params: &'static [Param],
+    /// Its JSON request body: an object of exactly these fields, all required.
+    pub body: Option<&'static [(&'static str, Schema)]>,
 }
 
 impl RouteDoc {
@@ -54,6 +114,8 @@ impl Route {
                 admin: false,
                 responses,
                 content: "application/json",
+                params: &[],
+                body: None,
             },
             handler,
         }
@@ -70,54 +132,16 @@ impl Route {
         self.doc.content = content;
         self
     }
-}
 
-/// The OpenAPI 3.1 document of `docs`.
-pub fn openapi(docs: &[RouteDoc]) -> Value {
-    let mut paths = Map::new();
-    for doc in docs {
-        let parameters: Vec<Value> = doc
-            .path
-            .split('/')
-            .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
-            .map(|name| {
-                let name = name.trim_start_matches('*');
-                json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
-            })
-            .collect();
-        let responses: Map<String, Value> = doc
-            .responses
-            .iter()
-            .map(|(status, meaning)| {
-                let media = if *status < 300 {
-                    doc.content
-                } else {
-                    "application/json"
-                };
-                let mut response = json!({"description": meaning});
-                if *status != 204 {
-                    response["content"] = json!({ media: {} });
-                }
-                (status.to_string(), response)
-            })
-            .collect();
-        let mut operation = json!({
-            "summary": doc.summary,
-            "parameters": parameters,
-            "responses": responses,
-        });
-        if doc.admin {
-            operation["security"] = json!([{"adminToken": []}]);
-        }
-        let entry = paths
-            .entry(doc.path.to_owned())
-            .or_insert_with(|| Value::Object(Map::new()));
-        entry[doc.method.to_ascii_lowercase()] = operation;
+    /// The route takes these optional parameters.
+    pub(crate) fn params(mut self, params: &'static [Param]) -> Self {
+        self.doc.params = params;
+        self
     }
-    json!({
-        "openapi": "3.1.0",
-        "info": {"title": "StackLedger", "version": env!("CARGO_PKG_VERSION")},
-        "paths": paths,
-        "components": {"securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer"}}},
-    })
+
+    /// The route takes a JSON object of exactly these (required) fields.
+    pub(crate) fn body(mut self, fields: &'static [(&'static str, Schema)]) -> Self {
+        self.doc.body = Some(fields);
+        self
+    }
 }

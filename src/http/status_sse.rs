@@ -10,28 +10,38 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::Stream;
-use serde_json::{Value, json};
+use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::deployment::{DeploymentStatus, Event};
+use crate::deployment::{DeploymentStatus, Event, Phase};
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::http::limits::SsePlace;
-use crate::http::route::Route;
-use crate::ids::{DeploymentId, Seq};
+use crate::http::extract::DeploymentPath;
+use crate::http::limits::{SsePlace, SseRefusal};
+use crate::http::route::{Param, Route, Schema};
+use crate::ids::Seq;
 use crate::ledger::envelope::Envelope;
 use crate::ledger::subscription::Subscription;
 use crate::projection::DeploymentState;
-use crate::projection::view::DeploymentView;
+use crate::projection::view::{DeploymentView, ResourcesView};
 
 /// Keep-alive comments keep proxies from closing a quiet stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// `GET /api/status/:id`'s header.
+const STATUS_PARAMS: &[Param] = &[Param::header(
+    "Last-Event-ID",
+    "the ledger seq of the last message seen: exactly the events after it follow",
+    Schema::Integer,
+)];
 
 pub(super) fn routes() -> Vec<Route> {
     vec![
@@ -42,35 +52,37 @@ pub(super) fn routes() -> Vec<Route> {
             &[
                 (200, "the event stream"),
                 (204, "Last-Event-ID is at or past the end"),
+                (400, "the path does not decode"),
                 (404, "unknown id"),
-                (503, "too many open streams (Retry-After)"),
+                (
+                    429,
+                    "this client holds its share of open streams (Retry-After)",
+                ),
+                (
+                    503,
+                    "too many open streams, or the ledger failing (Retry-After)",
+                ),
             ],
             get(status),
         )
-        .content("text/event-stream"),
+        .content("text/event-stream")
+        .params(STATUS_PARAMS),
     ]
 }
 
 async fn status(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    DeploymentPath(id): DeploymentPath,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let id: DeploymentId = id.parse().map_err(|_| ApiError::NotFound)?;
-    let place = state
-        .guards
-        .sse_place()
-        .ok_or_else(|| ApiError::Unavailable {
-            code: "too_many_streams",
-            message: "too many open status streams; try again shortly".to_owned(),
-            retry_after: Duration::from_secs(5),
-        })?;
+    let place = sse_place(&state, state.guards.client(peer, &headers))?;
     let current = state
         .read_model
         .read()
         .get(id)
         .cloned()
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(ApiError::NotFound { what: "deployment" })?;
     let resume = headers
         .get("last-event-id")
         .and_then(|value| value.to_str().ok())
@@ -81,10 +93,7 @@ async fn status(
             return Ok(StatusCode::NO_CONTENT.into_response());
         }
         Some(after) => {
-            let before = state
-                .ledger
-                .read_stream(id, Seq::ZERO, usize::MAX)
-                .map_err(|_| ApiError::NotFound)?;
+            let before = state.ledger.read_stream(id, Seq::ZERO, usize::MAX)?;
             // Before the first event there is no state yet: the stream starts with it.
             (fold_until(&before, after), None)
         }
@@ -111,6 +120,23 @@ async fn status(
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response())
+}
+
+/// A place under the SSE cap and the client's share of it, or the refusal.
+fn sse_place(state: &AppState, client: std::net::IpAddr) -> Result<SsePlace, ApiError> {
+    state
+        .guards
+        .sse_place(client)
+        .map_err(|refusal| match refusal {
+            SseRefusal::ClientFull => ApiError::StreamsPerClient {
+                max: state.guards.limits.sse_client_max.get(),
+            },
+            SseRefusal::Full => ApiError::Unavailable {
+                code: "too_many_streams",
+                message: "too many open status streams; try again shortly".to_owned(),
+                retry_after: Duration::from_secs(5),
+            },
+        })
 }
 
 /// The state as of `after` (the first event always opens the stream).
@@ -227,55 +253,93 @@ fn messages(stream: StatusStream) -> impl Stream<Item = Result<SseEvent, Infalli
     })
 }
 
-fn resources(state: &DeploymentState) -> Value {
-    serde_json::to_value(DeploymentView::of(state).resources).unwrap_or(Value::Null)
+/// The data of a `progress` message.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Progress<'a> {
+    phase: Phase,
+    status: DeploymentStatus,
+    progress: u8,
+    message: &'a str,
+    current_step: &'a str,
+    resources: ResourcesView,
+}
+
+/// The data of a `complete` message.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Complete<'a> {
+    url: &'a str,
+    /// Always `ready`.
+    status: &'static str,
+    resources: ResourcesView,
+    /// Seconds from the request to success.
+    duration: f64,
+    head_hash: String,
+}
+
+/// The data of an `error` message.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Failed<'a> {
+    message: &'a str,
+    phase: Phase,
+    code: &'a str,
+    rollback: &'static str,
+    head_hash: String,
+}
+
+fn resources(state: &DeploymentState) -> ResourcesView {
+    DeploymentView::of(state).resources
 }
 
 fn progress(state: &DeploymentState) -> SseEvent {
-    let data = json!({
-        "phase": state.phase,
-        "status": state.status,
-        "progress": state.progress,
-        "message": state.message(),
-        "currentStep": state.current_step,
-        "resources": resources(state),
-    });
+    let data = Progress {
+        phase: state.phase,
+        status: state.status,
+        progress: state.progress,
+        message: state.message(),
+        current_step: &state.current_step,
+        resources: resources(state),
+    };
     message("progress", state.last_seq, &data)
 }
 
 fn terminal(state: &DeploymentState) -> SseEvent {
+    let head_hash = state.head_hash.to_string();
     if state.status == DeploymentStatus::Success {
         let took_ms = state.completed_at.unwrap_or(state.updated_at) - state.started_at;
-        let data = json!({
-            "url": state.url,
-            "status": "ready",
-            "resources": resources(state),
-            "duration": took_ms.max(0) as f64 / 1000.0,
-            "headHash": state.head_hash.to_string(),
-        });
+        let data = Complete {
+            url: &state.url,
+            status: "ready",
+            resources: resources(state),
+            duration: took_ms.max(0) as f64 / 1000.0,
+            head_hash,
+        };
         return message("complete", state.last_seq, &data);
     }
-    let (message_text, phase, code) = match &state.error {
-        Some(failure) => (failure.message.clone(), failure.phase, failure.code.clone()),
-        None => (
-            "the deployment failed".to_owned(),
-            state.phase,
-            "failed".to_owned(),
+    let (text, phase, code) = match &state.error {
+        Some(failure) => (
+            failure.message.as_str(),
+            failure.phase,
+            failure.code.as_str(),
         ),
+        None => ("the deployment failed", state.phase, "failed"),
     };
-    let data = json!({
-        "message": message_text,
-        "phase": phase,
-        "code": code,
-        "rollback": state.rollback_outcome().unwrap_or("partial"),
-        "headHash": state.head_hash.to_string(),
-    });
+    let data = Failed {
+        message: text,
+        phase,
+        code,
+        rollback: state.rollback_outcome().unwrap_or("partial"),
+        head_hash,
+    };
     message("error", state.last_seq, &data)
 }
 
-fn message(kind: &str, seq: Seq, data: &Value) -> SseEvent {
+fn message(kind: &str, seq: Seq, data: &impl Serialize) -> SseEvent {
     SseEvent::default()
         .event(kind)
         .id(seq.0.to_string())
-        .data(data.to_string())
+        .json_data(data)
+        .expect("an SSE body of strings, numbers and enums always serializes")
 }

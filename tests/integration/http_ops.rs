@@ -232,3 +232,157 @@ async fn status_streams_beyond_the_cap_are_refused_with_503() {
     drop(open);
     app.shutdown().await;
 }
+
+/// The JSON error of `response`, checked for its shape, status and code.
+async fn assert_json_error(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status);
+    let body: Value = response.json().await.expect("errors are JSON");
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_holding_its_share_of_status_streams_is_refused_with_429() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let simulator = simulator().await;
+    simulator.add_fault(stackledger::simulator::Fault {
+        delay_ms: Some(2_000),
+        ..stackledger::simulator::Fault::on("project.all")
+    });
+    let flags = ["--sse-client-max=2", "--trust-forwarded-for"];
+    let app = spawn_app(dir.path(), &simulator, &flags).await;
+    let body: Value = http()
+        .post(app.url("/api/deploy"))
+        .json(&json!({"name": "watched"}))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("json");
+    let path = format!(
+        "/api/status/{}",
+        body["deploymentId"].as_str().expect("an id")
+    );
+    let open = |forwarded: Option<&str>| {
+        let mut request = http().get(app.url(&path));
+        if let Some(client) = forwarded {
+            request = request.header("x-forwarded-for", client);
+        }
+        request.send()
+    };
+    let first = open(None).await.expect("opens");
+    let second = open(None).await.expect("opens");
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+    let third = open(None).await.expect("answers");
+    assert!(third.headers().get("retry-after").is_some());
+    assert_json_error(third, 429, "too_many_streams_for_client").await;
+    let elsewhere = open(Some("203.0.113.7")).await.expect("opens");
+    assert_eq!(elsewhere.status(), 200, "another client has its own share");
+    let (_, metrics) = get(&app, "/metrics", None).await;
+    assert!(
+        metrics.contains("stackledger_sse_subscribers 3"),
+        "{metrics}"
+    );
+    drop((first, second, elsewhere));
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bearer_scheme_is_matched_in_any_case_and_the_token_exactly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let simulator = simulator().await;
+    let app = spawn_app(dir.path(), &simulator, &["--admin-token=ops-case-test"]).await;
+    let verify = |authorization: &'static str| {
+        http()
+            .get(app.url("/api/ledger/verify"))
+            .header("authorization", authorization)
+            .send()
+    };
+    for accepted in [
+        "Bearer ops-case-test",
+        "bearer ops-case-test",
+        "BEARER ops-case-test",
+        "bEaReR   ops-case-test",
+    ] {
+        let response = verify(accepted).await.expect("answers");
+        assert_eq!(response.status(), 200, "{accepted}");
+    }
+    for refused in [
+        "Basic ops-case-test",
+        "Bearerops-case-test",
+        "Bearer OPS-CASE-TEST",
+        "ops-case-test",
+    ] {
+        let response = verify(refused).await.expect("answers");
+        assert_json_error(response, 401, "unauthorized").await;
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_is_pinned_only_by_an_acceptance_and_only_to_its_body() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let simulator = simulator().await;
+    let app = spawn_app(dir.path(), &simulator, &[]).await;
+    let post = |key: &'static str, body: String, content_type: &'static str| {
+        http()
+            .post(app.url("/api/deploy"))
+            .header("Idempotency-Key", key)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let named = |name: &str| json!({ "name": name }).to_string();
+    const JSON: &str = "application/json";
+    let first = post("k1", named("first-one"), JSON).await.expect("answers");
+    assert_eq!(first.status(), 202);
+    let first: Value = first.json().await.expect("json");
+    let repeat = post("k1", named("first-one"), JSON).await.expect("answers");
+    assert_eq!(repeat.status(), 202);
+    assert_eq!(
+        repeat.json::<Value>().await.expect("json"),
+        first,
+        "the first answer"
+    );
+    let other = post("k1", named("second-one"), JSON)
+        .await
+        .expect("answers");
+    assert_json_error(other, 422, "idempotency_key_reused").await;
+    let refusals = [
+        ("k2", named("ab"), JSON, 400, "invalid_name", "second-one"),
+        (
+            "k3",
+            named("first-one"),
+            JSON,
+            409,
+            "name_taken",
+            "third-one",
+        ),
+        (
+            "k4",
+            named("fourth-one"),
+            "text/plain",
+            415,
+            "unsupported_media_type",
+            "fourth-one",
+        ),
+    ];
+    for (key, body, content_type, status, code, then) in refusals {
+        let refused = post(key, body, content_type).await.expect("answers");
+        assert_json_error(refused, status, code).await;
+        let accepted = post(key, named(then), JSON).await.expect("answers");
+        assert_eq!(
+            accepted.status(),
+            202,
+            "{key}: a refusal did not pin the key"
+        );
+        let accepted: Value = accepted.json().await.expect("json");
+        assert_eq!(accepted["name"], then);
+    }
+    app.shutdown().await;
+}

@@ -270,3 +270,87 @@ async fn the_openapi_document_lists_every_route_and_each_answers_as_documented()
     }
     app.shutdown().await;
 }
+
+/// The official OpenAPI 3.1 schema (OAI, 2022-10-07), as shipped by the PyPI package
+/// openapi-spec-validator 0.9.0 (Apache-2.0); committed so the check runs offline.
+const OAS_31_SCHEMA: &str = include_str!("../fixtures/openapi-3.1-schema.json");
+
+/// Where `document` breaks the OpenAPI 3.1 schema.
+fn oas_violations(document: &Value) -> Vec<String> {
+    let schema: Value = serde_json::from_str(OAS_31_SCHEMA).expect("the fixture is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("the official schema compiles");
+    validator
+        .iter_errors(document)
+        .map(|error| format!("{} at {}", error, error.instance_path()))
+        .collect()
+}
+
+#[test]
+fn the_openapi_document_is_valid_against_the_official_schema_and_complete() {
+    let document = serde_json::to_value(stackledger::http::openapi()).expect("serializes");
+    let violations = oas_violations(&document);
+    assert!(violations.is_empty(), "{violations:#?}");
+    let mut broken = document.clone();
+    broken["paths"]["/health"]["get"]["responses"]["200"] = json!({"content": 7});
+    assert!(
+        !oas_violations(&broken).is_empty(),
+        "the validator notices a broken document"
+    );
+
+    let operation = |path: &str, method: &str| document["paths"][path][method].clone();
+    let parameters = |path: &str, method: &str, place: &str| -> Vec<String> {
+        operation(path, method)["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .filter(|p| p["in"] == place)
+            .filter_map(|p| p["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let deploy = operation("/api/deploy", "post");
+    let body = &deploy["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(body["required"], json!(["name"]), "{deploy}");
+    assert_eq!(body["properties"]["name"]["type"], "string");
+    assert_eq!(
+        parameters("/api/deploy", "post", "header"),
+        ["Idempotency-Key"]
+    );
+    assert_eq!(
+        parameters("/api/status/{id}", "get", "header"),
+        ["Last-Event-ID"]
+    );
+    assert_eq!(parameters("/api/status/{id}", "get", "path"), ["id"]);
+    assert_eq!(
+        parameters("/api/deployments", "get", "query"),
+        ["status", "name", "limit", "before"]
+    );
+    assert_eq!(
+        parameters("/api/ledger/events", "get", "query"),
+        ["after", "limit"]
+    );
+    for (path, operations) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in operations.as_object().expect("operations") {
+            let statuses = operation["responses"].as_object().expect("responses");
+            for status in ["414", "431", "503"] {
+                assert!(
+                    statuses.contains_key(status),
+                    "{method} {path} lacks {status}"
+                );
+            }
+            let streams = path == "/api/status/{id}";
+            assert_eq!(
+                statuses.contains_key("408"),
+                !streams,
+                "{method} {path}: 408"
+            );
+        }
+    }
+    let deploy_statuses: Vec<&String> =
+        deploy["responses"].as_object().expect("r").keys().collect();
+    assert_eq!(
+        deploy_statuses,
+        [
+            "202", "400", "408", "409", "413", "414", "415", "422", "429", "431", "503"
+        ]
+    );
+}

@@ -7,6 +7,7 @@ mod dokploy_caller;
 mod dokploy_client;
 mod golden;
 mod http_api;
+mod http_edges;
 mod http_ops;
 mod http_surface;
 mod kill_loop;

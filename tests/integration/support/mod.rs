@@ -1,6 +1,7 @@
 //! Shared helpers: opening ledgers in temp directories, sample events, the golden scenario.
 
 pub(crate) mod portal;
+pub(crate) mod raw_http;
 pub(crate) mod scenario;
 pub(crate) mod test_app;
 

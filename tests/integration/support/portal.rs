@@ -17,7 +17,25 @@ pub(crate) struct Portal {
 
 /// The portal command on `data_dir` with `extra` flags, logging JSON to a pipe.
 pub(crate) fn command(data_dir: &Path, extra: &[String]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_stackledger"));
+    configured(
+        Command::new(env!("CARGO_BIN_EXE_stackledger")),
+        data_dir,
+        extra,
+    )
+}
+
+/// The same, run with at most `nofile` open file descriptors (soft and hard), as
+/// `ulimit -n` sets them. The shell `exec`s the portal, so the child's pid is the portal's.
+pub(crate) fn command_with_nofile(data_dir: &Path, extra: &[String], nofile: u32) -> Command {
+    let mut shell = Command::new("sh");
+    shell
+        .arg("-c")
+        .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_stackledger"));
+    configured(shell, data_dir, extra)
+}
+
+fn configured(mut command: Command, data_dir: &Path, extra: &[String]) -> Command {
     command
         .args([
             "--listen",
@@ -53,7 +71,13 @@ pub(crate) fn follow(child: &mut Child) -> mpsc::Receiver<String> {
 impl Portal {
     /// Starts the portal and waits until it announces its address.
     pub(crate) fn start(data_dir: &Path, extra: &[String]) -> Portal {
-        let mut child = command(data_dir, extra).spawn().expect("the portal starts");
+        Portal::spawn(command(data_dir, extra))
+    }
+
+    /// Starts `command` (from [`command`] or [`command_with_nofile`]) and waits until the
+    /// portal announces its address.
+    pub(crate) fn spawn(mut command: Command) -> Portal {
+        let mut child = command.spawn().expect("the portal starts");
         let logs = follow(&mut child);
         let address = loop {
             let line = logs
@@ -74,6 +98,16 @@ impl Portal {
     /// `http://ADDRESS{path}`.
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
+    }
+
+    /// The portal's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the portal is still running.
+    pub(crate) fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// SIGTERM, then the exit status and the remaining log lines.

@@ -1,4 +1,4 @@
-//! `spawn_app`: the portal in-process on 127.0.0.1:0, wired exactly as `main` wires it, against a
+//! `spawn_app`: the portal in-process on 127.0.0.1:0, wired and served exactly as `main` does, against a
 //! simulator the test owns (so that it outlives a restart of the portal).
 
 use std::net::SocketAddr;
@@ -62,17 +62,14 @@ pub(crate) async fn spawn_app(data_dir: &Path, simulator: &Simulator, extra: &[&
         .expect("a free port");
     let address = listener.local_addr().expect("an address");
     let (stop, stopped) = watch::channel(false);
-    let service = app
-        .router(stopped.clone())
-        .into_make_service_with_connect_info::<SocketAddr>();
+    let router = app.router(stopped.clone());
+    let limits = app.limits;
     let mut signal = stopped;
     let server = tokio::spawn(async move {
         let shutdown = async move {
             let _ = signal.wait_for(|stop| *stop).await;
         };
-        let _ = axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let _ = stackledger::http::server::serve(listener, router, limits, shutdown).await;
     });
     TestApp {
         address,

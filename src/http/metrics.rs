@@ -1,0 +1,166 @@
+//! `GET /metrics`: Prometheus text, folded from the read model, the breaker, the ledger's
+//! counters and the open status streams. Reads only; never changes what it reports on.
+
+use std::collections::BTreeMap;
+use std::fmt::Display;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::dokploy::breaker::BreakerState;
+use crate::http::AppState;
+use crate::http::route::Route;
+use crate::projection::ListQuery;
+
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::new(
+            "GET",
+            "/metrics",
+            "Prometheus text",
+            &[(200, "the metrics")],
+            get(metrics),
+        )
+        .content("text/plain"),
+    ]
+}
+
+/// Prometheus text exposition, one family at a time.
+#[derive(Debug, Default)]
+struct Exposition {
+    text: String,
+}
+
+impl Exposition {
+    /// Starts a family: its `# HELP` and `# TYPE` lines.
+    fn family(&mut self, name: &str, kind: &str, help: &str) -> &mut Self {
+        self.text
+            .push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        self
+    }
+
+    /// One sample; `label` is `key="value"` or empty.
+    fn sample(&mut self, name: &str, label: &str, value: impl Display) -> &mut Self {
+        let labels = if label.is_empty() {
+            String::new()
+        } else {
+            format!("{{{label}}}")
+        };
+        self.text.push_str(&format!("{name}{labels} {value}\n"));
+        self
+    }
+}
+
+/// Deployments by status, retries, and per phase the time spent and how often it finished.
+struct Folded {
+    by_status: [u64; 3],
+    retries: u64,
+    phases: BTreeMap<&'static str, (u64, u64)>,
+}
+
+fn fold(state: &AppState) -> Folded {
+    let model = state.read_model.read();
+    let all = ListQuery {
+        limit: usize::MAX,
+        ..ListQuery::default()
+    };
+    let mut folded = Folded {
+        by_status: [0; 3],
+        retries: 0,
+        phases: BTreeMap::new(),
+    };
+    for deployment in model.list(&all) {
+        folded.by_status[deployment.status as usize] += 1;
+        folded.retries += u64::from(deployment.retries);
+        for (phase, spent_ms) in &deployment.phase_durations {
+            let entry = folded.phases.entry(phase.as_str()).or_default();
+            entry.0 += spent_ms;
+            entry.1 += 1;
+        }
+    }
+    folded
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let mut out = Exposition::default();
+    deployment_families(&mut out, &fold(&state));
+    for (name, kind, help, value) in runtime_samples(&state) {
+        out.family(name, kind, help).sample(name, "", value);
+    }
+    let content_type = [(header::CONTENT_TYPE, "text/plain; version=0.0.4")];
+    (content_type, out.text).into_response()
+}
+
+/// Deployments by status and the time spent in each phase.
+fn deployment_families(out: &mut Exposition, folded: &Folded) {
+    let statuses = ["in_progress", "success", "failure"];
+    out.family("stackledger_deployments", "gauge", "Deployments by status.");
+    for (status, count) in statuses.iter().zip(folded.by_status) {
+        let label = format!("status=\"{status}\"");
+        out.sample("stackledger_deployments", &label, count);
+    }
+    let help = "Time deployments spent in each finished phase.";
+    out.family("stackledger_phase_duration_seconds", "summary", help);
+    for (phase, (spent_ms, count)) in &folded.phases {
+        let label = format!("phase=\"{phase}\"");
+        let seconds = *spent_ms as f64 / 1000.0;
+        out.sample("stackledger_phase_duration_seconds_sum", &label, seconds)
+            .sample("stackledger_phase_duration_seconds_count", &label, count);
+    }
+    let help = "Dokploy call attempts that were retried.";
+    out.family("stackledger_dokploy_retries_total", "counter", help)
+        .sample("stackledger_dokploy_retries_total", "", folded.retries);
+}
+
+/// The one-sample families: name, type, help, value.
+fn runtime_samples(state: &AppState) -> [(&'static str, &'static str, &'static str, String); 7] {
+    let (breaker, failures) = state.orchestrator.caller().breaker().snapshot();
+    let open = u8::from(!matches!(breaker, BreakerState::Closed));
+    let stats = state.ledger.stats();
+    [
+        (
+            "stackledger_breaker_open",
+            "gauge",
+            "1 while the Dokploy circuit breaker is open or half-open.",
+            open.to_string(),
+        ),
+        (
+            "stackledger_breaker_consecutive_failures",
+            "gauge",
+            "Consecutive Dokploy failures the breaker counts.",
+            failures.to_string(),
+        ),
+        (
+            "stackledger_ledger_appends_total",
+            "counter",
+            "Events made durable since start.",
+            stats.events.to_string(),
+        ),
+        (
+            "stackledger_ledger_syncs_total",
+            "counter",
+            "Batches made durable since start.",
+            stats.batches.to_string(),
+        ),
+        (
+            "stackledger_ledger_sync_seconds_total",
+            "counter",
+            "Time spent making batches durable.",
+            stats.flush_total.as_secs_f64().to_string(),
+        ),
+        (
+            "stackledger_ledger_last_sync_seconds",
+            "gauge",
+            "How long the last batch took to become durable.",
+            stats.flush_last.as_secs_f64().to_string(),
+        ),
+        (
+            "stackledger_sse_subscribers",
+            "gauge",
+            "Open status streams.",
+            state.guards.sse_open().to_string(),
+        ),
+    ]
+}

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::config::{ApiKey, Config};
+use crate::config::Config;
 use crate::crash::CrashPoints;
 use crate::deployment::Event;
 pub use crate::dokploy::DokployMode;
@@ -19,6 +19,7 @@ use crate::ledger::error::LedgerError;
 use crate::ledger::{ExpectedVersion, Ledger, NewEvent};
 use crate::orchestrator::{Orchestrator, Parts, Settings};
 use crate::projection::LiveReadModel;
+use crate::secret::ApiKey;
 use crate::simulator::{Simulator, SimulatorOptions};
 
 /// Why the application could not be built.

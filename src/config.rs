@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::crash::CrashAt;
 use crate::orchestrator::RecoveryPolicy;
+pub use crate::secret::ApiKey;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -202,75 +203,6 @@ fn duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|error| format!("{error} (write 500ms, 5s, 1m)"))
 }
 
-/// A Dokploy API key. Never printed: `Debug` and `Display` show `***`. It becomes a header in
-/// the Dokploy client and nowhere else.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
-
-/// Why a text cannot be an API key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("an API key must be 1 to 512 visible ASCII characters")]
-pub struct InvalidApiKey;
-
-impl ApiKey {
-    /// Checks and wraps a key (visible ASCII only, so it is always a valid header value).
-    pub fn new(key: impl Into<String>) -> Result<Self, InvalidApiKey> {
-        let key = key.into();
-        let visible = key.bytes().all(|byte| byte.is_ascii_graphic());
-        if key.is_empty() || key.len() > 512 || !visible {
-            return Err(InvalidApiKey);
-        }
-        Ok(Self(key))
-    }
-
-    /// The `x-api-key` header value, marked sensitive so HTTP logging never shows it.
-    pub fn header_value(&self) -> reqwest::header::HeaderValue {
-        let mut value = reqwest::header::HeaderValue::from_str(&self.0)
-            .expect("ApiKey::new admits only visible ASCII, which is a valid header value");
-        value.set_sensitive(true);
-        value
-    }
-
-    /// Whether `candidate` is this key, compared in constant time.
-    pub fn matches(&self, candidate: &[u8]) -> bool {
-        constant_time_eq(self.0.as_bytes(), candidate)
-    }
-
-    /// The key itself, for the one place that must write it somewhere (the admin token file).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-/// Compares two secrets in time that depends only on their lengths, not their contents.
-pub fn constant_time_eq(expected: &[u8], candidate: &[u8]) -> bool {
-    let mut difference = expected.len() ^ candidate.len();
-    for (index, byte) in expected.iter().enumerate() {
-        difference |= usize::from(byte ^ candidate.get(index).copied().unwrap_or(0));
-    }
-    difference == 0
-}
-
-impl std::fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ApiKey(***)")
-    }
-}
-
-impl std::fmt::Display for ApiKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl std::str::FromStr for ApiKey {
-    type Err = InvalidApiKey;
-
-    fn from_str(key: &str) -> Result<Self, Self::Err> {
-        ApiKey::new(key)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,18 +244,6 @@ mod tests {
             .expect("parses");
         let refused = half.serve.dokploy().expect_err("the key is missing");
         assert!(refused.contains("--dokploy-api-key"), "{refused}");
-    }
-
-    #[test]
-    fn an_api_key_never_prints_and_compares_exactly() {
-        let key = ApiKey::new("canary-secret-1234").expect("a valid key");
-        assert_eq!(format!("{key} {key:?}"), "*** ApiKey(***)");
-        assert!(key.matches(b"canary-secret-1234"));
-        assert!(!key.matches(b"canary-secret-123"));
-        assert!(!key.matches(b"canary-secret-12345"));
-        assert!(ApiKey::new("").is_err());
-        assert!(ApiKey::new("has space").is_err());
-        assert!(ApiKey::new("new\nline").is_err());
     }
 
     #[test]

@@ -16,12 +16,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 
-use crate::config::ApiKey;
 use crate::dokploy::DokployMode;
 use crate::dokploy::client::DokployClient;
 use crate::ledger::Ledger;
 use crate::orchestrator::Orchestrator;
 use crate::projection::LiveReadModel;
+use crate::secret::ApiKey;
 pub use limits::Limits;
 
 /// The largest request body accepted (a deploy request is a few dozen bytes).

@@ -26,8 +26,8 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 
-use crate::config::ApiKey;
 use crate::deployment::HttpMethod;
+use crate::secret::ApiKey;
 pub use fault::{Fault, Polls};
 use world::{Answer, Failure, World};
 

@@ -105,7 +105,7 @@ impl App {
                 let options = SimulatorOptions {
                     api_key: key.clone(),
                     seed: random_seed(),
-                    deploy_polls: 1,
+                    deploy_polls: crate::defaults::SIMULATOR_DEPLOY_POLLS,
                 };
                 let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
                 let simulator = Simulator::start(loopback, options)
@@ -122,7 +122,7 @@ impl App {
         let health_url = match (&config.health_url, &simulator) {
             (Some(template), _) => template.clone(),
             (None, Some(simulator)) => simulator.health_url_template(),
-            (None, None) => Settings::default().health_url,
+            (None, None) => crate::defaults::HEALTH_URL.to_owned(),
         };
         let client = DokployClient::new(&origin, key, ClientOptions::default())?;
         let caller = Caller::new(
@@ -138,7 +138,8 @@ impl App {
                 retries_max: config.retries_max,
                 base: config.retry_base,
                 backoff_max: config.retry_delay_max,
-                ..RetryPolicy::default()
+                retry_after_max: crate::defaults::RETRY_AFTER_MAX,
+                deadline: crate::defaults::CALL_DEADLINE,
             },
             Arc::new(Jitter::seeded(random_seed())),
             Arc::clone(&clock),

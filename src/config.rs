@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::crash::CrashAt;
+use crate::defaults;
 use crate::orchestrator::RecoveryPolicy;
 pub use crate::secret::ApiKey;
 
@@ -50,19 +51,19 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct SimulateConfig {
     /// Address to listen on (loopback by default; port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:4000")]
+    #[arg(long, default_value = defaults::SIMULATOR_LISTEN)]
     pub listen: SocketAddr,
     /// The key callers must send as `x-api-key`.
     #[arg(long, env = "SIMULATOR_API_KEY")]
     pub api_key: ApiKey,
     /// Seed of the simulator's id generator.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = defaults::SIMULATOR_SEED)]
     pub seed: u64,
     /// `deployment.all` polls a deploy stays `running`.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = defaults::SIMULATOR_DEPLOY_POLLS)]
     pub deploy_polls: u32,
     /// Log line format.
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(long, value_enum, default_value = defaults::LOG_FORMAT)]
     pub log_format: LogFormat,
 }
 
@@ -70,15 +71,15 @@ pub struct SimulateConfig {
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address to listen on (port 0 picks a free port; the chosen address is logged).
-    #[arg(long, env = "LISTEN", default_value = "127.0.0.1:3000")]
+    #[arg(long, env = "LISTEN", default_value = defaults::LISTEN)]
     pub listen: SocketAddr,
 
     /// Directory holding the ledger (created if missing).
-    #[arg(long, env = "DATA_DIR", default_value = "./data")]
+    #[arg(long, env = "DATA_DIR", default_value = defaults::DATA_DIR)]
     pub data_dir: PathBuf,
 
     /// Log line format.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = defaults::LOG_FORMAT)]
     pub log_format: LogFormat,
 
     /// Dokploy's origin (`https://dokploy.example.com`). Without it and the key, StackLedger
@@ -91,19 +92,15 @@ pub struct Config {
     pub dokploy_api_key: Option<ApiKey>,
 
     /// The Docker image every stack runs.
-    #[arg(
-        long,
-        env = "STACK_IMAGE",
-        default_value = "ghcr.io/flexinit/agent-stack:latest"
-    )]
+    #[arg(long, env = "STACK_IMAGE", default_value = defaults::STACK_IMAGE)]
     pub stack_image: String,
 
     /// Stacks answer at `https://NAME.<suffix>`.
-    #[arg(long, env = "STACK_DOMAIN_SUFFIX", default_value = "ai.flexinit.nl")]
+    #[arg(long, env = "STACK_DOMAIN_SUFFIX", default_value = defaults::DOMAIN_SUFFIX)]
     pub domain_suffix: String,
 
     /// The container port the domain routes to.
-    #[arg(long, env = "STACK_PORT", default_value_t = 8080)]
+    #[arg(long, env = "STACK_PORT", default_value_t = defaults::STACK_PORT.get())]
     pub stack_port: u16,
 
     /// The health URL template (`{name}`, `{suffix}`); in simulator mode the simulator's.
@@ -111,39 +108,39 @@ pub struct Config {
     pub health_url: Option<String>,
 
     /// How long a stack may take to answer 200 on its health URL.
-    #[arg(long, env = "HEALTH_TIMEOUT", default_value = "60s", value_parser = duration)]
+    #[arg(long, env = "HEALTH_TIMEOUT", default_value = defaults::HEALTH_TIMEOUT.text, value_parser = duration)]
     pub health_timeout: Duration,
 
     /// Time between health polls.
-    #[arg(long, env = "HEALTH_INTERVAL", default_value = "5s", value_parser = duration)]
+    #[arg(long, env = "HEALTH_INTERVAL", default_value = defaults::HEALTH_INTERVAL.text, value_parser = duration)]
     pub health_interval: Duration,
 
     /// Time between polls of Dokploy's deployment list.
-    #[arg(long, env = "DEPLOY_POLL_INTERVAL", default_value = "2s", value_parser = duration)]
+    #[arg(long, env = "DEPLOY_POLL_INTERVAL", default_value = defaults::DEPLOY_POLL_INTERVAL.text, value_parser = duration)]
     pub deploy_poll_interval: Duration,
 
     /// How long Dokploy may take to finish a deploy (queued and running).
-    #[arg(long, env = "DEPLOY_TIMEOUT", default_value = "10m", value_parser = duration)]
+    #[arg(long, env = "DEPLOY_TIMEOUT", default_value = defaults::DEPLOY_TIMEOUT.text, value_parser = duration)]
     pub deploy_timeout: Duration,
 
     /// The first retry's backoff ceiling (doubling up to --retry-delay-max, full jitter).
-    #[arg(long, env = "RETRY_BASE", default_value = "1s", value_parser = duration)]
+    #[arg(long, env = "RETRY_BASE", default_value = defaults::RETRY_BASE.text, value_parser = duration)]
     pub retry_base: Duration,
 
     /// The largest backoff ceiling.
-    #[arg(long, env = "RETRY_DELAY_MAX", default_value = "16s", value_parser = duration)]
+    #[arg(long, env = "RETRY_DELAY_MAX", default_value = defaults::RETRY_DELAY_MAX.text, value_parser = duration)]
     pub retry_delay_max: Duration,
 
     /// Retries after a failed Dokploy call's first attempt.
-    #[arg(long, env = "RETRIES_MAX", default_value_t = 5)]
+    #[arg(long, env = "RETRIES_MAX", default_value_t = defaults::RETRIES_MAX)]
     pub retries_max: u32,
 
     /// Consecutive Dokploy failures that open the circuit breaker.
-    #[arg(long, env = "BREAKER_FAILURES", default_value_t = 5)]
+    #[arg(long, env = "BREAKER_FAILURES", default_value_t = defaults::BREAKER_FAILURES.get())]
     pub breaker_failures: u32,
 
     /// How long the open breaker fails calls fast before one probe.
-    #[arg(long, env = "BREAKER_OPEN_FOR", default_value = "60s", value_parser = duration)]
+    #[arg(long, env = "BREAKER_OPEN_FOR", default_value = defaults::BREAKER_OPEN_FOR.text, value_parser = duration)]
     pub breaker_open_for: Duration,
 
     /// The ops API's bearer token; without it one is generated at first start into
@@ -152,7 +149,7 @@ pub struct Config {
     pub admin_token: Option<ApiKey>,
 
     /// Deploy requests one client may make per minute (its burst too).
-    #[arg(long, env = "DEPLOY_RATE", default_value_t = 10)]
+    #[arg(long, env = "DEPLOY_RATE", default_value_t = defaults::DEPLOY_RATE.get())]
     pub deploy_rate: u32,
 
     /// Take the client's address from `X-Forwarded-For` (only behind a proxy you run).
@@ -160,15 +157,15 @@ pub struct Config {
     pub trust_forwarded_for: bool,
 
     /// Open SSE streams at most; more are refused with 503.
-    #[arg(long, env = "SSE_MAX", default_value_t = 1000)]
+    #[arg(long, env = "SSE_MAX", default_value_t = defaults::SSE_MAX.get())]
     pub sse_max: usize,
 
     /// Deployments running at once; more are refused with 503.
-    #[arg(long, env = "RUNNING_MAX", default_value_t = 16)]
+    #[arg(long, env = "RUNNING_MAX", default_value_t = defaults::RUNNING_MAX.get())]
     pub running_max: usize,
 
     /// What startup does with deployments a crash interrupted.
-    #[arg(long, env = "RECOVERY", value_enum, default_value = "resume")]
+    #[arg(long, env = "RECOVERY", value_enum, default_value = defaults::RECOVERY)]
     pub recovery: RecoveryPolicy,
 
     /// Crash tests only: abort at the Nth time a crash point is reached (`after_append:7`).

@@ -11,12 +11,14 @@
 //!   subscriptions.
 //! - [`projection`]: `DeploymentState::apply` and the read model (by id, by name, newest first).
 //! - [`secret`]: API keys and the admin token, never printed, compared in constant time.
+//! - [`defaults`]: every default value, once.
 //! - [`config`], [`app`], [`http`]: configuration, wiring, and the HTTP surface.
 
 pub mod app;
 pub mod clock;
 pub mod config;
 pub mod crash;
+pub mod defaults;
 pub mod deployment;
 pub mod dokploy;
 pub mod http;

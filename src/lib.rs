@@ -12,7 +12,9 @@
 //! - [`projection`]: `DeploymentState::apply` and the read model (by id, by name, newest first).
 //! - [`secret`]: API keys and the admin token, never printed, compared in constant time.
 //! - [`defaults`]: every default value, once.
-//! - [`config`], [`app`], [`http`]: configuration, wiring, and the HTTP surface.
+//! - [`config`]: flags and environment as given ([`config::Config`]), checked once into
+//!   [`config::Settings`].
+//! - [`app`], [`http`]: wiring, and the HTTP surface.
 
 pub mod app;
 pub mod clock;

@@ -155,7 +155,7 @@ async fn deploys_are_rate_limited_per_client_and_a_repeated_idempotency_key_gets
     let app = spawn_app(
         dir.path(),
         &simulator,
-        &["--deploy-rate=3", "--admin-token=ops-token-1"],
+        &["--deploy-rate=3", "--admin-token=ops-token-1-for-limits"],
     )
     .await;
     let post = |name: &str, key: Option<&str>| {

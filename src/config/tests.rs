@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 
+use super::flag::*;
 use super::flag::{self, Flag};
 use super::*;
 
@@ -160,88 +161,89 @@ fn valid_values_are_accepted() {
     }
 }
 
+/// Invalid values and the flags their refusal names.
+const INVALID: &[(&[&str], &[Flag])] = &[
+    (&["--health-interval=0s"], &[HEALTH_INTERVAL]),
+    (&["--health-timeout=soon"], &[HEALTH_TIMEOUT]),
+    (&["--deploy-poll-interval=0ms"], &[DEPLOY_POLL_INTERVAL]),
+    (&["--deploy-timeout=0s"], &[DEPLOY_TIMEOUT]),
+    (
+        &["--deploy-poll-interval=2m", "--deploy-timeout=1m"],
+        &[DEPLOY_POLL_INTERVAL, DEPLOY_TIMEOUT],
+    ),
+    (&["--retry-base=0s"], &[RETRY_BASE]),
+    (&["--retry-delay-max=0s"], &[RETRY_DELAY_MAX]),
+    (&["--retry-base=30s"], &[RETRY_BASE, RETRY_DELAY_MAX]),
+    (&["--retries-max=-1"], &[RETRIES_MAX]),
+    (&["--breaker-failures=0"], &[BREAKER_FAILURES]),
+    (&["--breaker-open-for=0s"], &[BREAKER_OPEN_FOR]),
+    (&["--running-max=0"], &[RUNNING_MAX]),
+    (&["--sse-max=0"], &[SSE_MAX]),
+    (&["--deploy-rate=0"], &[DEPLOY_RATE]),
+    (&["--deploy-rate=ten"], &[DEPLOY_RATE]),
+    (&["--stack-port=0"], &[STACK_PORT]),
+    (&["--stack-port=70000"], &[STACK_PORT]),
+    (&["--stack-image="], &[STACK_IMAGE]),
+    (&["--stack-image=two words"], &[STACK_IMAGE]),
+    (
+        &["--dokploy-url=ftp://dokploy.example.com", KEY],
+        &[DOKPLOY_URL],
+    ),
+    (&["--dokploy-url=file:///etc/passwd", KEY], &[DOKPLOY_URL]),
+    (&["--dokploy-url=dokploy.example.com", KEY], &[DOKPLOY_URL]),
+    (
+        &["--dokploy-url=https://dokploy.example.com/api", KEY],
+        &[DOKPLOY_URL],
+    ),
+    (
+        &["--dokploy-url=https://dokploy.example.com/?a=1", KEY],
+        &[DOKPLOY_URL],
+    ),
+    (
+        &["--dokploy-url=https://dokploy.example.com/#top", KEY],
+        &[DOKPLOY_URL],
+    ),
+    (
+        &["--dokploy-url=https://u:p@dokploy.example.com", KEY],
+        &[DOKPLOY_URL],
+    ),
+    (
+        &["--dokploy-url=https://dokploy.example.com"],
+        &[DOKPLOY_URL, DOKPLOY_API_KEY],
+    ),
+    (&[KEY], &[DOKPLOY_URL, DOKPLOY_API_KEY]),
+    (&["--health-url=not a url {name}"], &[HEALTH_URL]),
+    (&["--health-url=ftp://{name}.example/health"], &[HEALTH_URL]),
+    (&["--health-url=file:///{name}"], &[HEALTH_URL]),
+    (
+        &["--health-url=https://{name}.{suffix}/{path}"],
+        &[HEALTH_URL],
+    ),
+    (
+        &["--health-url=https://{name}.{suffix/health"],
+        &[HEALTH_URL],
+    ),
+    (
+        &["--health-url=https://fixed.example/health"],
+        &[HEALTH_URL],
+    ),
+    (
+        &["--health-url=https://u:p@{name}.example/health"],
+        &[HEALTH_URL],
+    ),
+    (&["--domain-suffix=not a dns name"], &[DOMAIN_SUFFIX]),
+    (&["--domain-suffix=-bad.example"], &[DOMAIN_SUFFIX]),
+    (&["--domain-suffix=ex..ample"], &[DOMAIN_SUFFIX]),
+    (&["--domain-suffix=example.com."], &[DOMAIN_SUFFIX]),
+    (&["--domain-suffix=10.0.0.1"], &[DOMAIN_SUFFIX]),
+    (&["--domain-suffix="], &[DOMAIN_SUFFIX]),
+    (&["--admin-token=short-token"], &[ADMIN_TOKEN]),
+    (&["--admin-token=sixteen chars  x"], &[ADMIN_TOKEN]),
+];
+
 #[test]
 fn each_invalid_value_is_refused_naming_its_flag() {
-    use flag::*;
-    let table: &[(&[&str], &[Flag])] = &[
-        (&["--health-interval=0s"], &[HEALTH_INTERVAL]),
-        (&["--health-timeout=soon"], &[HEALTH_TIMEOUT]),
-        (&["--deploy-poll-interval=0ms"], &[DEPLOY_POLL_INTERVAL]),
-        (&["--deploy-timeout=0s"], &[DEPLOY_TIMEOUT]),
-        (
-            &["--deploy-poll-interval=2m", "--deploy-timeout=1m"],
-            &[DEPLOY_POLL_INTERVAL, DEPLOY_TIMEOUT],
-        ),
-        (&["--retry-base=0s"], &[RETRY_BASE]),
-        (&["--retry-delay-max=0s"], &[RETRY_DELAY_MAX]),
-        (&["--retry-base=30s"], &[RETRY_BASE, RETRY_DELAY_MAX]),
-        (&["--retries-max=-1"], &[RETRIES_MAX]),
-        (&["--breaker-failures=0"], &[BREAKER_FAILURES]),
-        (&["--breaker-open-for=0s"], &[BREAKER_OPEN_FOR]),
-        (&["--running-max=0"], &[RUNNING_MAX]),
-        (&["--sse-max=0"], &[SSE_MAX]),
-        (&["--deploy-rate=0"], &[DEPLOY_RATE]),
-        (&["--deploy-rate=ten"], &[DEPLOY_RATE]),
-        (&["--stack-port=0"], &[STACK_PORT]),
-        (&["--stack-port=70000"], &[STACK_PORT]),
-        (&["--stack-image="], &[STACK_IMAGE]),
-        (&["--stack-image=two words"], &[STACK_IMAGE]),
-        (
-            &["--dokploy-url=ftp://dokploy.example.com", KEY],
-            &[DOKPLOY_URL],
-        ),
-        (&["--dokploy-url=file:///etc/passwd", KEY], &[DOKPLOY_URL]),
-        (&["--dokploy-url=dokploy.example.com", KEY], &[DOKPLOY_URL]),
-        (
-            &["--dokploy-url=https://dokploy.example.com/api", KEY],
-            &[DOKPLOY_URL],
-        ),
-        (
-            &["--dokploy-url=https://dokploy.example.com/?a=1", KEY],
-            &[DOKPLOY_URL],
-        ),
-        (
-            &["--dokploy-url=https://dokploy.example.com/#top", KEY],
-            &[DOKPLOY_URL],
-        ),
-        (
-            &["--dokploy-url=https://u:p@dokploy.example.com", KEY],
-            &[DOKPLOY_URL],
-        ),
-        (
-            &["--dokploy-url=https://dokploy.example.com"],
-            &[DOKPLOY_URL, DOKPLOY_API_KEY],
-        ),
-        (&[KEY], &[DOKPLOY_URL, DOKPLOY_API_KEY]),
-        (&["--health-url=not a url {name}"], &[HEALTH_URL]),
-        (&["--health-url=ftp://{name}.example/health"], &[HEALTH_URL]),
-        (&["--health-url=file:///{name}"], &[HEALTH_URL]),
-        (
-            &["--health-url=https://{name}.{suffix}/{path}"],
-            &[HEALTH_URL],
-        ),
-        (
-            &["--health-url=https://{name}.{suffix/health"],
-            &[HEALTH_URL],
-        ),
-        (
-            &["--health-url=https://fixed.example/health"],
-            &[HEALTH_URL],
-        ),
-        (
-            &["--health-url=https://u:p@{name}.example/health"],
-            &[HEALTH_URL],
-        ),
-        (&["--domain-suffix=not a dns name"], &[DOMAIN_SUFFIX]),
-        (&["--domain-suffix=-bad.example"], &[DOMAIN_SUFFIX]),
-        (&["--domain-suffix=ex..ample"], &[DOMAIN_SUFFIX]),
-        (&["--domain-suffix=example.com."], &[DOMAIN_SUFFIX]),
-        (&["--domain-suffix=10.0.0.1"], &[DOMAIN_SUFFIX]),
-        (&["--domain-suffix="], &[DOMAIN_SUFFIX]),
-        (&["--admin-token=short-token"], &[ADMIN_TOKEN]),
-        (&["--admin-token=sixteen chars  x"], &[ADMIN_TOKEN]),
-    ];
-    for (args, flags) in table {
+    for (args, flags) in INVALID {
         assert_eq!(refused_flags(args), flags.to_vec(), "{args:?}");
         let message = settings(args).expect_err("refused").to_string();
         for flag in *flags {

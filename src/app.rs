@@ -1,12 +1,21 @@
-//! The single wiring point for `main` and the tests: open the ledger with its read model,
-//! choose Dokploy (a real one, or the built-in simulator), build the orchestrator, and build
-//! the HTTP router over them.
+//! The single wiring point for `main`, the tools and the tests: check the configuration once,
+//! open the ledger with its read model, choose Dokploy (a real one, or the built-in
+//! simulator), build the orchestrator, and build the HTTP router over them.
+//!
+//! Wiring only: every value comes checked from [`Settings`], so nothing here clamps a value,
+//! writes a default of its own or reads the environment.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use reqwest::Url;
+
 use crate::clock::Clock;
-use crate::config::{ApiKey, Config};
+use crate::config::{
+    BreakerSettings, Config, ConfigErrors, DokployTarget, HttpSettings, RetrySettings, Settings,
+};
 use crate::crash::CrashPoints;
+use crate::defaults;
 use crate::deployment::Event;
 pub use crate::dokploy::DokployMode;
 use crate::dokploy::breaker::{BreakerOptions, CircuitBreaker};
@@ -17,16 +26,20 @@ use crate::dokploy::retry::{Jitter, RetryPolicy};
 use crate::ids::{DeploymentId, IdGen, random_seed, random_token};
 use crate::ledger::error::LedgerError;
 use crate::ledger::{ExpectedVersion, Ledger, NewEvent};
-use crate::orchestrator::{Orchestrator, Parts, Settings};
+use crate::orchestrator::{self, Orchestrator, Parts};
 use crate::projection::LiveReadModel;
+use crate::secret::{ApiKey, InvalidSecret};
 use crate::simulator::{Simulator, SimulatorOptions};
 
 /// Why the application could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// A configuration value is wrong.
-    #[error("{0}")]
-    Config(String),
+    /// Configured values are refused (all of them, each naming its flag).
+    #[error(transparent)]
+    Config(#[from] ConfigErrors),
+    /// The task opening the ledger did not finish (it panicked or was cancelled).
+    #[error("the ledger open task failed: {0}")]
+    LedgerTask(#[source] tokio::task::JoinError),
     /// The ledger could not be opened (or is damaged).
     #[error(transparent)]
     Ledger(#[from] LedgerError),
@@ -44,6 +57,14 @@ pub enum AppError {
         /// Why.
         #[source]
         source: std::io::Error,
+    },
+    /// The admin token file holds a token that breaks a rule (what it holds is never shown).
+    #[error("admin token file {path} is refused (its content is not shown): {rule}")]
+    AdminTokenRefused {
+        /// The file.
+        path: String,
+        /// The rule the token breaks.
+        rule: InvalidSecret,
     },
 }
 
@@ -77,115 +98,42 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
-    /// Opens and verifies the ledger, chooses Dokploy and builds the orchestrator.
+    /// Checks `config` once into [`Settings`] (every refusal together), then builds.
     pub async fn build(
         config: &Config,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGen>,
     ) -> Result<App, AppError> {
-        let dokploy = config.dokploy().map_err(AppError::Config)?;
-        let (admin_token, admin_token_file) = admin_token(config)?;
-        let ledger_dir = config.ledger_dir();
-        let read_model = LiveReadModel::new();
-        let projector = Arc::new(read_model.clone());
-        let open_clock = Arc::clone(&clock);
-        let open_clock_for_app = Arc::clone(&clock);
-        let ledger =
-            tokio::task::spawn_blocking(move || Ledger::open(&ledger_dir, open_clock, projector))
-                .await
-                .map_err(|error| {
-                    AppError::Config(format!("the ledger open task failed: {error}"))
-                })??;
-        let (mode, origin, key, simulator) = match dokploy {
-            Some((origin, key)) => (DokployMode::Remote, origin, key, None),
-            None => {
-                let key =
-                    ApiKey::new(random_token()).map_err(|e| AppError::Config(e.to_string()))?;
-                let options = SimulatorOptions {
-                    api_key: key.clone(),
-                    seed: random_seed(),
-                    deploy_polls: 1,
-                };
-                let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-                let simulator = Simulator::start(loopback, options)
-                    .await
-                    .map_err(AppError::Simulator)?;
-                (
-                    DokployMode::Simulated,
-                    simulator.origin(),
-                    key,
-                    Some(Arc::new(simulator)),
-                )
-            }
-        };
-        let health_url = match (&config.health_url, &simulator) {
-            (Some(template), _) => template.clone(),
-            (None, Some(simulator)) => simulator.health_url_template(),
-            (None, None) => Settings::default().health_url,
-        };
-        let client = DokployClient::new(&origin, key, ClientOptions::default())?;
-        let caller = Caller::new(
-            Arc::new(client),
-            CircuitBreaker::new(
-                BreakerOptions {
-                    failures_max: config.breaker_failures.max(1),
-                    open_for: config.breaker_open_for,
-                },
-                Arc::clone(&clock),
-            ),
-            RetryPolicy {
-                retries_max: config.retries_max,
-                base: config.retry_base,
-                backoff_max: config.retry_delay_max,
-                ..RetryPolicy::default()
-            },
-            Arc::new(Jitter::seeded(random_seed())),
-            Arc::clone(&clock),
-            ledger.clone(),
-        );
-        let settings = Settings {
-            image: config.stack_image.clone(),
-            domain_suffix: config.domain_suffix.clone(),
-            port: config.stack_port,
-            health_url,
-            health_timeout: config.health_timeout,
-            health_interval: config.health_interval,
-            deploy_poll_interval: config.deploy_poll_interval,
-            deploy_timeout: config.deploy_timeout,
-            running_max: config.running_max,
-            recovery: config.recovery,
-        };
-        let orchestrator = Orchestrator::new(Parts {
+        let settings = Settings::from_config(config)?;
+        Self::from_settings(&settings, clock, ids).await
+    }
+
+    /// Opens and verifies the ledger, chooses Dokploy and builds the orchestrator.
+    pub async fn from_settings(
+        settings: &Settings,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGen>,
+    ) -> Result<App, AppError> {
+        let (admin_token, admin_token_file) = admin_token(settings)?;
+        let (ledger, read_model) = open_ledger(settings.ledger_dir(), Arc::clone(&clock)).await?;
+        let dokploy = ChosenDokploy::start(&settings.dokploy).await?;
+        let parts = OrchestratorParts {
             ledger: ledger.clone(),
             read_model: read_model.clone(),
-            caller,
-            clock,
+            clock: Arc::clone(&clock),
             ids,
-            settings,
-            crash: Arc::new(CrashPoints::at(config.crash_at)),
-        });
+        };
+        let orchestrator = build_orchestrator(settings, &dokploy, parts)?;
         Ok(App {
             ledger,
             read_model,
             orchestrator,
-            mode,
-            simulator,
+            mode: dokploy.mode,
+            simulator: dokploy.simulator,
             admin_token,
             admin_token_file,
-            limits: crate::http::Limits {
-                deploys_per_minute: config.deploy_rate.max(1),
-                trust_forwarded_for: config.trust_forwarded_for,
-                sse_max: config.sse_max.max(1),
-                sse_client_max: config.sse_client_max,
-                connections_max: config.connections_max,
-                header_timeout: config.header_timeout,
-                body_timeout: config.body_timeout,
-                request_timeout: config.request_timeout,
-                url_bytes_max: config.url_bytes_max,
-                header_bytes_max: config.header_bytes_max,
-                headers_max: config.headers_max,
-            },
-            clock: open_clock_for_app,
+            limits: limits(&settings.http),
+            clock,
         })
     }
 
@@ -227,39 +175,249 @@ impl App {
     }
 }
 
+/// Opens and verifies the ledger (blocking work, off the async threads) with its read model.
+async fn open_ledger(
+    dir: PathBuf,
+    clock: Arc<dyn Clock>,
+) -> Result<(Ledger, LiveReadModel), AppError> {
+    let read_model = LiveReadModel::new();
+    let projector = Arc::new(read_model.clone());
+    let ledger = tokio::task::spawn_blocking(move || Ledger::open(&dir, clock, projector))
+        .await
+        .map_err(AppError::LedgerTask)??;
+    Ok((ledger, read_model))
+}
+
+/// The Dokploy the orchestrator talks to.
+struct ChosenDokploy {
+    mode: DokployMode,
+    origin: Url,
+    key: ApiKey,
+    /// The in-process simulator, in simulated mode (it stops when the last handle drops).
+    simulator: Option<Arc<Simulator>>,
+}
+
+impl ChosenDokploy {
+    /// The configured Dokploy, or the built-in simulator started on a loopback port with a
+    /// fresh key.
+    async fn start(target: &DokployTarget) -> Result<Self, AppError> {
+        if let DokployTarget::Remote { url, key } = target {
+            return Ok(Self {
+                mode: DokployMode::Remote,
+                origin: url.clone(),
+                key: key.clone(),
+                simulator: None,
+            });
+        }
+        let key = ApiKey::new(random_token())
+            .expect("a random token is 64 hex characters, which is a valid key");
+        let options = SimulatorOptions {
+            api_key: key.clone(),
+            seed: random_seed(),
+            deploy_polls: defaults::SIMULATOR_DEPLOY_POLLS,
+        };
+        let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let simulator = Simulator::start(loopback, options)
+            .await
+            .map_err(AppError::Simulator)?;
+        Ok(Self {
+            mode: DokployMode::Simulated,
+            origin: simulator.origin(),
+            key,
+            simulator: Some(Arc::new(simulator)),
+        })
+    }
+
+    /// The health URL template: the configured one, else the simulator's, else the default.
+    fn health_url(&self, configured: Option<&str>) -> String {
+        match (configured, &self.simulator) {
+            (Some(template), _) => template.to_owned(),
+            (None, Some(simulator)) => simulator.health_url_template(),
+            (None, None) => defaults::HEALTH_URL.to_owned(),
+        }
+    }
+}
+
+/// What the orchestrator shares with the rest of the application.
+struct OrchestratorParts {
+    ledger: Ledger,
+    read_model: LiveReadModel,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGen>,
+}
+
+/// The orchestrator over `dokploy`: a client, behind the breaker and the retry policy, whose
+/// calls are recorded in the ledger.
+fn build_orchestrator(
+    settings: &Settings,
+    dokploy: &ChosenDokploy,
+    parts: OrchestratorParts,
+) -> Result<Orchestrator<DokployClient>, AppError> {
+    let client = DokployClient::new(
+        &dokploy.origin,
+        dokploy.key.clone(),
+        ClientOptions::default(),
+    )?;
+    let breaker = CircuitBreaker::new(breaker_options(&settings.breaker), Arc::clone(&parts.clock));
+    let caller = Caller::new(
+        Arc::new(client),
+        breaker,
+        retry_policy(&settings.retry),
+        Arc::new(Jitter::seeded(random_seed())),
+        Arc::clone(&parts.clock),
+        parts.ledger.clone(),
+    );
+    let health_url = dokploy.health_url(settings.stack.health_url.as_deref());
+    Ok(Orchestrator::new(Parts {
+        ledger: parts.ledger,
+        read_model: parts.read_model,
+        caller,
+        clock: parts.clock,
+        ids: parts.ids,
+        settings: orchestrator_settings(settings, health_url),
+        crash: Arc::new(CrashPoints::at(settings.crash_at)),
+    }))
+}
+
+/// The orchestrator's settings.
+fn orchestrator_settings(settings: &Settings, health_url: String) -> orchestrator::Settings {
+    orchestrator::Settings {
+        image: settings.stack.image.clone(),
+        domain_suffix: settings.stack.domain_suffix.clone(),
+        port: settings.stack.port.get(),
+        health_url,
+        health_timeout: settings.timing.health_timeout,
+        health_interval: settings.timing.health_interval,
+        deploy_poll_interval: settings.timing.deploy_poll_interval,
+        deploy_timeout: settings.timing.deploy_timeout,
+        running_max: settings.running_max.get(),
+        recovery: settings.recovery,
+    }
+}
+
+/// The retry policy; the limits that are not flags keep their defaults.
+fn retry_policy(retry: &RetrySettings) -> RetryPolicy {
+    RetryPolicy {
+        retries_max: retry.retries_max,
+        base: retry.base,
+        backoff_max: retry.delay_max,
+        retry_after_max: defaults::RETRY_AFTER_MAX,
+        deadline: defaults::CALL_DEADLINE,
+    }
+}
+
+/// The circuit breaker's options.
+fn breaker_options(breaker: &BreakerSettings) -> BreakerOptions {
+    BreakerOptions {
+        failures_max: breaker.failures_max.get(),
+        open_for: breaker.open_for,
+    }
+}
+
+/// The HTTP limits.
+fn limits(http: &HttpSettings) -> crate::http::Limits {
+    crate::http::Limits {
+        deploys_per_minute: http.deploys_per_minute.get(),
+        trust_forwarded_for: http.trust_forwarded_for,
+        sse_max: http.sse_max.get(),
+        sse_client_max: http.sse_client_max,
+        connections_max: http.connections_max,
+        header_timeout: http.header_timeout,
+        body_timeout: http.body_timeout,
+        request_timeout: http.request_timeout,
+        url_bytes_max: http.url_bytes_max,
+        header_bytes_max: http.header_bytes_max,
+        headers_max: http.headers_max,
+    }
+}
+
 /// The admin token: from the configuration, else the one kept in `<data-dir>/admin-token`,
-/// else a new one written there with mode 0600 (readable by the server's user only).
-fn admin_token(config: &Config) -> Result<(ApiKey, Option<std::path::PathBuf>), AppError> {
-    if let Some(token) = &config.admin_token {
+/// else a new one written there with mode 0600 (readable by the server's user only). A kept
+/// token must follow the same rules as a configured one.
+fn admin_token(settings: &Settings) -> Result<(ApiKey, Option<PathBuf>), AppError> {
+    if let Some(token) = &settings.admin_token {
         return Ok((token.clone(), None));
     }
-    let path = config.data_dir.join("admin-token");
-    let failed = |source: std::io::Error| AppError::AdminToken {
-        path: path.display().to_string(),
-        source,
-    };
-    match std::fs::read_to_string(&path) {
+    let path = settings.admin_token_file();
+    let token = match std::fs::read_to_string(&path) {
         Ok(text) => {
-            let token = ApiKey::new(text.trim())
-                .map_err(|e| failed(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
-            Ok((token, Some(path)))
+            ApiKey::admin_token(text.trim()).map_err(|rule| AppError::AdminTokenRefused {
+                path: path.display().to_string(),
+                rule,
+            })?
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::create_dir_all(&config.data_dir).map_err(failed)?;
-            let token = ApiKey::new(random_token())
-                .map_err(|e| failed(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .map_err(failed)?;
-            file.write_all(token.expose().as_bytes()).map_err(failed)?;
-            file.sync_all().map_err(failed)?;
-            Ok((token, Some(path)))
+            write_admin_token(&settings.data_dir, &path).map_err(admin_token_failed(&path))?
         }
-        Err(error) => Err(failed(error)),
+        Err(error) => return Err(admin_token_failed(&path)(error)),
+    };
+    Ok((token, Some(path)))
+}
+
+fn admin_token_failed(path: &Path) -> impl Fn(std::io::Error) -> AppError + '_ {
+    move |source| AppError::AdminToken {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Generates a token and writes it to `path` (mode 0600, never over an existing file).
+fn write_admin_token(data_dir: &Path, path: &Path) -> std::io::Result<ApiKey> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::create_dir_all(data_dir)?;
+    let token = ApiKey::admin_token(random_token())
+        .expect("a random token is 64 hex characters, which is a valid admin token");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(token.expose().as_bytes())?;
+    file.sync_all()?;
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn default_settings() -> Settings {
+        let cli = crate::config::Cli::try_parse_from(["stackledger"]).expect("defaults parse");
+        Settings::from_config(&cli.serve).expect("the defaults are valid")
+    }
+
+    #[test]
+    fn the_binary_wires_the_same_defaults_as_the_library() {
+        let settings = default_settings();
+        assert_eq!(retry_policy(&settings.retry), RetryPolicy::default());
+        assert_eq!(
+            breaker_options(&settings.breaker),
+            BreakerOptions::default()
+        );
+        let wired = orchestrator_settings(&settings, defaults::HEALTH_URL.to_owned());
+        assert_eq!(
+            format!("{wired:?}"),
+            format!("{:?}", orchestrator::Settings::default()),
+            "orchestrator::Settings::default() drifted from crate::defaults"
+        );
+    }
+
+    #[test]
+    fn the_limits_are_the_checked_values_unclamped() {
+        let cli = crate::config::Cli::try_parse_from([
+            "stackledger",
+            "--deploy-rate=3",
+            "--sse-max=7",
+            "--trust-forwarded-for",
+        ])
+        .expect("parses");
+        let settings = Settings::from_config(&cli.serve).expect("valid");
+        let wired = limits(&settings.http);
+        assert_eq!(wired.deploys_per_minute, 3);
+        assert_eq!(wired.sse_max, 7);
+        assert!(wired.trust_forwarded_for);
     }
 }

@@ -1,4 +1,5 @@
-//! The `stackledger` server: config → tracing → open and verify the ledger → serve.
+//! The `stackledger` server: config → tracing → settings (every refused value reported
+//! together, naming its flag, never a secret) → open and verify the ledger → serve.
 //!
 //! A damaged ledger is refused with the first bad seq and a non-zero exit. SIGINT or SIGTERM
 //! stops accepting connections, lets queued appends land, and stops the ledger writer.
@@ -9,7 +10,7 @@ use anyhow::Context;
 use clap::Parser;
 use stackledger::app::{App, DokployMode};
 use stackledger::clock::SystemClock;
-use stackledger::config::{Cli, Command, Config, LogFormat, SimulateConfig};
+use stackledger::config::{Cli, Command, Config, LogFormat, Settings, SimulateConfig};
 use stackledger::ids::RandomIds;
 use stackledger::simulator::{Simulator, SimulatorOptions};
 
@@ -37,6 +38,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// `stackledger simulate`: the Dokploy simulator on its own, until SIGINT or SIGTERM.
 async fn simulate_dokploy(config: SimulateConfig) -> anyhow::Result<()> {
+    let config = config.settings().context("cannot start")?;
     let shutdown = shutdown_signal().context("cannot install signal handlers")?;
     let options = SimulatorOptions {
         api_key: config.api_key,
@@ -54,29 +56,12 @@ async fn simulate_dokploy(config: SimulateConfig) -> anyhow::Result<()> {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    tracing::info!(dir = %config.ledger_dir().display(), "opening and verifying the ledger");
-    let app = App::build(&config, Arc::new(SystemClock), Arc::new(RandomIds))
+    let settings = Settings::from_config(&config).context("cannot start")?;
+    tracing::info!(dir = %settings.ledger_dir().display(), "opening and verifying the ledger");
+    let app = App::from_settings(&settings, Arc::new(SystemClock), Arc::new(RandomIds))
         .await
         .context("cannot start")?;
-    let summary = app.read_model.read().summary();
-    tracing::info!(
-        events = summary.events,
-        deployments = summary.deployments,
-        head = %summary.head_hash,
-        "ledger verified"
-    );
-    if app.mode == DokployMode::Simulated {
-        tracing::warn!(
-            "NO DOKPLOY CONFIGURED: deploying to the built-in Dokploy SIMULATOR. \
-             Set --dokploy-url and --dokploy-api-key to deploy for real."
-        );
-    }
-    match &app.admin_token_file {
-        Some(path) => {
-            tracing::info!(file = %path.display(), "the ops API's admin token is in this file (mode 0600)")
-        }
-        None => tracing::info!("the ops API's admin token comes from the configuration"),
-    }
+    announce(&app);
     app.record_start()
         .await
         .context("cannot record the server start")?;
@@ -130,6 +115,29 @@ async fn serve(app: &App, listen: std::net::SocketAddr) -> anyhow::Result<()> {
         () = drain_limit => tracing::warn!("connections still open after {DRAIN_MAX:?}; closing anyway"),
     }
     Ok(())
+}
+
+/// Logs what the portal runs on: the verified ledger, which Dokploy, where the admin token is.
+fn announce(app: &App) {
+    let summary = app.read_model.read().summary();
+    tracing::info!(
+        events = summary.events,
+        deployments = summary.deployments,
+        head = %summary.head_hash,
+        "ledger verified"
+    );
+    if app.mode == DokployMode::Simulated {
+        tracing::warn!(
+            "NO DOKPLOY CONFIGURED: deploying to the built-in Dokploy SIMULATOR. \
+             Set --dokploy-url and --dokploy-api-key to deploy for real."
+        );
+    }
+    match &app.admin_token_file {
+        Some(path) => {
+            tracing::info!(file = %path.display(), "the ops API's admin token is in this file (mode 0600)")
+        }
+        None => tracing::info!("the ops API's admin token comes from the configuration"),
+    }
 }
 
 fn init_tracing(format: LogFormat) {

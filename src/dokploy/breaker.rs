@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::clock::Clock;
+use crate::defaults;
 use crate::dokploy::error::BreakerSignal;
 
 /// The breaker's state.
@@ -78,8 +79,8 @@ pub struct BreakerOptions {
 impl Default for BreakerOptions {
     fn default() -> Self {
         Self {
-            failures_max: 5,
-            open_for: Duration::from_secs(60),
+            failures_max: defaults::BREAKER_FAILURES.get(),
+            open_for: defaults::BREAKER_OPEN_FOR.value,
         }
     }
 }

@@ -13,7 +13,6 @@ use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::config::ApiKey;
 use crate::deployment::{
     ApiAnswer, ApplicationAnswer, DeploymentRow, Procedure, ProjectAnswer, ResourceId, clip,
 };
@@ -21,6 +20,7 @@ use crate::dokploy::api::{Answered, DokployApi, Request};
 use crate::dokploy::error::DokployError;
 use crate::dokploy::retry::RetryAfter;
 use crate::dokploy::wire;
+use crate::secret::ApiKey;
 
 /// The longest Dokploy error message kept (the rest is cut, not stored).
 const MESSAGE_BYTES_MAX: usize = 512;

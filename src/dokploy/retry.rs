@@ -8,6 +8,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use crate::defaults;
+
 /// A `Retry-After` header: a delay in seconds, or an HTTP date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetryAfter {
@@ -81,11 +83,11 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            retries_max: 5,
-            base: Duration::from_secs(1),
-            backoff_max: Duration::from_secs(16),
-            retry_after_max: Duration::from_secs(60),
-            deadline: Duration::from_secs(120),
+            retries_max: defaults::RETRIES_MAX,
+            base: defaults::RETRY_BASE.value,
+            backoff_max: defaults::RETRY_DELAY_MAX.value,
+            retry_after_max: defaults::RETRY_AFTER_MAX,
+            deadline: defaults::CALL_DEADLINE,
         }
     }
 }

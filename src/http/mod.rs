@@ -30,12 +30,12 @@ use tower::ServiceBuilder;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::config::ApiKey;
 use crate::dokploy::DokployMode;
 use crate::dokploy::client::DokployClient;
 use crate::ledger::Ledger;
 use crate::orchestrator::Orchestrator;
 use crate::projection::LiveReadModel;
+use crate::secret::ApiKey;
 pub use limits::Limits;
 
 /// The largest request body accepted (a deploy request is a few dozen bytes).

@@ -30,8 +30,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::config::ApiKey;
 use crate::deployment::Procedure;
+use crate::secret::ApiKey;
 pub use fault::{Fault, Polls};
 use world::World;
 

@@ -151,7 +151,7 @@ async fn deploys_are_rate_limited_per_client_and_a_repeated_idempotency_key_gets
     let app = spawn_app(
         dir.path(),
         &simulator,
-        &["--deploy-rate=3", "--admin-token=ops-token-1"],
+        &["--deploy-rate=3", "--admin-token=ops-token-1-for-limits"],
     )
     .await;
     let post = |name: &str, key: Option<&str>| {
@@ -296,7 +296,7 @@ async fn a_client_holding_its_share_of_status_streams_is_refused_with_429() {
 async fn the_bearer_scheme_is_matched_in_any_case_and_the_token_exactly() {
     let dir = tempfile::tempdir().expect("temp dir");
     let simulator = simulator().await;
-    let app = spawn_app(dir.path(), &simulator, &["--admin-token=ops-case-test"]).await;
+    let app = spawn_app(dir.path(), &simulator, &["--admin-token=ops-case-test-token"]).await;
     let verify = |authorization: &'static str| {
         http()
             .get(app.url("/api/ledger/verify"))
@@ -304,19 +304,19 @@ async fn the_bearer_scheme_is_matched_in_any_case_and_the_token_exactly() {
             .send()
     };
     for accepted in [
-        "Bearer ops-case-test",
-        "bearer ops-case-test",
-        "BEARER ops-case-test",
-        "bEaReR   ops-case-test",
+        "Bearer ops-case-test-token",
+        "bearer ops-case-test-token",
+        "BEARER ops-case-test-token",
+        "bEaReR   ops-case-test-token",
     ] {
         let response = verify(accepted).await.expect("answers");
         assert_eq!(response.status(), 200, "{accepted}");
     }
     for refused in [
-        "Basic ops-case-test",
-        "Bearerops-case-test",
-        "Bearer OPS-CASE-TEST",
-        "ops-case-test",
+        "Basic ops-case-test-token",
+        "Bearerops-case-test-token",
+        "Bearer OPS-CASE-TEST-TOKEN",
+        "ops-case-test-token",
     ] {
         let response = verify(refused).await.expect("answers");
         assert_json_error(response, 401, "unauthorized").await;

@@ -109,7 +109,7 @@ async fn a_canary_dokploy_key_never_appears_in_answers_streams_logs_or_the_data_
         "--health-timeout=20ms".to_owned(),
         "--deploy-poll-interval=1ms".to_owned(),
         "--retry-base=1ms".to_owned(),
-        "--admin-token=ops-canary-test".to_owned(),
+        "--admin-token=ops-canary-test-token".to_owned(),
     ];
     let path = dir.path().to_path_buf();
     let portal = tokio::task::spawn_blocking(move || Portal::start(&path, &flags))
@@ -141,7 +141,7 @@ async fn a_canary_dokploy_key_never_appears_in_answers_streams_logs_or_the_data_
         ] {
             let text = http()
                 .get(portal.url(&path))
-                .header("authorization", "Bearer ops-canary-test")
+                .header("authorization", "Bearer ops-canary-test-token")
                 .send()
                 .await
                 .expect("answers")
@@ -160,7 +160,7 @@ async fn a_canary_dokploy_key_never_appears_in_answers_streams_logs_or_the_data_
     ] {
         let text = http()
             .get(portal.url(path))
-            .header("authorization", "Bearer ops-canary-test")
+            .header("authorization", "Bearer ops-canary-test-token")
             .send()
             .await
             .expect("answers")
@@ -196,7 +196,12 @@ async fn a_canary_dokploy_key_never_appears_in_answers_streams_logs_or_the_data_
 async fn the_openapi_document_lists_every_route_and_each_answers_as_documented() {
     let dir = tempfile::tempdir().expect("temp dir");
     let simulator = simulator().await;
-    let app = spawn_app(dir.path(), &simulator, &["--admin-token=ops-doc-test"]).await;
+    let app = spawn_app(
+        dir.path(),
+        &simulator,
+        &["--admin-token=ops-doc-test-token"],
+    )
+    .await;
     let accepted: Value = http()
         .post(app.url("/api/deploy"))
         .json(&json!({"name": "documented"}))
@@ -253,7 +258,7 @@ async fn the_openapi_document_lists_every_route_and_each_answers_as_documented()
                 other => panic!("unexpected method {other}"),
             };
             let request = request
-                .header("authorization", "Bearer ops-doc-test")
+                .header("authorization", "Bearer ops-doc-test-token")
                 .header("Last-Event-ID", "999999");
             let status = request.send().await.expect("answers").status().as_u16();
             let documented: Vec<String> = operation["responses"]

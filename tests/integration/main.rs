@@ -2,6 +2,7 @@
 //! `support/`.
 
 mod catalogue;
+mod config;
 mod crash_sweep;
 mod dokploy_caller;
 mod dokploy_client;

@@ -55,7 +55,7 @@ async fn recorded(dir: &Path) -> Vec<(String, Value)> {
     let flags = [
         "--retry-base=1ms",
         "--health-timeout=20ms",
-        "--admin-token=replay-token",
+        "--admin-token=replay-token-for-tests",
     ];
     let app = spawn_app(dir, &simulator, &flags).await;
     let mut served = Vec::new();
@@ -132,13 +132,18 @@ async fn show_rebuilds_what_the_server_served_from_every_source() {
     assert_ne!(&early, view);
 
     let simulator = simulator().await;
-    let app = spawn_app(dir.path(), &simulator, &["--admin-token=replay-token"]).await;
+    let app = spawn_app(
+        dir.path(),
+        &simulator,
+        &["--admin-token=replay-token-for-tests"],
+    )
+    .await;
     let origin = format!("http://{}", app.address);
     let from_server = stdout_json(&replay(&[
         "--from",
         &origin,
         "--token",
-        "replay-token",
+        "replay-token-for-tests",
         "--json",
         "list",
     ]));
@@ -154,7 +159,7 @@ async fn show_rebuilds_what_the_server_served_from_every_source() {
         "--from",
         &origin,
         "--token",
-        "replay-token",
+        "replay-token-for-tests",
         "--json",
         "verify",
     ]));

@@ -1,0 +1,237 @@
+//! Configuration of the `stackledger` binary: flags, each with an environment fallback.
+//!
+//! This is the only code that reads environment variables. [`Config`] is what the operator
+//! wrote, as text wherever a value has a rule beyond its syntax; [`Settings::from_config`]
+//! checks it once into [`Settings`], reporting every refusal together, each naming its flag and
+//! environment variable. Values the parser itself types (addresses, paths, choices, the log
+//! format needed before anything is logged) are refused by clap at once, naming the flag.
+//! Secrets are taken as [`SecretText`], whose parsing cannot fail, so no error ever quotes one.
+//! Defaults come from [`crate::defaults`]; nothing here writes a default of its own.
+
+mod check;
+pub mod error;
+pub mod flag;
+pub mod settings;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::crash::CrashAt;
+use crate::defaults;
+use crate::orchestrator::RecoveryPolicy;
+pub use crate::secret::ApiKey;
+use crate::secret::{SecretText, SecretTextParser};
+pub use error::{ConfigError, ConfigErrors};
+pub use settings::{
+    BreakerSettings, DokployTarget, HttpSettings, RetrySettings, Settings, SimulatorSettings,
+    StackSettings, Timings,
+};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The command line: the portal (no subcommand), or `simulate`.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "stackledger",
+    version,
+    about = "Self-service deployment portal with an event-sourced ledger",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// What to run instead of the portal.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The portal's configuration.
+    #[command(flatten)]
+    pub serve: Config,
+}
+
+/// Other things the binary runs.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Run the Dokploy simulator as its own process (tests kill the portal while it lives on).
+    Simulate(SimulateConfig),
+}
+
+/// The standalone simulator's configuration.
+#[derive(Debug, Clone, Args)]
+pub struct SimulateConfig {
+    /// Address to listen on (loopback by default; port 0 picks a free port).
+    #[arg(long, default_value = defaults::SIMULATOR_LISTEN)]
+    pub listen: SocketAddr,
+    /// The key callers must send as `x-api-key`. Never logged or shown.
+    #[arg(long, env = "SIMULATOR_API_KEY", hide_env_values = true, allow_hyphen_values = true,
+          value_parser = SecretTextParser)]
+    pub api_key: SecretText,
+    /// Seed of the simulator's id generator.
+    #[arg(long, default_value_t = defaults::SIMULATOR_SEED)]
+    pub seed: u64,
+    /// `deployment.all` polls a deploy stays `running`.
+    #[arg(long, default_value_t = defaults::SIMULATOR_DEPLOY_POLLS)]
+    pub deploy_polls: u32,
+    /// Log line format.
+    #[arg(long, value_enum, default_value = defaults::LOG_FORMAT)]
+    pub log_format: LogFormat,
+}
+
+/// The portal's configuration as given: checked once into [`Settings`].
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on (port 0 picks a free port; the chosen address is logged).
+    #[arg(long, env = "LISTEN", default_value = defaults::LISTEN)]
+    pub listen: SocketAddr,
+
+    /// Directory holding the ledger (created if missing).
+    #[arg(long, env = "DATA_DIR", default_value = defaults::DATA_DIR)]
+    pub data_dir: PathBuf,
+
+    /// Log line format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = defaults::LOG_FORMAT)]
+    pub log_format: LogFormat,
+
+    /// Dokploy's origin (`https://dokploy.example.com`; `/api` is added). Without it and the
+    /// key, StackLedger runs its built-in Dokploy simulator.
+    #[arg(long, env = "DOKPLOY_URL")]
+    pub dokploy_url: Option<String>,
+
+    /// Dokploy API key (Settings → API Keys). Never logged or shown.
+    #[arg(long, env = "DOKPLOY_API_KEY", hide_env_values = true, allow_hyphen_values = true,
+          value_parser = SecretTextParser)]
+    pub dokploy_api_key: Option<SecretText>,
+
+    /// The Docker image every stack runs.
+    #[arg(long, env = "STACK_IMAGE", default_value = defaults::STACK_IMAGE)]
+    pub stack_image: String,
+
+    /// Stacks answer at `https://NAME.<suffix>`.
+    #[arg(long, env = "STACK_DOMAIN_SUFFIX", default_value = defaults::DOMAIN_SUFFIX)]
+    pub domain_suffix: String,
+
+    /// The container port the domain routes to.
+    #[arg(long, env = "STACK_PORT", default_value_t = defaults::STACK_PORT.to_string())]
+    pub stack_port: String,
+
+    /// The health URL template (`{name}`, `{suffix}`); default `https://{name}.{suffix}/health`,
+    /// in simulator mode the simulator's.
+    #[arg(long, env = "HEALTH_URL")]
+    pub health_url: Option<String>,
+
+    /// How long a stack may take to answer 200 on its health URL (0s: one probe).
+    #[arg(long, env = "HEALTH_TIMEOUT", default_value = defaults::HEALTH_TIMEOUT.text)]
+    pub health_timeout: String,
+
+    /// Time between health polls.
+    #[arg(long, env = "HEALTH_INTERVAL", default_value = defaults::HEALTH_INTERVAL.text)]
+    pub health_interval: String,
+
+    /// Time between polls of Dokploy's deployment list.
+    #[arg(long, env = "DEPLOY_POLL_INTERVAL", default_value = defaults::DEPLOY_POLL_INTERVAL.text)]
+    pub deploy_poll_interval: String,
+
+    /// How long Dokploy may take to finish a deploy (queued and running).
+    #[arg(long, env = "DEPLOY_TIMEOUT", default_value = defaults::DEPLOY_TIMEOUT.text)]
+    pub deploy_timeout: String,
+
+    /// The first retry's backoff ceiling (doubling up to --retry-delay-max, full jitter).
+    #[arg(long, env = "RETRY_BASE", default_value = defaults::RETRY_BASE.text)]
+    pub retry_base: String,
+
+    /// The largest backoff ceiling.
+    #[arg(long, env = "RETRY_DELAY_MAX", default_value = defaults::RETRY_DELAY_MAX.text)]
+    pub retry_delay_max: String,
+
+    /// Retries after a failed Dokploy call's first attempt.
+    #[arg(long, env = "RETRIES_MAX", default_value_t = defaults::RETRIES_MAX.to_string())]
+    pub retries_max: String,
+
+    /// Consecutive Dokploy failures that open the circuit breaker.
+    #[arg(long, env = "BREAKER_FAILURES", default_value_t = defaults::BREAKER_FAILURES.to_string())]
+    pub breaker_failures: String,
+
+    /// How long the open breaker fails calls fast before one probe.
+    #[arg(long, env = "BREAKER_OPEN_FOR", default_value = defaults::BREAKER_OPEN_FOR.text)]
+    pub breaker_open_for: String,
+
+    /// The ops API's bearer token (at least 16 characters); without it one is generated at
+    /// first start into `<data-dir>/admin-token` (mode 0600) and kept. Never logged or shown.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true, allow_hyphen_values = true,
+          value_parser = SecretTextParser)]
+    pub admin_token: Option<SecretText>,
+
+    /// Deploy requests one client may make per minute (its burst too).
+    #[arg(long, env = "DEPLOY_RATE", default_value_t = defaults::DEPLOY_RATE.to_string())]
+    pub deploy_rate: String,
+
+    /// Take the client's address from `X-Forwarded-For` (only behind a proxy you run).
+    #[arg(long, env = "TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+
+    /// Open SSE streams at most; more are refused with 503.
+    #[arg(long, env = "SSE_MAX", default_value_t = defaults::SSE_MAX.to_string())]
+    pub sse_max: String,
+
+    /// Open SSE streams one client may hold; more are refused with 429.
+    #[arg(long, env = "SSE_CLIENT_MAX", default_value_t = defaults::SSE_CLIENT_MAX.to_string())]
+    pub sse_client_max: String,
+
+    /// Open connections at most (SSE streams included); more are answered 503 and closed. The
+    /// server raises its file-descriptor limit to fit, and refuses to start when it cannot.
+    #[arg(long, env = "CONNECTIONS_MAX", default_value_t = defaults::CONNECTIONS_MAX.to_string())]
+    pub connections_max: String,
+
+    /// The request line and headers must arrive within this; an idle connection is closed
+    /// after it too.
+    #[arg(long, env = "HEADER_TIMEOUT", default_value = defaults::HEADER_TIMEOUT.text)]
+    pub header_timeout: String,
+
+    /// A request body must arrive whole within this (408 otherwise).
+    #[arg(long, env = "BODY_TIMEOUT", default_value = defaults::BODY_TIMEOUT.text)]
+    pub body_timeout: String,
+
+    /// Every answer but the SSE stream must be complete within this (408 otherwise).
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = defaults::REQUEST_TIMEOUT.text)]
+    pub request_timeout: String,
+
+    /// The longest request target (path and query) accepted; longer is refused with 414.
+    #[arg(long, env = "URL_BYTES_MAX", default_value_t = defaults::URL_BYTES_MAX.to_string())]
+    pub url_bytes_max: String,
+
+    /// The most header bytes (names and values) a request may carry; more is refused with 431.
+    #[arg(long, env = "HEADER_BYTES_MAX", default_value_t = defaults::HEADER_BYTES_MAX.to_string())]
+    pub header_bytes_max: String,
+
+    /// The most header fields a request may carry; more is refused with 431.
+    #[arg(long, env = "HEADERS_MAX", default_value_t = defaults::HEADERS_MAX.to_string())]
+    pub headers_max: String,
+
+    /// Deployments running at once; more are refused with 503.
+    #[arg(long, env = "RUNNING_MAX", default_value_t = defaults::RUNNING_MAX.to_string())]
+    pub running_max: String,
+
+    /// What startup does with deployments a crash interrupted.
+    #[arg(long, env = "RECOVERY", value_enum, default_value = defaults::RECOVERY)]
+    pub recovery: RecoveryPolicy,
+
+    /// Crash tests only: abort at the Nth time a crash point is reached (`after_append:7`).
+    #[arg(long, env = "STACKLEDGER_CRASH_AT", hide = true)]
+    pub crash_at: Option<CrashAt>,
+}
+
+impl Config {
+    /// Where the ledger lives inside the data directory.
+    pub fn ledger_dir(&self) -> PathBuf {
+        self.data_dir.join("ledger")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,115 @@
+//! Every default value of the portal and its simulator, in one table (DESIGN §4 and §8).
+//!
+//! The flags take their defaults from here, and so do the library's `Default` impls (the
+//! retry policy, the circuit breaker), so a default is written once. This module depends on
+//! nothing and reads no environment; `config` is the only code that interprets what the
+//! operator wrote.
+
+use std::num::{NonZeroU16, NonZeroU32, NonZeroUsize};
+use std::time::Duration;
+
+/// A duration default, as a flag writes it and as the code uses it. A test checks that each
+/// text parses to its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationDefault {
+    /// How `--help` shows it (`60s`).
+    pub text: &'static str,
+    /// Its value.
+    pub value: Duration,
+}
+
+const fn seconds(text: &'static str, seconds: u64) -> DurationDefault {
+    DurationDefault {
+        text,
+        value: Duration::from_secs(seconds),
+    }
+}
+
+/// `--listen`: loopback only, so a first start exposes nothing.
+pub const LISTEN: &str = "127.0.0.1:3000";
+/// `--data-dir`.
+pub const DATA_DIR: &str = "./data";
+/// `--stack-image`.
+pub const STACK_IMAGE: &str = "ghcr.io/flexinit/agent-stack:latest";
+/// `--domain-suffix`.
+pub const DOMAIN_SUFFIX: &str = "ai.flexinit.nl";
+/// `--stack-port`.
+pub const STACK_PORT: NonZeroU16 = NonZeroU16::new(8080).expect("8080 is not zero");
+/// `--health-url` with a real Dokploy (the simulator serves its own).
+pub const HEALTH_URL: &str = "https://{name}.{suffix}/health";
+/// `--health-timeout`.
+pub const HEALTH_TIMEOUT: DurationDefault = seconds("60s", 60);
+/// `--health-interval`.
+pub const HEALTH_INTERVAL: DurationDefault = seconds("5s", 5);
+/// `--deploy-poll-interval`.
+pub const DEPLOY_POLL_INTERVAL: DurationDefault = seconds("2s", 2);
+/// `--deploy-timeout`.
+pub const DEPLOY_TIMEOUT: DurationDefault = seconds("10m", 600);
+/// `--retry-base`: the first backoff ceiling (1 s, 2 s, 4 s, 8 s, 16 s).
+pub const RETRY_BASE: DurationDefault = seconds("1s", 1);
+/// `--retry-delay-max`.
+pub const RETRY_DELAY_MAX: DurationDefault = seconds("16s", 16);
+/// `--retries-max`.
+pub const RETRIES_MAX: u32 = 5;
+/// The longest `Retry-After` obeyed (not a flag).
+pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(60);
+/// The most time one Dokploy call may take, attempts and waits included (not a flag).
+pub const CALL_DEADLINE: Duration = Duration::from_secs(120);
+/// `--breaker-failures`.
+pub const BREAKER_FAILURES: NonZeroU32 = NonZeroU32::new(5).expect("5 is not zero");
+/// `--breaker-open-for`.
+pub const BREAKER_OPEN_FOR: DurationDefault = seconds("60s", 60);
+/// `--deploy-rate`: deploy requests per client per minute.
+pub const DEPLOY_RATE: NonZeroU32 = NonZeroU32::new(10).expect("10 is not zero");
+/// `--sse-max`.
+pub const SSE_MAX: NonZeroUsize = NonZeroUsize::new(1000).expect("1000 is not zero");
+/// `--sse-client-max`: a client's share of the SSE cap.
+pub const SSE_CLIENT_MAX: NonZeroUsize = NonZeroUsize::new(10).expect("10 is not zero");
+/// `--connections-max`: open connections, SSE streams included.
+pub const CONNECTIONS_MAX: NonZeroUsize = NonZeroUsize::new(2048).expect("2048 is not zero");
+/// `--header-timeout`: the request head must arrive within it; idle connections close after it.
+pub const HEADER_TIMEOUT: DurationDefault = seconds("10s", 10);
+/// `--body-timeout`: a request body must arrive whole within it.
+pub const BODY_TIMEOUT: DurationDefault = seconds("10s", 10);
+/// `--request-timeout`: every answer but the SSE stream must be ready within it.
+pub const REQUEST_TIMEOUT: DurationDefault = seconds("30s", 30);
+/// `--url-bytes-max`: the longest request target.
+pub const URL_BYTES_MAX: NonZeroUsize = NonZeroUsize::new(8192).expect("8192 is not zero");
+/// `--header-bytes-max`: header names and values together.
+pub const HEADER_BYTES_MAX: NonZeroUsize = NonZeroUsize::new(16384).expect("16384 is not zero");
+/// `--headers-max`: header fields.
+pub const HEADERS_MAX: NonZeroUsize = NonZeroUsize::new(64).expect("64 is not zero");
+/// `--running-max`.
+pub const RUNNING_MAX: NonZeroUsize = NonZeroUsize::new(16).expect("16 is not zero");
+/// `--recovery`.
+pub const RECOVERY: &str = "resume";
+/// `--log-format`.
+pub const LOG_FORMAT: &str = "text";
+/// `stackledger simulate --listen`.
+pub const SIMULATOR_LISTEN: &str = "127.0.0.1:4000";
+/// `stackledger simulate --seed`.
+pub const SIMULATOR_SEED: u64 = 1;
+/// `stackledger simulate --deploy-polls`, and the in-process simulator's.
+pub const SIMULATOR_DEPLOY_POLLS: u32 = 1;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_duration_default_text_parses_to_its_value() {
+        let every = [
+            HEALTH_TIMEOUT,
+            HEALTH_INTERVAL,
+            DEPLOY_POLL_INTERVAL,
+            DEPLOY_TIMEOUT,
+            RETRY_BASE,
+            RETRY_DELAY_MAX,
+            BREAKER_OPEN_FOR,
+        ];
+        for default in every {
+            let parsed = humantime::parse_duration(default.text).expect("a duration");
+            assert_eq!(parsed, default.value, "{}", default.text);
+        }
+    }
+}

@@ -65,8 +65,6 @@ pub struct ReadModel {
     ordinals: HashMap<DeploymentId, usize>,
     /// The deployment holding each name (in progress or succeeded).
     holders: HashMap<String, DeploymentId>,
-    /// The newest deployment of each name.
-    latest: HashMap<String, DeploymentId>,
     summary: LedgerSummary,
 }
 
@@ -110,7 +108,6 @@ impl ReadModel {
                 };
                 self.ordinals.insert(id, self.order.len());
                 self.order.push(id);
-                self.latest.insert(state.name.clone(), id);
                 self.deployments.insert(id, state);
                 self.summary.deployments += 1;
             }
@@ -149,15 +146,6 @@ impl ReadModel {
         self.holders
             .get(name)
             .and_then(|id| self.deployments.get(id))
-    }
-
-    /// The deployment holding `name`, else the newest one of that name.
-    pub fn by_name(&self, name: &str) -> Option<&DeploymentState> {
-        self.holder(name).or_else(|| {
-            self.latest
-                .get(name)
-                .and_then(|id| self.deployments.get(id))
-        })
     }
 
     /// Deployments newest first, filtered and paged.

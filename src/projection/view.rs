@@ -6,9 +6,10 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::deployment::{DeploymentStatus, Phase};
-use crate::projection::deployment::DeploymentState;
-use crate::projection::logs::{LogEntry, LogLevel};
+use crate::deployment::{DeploymentStatus, Phase, ResourceId, RollbackOutcome};
+use crate::projection::deployment::{DeploymentState, Resources};
+use crate::projection::logs::LogEntry;
+use crate::projection::render::LogLevel;
 
 /// `resources` of the view.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,7 +48,7 @@ pub struct ErrorView {
 /// One entry of `logs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LogView {
+pub struct LogEntryView {
     /// When.
     pub timestamp: String,
     /// info, warn or error.
@@ -88,10 +89,10 @@ pub struct DeploymentView {
     pub timestamps: TimestampsView,
     /// Why it failed, if it did.
     pub error: Option<ErrorView>,
-    /// "complete" or "partial" once a rollback finished.
-    pub rollback: Option<&'static str>,
+    /// `complete` or `partial` once a rollback finished.
+    pub rollback: Option<RollbackOutcome>,
     /// The last 50 log lines, oldest first.
-    pub logs: Vec<LogView>,
+    pub logs: Vec<LogEntryView>,
     /// The seq of the deployment's last event.
     pub last_seq: u64,
     /// The hash of the deployment's last event (the receipt).
@@ -101,8 +102,6 @@ pub struct DeploymentView {
 impl DeploymentView {
     /// The view of `state`.
     pub fn of(state: &DeploymentState) -> Self {
-        let id =
-            |value: &Option<crate::deployment::ResourceId>| value.as_ref().map(|id| id.0.clone());
         Self {
             id: state.id.to_string(),
             stack_name: state.name.clone(),
@@ -112,12 +111,7 @@ impl DeploymentView {
             message: state.message().to_owned(),
             current_step: state.current_step.clone(),
             url: state.url.clone(),
-            resources: ResourcesView {
-                project_id: id(&state.resources.project_id),
-                environment_id: id(&state.resources.environment_id),
-                application_id: id(&state.resources.application_id),
-                domain_id: id(&state.resources.domain_id),
-            },
+            resources: ResourcesView::of(&state.resources),
             timestamps: TimestampsView {
                 started: rfc3339(state.started_at),
                 completed: state.completed_at.map(rfc3339),
@@ -127,22 +121,38 @@ impl DeploymentView {
                 message: failure.message.clone(),
                 code: failure.code.clone(),
             }),
-            rollback: state.rollback_outcome(),
-            logs: state.logs.iter().map(log_view).collect(),
+            rollback: state.rollback_result(),
+            logs: state.logs().iter().map(LogEntryView::of).collect(),
             last_seq: state.last_seq.0,
             head_hash: state.head_hash.to_string(),
         }
     }
 }
 
-fn log_view(entry: &LogEntry) -> LogView {
-    LogView {
-        timestamp: rfc3339(entry.at),
-        level: entry.level,
-        phase: entry.phase,
-        action: entry.action(),
-        message: entry.message.clone(),
-        duration_ms: entry.duration_ms,
+impl ResourcesView {
+    /// The view of `resources`.
+    pub fn of(resources: &Resources) -> Self {
+        let id = |value: &Option<ResourceId>| value.as_ref().map(|id| id.0.clone());
+        Self {
+            project_id: id(&resources.project_id),
+            environment_id: id(&resources.environment_id),
+            application_id: id(&resources.application_id),
+            domain_id: id(&resources.domain_id),
+        }
+    }
+}
+
+impl LogEntryView {
+    /// The view of one log line.
+    pub fn of(entry: &LogEntry) -> Self {
+        Self {
+            timestamp: rfc3339(entry.at),
+            level: entry.line.level,
+            phase: entry.phase,
+            action: entry.line.action,
+            message: entry.line.text.clone(),
+            duration_ms: entry.line.duration_ms,
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod deployment;
 pub mod logs;
+pub mod metrics;
 pub mod read_model;
 pub mod render;
 pub mod timings;

@@ -12,6 +12,7 @@ use crate::ids::{DeploymentId, Seq};
 use crate::ledger::Projector;
 use crate::ledger::envelope::{Envelope, Hash};
 use crate::projection::deployment::DeploymentState;
+use crate::projection::metrics::Figures;
 
 /// The circuit breaker's state as the system stream last recorded it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -181,6 +182,11 @@ impl ReadModel {
     /// Figures about the whole log.
     pub fn summary(&self) -> LedgerSummary {
         self.summary
+    }
+
+    /// The deployment figures `/metrics` reports.
+    pub fn figures(&self) -> Figures {
+        Figures::of(self.deployments.values())
     }
 }
 

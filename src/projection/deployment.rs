@@ -345,31 +345,16 @@ impl DeploymentState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::projection::fixture::{requested, stream};
 
     fn envelope(seq: u64, at: i64, event: Event) -> Envelope {
-        Envelope {
-            seq: Seq(seq),
-            stream: DeploymentId::from_uuid(uuid::Uuid::from_u128(3)),
-            version: StreamVersion(u32::try_from(seq).expect("small")),
-            at,
-            cause: None,
-            event,
-            prev_hash: Hash::default(),
-            hash: Hash::default(),
-        }
+        crate::projection::fixture::envelope(stream(3), seq, at, event)
     }
 
     /// Folds `events` after a request at seq 1, time 0; event n lands at seq n+1, n seconds.
     fn folded(events: Vec<Event>) -> DeploymentState {
-        let requested = Event::DeploymentRequested {
-            name: "shop".into(),
-            image: "nginx".into(),
-            domain: "shop.example".into(),
-            port: 80,
-            client: "c".into(),
-            server_version: "v".into(),
-        };
-        let mut state = DeploymentState::start(&envelope(1, 0, requested)).expect("a request");
+        let mut state =
+            DeploymentState::start(&envelope(1, 0, requested("shop"))).expect("a request");
         for (n, event) in (1..).zip(events) {
             state.apply(&envelope(n + 1, 1_000 * n as i64, event));
         }
@@ -457,15 +442,7 @@ mod tests {
         let before = state.clone();
         state.apply(&envelope(2, 9_000, phase(Phase::Deploying)));
         assert_eq!(state, before, "seq 2 was folded already");
-        let renamed = Event::DeploymentRequested {
-            name: "other".into(),
-            image: "nginx".into(),
-            domain: "other.example".into(),
-            port: 80,
-            client: "c".into(),
-            server_version: "v".into(),
-        };
-        state.apply(&envelope(3, 9_000, renamed));
+        state.apply(&envelope(3, 9_000, requested("other")));
         assert_eq!((state.name.as_str(), state.logs().len()), ("shop", 2));
         assert_eq!(state.last_seq, Seq(3));
         assert!(

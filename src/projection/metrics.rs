@@ -66,37 +66,12 @@ impl Figures {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{DeploymentId, Seq, StreamVersion};
-    use crate::ledger::envelope::{Envelope, Hash};
+    use crate::deployment::Event;
     use crate::projection::ReadModel;
-
-    fn envelope(stream: u128, seq: u64, at: i64, event: crate::deployment::Event) -> Envelope {
-        Envelope {
-            seq: Seq(seq),
-            stream: DeploymentId::from_uuid(uuid::Uuid::from_u128(stream)),
-            version: StreamVersion(1),
-            at,
-            cause: None,
-            event,
-            prev_hash: Hash::default(),
-            hash: Hash::default(),
-        }
-    }
-
-    fn requested(name: &str) -> crate::deployment::Event {
-        crate::deployment::Event::DeploymentRequested {
-            name: name.into(),
-            image: "nginx".into(),
-            domain: format!("{name}.example"),
-            port: 80,
-            client: "c".into(),
-            server_version: "v".into(),
-        }
-    }
+    use crate::projection::fixture::{envelope, requested, stream};
 
     #[test]
     fn figures_sum_statuses_retries_and_phase_times_over_every_deployment() {
-        use crate::deployment::Event;
         let enter = |phase| Event::PhaseEntered { phase };
         let retried = Event::ApiCallFailed {
             call: 1,
@@ -110,12 +85,12 @@ mod tests {
             url: "https://a.example".into(),
         };
         let log = [
-            envelope(1, 1, 0, requested("a")),
-            envelope(2, 2, 0, requested("b")),
-            envelope(1, 3, 100, enter(Phase::CreatingProject)),
-            envelope(2, 4, 300, enter(Phase::CreatingProject)),
-            envelope(1, 5, 400, retried),
-            envelope(1, 6, 600, done),
+            envelope(stream(1), 1, 0, requested("a")),
+            envelope(stream(2), 2, 0, requested("b")),
+            envelope(stream(1), 3, 100, enter(Phase::CreatingProject)),
+            envelope(stream(2), 4, 300, enter(Phase::CreatingProject)),
+            envelope(stream(1), 5, 400, retried),
+            envelope(stream(1), 6, 600, done),
         ];
         let model = ReadModel::fold(&log);
         let figures = model.figures();

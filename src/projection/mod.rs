@@ -8,6 +8,8 @@
 //! here decides for the orchestrator or imports `http` or `dokploy`.
 
 pub mod deployment;
+#[cfg(test)]
+mod fixture;
 pub mod logs;
 pub mod metrics;
 pub mod read_model;

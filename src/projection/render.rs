@@ -413,20 +413,10 @@ mod tests {
         ApplicationAnswer, DeploymentRow, HttpMethod, Phase, ProjectAnswer, ResourceId,
         ResourceKind,
     };
-    use crate::ids::{DeploymentId, Seq, StreamVersion};
-    use crate::ledger::envelope::Hash;
+    use crate::projection::fixture::{requested, stream};
 
     fn envelope(seq: u64, at: i64, event: Event) -> Envelope {
-        Envelope {
-            seq: Seq(seq),
-            stream: DeploymentId::from_uuid(uuid::Uuid::from_u128(7)),
-            version: StreamVersion(u32::try_from(seq).expect("small")),
-            at,
-            cause: None,
-            event,
-            prev_hash: Hash::default(),
-            hash: Hash::default(),
-        }
+        crate::projection::fixture::envelope(stream(7), seq, at, event)
     }
 
     fn id(text: &str) -> ResourceId {
@@ -449,17 +439,6 @@ mod tests {
             line.duration_ms,
             line.note.as_deref(),
         )
-    }
-
-    fn requested() -> Event {
-        Event::DeploymentRequested {
-            name: "shop".into(),
-            image: "nginx".into(),
-            domain: "shop.example".into(),
-            port: 80,
-            client: "c".into(),
-            server_version: "v".into(),
-        }
     }
 
     fn started(call: u32, attempt: u32) -> Event {
@@ -589,7 +568,7 @@ mod tests {
     #[test]
     fn narrator_words_the_forward_steps_of_a_deployment() {
         let rendered = lines(vec![
-            requested(),
+            requested("shop"),
             Event::PhaseEntered {
                 phase: Phase::CreatingProject,
             },
@@ -715,7 +694,7 @@ mod tests {
     #[test]
     fn narrate_adds_text_and_level_beside_the_envelope_fields() {
         let events = vec![
-            envelope(1, 0, requested()),
+            envelope(1, 0, requested("shop")),
             envelope(2, 5, started(1, 1)),
             envelope(3, 9, failed(1, Some(503), Some(1_000))),
         ];

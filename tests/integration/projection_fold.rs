@@ -179,32 +179,32 @@ async fn run(plan: Vec<(u8, Vec<Event>)>) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// The (level, `field`) of each object of a JSON array.
+fn level_and(items: &serde_json::Value, field: &str) -> Vec<(String, String)> {
+    let text =
+        |item: &serde_json::Value, key: &str| item[key].as_str().expect("a string").to_owned();
+    items
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|item| (text(item, "level"), text(item, field)))
+        .collect()
+}
+
 /// The (level, message) of each line of a deployment's log view.
 fn log_lines(view: &DeploymentView) -> Vec<(String, String)> {
-    let json = serde_json::to_value(view).expect("serializes");
-    json["logs"]
-        .as_array()
-        .expect("logs")
-        .iter()
-        .map(|line| {
-            let text = |field: &str| line[field].as_str().expect("a string").to_owned();
-            (text("level"), text("message"))
-        })
-        .collect()
+    level_and(
+        &serde_json::to_value(view).expect("serializes")["logs"],
+        "message",
+    )
 }
 
 /// The (level, text) the audit page's data gives the last 50 events of a stream.
 fn narrated_tail(own: &[Envelope]) -> Vec<(String, String)> {
-    let json = serde_json::to_value(narrate(own)).expect("serializes");
-    let all: Vec<_> = json
-        .as_array()
-        .expect("events")
-        .iter()
-        .map(|event| {
-            let text = |field: &str| event[field].as_str().expect("a string").to_owned();
-            (text("level"), text("text"))
-        })
-        .collect();
+    let all = level_and(
+        &serde_json::to_value(narrate(own)).expect("serializes"),
+        "text",
+    );
     all[all.len().saturating_sub(50)..].to_vec()
 }
 

@@ -2,8 +2,8 @@
 //! person reads, with its level, its action (the event kind in snake_case) and, where the event
 //! says, how long the step took.
 //!
-//! The deployment's 50-entry log, the replay tool's timeline and the audit page's events all
-//! read their sentences from here, so one event reads the same everywhere. A [`Narrator`]
+//! The deployment's 50-entry log, the replay tool's timeline and the audit page's events
+//! ([`crate::projection::view::narrate`]) all read their sentences from here, so one event reads the same everywhere. A [`Narrator`]
 //! remembers the little that later sentences need from earlier events of the same stream (the
 //! procedure each call number named, how many resources were created, when the deployment was
 //! requested), so a stream rendered live and one rendered years later read alike.
@@ -377,35 +377,6 @@ pub fn human_ms(ms: u64) -> String {
     }
 }
 
-/// One event of `GET /api/deployments/:id/events`: the envelope as stored, with the sentence
-/// the deployment's log shows for it (`text`) and its `level`.
-#[derive(Debug, Clone, Serialize)]
-pub struct NarratedEvent<'a> {
-    /// The envelope, its fields at the top level as before.
-    #[serde(flatten)]
-    pub envelope: &'a Envelope,
-    /// What a person reads.
-    pub text: String,
-    /// info, warn or error.
-    pub level: LogLevel,
-}
-
-/// Every event of one stream, oldest first, each with its sentence: the audit page's data.
-pub fn narrate(events: &[Envelope]) -> Vec<NarratedEvent<'_>> {
-    let mut narrator = Narrator::default();
-    events
-        .iter()
-        .map(|envelope| {
-            let line = narrator.line(envelope);
-            NarratedEvent {
-                envelope,
-                text: line.text,
-                level: line.level,
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -689,31 +660,6 @@ mod tests {
         assert_eq!(rendered.iter().map(said).collect::<Vec<_>>(), expected);
         let complete = lines(vec![Event::RollbackFinished { complete: true }]);
         assert_eq!(complete[0].text, "Rollback complete: nothing left behind");
-    }
-
-    #[test]
-    fn narrate_adds_text_and_level_beside_the_envelope_fields() {
-        let events = vec![
-            envelope(1, 0, requested("shop")),
-            envelope(2, 5, started(1, 1)),
-            envelope(3, 9, failed(1, Some(503), Some(1_000))),
-        ];
-        let json = serde_json::to_value(narrate(&events)).expect("serializes");
-        for (narrated, envelope) in json.as_array().expect("a list").iter().zip(&events) {
-            let mut plain = serde_json::to_value(envelope).expect("serializes");
-            let object = plain.as_object_mut().expect("an object");
-            object.insert("text".into(), narrated["text"].clone());
-            object.insert("level".into(), narrated["level"].clone());
-            assert_eq!(
-                narrated, &plain,
-                "the envelope's own fields stay as they were"
-            );
-        }
-        assert_eq!(
-            json[2]["text"],
-            "application.create failed with 503, retry 1 in 1 s"
-        );
-        assert_eq!(json[2]["level"], "warn");
     }
 
     #[test]

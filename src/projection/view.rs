@@ -1,15 +1,17 @@
-//! The JSON shape of a deployment (DESIGN §5, `GET /api/deployment/:id`), built from a
-//! [`DeploymentState`]. Times are RFC 3339 in UTC with milliseconds, computed from the
-//! envelope's unix milliseconds (no clock is read).
+//! The JSON shapes the read side serves: a deployment (DESIGN §5, `GET /api/deployment/:id`),
+//! built from a [`DeploymentState`], and a deployment's events with their sentences (the audit
+//! page's data, `GET /api/deployments/:id/events`). Times are RFC 3339 in UTC with
+//! milliseconds, computed from the envelope's unix milliseconds (no clock is read).
 
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
 use crate::deployment::{DeploymentStatus, Phase, ResourceId, RollbackOutcome};
+use crate::ledger::envelope::Envelope;
 use crate::projection::deployment::{DeploymentState, Resources};
 use crate::projection::logs::LogEntry;
-use crate::projection::render::LogLevel;
+use crate::projection::render::{LogLevel, Narrator};
 
 /// `resources` of the view.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -156,6 +158,35 @@ impl LogEntryView {
     }
 }
 
+/// One event of `GET /api/deployments/:id/events`: the envelope as stored, with the sentence
+/// the deployment's log shows for it (`text`) and its `level`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NarratedEvent<'a> {
+    /// The envelope, its fields at the top level as before.
+    #[serde(flatten)]
+    pub envelope: &'a Envelope,
+    /// What a person reads.
+    pub text: String,
+    /// info, warn or error.
+    pub level: LogLevel,
+}
+
+/// Every event of one stream, oldest first, each with its sentence: the audit page's data.
+pub fn narrate(events: &[Envelope]) -> Vec<NarratedEvent<'_>> {
+    let mut narrator = Narrator::default();
+    events
+        .iter()
+        .map(|envelope| {
+            let line = narrator.line(envelope);
+            NarratedEvent {
+                envelope,
+                text: line.text,
+                level: line.level,
+            }
+        })
+        .collect()
+}
+
 /// Unix milliseconds as RFC 3339 UTC with milliseconds (`2026-11-27T13:09:20.123Z`).
 /// Times before 1970 show as the epoch.
 pub fn rfc3339(unix_ms: i64) -> String {
@@ -166,11 +197,52 @@ pub fn rfc3339(unix_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deployment::{Event, HttpMethod};
+    use crate::projection::fixture::{envelope, requested, stream};
 
     #[test]
     fn rfc3339_formats_unix_milliseconds_in_utc() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(1_795_784_960_123), "2026-11-27T13:09:20.123Z");
         assert_eq!(rfc3339(-5), "1970-01-01T00:00:00.000Z");
+    }
+    #[test]
+    fn narrate_adds_text_and_level_beside_the_envelope_fields() {
+        let intent = Event::ApiCallStarted {
+            call: 1,
+            attempt: 1,
+            method: HttpMethod::Post,
+            endpoint: "application.create".into(),
+        };
+        let failed = Event::ApiCallFailed {
+            call: 1,
+            attempt: 1,
+            status: Some(503),
+            error: "Service Unavailable".into(),
+            duration_ms: 31,
+            retry_in_ms: Some(1_000),
+        };
+        let events = vec![
+            envelope(stream(7), 1, 0, requested("shop")),
+            envelope(stream(7), 2, 5, intent),
+            envelope(stream(7), 3, 9, failed),
+        ];
+        let json = serde_json::to_value(narrate(&events)).expect("serializes");
+        for (narrated, envelope) in json.as_array().expect("a list").iter().zip(&events) {
+            let mut plain = serde_json::to_value(envelope).expect("serializes");
+            let object = plain.as_object_mut().expect("an object");
+            object.insert("text".into(), narrated["text"].clone());
+            object.insert("level".into(), narrated["level"].clone());
+            assert_eq!(
+                narrated, &plain,
+                "the envelope's own fields stay as they were"
+            );
+        }
+        assert_eq!(json[0]["text"], "Deployment of shop requested");
+        assert_eq!(
+            json[2]["text"],
+            "application.create failed with 503, retry 1 in 1 s"
+        );
+        assert_eq!(json[2]["level"], "warn");
     }
 }

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use stackledger::deployment::{ApiAnswer, Event, HttpMethod, Phase, ResourceId, ResourceKind};
 use stackledger::ids::{DeploymentId, Seq};
 use stackledger::ledger::envelope::Envelope;
-use stackledger::projection::render::narrate;
+use stackledger::projection::view::narrate;
 use stackledger::projection::{DeploymentView, ReadModel};
 use uuid::Uuid;
 

@@ -187,33 +187,40 @@ impl Narrator {
                 Said::info(format!("{endpoint} answered {status}{}", answered(answer)))
                     .lasting(*duration_ms)
             }
-            Event::ApiCallFailed {
-                call,
-                attempt,
-                status,
-                error,
-                duration_ms,
-                retry_in_ms,
-            } => {
-                let endpoint = self.name_of(*call);
-                let (what, note) = match status {
-                    Some(status) => (format!("{endpoint} failed with {status}"), Some(error)),
-                    None => (format!("{endpoint} failed: {error}"), None),
-                };
-                let said = match retry_in_ms {
-                    Some(delay) => Said::new(
-                        LogLevel::Warn,
-                        format!("{what}, retry {attempt} in {}", human_ms(*delay)),
-                    ),
-                    None => Said::new(LogLevel::Error, format!("{what}, giving up")),
-                };
-                let said = said.lasting(*duration_ms);
-                match note {
-                    Some(error) => said.noting(error.as_str()),
-                    None => said,
-                }
-            }
+            Event::ApiCallFailed { .. } => self.failed_call(event),
             _ => unreachable!("call renders only API call events"),
+        }
+    }
+
+    fn failed_call(&self, event: &Event) -> Said {
+        let Event::ApiCallFailed {
+            call,
+            attempt,
+            status,
+            error,
+            duration_ms,
+            retry_in_ms,
+        } = event
+        else {
+            unreachable!("failed_call renders only ApiCallFailed");
+        };
+        let endpoint = self.name_of(*call);
+        let what = match status {
+            Some(status) => format!("{endpoint} failed with {status}"),
+            None => format!("{endpoint} failed: {error}"),
+        };
+        let said = match retry_in_ms {
+            Some(delay) => Said::new(
+                LogLevel::Warn,
+                format!("{what}, retry {attempt} in {}", human_ms(*delay)),
+            ),
+            None => Said::new(LogLevel::Error, format!("{what}, giving up")),
+        };
+        // With a status the sentence leaves the recorded error out; the note keeps it.
+        let said = said.lasting(*duration_ms);
+        match status {
+            Some(_) => said.noting(error.as_str()),
+            None => said,
         }
     }
 

@@ -1,7 +1,9 @@
 // The audit page: the admin token is kept for this tab only (sessionStorage); deployments are
 // listed newest first with filters and paging; one deployment's timeline groups the attempts of
 // each call (a badge counts the retries), shows health polls, and links each rollback step to
-// the failure it undoes (the event's cause).
+// the failure it undoes (the event's cause). Each event's sentence is the server's own (the
+// `text` the events endpoint gives, the same as the deployment's log); the page words an event
+// itself only when a server does not send it.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -50,6 +52,41 @@ function eventName(envelope) {
   return typeof envelope.event === "string" ? envelope.event : Object.keys(envelope.event)[0];
 }
 
+// Only for a server that sends no `text`: a short wording of the event's own fields.
+function composed(kind, data) {
+  if (kind === "PhaseEntered") return "Phase: " + data.phase;
+  if (kind === "HealthCheckAttempt") return "Health poll " + data.n + ": " + (data.status ?? data.error);
+  if (kind === "DeploymentFailed") return "Failed in " + data.phase + " (" + data.code + "): " + data.message;
+  if (kind.startsWith("Rollback") && data.kind) return kind.replace("Rollback", "Rollback ") + ": " + data.kind + " " + data.id;
+  return kind;
+}
+
+// One list item per call number: its latest sentence (or endpoint and outcome), and a badge
+// counting the retries.
+function callItem(call) {
+  call.item.textContent = call.text ?? call.endpoint + " → " + call.outcome;
+  if (call.attempts > 1) {
+    const badge = document.createElement("span");
+    badge.className = "badge retry";
+    badge.textContent = (call.attempts - 1) + " retr" + (call.attempts === 2 ? "y" : "ies");
+    call.item.append(" ", badge);
+  }
+}
+
+function eventItem(envelope, kind, data, bySeq) {
+  const item = document.createElement("li");
+  item.id = "seq-" + envelope.seq;
+  item.className = kind.startsWith("Rollback") ? "rollback" : kind === "HealthCheckAttempt" ? "health" : "";
+  item.textContent = "#" + envelope.seq + " " + (envelope.text ?? composed(kind, data));
+  if (envelope.cause && bySeq.has(envelope.cause) && kind.startsWith("Rollback")) {
+    const link = document.createElement("a");
+    link.href = "#seq-" + envelope.cause;
+    link.textContent = " (undoes #" + envelope.cause + ")";
+    item.append(link);
+  }
+  return item;
+}
+
 async function show(deployment) {
   const { events } = await (await api("/api/deployments/" + deployment.id + "/events")).json();
   $("detail").hidden = false;
@@ -70,38 +107,19 @@ async function show(deployment) {
         items.push(call.item);
       }
       call.attempts = data.attempt;
+      call.text = envelope.text;
     } else if (kind === "ApiCallSucceeded" || kind === "ApiCallFailed") {
       const call = calls.get(data.call);
-      if (call) call.outcome = kind === "ApiCallSucceeded" ? String(data.status) : "failed " + (data.status ?? data.error);
-    } else {
-      const item = document.createElement("li");
-      item.id = "seq-" + envelope.seq;
-      item.className = kind.startsWith("Rollback") ? "rollback" : kind === "HealthCheckAttempt" ? "health" : "";
-      let text = kind;
-      if (kind === "PhaseEntered") text = "Phase: " + data.phase;
-      if (kind === "HealthCheckAttempt") text = "Health poll " + data.n + ": " + (data.status ?? data.error);
-      if (kind === "DeploymentFailed") text = "Failed in " + data.phase + " (" + data.code + "): " + data.message;
-      if (kind.startsWith("Rollback") && data.kind) text = kind.replace("Rollback", "Rollback ") + ": " + data.kind + " " + data.id;
-      item.textContent = "#" + envelope.seq + " " + text;
-      if (envelope.cause && bySeq.has(envelope.cause) && kind.startsWith("Rollback")) {
-        const link = document.createElement("a");
-        link.href = "#seq-" + envelope.cause;
-        link.textContent = " (undoes #" + envelope.cause + ")";
-        item.append(link);
+      if (call) {
+        call.outcome = kind === "ApiCallSucceeded" ? String(data.status) : "failed " + (data.status ?? data.error);
+        call.text = envelope.text;
       }
-      items.push(item);
+    } else {
+      items.push(eventItem(envelope, kind, data, bySeq));
     }
     bySeq.set(envelope.seq, kind);
   }
-  for (const call of calls.values()) {
-    call.item.textContent = call.endpoint + " → " + call.outcome;
-    if (call.attempts > 1) {
-      const badge = document.createElement("span");
-      badge.className = "badge retry";
-      badge.textContent = (call.attempts - 1) + " retr" + (call.attempts === 2 ? "y" : "ies");
-      call.item.append(" ", badge);
-    }
-  }
+  for (const call of calls.values()) callItem(call);
   $("timeline").replaceChildren(...items);
 }
 

@@ -1,7 +1,8 @@
 //! The domain: what a deployment is, below every other module but time and ids.
 //!
 //! It owns the event vocabulary and every type inside an event ([`event`]), the phase table
-//! ([`phase`]), the table of Dokploy procedures ([`procedure`]), and the stack-name rules with the name-claim rule ([`name`]). The ledger
+//! ([`phase`]), the table of Dokploy procedures ([`procedure`]), the stack-name rules with the
+//! name-claim rule ([`name`]), and the outcome of a rollback ([`rollback`]). The ledger
 //! stores these events without interpreting them beyond asking the claim rule; the
 //! orchestrator decides with them; the projection renders them.
 //!
@@ -11,7 +12,9 @@ pub mod event;
 pub mod name;
 pub mod phase;
 pub mod procedure;
+pub mod rollback;
 
 pub use event::*;
 pub use phase::{DeploymentStatus, Phase};
 pub use procedure::Procedure;
+pub use rollback::RollbackOutcome;

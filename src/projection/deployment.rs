@@ -1,18 +1,24 @@
-//! One deployment's state, folded from its events: `DeploymentState::apply`.
+//! One deployment as the read side sees it, folded from its events: `DeploymentState::apply`.
+//!
+//! The state holds what users and operators are shown (phase, progress, resources, failure,
+//! rollback, times), the figures metrics read (phase timings, retries) and the 50-entry log,
+//! whose sentences come from the one renderer ([`crate::projection::render`]).
 //!
 //! The fold is pure: no clock, no I/O, no ids, no randomness; every timestamp comes from the
 //! envelope. The live read model and `stackledger-replay` call this same code, so what a user
 //! saw and what an engineer replays cannot differ. It never panics on an unexpected order of
-//! events: the ledger writer enforces the order, and the fold stays total regardless.
-
-use std::collections::HashMap;
+//! events: the ledger writer enforces the order, and the fold stays total regardless. It must
+//! never decide anything for the orchestrator: the fields and methods marked "orchestrator
+//! only" below serve it until it folds its own stream, and go then.
 
 use crate::deployment::{
-    ApiAnswer, DeploymentStatus, Event, HttpMethod, Phase, ResourceId, ResourceKind,
+    DeploymentStatus, Event, Phase, ResourceId, ResourceKind, RollbackOutcome,
 };
 use crate::ids::{DeploymentId, Seq, StreamVersion};
 use crate::ledger::envelope::{Envelope, Hash};
-use crate::projection::logs::{LogEntry, LogLevel, LogView, human_ms};
+use crate::projection::logs::{LogEntry, LogView};
+use crate::projection::render::Narrator;
+use crate::projection::timings::PhaseDurations;
 
 /// The Dokploy resources a deployment works with, as far as known.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,45 +59,22 @@ pub struct Failure {
     pub seq: Seq,
 }
 
-/// A Dokploy call whose intent is recorded but whose outcome is not (yet).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingCall {
-    /// The call's number.
-    pub call: u32,
-    /// The attempt in flight.
-    pub attempt: u32,
-    /// GET or POST.
-    pub method: HttpMethod,
-    /// The procedure.
-    pub endpoint: String,
-    /// The seq of its `ApiCallStarted`.
-    pub started_seq: Seq,
-}
-
 /// How a rollback went.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RollbackProgress {
-    /// Resources deleted (or found already gone).
-    pub steps_succeeded: u32,
     /// Resources that could not be deleted.
     pub steps_failed: u32,
     /// None while running; then whether every created resource is gone.
-    pub complete: Option<bool>,
+    pub outcome: Option<RollbackOutcome>,
 }
 
-/// Everything known about one deployment, as of its last folded event.
+/// Everything the read side knows about one deployment, as of its last folded event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeploymentState {
     /// The deployment (and stream) id.
     pub id: DeploymentId,
     /// The stack name.
     pub name: String,
-    /// The Docker image.
-    pub image: String,
-    /// The host (`NAME.<suffix>`).
-    pub domain: String,
-    /// The container port.
-    pub port: u16,
     /// The current phase.
     pub phase: Phase,
     /// Overall status.
@@ -104,8 +87,6 @@ pub struct DeploymentState {
     pub url: String,
     /// The Dokploy resources in use.
     pub resources: Resources,
-    /// What this deployment created, in order of creation (rolled back in reverse).
-    pub created: Vec<(ResourceKind, ResourceId)>,
     /// When it was requested (unix ms).
     pub started_at: i64,
     /// When it succeeded or finished rolling back (unix ms).
@@ -114,28 +95,10 @@ pub struct DeploymentState {
     pub error: Option<Failure>,
     /// The rollback, once started.
     pub rollback: Option<RollbackProgress>,
-    /// Resources the rollback dealt with (deleted, gone, or failed to delete).
-    pub rolled_back: Vec<(ResourceKind, ResourceId)>,
-    /// The last 50 log lines.
-    pub logs: LogView,
-    /// The intent without an outcome, if any (recovery reconciles it).
-    pub pending_call: Option<PendingCall>,
-    /// Endpoint of every call seen, by call number (to name outcomes).
-    pub calls: HashMap<u32, String>,
-    /// Time spent in each phase left so far (ms), in order; the current phase since `phase_since`.
-    pub phase_durations: Vec<(Phase, u64)>,
-    /// When the current phase was entered (unix ms).
-    pub phase_since: i64,
-    /// The title of the deploy this deployment queued.
-    pub deploy_title: Option<String>,
-    /// Dokploy's final status of that deploy.
-    pub deploy_status: Option<String>,
-    /// Failed attempts that were retried.
+    /// Time spent in each phase left so far (metrics).
+    pub phase_durations: PhaseDurations,
+    /// Failed attempts that were retried (metrics, the ops list).
     pub retries: u32,
-    /// Health polls made.
-    pub health_polls: u32,
-    /// Times the deployment was recovered after a restart.
-    pub recoveries: u32,
     /// The seq of the `DeploymentRequested` event.
     pub first_seq: Seq,
     /// The seq of the last event folded.
@@ -146,61 +109,57 @@ pub struct DeploymentState {
     pub head_hash: Hash,
     /// The last event's time (unix ms).
     pub updated_at: i64,
+    /// Orchestrator only: what this deployment created, in order of creation.
+    pub created: Vec<(ResourceKind, ResourceId)>,
+    /// Orchestrator only: resources the rollback dealt with (deleted, gone, or failed).
+    pub rolled_back: Vec<(ResourceKind, ResourceId)>,
+    /// Orchestrator only: the title of the deploy this deployment queued.
+    pub deploy_title: Option<String>,
+    /// Orchestrator only: Dokploy's final status of that deploy.
+    pub deploy_status: Option<String>,
+    /// Orchestrator only: health polls made.
+    pub health_polls: u32,
+    /// The last 50 log lines.
+    logs: LogView,
+    /// What the renderer remembers of this stream.
+    narrator: Narrator,
 }
 
 impl DeploymentState {
     /// Starts a state from the stream's `DeploymentRequested`; None for any other event.
     pub fn start(envelope: &Envelope) -> Option<Self> {
-        let Event::DeploymentRequested {
-            name,
-            image,
-            domain,
-            port,
-            ..
-        } = &envelope.event
-        else {
+        let Event::DeploymentRequested { name, domain, .. } = &envelope.event else {
             return None;
         };
         let mut state = Self {
             id: envelope.stream,
             name: name.clone(),
-            image: image.clone(),
-            domain: domain.clone(),
-            port: *port,
             phase: Phase::Initializing,
             status: DeploymentStatus::InProgress,
             progress: 0,
             current_step: Phase::Initializing.title().to_owned(),
             url: format!("https://{domain}"),
             resources: Resources::default(),
-            created: Vec::new(),
             started_at: envelope.at,
             completed_at: None,
             error: None,
             rollback: None,
-            rolled_back: Vec::new(),
-            logs: LogView::default(),
-            pending_call: None,
-            calls: HashMap::new(),
-            phase_durations: Vec::new(),
-            phase_since: envelope.at,
-            deploy_title: None,
-            deploy_status: None,
+            phase_durations: PhaseDurations::starting(envelope.at),
             retries: 0,
-            health_polls: 0,
-            recoveries: 0,
             first_seq: envelope.seq,
             last_seq: envelope.seq,
             version: envelope.version,
             head_hash: envelope.hash,
             updated_at: envelope.at,
+            created: Vec::new(),
+            rolled_back: Vec::new(),
+            deploy_title: None,
+            deploy_status: None,
+            health_polls: 0,
+            logs: LogView::default(),
+            narrator: Narrator::default(),
         };
-        state.log(
-            envelope,
-            LogLevel::Info,
-            format!("Deployment of {name} requested"),
-            None,
-        );
+        state.log(envelope);
         Some(state)
     }
 
@@ -216,176 +175,50 @@ impl DeploymentState {
         if let Some(status) = envelope.event.status_effect() {
             self.status = status;
         }
-        let (level, message, duration_ms) = match &envelope.event {
-            Event::DeploymentRequested { .. } => return,
-            Event::PhaseEntered { phase } => self.enter(*phase, envelope.at),
-            Event::ApiCallStarted { .. }
-            | Event::ApiCallSucceeded { .. }
-            | Event::ApiCallFailed { .. } => self.api_call(envelope),
-            Event::ResourceFound { kind, id } => {
-                self.resources.set(*kind, id);
-                (LogLevel::Info, format!("Found existing {kind} {id}"), None)
-            }
-            Event::ResourceCreated { kind, id } => {
-                self.resources.set(*kind, id);
-                self.created.push((*kind, id.clone()));
-                (LogLevel::Info, format!("Created {kind} {id}"), None)
-            }
-            Event::DeployQueued { title } => {
-                self.deploy_title = Some(title.clone());
-                (LogLevel::Info, format!("Deploy queued as {title}"), None)
-            }
-            Event::DeployFinished { dokploy_status } => {
-                self.deploy_status = Some(dokploy_status.clone());
-                let level = if dokploy_status == "done" {
-                    LogLevel::Info
-                } else {
-                    LogLevel::Error
-                };
-                (
-                    level,
-                    format!("Dokploy deploy ended: {dokploy_status}"),
-                    None,
-                )
-            }
-            Event::HealthCheckAttempt { .. } | Event::HealthVerified { .. } => {
-                self.health(&envelope.event)
-            }
-            Event::DeploymentSucceeded { .. }
-            | Event::DeploymentFailed { .. }
-            | Event::RecoveryStarted { .. } => self.outcome(envelope),
-            Event::RollbackStarted
-            | Event::RollbackStepSucceeded { .. }
-            | Event::RollbackStepFailed { .. }
-            | Event::RollbackFinished { .. } => self.rollback(envelope),
-            Event::CircuitOpened
+        match &envelope.event {
+            // The request opened the state; the system stream's events are not a deployment's.
+            Event::DeploymentRequested { .. }
+            | Event::CircuitOpened
             | Event::CircuitHalfOpened
             | Event::CircuitClosed
             | Event::ServerStarted { .. } => return,
-        };
-        self.log(envelope, level, message, duration_ms);
-    }
-
-    /// Closes the current phase's time at `at` and opens `phase`'s.
-    fn switch_phase(&mut self, phase: Phase, at: i64) {
-        if phase != self.phase {
-            let spent = u64::try_from(at.saturating_sub(self.phase_since)).unwrap_or(0);
-            self.phase_durations.push((self.phase, spent));
-            self.phase_since = at;
+            Event::RollbackStarted
+            | Event::RollbackStepSucceeded { .. }
+            | Event::RollbackStepFailed { .. }
+            | Event::RollbackFinished { .. } => self.fold_rollback(envelope),
+            _ => self.fold(envelope),
         }
-        self.phase = phase;
+        self.log(envelope);
     }
 
-    fn enter(&mut self, phase: Phase, at: i64) -> (LogLevel, String, Option<u64>) {
-        self.switch_phase(phase, at);
-        if let Some(progress) = phase.progress() {
-            self.progress = progress;
-        }
-        self.current_step = phase.title().to_owned();
-        (LogLevel::Info, format!("{}…", phase.title()), None)
-    }
-
-    fn api_call(&mut self, envelope: &Envelope) -> (LogLevel, String, Option<u64>) {
+    /// Folds what a forward event changes.
+    fn fold(&mut self, envelope: &Envelope) {
         match &envelope.event {
-            Event::ApiCallStarted {
-                call,
-                attempt,
-                method,
-                endpoint,
-            } => {
-                self.calls.insert(*call, endpoint.clone());
-                self.pending_call = Some(PendingCall {
-                    call: *call,
-                    attempt: *attempt,
-                    method: *method,
-                    endpoint: endpoint.clone(),
-                    started_seq: envelope.seq,
-                });
-                let message = match attempt {
-                    1 => format!("Calling {endpoint}"),
-                    n => format!("Calling {endpoint} (attempt {n})"),
-                };
-                (LogLevel::Info, message, None)
-            }
-            Event::ApiCallSucceeded {
-                call,
-                status,
-                duration_ms,
-                answer,
-                ..
-            } => {
-                self.pending_call = None;
-                let endpoint = self.endpoint(*call);
-                let message = format!("{endpoint} answered {status}{}", describe(answer));
-                (LogLevel::Info, message, Some(*duration_ms))
+            Event::PhaseEntered { phase } => {
+                self.switch_phase(*phase, envelope.at);
+                if let Some(progress) = phase.progress() {
+                    self.progress = progress;
+                }
             }
             Event::ApiCallFailed {
-                call,
-                attempt,
-                status,
-                error,
-                duration_ms,
-                retry_in_ms,
-            } => {
-                self.pending_call = None;
-                let endpoint = self.endpoint(*call);
-                let what = match status {
-                    Some(status) => format!("{endpoint} failed with {status}"),
-                    None => format!("{endpoint} failed: {error}"),
-                };
-                let (level, message) = match retry_in_ms {
-                    Some(delay) => {
-                        self.retries += 1;
-                        let retry = format!("{what}, retry {attempt} in {}", human_ms(*delay));
-                        (LogLevel::Warn, retry)
-                    }
-                    None => (LogLevel::Error, format!("{what}, giving up")),
-                };
-                (level, message, Some(*duration_ms))
+                retry_in_ms: Some(_),
+                ..
+            } => self.retries += 1,
+            Event::ResourceFound { kind, id } => self.resources.set(*kind, id),
+            Event::ResourceCreated { kind, id } => {
+                self.resources.set(*kind, id);
+                self.created.push((*kind, id.clone()));
             }
-            _ => unreachable!("api_call is only called for API call events"),
-        }
-    }
-
-    fn health(&mut self, event: &Event) -> (LogLevel, String, Option<u64>) {
-        match event {
-            Event::HealthCheckAttempt {
-                n,
-                status,
-                error,
-                duration_ms,
-            } => {
-                self.health_polls += 1;
-                let (level, message) = match (status, error) {
-                    (Some(200), _) => (LogLevel::Info, format!("Health check {n}: 200")),
-                    (Some(status), _) => (LogLevel::Warn, format!("Health check {n}: {status}")),
-                    (None, Some(error)) => {
-                        (LogLevel::Warn, format!("Health check {n} failed: {error}"))
-                    }
-                    (None, None) => (LogLevel::Warn, format!("Health check {n} failed")),
-                };
-                (level, message, Some(*duration_ms))
+            Event::DeployQueued { title } => self.deploy_title = Some(title.clone()),
+            Event::DeployFinished { dokploy_status } => {
+                self.deploy_status = Some(dokploy_status.clone());
             }
-            Event::HealthVerified { after_ms } => (
-                LogLevel::Info,
-                format!("Healthy after {}", human_ms(*after_ms)),
-                Some(*after_ms),
-            ),
-            _ => unreachable!("health is only called for health events"),
-        }
-    }
-
-    fn outcome(&mut self, envelope: &Envelope) -> (LogLevel, String, Option<u64>) {
-        match &envelope.event {
+            Event::HealthCheckAttempt { .. } => self.health_polls += 1,
             Event::DeploymentSucceeded { url } => {
                 self.url = url.clone();
                 self.switch_phase(Phase::Completed, envelope.at);
                 self.progress = 100;
-                self.current_step = Phase::Completed.title().to_owned();
                 self.completed_at = Some(envelope.at);
-                let took = envelope.at.saturating_sub(self.started_at);
-                let took = u64::try_from(took).unwrap_or(0);
-                (LogLevel::Info, format!("Deployed at {url}"), Some(took))
             }
             Event::DeploymentFailed {
                 phase,
@@ -398,83 +231,60 @@ impl DeploymentState {
                     message: message.clone(),
                     seq: envelope.seq,
                 });
-                let text = format!("{} failed: {message}", phase.title());
-                (LogLevel::Error, text, None)
             }
-            Event::RecoveryStarted { reason } => {
-                self.recoveries += 1;
-                self.completed_at = None;
-                (LogLevel::Warn, format!("Recovering: {reason}"), None)
-            }
-            _ => unreachable!("outcome is only called for outcome events"),
+            Event::RecoveryStarted { .. } => self.completed_at = None,
+            _ => {}
         }
     }
 
-    fn rollback(&mut self, envelope: &Envelope) -> (LogLevel, String, Option<u64>) {
+    /// Folds what a rollback event changes.
+    fn fold_rollback(&mut self, envelope: &Envelope) {
         let progress = self.rollback.get_or_insert_with(RollbackProgress::default);
         match &envelope.event {
-            Event::RollbackStarted => {
-                self.switch_phase(Phase::RollingBack, envelope.at);
-                self.current_step = Phase::RollingBack.title().to_owned();
-                let count = self.created.len();
-                let text = format!("Rolling back {count} created resource(s)");
-                (LogLevel::Warn, text, None)
-            }
-            Event::RollbackStepSucceeded { kind, id } => {
-                progress.steps_succeeded += 1;
-                self.rolled_back.push((*kind, id.clone()));
-                (LogLevel::Info, format!("Deleted {kind} {id}"), None)
-            }
-            Event::RollbackStepFailed { kind, id, error } => {
+            Event::RollbackStarted => self.switch_phase(Phase::RollingBack, envelope.at),
+            Event::RollbackStepSucceeded { kind, id } => self.rolled_back.push((*kind, id.clone())),
+            Event::RollbackStepFailed { kind, id, .. } => {
                 progress.steps_failed += 1;
                 self.rolled_back.push((*kind, id.clone()));
-                let text = format!("Could not delete {kind} {id}: {error}");
-                (LogLevel::Error, text, None)
             }
             Event::RollbackFinished { complete } => {
-                progress.complete = Some(*complete);
+                progress.outcome = Some(RollbackOutcome::of(*complete));
                 self.switch_phase(Phase::Failed, envelope.at);
-                self.current_step = Phase::Failed.title().to_owned();
                 self.completed_at = Some(envelope.at);
-                let text = if *complete {
-                    "Rollback complete: nothing left behind"
-                } else {
-                    "Rollback partial: some resources could not be deleted"
-                };
-                (LogLevel::Error, text.to_owned(), None)
             }
-            _ => unreachable!("rollback is only called for rollback events"),
+            _ => {}
         }
     }
 
-    fn endpoint(&self, call: u32) -> String {
-        self.calls
-            .get(&call)
-            .cloned()
-            .unwrap_or_else(|| format!("call {call}"))
+    /// Closes the current phase's time at `at` and opens `phase`, whose title becomes the
+    /// current step.
+    fn switch_phase(&mut self, phase: Phase, at: i64) {
+        self.phase_durations.switch(self.phase, phase, at);
+        self.phase = phase;
+        self.current_step = phase.title().to_owned();
     }
 
-    fn log(
-        &mut self,
-        envelope: &Envelope,
-        level: LogLevel,
-        message: String,
-        duration_ms: Option<u64>,
-    ) {
+    /// Renders the event into the log, under the phase it left the deployment in.
+    fn log(&mut self, envelope: &Envelope) {
+        let line = self.narrator.line(envelope);
         self.logs.push(LogEntry {
             seq: envelope.seq.0,
             at: envelope.at,
-            level,
             phase: self.phase,
-            kind: envelope.event.kind(),
-            message,
-            duration_ms,
+            line,
         });
+    }
+
+    /// The last 50 log lines, oldest first.
+    pub fn logs(&self) -> &LogView {
+        &self.logs
     }
 
     /// The latest human-readable message (that of the newest log line).
     pub fn message(&self) -> &str {
-        self.logs.last().map_or("", |entry| entry.message.as_str())
+        self.logs
+            .last()
+            .map_or("", |entry| entry.line.text.as_str())
     }
 
     /// Whether the name is held by this deployment (DESIGN §5).
@@ -482,25 +292,40 @@ impl DeploymentState {
         self.status.holds_name()
     }
 
-    /// "complete" or "partial" once a rollback finished.
+    /// How the rollback ended, once it has.
+    pub fn rollback_result(&self) -> Option<RollbackOutcome> {
+        self.rollback?.outcome
+    }
+
+    /// `complete` or `partial` once a rollback finished: the wire name of
+    /// [`Self::rollback_result`], for callers that still compare strings.
     pub fn rollback_outcome(&self) -> Option<&'static str> {
-        match self.rollback?.complete? {
-            true => Some("complete"),
-            false => Some("partial"),
-        }
+        self.rollback_result().map(RollbackOutcome::as_str)
     }
 
-    /// Whether a call to `endpoint` was ever started (an intent whose outcome may be unknown).
+    /// Whether the deployment is over (succeeded, or failed and rolled back).
+    pub fn is_finished(&self) -> bool {
+        self.status != DeploymentStatus::InProgress
+    }
+
+    /// Orchestrator only: whether a call to `endpoint` was ever started (an intent whose
+    /// outcome may be unknown).
     pub fn attempted(&self, endpoint: &str) -> bool {
-        self.calls.values().any(|called| called == endpoint)
+        self.narrator
+            .endpoints()
+            .any(|(_, called)| called == endpoint)
     }
 
-    /// The highest call number used so far.
+    /// Orchestrator only: the highest call number used so far.
     pub fn last_call(&self) -> u32 {
-        self.calls.keys().copied().max().unwrap_or(0)
+        self.narrator
+            .endpoints()
+            .map(|(call, _)| call)
+            .max()
+            .unwrap_or(0)
     }
 
-    /// Whether this kind of resource was found or created already.
+    /// Orchestrator only: whether this kind of resource was found or created already.
     pub fn has(&self, kind: ResourceKind) -> bool {
         match kind {
             ResourceKind::Project => self.resources.project_id.is_some(),
@@ -511,30 +336,118 @@ impl DeploymentState {
         }
     }
 
-    /// Whether a rollback already dealt with this resource.
+    /// Orchestrator only: whether a rollback already dealt with this resource.
     pub fn rolled_back(&self, kind: ResourceKind, id: &ResourceId) -> bool {
         self.rolled_back.iter().any(|(k, i)| *k == kind && i == id)
     }
-
-    /// Whether the deployment is over (succeeded, or failed and rolled back).
-    pub fn is_finished(&self) -> bool {
-        self.status != DeploymentStatus::InProgress
-    }
 }
 
-/// A short account of what a call answered, for the log line.
-fn describe(answer: &ApiAnswer) -> String {
-    match answer {
-        ApiAnswer::Empty => String::new(),
-        ApiAnswer::Project(None) | ApiAnswer::Application(None) | ApiAnswer::Domain(None) => {
-            ": not found".to_owned()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::projection::fixture::{requested, stream};
+
+    fn envelope(seq: u64, at: i64, event: Event) -> Envelope {
+        crate::projection::fixture::envelope(stream(3), seq, at, event)
+    }
+
+    /// Folds `events` after a request at seq 1, time 0; event n lands at seq n+1, n seconds.
+    fn folded(events: Vec<Event>) -> DeploymentState {
+        let mut state =
+            DeploymentState::start(&envelope(1, 0, requested("shop"))).expect("a request");
+        for (n, event) in (1..).zip(events) {
+            state.apply(&envelope(n + 1, 1_000 * n as i64, event));
         }
-        ApiAnswer::Project(Some(project)) => format!(": project {}", project.project_id),
-        ApiAnswer::Application(Some(app)) => format!(": application {}", app.application_id),
-        ApiAnswer::Domain(Some(id)) => format!(": domain {id}"),
-        ApiAnswer::Deployments(rows) => match rows.first() {
-            Some(row) => format!(": {} deployment(s), newest {}", rows.len(), row.status),
-            None => ": no deployments".to_owned(),
-        },
+        state
+    }
+
+    fn phase(phase: Phase) -> Event {
+        Event::PhaseEntered { phase }
+    }
+
+    #[test]
+    fn deployment_state_times_phases_and_logs_each_line_under_the_phase_it_left() {
+        let state = folded(vec![
+            phase(Phase::CreatingProject),
+            phase(Phase::Deploying),
+            Event::DeploymentSucceeded {
+                url: "https://shop.example".into(),
+            },
+        ]);
+        assert_eq!((state.phase, state.progress), (Phase::Completed, 100));
+        assert_eq!(state.completed_at, Some(3_000));
+        let spent: Vec<_> = state.phase_durations.iter().copied().collect();
+        assert_eq!(
+            spent,
+            vec![
+                (Phase::Initializing, 1_000),
+                (Phase::CreatingProject, 1_000),
+                (Phase::Deploying, 1_000)
+            ]
+        );
+        let phases: Vec<_> = state.logs().iter().map(|entry| entry.phase).collect();
+        assert_eq!(
+            phases,
+            [
+                Phase::Initializing,
+                Phase::CreatingProject,
+                Phase::Deploying,
+                Phase::Completed
+            ]
+        );
+        assert_eq!(state.message(), "Deployed at https://shop.example");
+    }
+
+    #[test]
+    fn deployment_state_counts_only_retried_failures_as_retries() {
+        let failed = |retry_in_ms| Event::ApiCallFailed {
+            call: 1,
+            attempt: 1,
+            status: Some(503),
+            error: "unavailable".into(),
+            duration_ms: 2,
+            retry_in_ms,
+        };
+        let state = folded(vec![failed(Some(1_000)), failed(Some(2_000)), failed(None)]);
+        assert_eq!(state.retries, 2);
+    }
+
+    #[test]
+    fn deployment_state_types_the_rollback_outcome_once_the_rollback_finishes() {
+        let step_failed = Event::RollbackStepFailed {
+            kind: ResourceKind::Project,
+            id: ResourceId("p1".into()),
+            error: "busy".into(),
+        };
+        let running = folded(vec![Event::RollbackStarted, step_failed.clone()]);
+        assert_eq!(running.rollback_result(), None);
+        assert_eq!(running.phase, Phase::RollingBack);
+        let finished = folded(vec![
+            Event::RollbackStarted,
+            step_failed,
+            Event::RollbackFinished { complete: false },
+        ]);
+        assert_eq!(finished.rollback_result(), Some(RollbackOutcome::Partial));
+        assert_eq!(finished.rollback_outcome(), Some("partial"));
+        assert_eq!(finished.rollback.map(|r| r.steps_failed), Some(1));
+        assert_eq!(
+            (finished.phase, finished.current_step.as_str()),
+            (Phase::Failed, Phase::Failed.title())
+        );
+    }
+
+    #[test]
+    fn deployment_state_ignores_events_already_folded_and_a_repeated_request() {
+        let mut state = folded(vec![phase(Phase::CreatingProject)]);
+        let before = state.clone();
+        state.apply(&envelope(2, 9_000, phase(Phase::Deploying)));
+        assert_eq!(state, before, "seq 2 was folded already");
+        state.apply(&envelope(3, 9_000, requested("other")));
+        assert_eq!((state.name.as_str(), state.logs().len()), ("shop", 2));
+        assert_eq!(state.last_seq, Seq(3));
+        assert!(
+            DeploymentState::start(&envelope(1, 0, phase(Phase::Deploying))).is_none(),
+            "only a request opens a state"
+        );
     }
 }

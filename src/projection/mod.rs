@@ -1,13 +1,23 @@
-//! Projections: what users and operators see, folded from the ledger's events.
+//! Projections: the read side. What users and operators see, folded from the ledger's events:
+//! the deployment view (`GET /api/deployment/:id`), the 50-entry log, phase timings, the
+//! metrics' figures, and the read model the ops queries ask.
 //!
 //! Everything here is a pure function of envelopes: no clock, no I/O, no ids, no randomness.
-//! The server's live read model and `stackledger-replay` run the same folds.
+//! The server's live read model and `stackledger-replay` run the same folds, and one renderer
+//! ([`render`]) words every event for the log, the replay timeline and the audit page. Nothing
+//! here decides for the orchestrator or imports `http` or `dokploy`.
 
 pub mod deployment;
+#[cfg(test)]
+mod fixture;
 pub mod logs;
+pub mod metrics;
 pub mod read_model;
+pub mod render;
+pub mod timings;
 pub mod view;
 
 pub use deployment::DeploymentState;
 pub use read_model::{ListQuery, LiveReadModel, ReadModel};
+pub use render::{Line, LogLevel, Narrator};
 pub use view::DeploymentView;

@@ -12,6 +12,7 @@ use crate::ids::{DeploymentId, Seq};
 use crate::ledger::Projector;
 use crate::ledger::envelope::{Envelope, Hash};
 use crate::projection::deployment::DeploymentState;
+use crate::projection::metrics::Figures;
 
 /// The circuit breaker's state as the system stream last recorded it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,8 +66,6 @@ pub struct ReadModel {
     ordinals: HashMap<DeploymentId, usize>,
     /// The deployment holding each name (in progress or succeeded).
     holders: HashMap<String, DeploymentId>,
-    /// The newest deployment of each name.
-    latest: HashMap<String, DeploymentId>,
     summary: LedgerSummary,
 }
 
@@ -110,7 +109,6 @@ impl ReadModel {
                 };
                 self.ordinals.insert(id, self.order.len());
                 self.order.push(id);
-                self.latest.insert(state.name.clone(), id);
                 self.deployments.insert(id, state);
                 self.summary.deployments += 1;
             }
@@ -151,15 +149,6 @@ impl ReadModel {
             .and_then(|id| self.deployments.get(id))
     }
 
-    /// The deployment holding `name`, else the newest one of that name.
-    pub fn by_name(&self, name: &str) -> Option<&DeploymentState> {
-        self.holder(name).or_else(|| {
-            self.latest
-                .get(name)
-                .and_then(|id| self.deployments.get(id))
-        })
-    }
-
     /// Deployments newest first, filtered and paged.
     pub fn list(&self, query: &ListQuery) -> Vec<&DeploymentState> {
         let end = match query.before {
@@ -193,6 +182,11 @@ impl ReadModel {
     /// Figures about the whole log.
     pub fn summary(&self) -> LedgerSummary {
         self.summary
+    }
+
+    /// The deployment figures `/metrics` reports.
+    pub fn figures(&self) -> Figures {
+        Figures::of(self.deployments.values())
     }
 }
 

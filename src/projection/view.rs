@@ -1,14 +1,17 @@
-//! The JSON shape of a deployment (DESIGN §5, `GET /api/deployment/:id`), built from a
-//! [`DeploymentState`]. Times are RFC 3339 in UTC with milliseconds, computed from the
-//! envelope's unix milliseconds (no clock is read).
+//! The JSON shapes the read side serves: a deployment (DESIGN §5, `GET /api/deployment/:id`),
+//! built from a [`DeploymentState`], and a deployment's events with their sentences (the audit
+//! page's data, `GET /api/deployments/:id/events`). Times are RFC 3339 in UTC with
+//! milliseconds, computed from the envelope's unix milliseconds (no clock is read).
 
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::deployment::{DeploymentStatus, Phase};
-use crate::projection::deployment::DeploymentState;
-use crate::projection::logs::{LogEntry, LogLevel};
+use crate::deployment::{DeploymentStatus, Phase, ResourceId, RollbackOutcome};
+use crate::ledger::envelope::Envelope;
+use crate::projection::deployment::{DeploymentState, Resources};
+use crate::projection::logs::LogEntry;
+use crate::projection::render::{LogLevel, Narrator};
 
 /// `resources` of the view.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,7 +50,7 @@ pub struct ErrorView {
 /// One entry of `logs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LogView {
+pub struct LogEntryView {
     /// When.
     pub timestamp: String,
     /// info, warn or error.
@@ -88,10 +91,10 @@ pub struct DeploymentView {
     pub timestamps: TimestampsView,
     /// Why it failed, if it did.
     pub error: Option<ErrorView>,
-    /// "complete" or "partial" once a rollback finished.
-    pub rollback: Option<&'static str>,
+    /// `complete` or `partial` once a rollback finished.
+    pub rollback: Option<RollbackOutcome>,
     /// The last 50 log lines, oldest first.
-    pub logs: Vec<LogView>,
+    pub logs: Vec<LogEntryView>,
     /// The seq of the deployment's last event.
     pub last_seq: u64,
     /// The hash of the deployment's last event (the receipt).
@@ -101,8 +104,6 @@ pub struct DeploymentView {
 impl DeploymentView {
     /// The view of `state`.
     pub fn of(state: &DeploymentState) -> Self {
-        let id =
-            |value: &Option<crate::deployment::ResourceId>| value.as_ref().map(|id| id.0.clone());
         Self {
             id: state.id.to_string(),
             stack_name: state.name.clone(),
@@ -112,12 +113,7 @@ impl DeploymentView {
             message: state.message().to_owned(),
             current_step: state.current_step.clone(),
             url: state.url.clone(),
-            resources: ResourcesView {
-                project_id: id(&state.resources.project_id),
-                environment_id: id(&state.resources.environment_id),
-                application_id: id(&state.resources.application_id),
-                domain_id: id(&state.resources.domain_id),
-            },
+            resources: ResourcesView::of(&state.resources),
             timestamps: TimestampsView {
                 started: rfc3339(state.started_at),
                 completed: state.completed_at.map(rfc3339),
@@ -127,23 +123,68 @@ impl DeploymentView {
                 message: failure.message.clone(),
                 code: failure.code.clone(),
             }),
-            rollback: state.rollback_outcome(),
-            logs: state.logs.iter().map(log_view).collect(),
+            rollback: state.rollback_result(),
+            logs: state.logs().iter().map(LogEntryView::of).collect(),
             last_seq: state.last_seq.0,
             head_hash: state.head_hash.to_string(),
         }
     }
 }
 
-fn log_view(entry: &LogEntry) -> LogView {
-    LogView {
-        timestamp: rfc3339(entry.at),
-        level: entry.level,
-        phase: entry.phase,
-        action: entry.action(),
-        message: entry.message.clone(),
-        duration_ms: entry.duration_ms,
+impl ResourcesView {
+    /// The view of `resources`.
+    pub fn of(resources: &Resources) -> Self {
+        let id = |value: &Option<ResourceId>| value.as_ref().map(|id| id.0.clone());
+        Self {
+            project_id: id(&resources.project_id),
+            environment_id: id(&resources.environment_id),
+            application_id: id(&resources.application_id),
+            domain_id: id(&resources.domain_id),
+        }
     }
+}
+
+impl LogEntryView {
+    /// The view of one log line.
+    pub fn of(entry: &LogEntry) -> Self {
+        Self {
+            timestamp: rfc3339(entry.at),
+            level: entry.line.level,
+            phase: entry.phase,
+            action: entry.line.action,
+            message: entry.line.text.clone(),
+            duration_ms: entry.line.duration_ms,
+        }
+    }
+}
+
+/// One event of `GET /api/deployments/:id/events`: the envelope as stored, with the sentence
+/// the deployment's log shows for it (`text`) and its `level`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NarratedEvent<'a> {
+    /// The envelope, its fields at the top level as before.
+    #[serde(flatten)]
+    pub envelope: &'a Envelope,
+    /// What a person reads.
+    pub text: String,
+    /// info, warn or error.
+    pub level: LogLevel,
+}
+
+/// Every event of one stream, oldest first, each with its sentence: the audit page's data.
+pub fn narrate(events: &[Envelope]) -> Vec<NarratedEvent<'_>> {
+    let mut narrator = Narrator::default();
+    events
+        .iter()
+        .map(|envelope| {
+            let line = narrator.line(envelope);
+            NarratedEvent {
+                envelope,
+                text: line.text,
+                level: line.level,
+            }
+        })
+        .collect()
 }
 
 /// Unix milliseconds as RFC 3339 UTC with milliseconds (`2026-11-27T13:09:20.123Z`).
@@ -156,11 +197,52 @@ pub fn rfc3339(unix_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deployment::{Event, HttpMethod};
+    use crate::projection::fixture::{envelope, requested, stream};
 
     #[test]
     fn rfc3339_formats_unix_milliseconds_in_utc() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(1_795_784_960_123), "2026-11-27T13:09:20.123Z");
         assert_eq!(rfc3339(-5), "1970-01-01T00:00:00.000Z");
+    }
+    #[test]
+    fn narrate_adds_text_and_level_beside_the_envelope_fields() {
+        let intent = Event::ApiCallStarted {
+            call: 1,
+            attempt: 1,
+            method: HttpMethod::Post,
+            endpoint: "application.create".into(),
+        };
+        let failed = Event::ApiCallFailed {
+            call: 1,
+            attempt: 1,
+            status: Some(503),
+            error: "Service Unavailable".into(),
+            duration_ms: 31,
+            retry_in_ms: Some(1_000),
+        };
+        let events = vec![
+            envelope(stream(7), 1, 0, requested("shop")),
+            envelope(stream(7), 2, 5, intent),
+            envelope(stream(7), 3, 9, failed),
+        ];
+        let json = serde_json::to_value(narrate(&events)).expect("serializes");
+        for (narrated, envelope) in json.as_array().expect("a list").iter().zip(&events) {
+            let mut plain = serde_json::to_value(envelope).expect("serializes");
+            let object = plain.as_object_mut().expect("an object");
+            object.insert("text".into(), narrated["text"].clone());
+            object.insert("level".into(), narrated["level"].clone());
+            assert_eq!(
+                narrated, &plain,
+                "the envelope's own fields stay as they were"
+            );
+        }
+        assert_eq!(json[0]["text"], "Deployment of shop requested");
+        assert_eq!(
+            json[2]["text"],
+            "application.create failed with 503, retry 1 in 1 s"
+        );
+        assert_eq!(json[2]["level"], "warn");
     }
 }

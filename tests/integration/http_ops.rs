@@ -296,7 +296,12 @@ async fn a_client_holding_its_share_of_status_streams_is_refused_with_429() {
 async fn the_bearer_scheme_is_matched_in_any_case_and_the_token_exactly() {
     let dir = tempfile::tempdir().expect("temp dir");
     let simulator = simulator().await;
-    let app = spawn_app(dir.path(), &simulator, &["--admin-token=ops-case-test-token"]).await;
+    let app = spawn_app(
+        dir.path(),
+        &simulator,
+        &["--admin-token=ops-case-test-token"],
+    )
+    .await;
     let verify = |authorization: &'static str| {
         http()
             .get(app.url("/api/ledger/verify"))

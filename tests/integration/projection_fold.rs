@@ -1,13 +1,16 @@
 //! The projection is a pure fold: folding live, batch by batch, equals folding from scratch
-//! (and reopening), and the state at any seq equals the fold of the log up to that seq.
+//! (and reopening), and the state at any seq equals the fold of the log up to that seq. Its one
+//! renderer words a stream's events alike for the log view and for the audit page's data.
 
 use proptest::prelude::*;
 use stackledger::deployment::{ApiAnswer, Event, HttpMethod, Phase, ResourceId, ResourceKind};
 use stackledger::ids::{DeploymentId, Seq};
-use stackledger::projection::ReadModel;
+use stackledger::ledger::envelope::Envelope;
+use stackledger::projection::view::narrate;
+use stackledger::projection::{DeploymentView, ReadModel};
 use uuid::Uuid;
 
-use crate::support::{append, close, open_ledger, requested};
+use crate::support::{append, close, open_ledger, requested, scenario};
 
 fn any_phase() -> impl Strategy<Value = Phase> {
     proptest::sample::select(Phase::ALL.to_vec())
@@ -156,6 +159,16 @@ async fn run(plan: Vec<(u8, Vec<Event>)>) -> Result<(), TestCaseError> {
             seq
         );
     }
+    for index in 1..4 {
+        let own: Vec<Envelope> = log
+            .iter()
+            .filter(|e| e.stream == stream(index))
+            .cloned()
+            .collect();
+        if let Some(state) = live.get(stream(index)) {
+            prop_assert_eq!(log_lines(&DeploymentView::of(state)), narrated_tail(&own));
+        }
+    }
     close(test.ledger).await;
     let reopened = open_ledger(dir.path());
     prop_assert_eq!(
@@ -164,6 +177,54 @@ async fn run(plan: Vec<(u8, Vec<Event>)>) -> Result<(), TestCaseError> {
         "reopen folds the same"
     );
     Ok(())
+}
+
+/// The (level, `field`) of each object of a JSON array.
+fn level_and(items: &serde_json::Value, field: &str) -> Vec<(String, String)> {
+    let text =
+        |item: &serde_json::Value, key: &str| item[key].as_str().expect("a string").to_owned();
+    items
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|item| (text(item, "level"), text(item, field)))
+        .collect()
+}
+
+/// The (level, message) of each line of a deployment's log view.
+fn log_lines(view: &DeploymentView) -> Vec<(String, String)> {
+    level_and(
+        &serde_json::to_value(view).expect("serializes")["logs"],
+        "message",
+    )
+}
+
+/// The (level, text) the audit page's data gives the last 50 events of a stream.
+fn narrated_tail(own: &[Envelope]) -> Vec<(String, String)> {
+    let all = level_and(
+        &serde_json::to_value(narrate(own)).expect("serializes"),
+        "text",
+    );
+    all[all.len().saturating_sub(50)..].to_vec()
+}
+
+#[tokio::test]
+async fn narrated_events_read_as_the_deployment_log_reads_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let test = open_ledger(dir.path());
+    scenario::write(&test).await;
+    let model = test.read_model.snapshot();
+    for id in [scenario::SHOP, scenario::BLOG, scenario::API] {
+        let own = test
+            .ledger
+            .read_stream(id, Seq::ZERO, usize::MAX)
+            .expect("reads");
+        let view = DeploymentView::of(model.get(id).expect("known"));
+        let lines = log_lines(&view);
+        assert!(!lines.is_empty(), "{id} has a log");
+        assert_eq!(lines, narrated_tail(&own), "{id}");
+    }
+    close(test.ledger).await;
 }
 
 proptest! {

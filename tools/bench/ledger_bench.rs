@@ -13,7 +13,7 @@ use stackledger::ids::{IdGen, RandomIds, Seq, StreamVersion};
 use stackledger::ledger::{ExpectedVersion, Ledger, NewEvent, SledStore, Store};
 use stackledger::projection::LiveReadModel;
 
-use crate::load::{deployment_event, requested};
+use crate::load::event_at;
 
 /// Every throughput figure is the median of this many trials: this machine's disk is noisy.
 const TRIALS: usize = 3;
@@ -34,81 +34,116 @@ fn median_of<T>(
 /// Size of a raw reference record.
 const RAW_RECORD_BYTES: usize = 200;
 
-/// Runs every measurement in a fresh directory under `dir` and prints the report.
-pub(crate) async fn run(
-    dir: &Path,
+/// `stackledger-bench ledger`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct LedgerArgs {
+    /// Directory on the disk to measure (a temporary directory inside it is used).
+    #[arg(long, default_value = "target/bench")]
+    dir: PathBuf,
+    /// Events in the log that is reopened for the open + verify + fold figure.
+    #[arg(long, default_value_t = 1_000_000)]
     open_events: u64,
+    /// Seconds each trial of each concurrency level runs.
+    #[arg(long, default_value_t = 3)]
     seconds: u64,
-    levels: &[usize],
-) -> anyhow::Result<()> {
-    let work = dir.join(format!("ledger-bench-{}", std::process::id()));
+    /// Concurrency levels to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    appenders: Vec<usize>,
+}
+
+/// Runs every measurement in a fresh directory under `dir` and prints the report.
+pub(crate) async fn run(args: LedgerArgs) -> anyhow::Result<()> {
+    let work = args
+        .dir
+        .join(format!("ledger-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
-    let result = measure(&work, open_events, Duration::from_secs(seconds), levels).await;
+    let result = measure(&work, &args).await;
     let _ = std::fs::remove_dir_all(&work);
     result
 }
 
-async fn measure(
-    work: &Path,
-    open_events: u64,
-    window: Duration,
-    levels: &[usize],
-) -> anyhow::Result<()> {
+async fn measure(work: &Path, args: &LedgerArgs) -> anyhow::Result<()> {
     println!("StackLedger ledger benchmark (work dir {})", work.display());
     println!();
-    println!("raw references (median of {TRIALS} trials)");
-    let single = median_of(TRIALS, |_| raw_fdatasync(work, 1, 3_000), |f| f.rate)?;
-    let by16 = median_of(TRIALS, |_| raw_fdatasync(work, 16, 1_000), |f| f.rate)?;
-    let by64 = median_of(TRIALS, |_| raw_fdatasync(work, 64, 500), |f| f.rate)?;
-    let sled_rate = median_of(
-        TRIALS,
-        |_| sled_inserts(&work.join("sled-raw"), 300_000),
-        |r| *r,
-    )?;
-    println!(
-        "  write 200 B + fdatasync, 1 per sync:  {:>9.0} records/s   median {:>6.0} us/sync",
-        single.rate, single.median_us
-    );
-    println!(
-        "  write 200 B, 16 per fdatasync:        {:>9.0} records/s",
-        by16.rate
-    );
-    println!(
-        "  write 200 B, 64 per fdatasync:        {:>9.0} records/s",
-        by64.rate
-    );
-    println!("  sled insert 200 B, no flush:          {sled_rate:>9.0} inserts/s");
+    let raw = RawReferences::measure(work)?;
+    raw.print();
     println!();
+    let window = Duration::from_secs(args.seconds);
     println!(
         "ledger appends (durable: sled flush + fdatasync before each ack), median of {TRIALS} \
          trials of {window:?}"
     );
-    for &appenders in levels {
-        let mut trials = Vec::with_capacity(TRIALS);
-        for trial in 0..TRIALS {
-            let dir = work.join(format!("appenders-{appenders}-{trial}"));
-            trials.push(ledger_appends(&dir, appenders, window).await?);
-        }
-        let figures = median_of(
-            TRIALS,
-            |trial| Ok(trials.remove(TRIALS - 1 - trial)),
-            |f| f.rate,
-        )?;
-        println!(
-            "  {appenders:>2} appenders: {:>9.0} events/s ({:>5.1}% of sled no-flush) \
-             median {:>6.0} us p99 {:>6.0} us ({:.2}x one raw fdatasync), \
-             {:.1} events per sync of {:.0} us",
-            figures.rate,
-            100.0 * figures.rate / sled_rate,
-            figures.median_us,
-            figures.p99_us,
-            figures.median_us / single.median_us,
-            figures.events_per_flush,
-            figures.sync_us,
-        );
+    for &appenders in &args.appenders {
+        let figures = median_appends(work, appenders, window).await?;
+        figures.print(appenders, &raw);
     }
     println!();
-    open_figures(&work.join("open"), open_events).await
+    open_figures(&work.join("open"), args.open_events).await
+}
+
+/// The raw limits of this disk, the references the ledger's figures are set beside.
+struct RawReferences {
+    /// One 200-byte record per fdatasync.
+    single: RawFigures,
+    /// 16 records per fdatasync (records per second).
+    by16: f64,
+    /// 64 records per fdatasync (records per second).
+    by64: f64,
+    /// sled inserts per second, no flush.
+    sled_rate: f64,
+}
+
+impl RawReferences {
+    fn measure(work: &Path) -> anyhow::Result<Self> {
+        let raw = |per_sync, syncs| {
+            median_of(TRIALS, |_| raw_fdatasync(work, per_sync, syncs), |f| f.rate)
+        };
+        let sled = |_| sled_inserts(&work.join("sled-raw"), 300_000);
+        Ok(Self {
+            single: raw(1, 3_000)?,
+            by16: raw(16, 1_000)?.rate,
+            by64: raw(64, 500)?.rate,
+            sled_rate: median_of(TRIALS, sled, |r| *r)?,
+        })
+    }
+
+    fn print(&self) {
+        println!("raw references (median of {TRIALS} trials)");
+        println!(
+            "  write 200 B + fdatasync, 1 per sync:  {:>9.0} records/s   median {:>6.0} us/sync",
+            self.single.rate, self.single.median_us
+        );
+        println!(
+            "  write 200 B, 16 per fdatasync:        {:>9.0} records/s",
+            self.by16
+        );
+        println!(
+            "  write 200 B, 64 per fdatasync:        {:>9.0} records/s",
+            self.by64
+        );
+        println!(
+            "  sled insert 200 B, no flush:          {:>9.0} inserts/s",
+            self.sled_rate
+        );
+    }
+}
+
+/// The median of [`TRIALS`] trials of `appenders` concurrent appenders, each in its own dir.
+async fn median_appends(
+    work: &Path,
+    appenders: usize,
+    window: Duration,
+) -> anyhow::Result<AppendFigures> {
+    let mut trials = Vec::with_capacity(TRIALS);
+    for trial in 0..TRIALS {
+        let dir = work.join(format!("appenders-{appenders}-{trial}"));
+        trials.push(ledger_appends(&dir, appenders, window).await?);
+    }
+    median_of(
+        TRIALS,
+        |trial| Ok(trials.remove(TRIALS - 1 - trial)),
+        |f| f.rate,
+    )
 }
 
 /// Records per second and the median time of one fdatasync.
@@ -124,23 +159,27 @@ fn raw_fdatasync(work: &Path, per_sync: usize, syncs: usize) -> anyhow::Result<R
         .truncate(true)
         .write(true)
         .open(&path)?;
-    let record = [0x5a_u8; RAW_RECORD_BYTES];
-    let mut latencies = Vec::with_capacity(syncs);
     let total = Stopwatch::start();
-    for _ in 0..syncs {
-        let one = Stopwatch::start();
-        for _ in 0..per_sync {
-            file.write_all(&record)?;
-        }
-        file.sync_data()?;
-        latencies.push(one.elapsed());
-    }
+    let mut latencies = (0..syncs)
+        .map(|_| write_and_sync(&mut file, per_sync))
+        .collect::<std::io::Result<Vec<_>>>()?;
     let elapsed = total.elapsed().as_secs_f64();
     std::fs::remove_file(&path)?;
     Ok(RawFigures {
         rate: (syncs * per_sync) as f64 / elapsed,
         median_us: percentile_us(&mut latencies, 0.5),
     })
+}
+
+/// Writes `records` raw records and one fdatasync; returns how long that took.
+fn write_and_sync(file: &mut std::fs::File, records: usize) -> std::io::Result<Duration> {
+    let record = [0x5a_u8; RAW_RECORD_BYTES];
+    let one = Stopwatch::start();
+    for _ in 0..records {
+        file.write_all(&record)?;
+    }
+    file.sync_data()?;
+    Ok(one.elapsed())
 }
 
 fn sled_inserts(path: &Path, count: u64) -> anyhow::Result<f64> {
@@ -166,6 +205,23 @@ struct AppendFigures {
     sync_us: f64,
 }
 
+impl AppendFigures {
+    fn print(&self, appenders: usize, raw: &RawReferences) {
+        println!(
+            "  {appenders:>2} appenders: {:>9.0} events/s ({:>5.1}% of sled no-flush) \
+             median {:>6.0} us p99 {:>6.0} us ({:.2}x one raw fdatasync), \
+             {:.1} events per sync of {:.0} us",
+            self.rate,
+            100.0 * self.rate / raw.sled_rate,
+            self.median_us,
+            self.p99_us,
+            self.median_us / raw.single.median_us,
+            self.events_per_flush,
+            self.sync_us,
+        );
+    }
+}
+
 async fn ledger_appends(
     dir: &Path,
     appenders: usize,
@@ -173,34 +229,9 @@ async fn ledger_appends(
 ) -> anyhow::Result<AppendFigures> {
     let ledger = Ledger::open(dir, Arc::new(SystemClock), Arc::new(LiveReadModel::new()))?;
     let started = Stopwatch::start();
-    let mut tasks = Vec::new();
-    for _ in 0..appenders {
-        let ledger = ledger.clone();
-        tasks.push(tokio::spawn(async move {
-            let stream = RandomIds.deployment_id();
-            let mut latencies = Vec::new();
-            let mut n = 0u64;
-            while started.elapsed() < window {
-                let event = if n == 0 {
-                    requested(stream)
-                } else {
-                    deployment_event(n)
-                };
-                let version = StreamVersion(u32::try_from(n)?);
-                let one = Stopwatch::start();
-                ledger
-                    .append_one(
-                        stream,
-                        ExpectedVersion::Exact(version),
-                        NewEvent::new(event),
-                    )
-                    .await?;
-                latencies.push(one.elapsed());
-                n += 1;
-            }
-            anyhow::Ok(latencies)
-        }));
-    }
+    let tasks: Vec<_> = (0..appenders)
+        .map(|_| tokio::spawn(append_until(ledger.clone(), started, window)))
+        .collect();
     let mut latencies = Vec::new();
     for task in tasks {
         latencies.extend(task.await??);
@@ -210,13 +241,35 @@ async fn ledger_appends(
     ledger.shutdown().await;
     drop(ledger);
     std::fs::remove_dir_all(dir)?;
+    let batches = stats.batches.max(1) as f64;
     Ok(AppendFigures {
         rate: latencies.len() as f64 / elapsed,
         median_us: percentile_us(&mut latencies, 0.5),
         p99_us: percentile_us(&mut latencies, 0.99),
-        events_per_flush: stats.events as f64 / stats.batches.max(1) as f64,
-        sync_us: stats.flush_total.as_secs_f64() * 1e6 / stats.batches.max(1) as f64,
+        events_per_flush: stats.events as f64 / batches,
+        sync_us: stats.flush_total.as_secs_f64() * 1e6 / batches,
     })
+}
+
+/// One appender: durable appends to a fresh stream until `window` has passed since
+/// `started`; returns the latency of each.
+async fn append_until(
+    ledger: Ledger,
+    started: Stopwatch,
+    window: Duration,
+) -> anyhow::Result<Vec<Duration>> {
+    let stream = RandomIds.deployment_id();
+    let mut latencies = Vec::new();
+    let mut n = 0u64;
+    while started.elapsed() < window {
+        let version = ExpectedVersion::Exact(StreamVersion(u32::try_from(n)?));
+        let event = NewEvent::new(event_at(stream, n));
+        let one = Stopwatch::start();
+        ledger.append_one(stream, version, event).await?;
+        latencies.push(one.elapsed());
+        n += 1;
+    }
+    Ok(latencies)
 }
 
 /// Events per deployment stream in the large log (about what a deployment writes).
@@ -229,35 +282,30 @@ async fn open_figures(dir: &Path, events: u64) -> anyhow::Result<()> {
         "open + verify + fold of a {events}-event ledger (built in {:.1} s)",
         built.elapsed().as_secs_f64()
     );
-    let store = SledStore::open(dir)?;
-    let scan = Stopwatch::start();
-    let mut count = 0u64;
-    let mut record_bytes = 0u64;
-    store.scan(Seq::ZERO, &mut |_, record| {
-        count += 1;
-        record_bytes += record.len() as u64;
-        ControlFlow::Continue(())
-    })?;
-    let scan_secs = scan.elapsed().as_secs_f64();
-    drop(store);
-    let model = LiveReadModel::new();
+    let scan = RawScan::of(dir)?;
     let open = Stopwatch::start();
-    let ledger = Ledger::open(dir, Arc::new(SystemClock), Arc::new(model.clone()))?;
+    let deployments = open_and_fold(dir).await?;
     let open_secs = open.elapsed().as_secs_f64();
-    let deployments = model.read().summary().deployments;
-    ledger.shutdown().await;
-    drop(ledger);
-    let raw_rate = count as f64 / scan_secs;
-    let open_rate = count as f64 / open_secs;
-    println!("  sled raw scan (after reopen):  {raw_rate:>10.0} events/s ({scan_secs:.2} s)");
+    let raw_rate = scan.count as f64 / scan.secs;
+    let open_rate = scan.count as f64 / open_secs;
+    println!(
+        "  sled raw scan (after reopen):  {raw_rate:>10.0} events/s ({:.2} s)",
+        scan.secs
+    );
     println!(
         "  ledger open+verify+fold:       {open_rate:>10.0} events/s ({open_secs:.2} s, \
          {deployments} deployments) = {:.0}% of the raw scan",
         100.0 * open_rate / raw_rate
     );
-    let disk = dir_bytes(dir)?;
-    let encoded = record_bytes as f64 / count as f64;
-    let on_disk = disk as f64 / count as f64;
+    print_disk(dir, &scan)?;
+    std::fs::remove_dir_all(dir)?;
+    Ok(())
+}
+
+/// Disk bytes per event beside encoded bytes per event, and the process's peak memory.
+fn print_disk(dir: &Path, scan: &RawScan) -> anyhow::Result<()> {
+    let encoded = scan.record_bytes as f64 / scan.count as f64;
+    let on_disk = dir_bytes(dir)? as f64 / scan.count as f64;
     println!(
         "  disk: {on_disk:.0} bytes/event for {encoded:.0} encoded bytes/event = {:.2}x",
         on_disk / encoded
@@ -266,45 +314,76 @@ async fn open_figures(dir: &Path, events: u64) -> anyhow::Result<()> {
         "  peak resident memory of this process: {} MiB",
         peak_rss_mib()
     );
-    std::fs::remove_dir_all(dir)?;
     Ok(())
+}
+
+/// sled's own scan of a log: the reference for opening it.
+struct RawScan {
+    count: u64,
+    record_bytes: u64,
+    secs: f64,
+}
+
+impl RawScan {
+    fn of(dir: &Path) -> anyhow::Result<Self> {
+        let store = SledStore::open(dir)?;
+        let scan = Stopwatch::start();
+        let (mut count, mut record_bytes) = (0u64, 0u64);
+        store.scan(Seq::ZERO, &mut |_, record| {
+            count += 1;
+            record_bytes += record.len() as u64;
+            ControlFlow::Continue(())
+        })?;
+        Ok(Self {
+            count,
+            record_bytes,
+            secs: scan.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+/// Opens the ledger in `dir` (verify and fold included) and returns the deployments folded.
+async fn open_and_fold(dir: &Path) -> anyhow::Result<u64> {
+    let model = LiveReadModel::new();
+    let ledger = Ledger::open(dir, Arc::new(SystemClock), Arc::new(model.clone()))?;
+    let deployments = model.read().summary().deployments;
+    ledger.shutdown().await;
+    drop(ledger);
+    Ok(deployments)
 }
 
 /// Writes `events` events in deployment-sized streams from 16 concurrent appenders.
 async fn build_log(dir: &Path, events: u64) -> anyhow::Result<()> {
+    const WRITERS: u64 = 16;
     let ledger = Ledger::open(dir, Arc::new(SystemClock), Arc::new(()))?;
-    let streams = events.div_ceil(EVENTS_PER_STREAM);
-    let writers = 16u64;
-    let mut tasks = Vec::new();
-    for writer in 0..writers {
-        let ledger = ledger.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut stream_index = writer;
-            while stream_index < streams {
-                let stream = RandomIds.deployment_id();
-                let count = EVENTS_PER_STREAM.min(events - stream_index * EVENTS_PER_STREAM);
-                let batch = (0..count)
-                    .map(|n| {
-                        if n == 0 {
-                            requested(stream)
-                        } else {
-                            deployment_event(n)
-                        }
-                    })
-                    .map(NewEvent::new)
-                    .collect();
-                ledger
-                    .append(stream, ExpectedVersion::Exact(StreamVersion::EMPTY), batch)
-                    .await?;
-                stream_index += writers;
-            }
-            anyhow::Ok(())
-        }));
-    }
+    let tasks: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let streams = (writer..events.div_ceil(EVENTS_PER_STREAM)).step_by(WRITERS as usize);
+            tokio::spawn(write_streams(ledger.clone(), streams, events))
+        })
+        .collect();
     for task in tasks {
         task.await??;
     }
     ledger.shutdown().await;
+    Ok(())
+}
+
+/// Writes each stream of `streams` (by index) in one batch, the last one cut at `events`.
+async fn write_streams(
+    ledger: Ledger,
+    streams: impl Iterator<Item = u64>,
+    events: u64,
+) -> anyhow::Result<()> {
+    for index in streams {
+        let stream = RandomIds.deployment_id();
+        let count = EVENTS_PER_STREAM.min(events - index * EVENTS_PER_STREAM);
+        let batch = (0..count)
+            .map(|n| NewEvent::new(event_at(stream, n)))
+            .collect();
+        let empty = ExpectedVersion::Exact(StreamVersion::EMPTY);
+        ledger.append(stream, empty, batch).await?;
+    }
     Ok(())
 }
 

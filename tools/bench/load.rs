@@ -2,7 +2,7 @@
 //! the crash tests.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
@@ -12,6 +12,20 @@ use stackledger::deployment::{
 };
 use stackledger::ids::{DeploymentId, IdGen, RandomIds, StreamVersion};
 use stackledger::ledger::{ExpectedVersion, Ledger, NewEvent};
+
+/// `stackledger-bench append`: appends until killed, printing each acknowledged seq.
+#[derive(Debug, clap::Args)]
+pub(crate) struct AppendArgs {
+    /// The ledger directory.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Concurrent appenders.
+    #[arg(long, default_value_t = 4)]
+    appenders: usize,
+    /// Stop after this many events per appender.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+}
 
 /// The request that opens a load stream.
 pub(crate) fn requested(stream: DeploymentId) -> Event {
@@ -26,93 +40,116 @@ pub(crate) fn requested(stream: DeploymentId) -> Event {
     }
 }
 
+/// The `n`th event (from 0) of a load stream: its request, then deployment-like events.
+pub(crate) fn event_at(stream: DeploymentId, n: u64) -> Event {
+    if n == 0 {
+        requested(stream)
+    } else {
+        deployment_event(n)
+    }
+}
+
 /// The `n`th event of a deployment-like stream (after its request): calls, outcomes with
 /// typed answers, phases, resources and health polls, in the proportions a deployment has.
 pub(crate) fn deployment_event(n: u64) -> Event {
     let call = u32::try_from(n / 6 + 1).unwrap_or(u32::MAX);
-    let id = || ResourceId(format!("prj_{:017}", n % 100_000_000_000_000_000));
+    let id = ResourceId(format!("prj_{:017}", n % 100_000_000_000_000_000));
     match n % 6 {
-        0 => Event::ApiCallStarted {
-            call,
-            attempt: 1,
-            method: HttpMethod::Post,
-            endpoint: Procedure::ApplicationCreate.name().to_owned(),
-        },
-        1 => Event::ApiCallSucceeded {
-            call,
-            attempt: 1,
-            status: 200,
-            duration_ms: 14,
-            answer: ApiAnswer::Project(Some(ProjectAnswer {
-                project_id: id(),
-                environment_id: Some(id()),
-            })),
-        },
+        0 => call_started(call),
+        1 => call_succeeded(call, id),
         2 => Event::PhaseEntered {
             phase: Phase::CreatingApplication,
         },
         3 => Event::ResourceCreated {
             kind: ResourceKind::Application,
-            id: id(),
+            id,
         },
-        4 => Event::HealthCheckAttempt {
-            n: call,
-            status: Some(503),
-            error: None,
-            duration_ms: 9,
-        },
-        _ => Event::ApiCallFailed {
-            call,
-            attempt: 1,
-            status: Some(503),
-            error: "Service Unavailable".to_owned(),
-            duration_ms: 31,
-            retry_in_ms: Some(2_000),
-        },
+        4 => health_failed(call),
+        _ => call_retried(call),
+    }
+}
+
+fn call_started(call: u32) -> Event {
+    Event::ApiCallStarted {
+        call,
+        attempt: 1,
+        method: HttpMethod::Post,
+        endpoint: Procedure::ApplicationCreate.name().to_owned(),
+    }
+}
+
+fn call_succeeded(call: u32, id: ResourceId) -> Event {
+    let project = ProjectAnswer {
+        project_id: id.clone(),
+        environment_id: Some(id),
+    };
+    Event::ApiCallSucceeded {
+        call,
+        attempt: 1,
+        status: 200,
+        duration_ms: 14,
+        answer: ApiAnswer::Project(Some(project)),
+    }
+}
+
+fn health_failed(n: u32) -> Event {
+    Event::HealthCheckAttempt {
+        n,
+        status: Some(503),
+        error: None,
+        duration_ms: 9,
+    }
+}
+
+fn call_retried(call: u32) -> Event {
+    Event::ApiCallFailed {
+        call,
+        attempt: 1,
+        status: Some(503),
+        error: "Service Unavailable".to_owned(),
+        duration_ms: 31,
+        retry_in_ms: Some(2_000),
     }
 }
 
 /// Appends from `appenders` tasks, `events` per task, printing every acknowledged seq.
-pub(crate) async fn append_until_killed(
-    dir: &Path,
-    appenders: usize,
-    events: u64,
-) -> anyhow::Result<()> {
+pub(crate) async fn append_until_killed(args: AppendArgs) -> anyhow::Result<()> {
+    let dir = &args.data_dir;
     let ledger = Ledger::open(dir, Arc::new(SystemClock), Arc::new(()))
         .with_context(|| format!("cannot open the ledger in {}", dir.display()))?;
     let stdout = Arc::new(Mutex::new(std::io::stdout()));
-    let mut tasks = Vec::new();
-    for _ in 0..appenders {
-        let ledger = ledger.clone();
-        let stdout = Arc::clone(&stdout);
-        tasks.push(tokio::spawn(async move {
-            let stream = RandomIds.deployment_id();
-            for n in 0..events {
-                let event = if n == 0 {
-                    requested(stream)
-                } else {
-                    deployment_event(n)
-                };
-                let version = StreamVersion(u32::try_from(n)?);
-                let written = ledger
-                    .append_one(
-                        stream,
-                        ExpectedVersion::Exact(version),
-                        NewEvent::new(event),
-                    )
-                    .await?;
-                let mut out = stdout
-                    .lock()
-                    .map_err(|_| anyhow::anyhow!("stdout poisoned"))?;
-                writeln!(out, "{}", written.seq)?;
-                out.flush()?;
-            }
-            anyhow::Ok(())
-        }));
-    }
+    let tasks: Vec<_> = (0..args.appenders)
+        .map(|_| {
+            tokio::spawn(append_printing(
+                ledger.clone(),
+                Arc::clone(&stdout),
+                args.events,
+            ))
+        })
+        .collect();
     for task in tasks {
         task.await??;
     }
     ledger.shutdown().await;
+    Ok(())
+}
+
+/// One appender: a fresh stream of `events` events, each seq printed once acknowledged.
+async fn append_printing(
+    ledger: Ledger,
+    stdout: Arc<Mutex<std::io::Stdout>>,
+    events: u64,
+) -> anyhow::Result<()> {
+    let stream = RandomIds.deployment_id();
+    for n in 0..events {
+        let version = ExpectedVersion::Exact(StreamVersion(u32::try_from(n)?));
+        let event = NewEvent::new(event_at(stream, n));
+        let written = ledger.append_one(stream, version, event).await?;
+        let mut out = stdout
+            .lock()
+            .map_err(|_| anyhow::anyhow!("stdout poisoned"))?;
+        writeln!(out, "{}", written.seq)?;
+        out.flush()?;
+    }
     Ok(())
 }

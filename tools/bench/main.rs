@@ -17,6 +17,7 @@ mod http_bench;
 mod ledger_bench;
 mod load;
 mod orchestrator_bench;
+mod sse_bench;
 
 use std::path::PathBuf;
 
@@ -35,20 +36,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// The ledger benchmark (figures for README's Performance section).
-    Ledger {
-        /// Directory on the disk to measure (a temporary directory inside it is used).
-        #[arg(long, default_value = "target/bench")]
-        dir: PathBuf,
-        /// Events in the log that is reopened for the open + verify + fold figure.
-        #[arg(long, default_value_t = 1_000_000)]
-        open_events: u64,
-        /// Seconds each trial of each concurrency level runs.
-        #[arg(long, default_value_t = 3)]
-        seconds: u64,
-        /// Concurrency levels to measure.
-        #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
-        appenders: Vec<usize>,
-    },
+    Ledger(ledger_bench::LedgerArgs),
     /// The orchestrator benchmark (figures for README's Performance section).
     Orchestrator {
         /// Directory for the ledger (a temporary directory inside it is used).
@@ -59,47 +47,29 @@ enum Command {
         deployments: usize,
     },
     /// `GET /api/deployment/:id` against a minimal axum JSON handler.
-    Http {
-        /// Directory for the ledger.
-        #[arg(long, default_value = "target/bench")]
-        dir: PathBuf,
-        /// Seconds each side is loaded.
-        #[arg(long, default_value_t = 5)]
-        seconds: u64,
-        /// Concurrent keep-alive connections.
-        #[arg(long, default_value_t = 64)]
-        connections: usize,
-    },
+    Http(http_bench::HttpArgs),
     /// SSE fan-out: many subscribers on one deployment that appends at a steady rate.
-    Sse {
-        /// Directory for the ledger.
-        #[arg(long, default_value = "target/bench")]
-        dir: PathBuf,
-        /// Subscribers.
-        #[arg(long, default_value_t = 5000)]
-        subscribers: usize,
-        /// Events appended per second.
-        #[arg(long, default_value_t = 20)]
-        rate: u64,
-        /// Seconds of appending.
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-    },
+    Sse(sse_bench::SseArgs),
     /// Recovers what a crash interrupted, then deploys NAMES one after another through the
     /// portal's own wiring (crash tests run it with --crash-at).
     Drive(drive::DriveArgs),
     /// Appends from several tasks until killed, printing each acknowledged seq.
-    Append {
-        /// The ledger directory.
-        #[arg(long)]
-        data_dir: PathBuf,
-        /// Concurrent appenders.
-        #[arg(long, default_value_t = 4)]
-        appenders: usize,
-        /// Stop after this many events per appender.
-        #[arg(long, default_value_t = 1_000_000)]
-        events: u64,
-    },
+    Append(load::AppendArgs),
+}
+
+impl Command {
+    async fn run(self) -> anyhow::Result<()> {
+        match self {
+            Command::Ledger(args) => ledger_bench::run(args).await,
+            Command::Orchestrator { dir, deployments } => {
+                orchestrator_bench::run(&dir, deployments).await
+            }
+            Command::Http(args) => http_bench::requests(args).await,
+            Command::Sse(args) => sse_bench::fan_out(args).await,
+            Command::Drive(args) => drive::run(args).await,
+            Command::Append(args) => load::append_until_killed(args).await,
+        }
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -107,32 +77,5 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    match cli.command {
-        Command::Ledger {
-            dir,
-            open_events,
-            seconds,
-            appenders,
-        } => runtime.block_on(ledger_bench::run(&dir, open_events, seconds, &appenders)),
-        Command::Orchestrator { dir, deployments } => {
-            runtime.block_on(orchestrator_bench::run(&dir, deployments))
-        }
-        Command::Http {
-            dir,
-            seconds,
-            connections,
-        } => runtime.block_on(http_bench::requests(&dir, seconds, connections)),
-        Command::Sse {
-            dir,
-            subscribers,
-            rate,
-            seconds,
-        } => runtime.block_on(http_bench::fan_out(&dir, subscribers, rate, seconds)),
-        Command::Drive(args) => runtime.block_on(drive::run(args)),
-        Command::Append {
-            data_dir,
-            appenders,
-            events,
-        } => runtime.block_on(load::append_until_killed(&data_dir, appenders, events)),
-    }
+    runtime.block_on(cli.command.run())
 }

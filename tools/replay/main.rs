@@ -9,7 +9,9 @@
 
 mod redrive;
 mod server;
+mod show;
 mod source;
+mod timeline;
 mod verify;
 
 use std::io::Write;
@@ -18,11 +20,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use serde_json::json;
-use stackledger::deployment::{DeploymentStatus, Event};
-use stackledger::ids::{DeploymentId, Seq};
+use stackledger::ids::DeploymentId;
 use stackledger::ledger::envelope::{Envelope, Hash};
-use stackledger::projection::{DeploymentState, DeploymentView, ListQuery, ReadModel};
+
+use show::{list, show};
+use timeline::timeline;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -146,225 +148,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
-    }
-}
-
-fn list(
-    events: &[Envelope],
-    args: &ListArgs,
-    json: bool,
-    out: &mut impl Write,
-) -> anyhow::Result<ExitCode> {
-    let status = match args.status.as_deref() {
-        None => None,
-        Some("in_progress") => Some(DeploymentStatus::InProgress),
-        Some("success") => Some(DeploymentStatus::Success),
-        Some("failure") => Some(DeploymentStatus::Failure),
-        Some(other) => anyhow::bail!("unknown status {other:?} (in_progress, success, failure)"),
-    };
-    let model = ReadModel::fold(events);
-    let query = ListQuery {
-        status,
-        name: args.name.clone(),
-        limit: usize::MAX,
-        before: None,
-    };
-    let found = model.list(&query);
-    if json {
-        let rows: Vec<_> = found
-            .iter()
-            .map(|state| DeploymentView::of(state))
-            .collect();
-        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
-    } else {
-        for state in found {
-            writeln!(
-                out,
-                "{}  {:<12} {:<24} {:>3}%  {}",
-                state.id,
-                state.status.as_str(),
-                state.phase.as_str(),
-                state.progress,
-                state.name
-            )?;
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn state_of(
-    events: &[Envelope],
-    id: DeploymentId,
-    at: Option<u64>,
-) -> anyhow::Result<DeploymentState> {
-    let until = Seq(at.unwrap_or(u64::MAX));
-    let model = ReadModel::fold_until(events, until);
-    model.get(id).cloned().with_context(|| {
-        format!(
-            "no deployment {id} in this log{}",
-            at.map(|s| format!(" as of seq {s}")).unwrap_or_default()
-        )
-    })
-}
-
-fn show(
-    events: &[Envelope],
-    id: DeploymentId,
-    at: Option<u64>,
-    json: bool,
-    out: &mut impl Write,
-) -> anyhow::Result<ExitCode> {
-    let state = state_of(events, id, at)?;
-    let view = DeploymentView::of(&state);
-    if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&view)?)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    writeln!(out, "{}  {}  ({})", view.id, view.stack_name, view.url)?;
-    writeln!(
-        out,
-        "status {:?}, phase {}, {}%: {}",
-        view.status, view.phase, view.progress, view.message
-    )?;
-    if let Some(error) = &view.error {
-        writeln!(
-            out,
-            "failed in {} ({}): {}; rollback {}",
-            error.phase,
-            error.code,
-            error.message,
-            view.rollback.unwrap_or("not finished")
-        )?;
-    }
-    writeln!(
-        out,
-        "as of seq {}, receipt {}",
-        view.last_seq, view.head_hash
-    )?;
-    Ok(ExitCode::SUCCESS)
-}
-
-fn timeline(
-    events: &[Envelope],
-    id: DeploymentId,
-    json: bool,
-    out: &mut impl Write,
-) -> anyhow::Result<ExitCode> {
-    let own: Vec<&Envelope> = events.iter().filter(|e| e.stream == id).collect();
-    let first = own
-        .first()
-        .with_context(|| format!("no deployment {id} in this log"))?;
-    let start = first.at;
-    let mut state: Option<DeploymentState> = None;
-    let mut rows = Vec::new();
-    for envelope in own {
-        match state.as_mut() {
-            Some(state) => state.apply(envelope),
-            None => state = DeploymentState::start(envelope),
-        }
-        let phase = state.as_ref().map_or("initializing", |s| s.phase.as_str());
-        let (mark, detail) = describe(&envelope.event);
-        rows.push(json!({
-            "seq": envelope.seq.0, "offsetMs": envelope.at - start, "phase": phase,
-            "kind": envelope.event.kind().name(), "cause": envelope.cause.map(|c| c.0),
-            "detail": detail, "mark": mark,
-        }));
-    }
-    if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    for row in rows {
-        writeln!(
-            out,
-            "{:>8.3}s  #{:<6} {:<2} {:<24} {:<22} {}",
-            row["offsetMs"].as_i64().unwrap_or(0) as f64 / 1000.0,
-            row["seq"],
-            row["mark"].as_str().unwrap_or(""),
-            row["phase"].as_str().unwrap_or(""),
-            row["kind"].as_str().unwrap_or(""),
-            row["detail"].as_str().unwrap_or("")
-        )?;
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// A mark that makes retries, breaker trips, polls and rollback steps stand out, and a detail.
-fn describe(event: &Event) -> (&'static str, String) {
-    match event {
-        Event::ApiCallStarted {
-            call,
-            attempt,
-            method,
-            endpoint,
-        } => (
-            "",
-            format!(
-                "call {call} attempt {attempt}: {} {endpoint}",
-                method.as_str()
-            ),
-        ),
-        Event::ApiCallSucceeded {
-            call,
-            attempt,
-            status,
-            duration_ms,
-            ..
-        } => (
-            "",
-            format!("call {call} attempt {attempt}: {status} in {duration_ms} ms"),
-        ),
-        Event::ApiCallFailed {
-            call,
-            attempt,
-            status,
-            error,
-            duration_ms,
-            retry_in_ms,
-        } => {
-            let status = status.map_or("no answer".to_owned(), |s| s.to_string());
-            match retry_in_ms {
-                Some(delay) => (
-                    "↻",
-                    format!(
-                        "call {call} attempt {attempt}: {status} in {duration_ms} ms, retry in {delay} ms ({error})"
-                    ),
-                ),
-                None => (
-                    "✗",
-                    format!(
-                        "call {call} attempt {attempt}: {status} in {duration_ms} ms, given up ({error})"
-                    ),
-                ),
-            }
-        }
-        Event::HealthCheckAttempt {
-            n,
-            status,
-            error,
-            duration_ms,
-        } => {
-            let answer =
-                status.map_or_else(|| error.clone().unwrap_or_default(), |s| s.to_string());
-            ("♥", format!("poll {n}: {answer} in {duration_ms} ms"))
-        }
-        Event::RollbackStepSucceeded { kind, id } => ("⟲", format!("deleted {kind} {id}")),
-        Event::RollbackStepFailed { kind, id, error } => {
-            ("⟲", format!("could not delete {kind} {id}: {error}"))
-        }
-        Event::RollbackStarted => ("⟲", "rollback started".to_owned()),
-        Event::RollbackFinished { complete } => {
-            ("⟲", format!("rollback finished, complete: {complete}"))
-        }
-        Event::DeploymentFailed {
-            phase,
-            code,
-            message,
-        } => ("✗", format!("{phase} failed ({code}): {message}")),
-        Event::CircuitOpened | Event::CircuitHalfOpened | Event::CircuitClosed => {
-            ("⚡", event.kind().name().to_owned())
-        }
-        other => ("", serde_json::to_string(other).unwrap_or_default()),
     }
 }
 

@@ -17,7 +17,7 @@ use crate::http::extract::{DeploymentPath, Query};
 use crate::http::route::{Param, Route, Schema};
 use crate::ids::{DeploymentId, Seq};
 use crate::ledger::envelope::Envelope;
-use crate::projection::view::rfc3339;
+use crate::projection::view::{NarratedEvent, narrate, rfc3339};
 use crate::projection::{DeploymentState, ListQuery};
 
 /// Page size bounds.
@@ -205,11 +205,11 @@ struct Page<'a> {
     next: Option<String>,
 }
 
-/// `GET /api/deployments/:id/events`.
+/// `GET /api/deployments/:id/events`: each envelope with the sentence the log shows for it.
 #[derive(Debug, Serialize)]
-struct Events {
+struct Events<'a> {
     success: bool,
-    events: Vec<Envelope>,
+    events: Vec<NarratedEvent<'a>>,
 }
 
 /// `GET /api/ledger/verify`.
@@ -285,7 +285,7 @@ async fn events(
         .await??;
     let events = Events {
         success: true,
-        events,
+        events: narrate(&events),
     };
     Ok(json(StatusCode::OK, events))
 }

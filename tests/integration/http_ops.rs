@@ -104,6 +104,27 @@ async fn the_ops_api_needs_the_generated_token_and_serves_the_audit_views() {
     let events: Value = serde_json::from_str(&body).expect("json");
     let first = &events["events"][0];
     assert!(first["event"]["DeploymentRequested"].is_object(), "{first}");
+    // Each event carries the sentence the deployment's own log shows for it (one renderer).
+    let (_, view) = get(&app, &format!("/api/deployment/{id}"), None).await;
+    let view: Value = serde_json::from_str(&view).expect("json");
+    let logged: Vec<&Value> = view["deployment"]["logs"]
+        .as_array()
+        .expect("logs")
+        .iter()
+        .map(|entry| &entry["message"])
+        .collect();
+    let told: Vec<&Value> = events["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|event| &event["text"])
+        .collect();
+    assert!(told.iter().all(|text| text.is_string()), "{events}");
+    assert_eq!(
+        told[told.len() - logged.len()..],
+        logged[..],
+        "the last events are the log's lines"
+    );
 
     let (status, export) = get(&app, "/api/ledger/events?after=0&limit=10000", Some(&token)).await;
     assert_eq!(status, 200);

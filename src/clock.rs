@@ -105,9 +105,23 @@ impl Stopwatch {
     }
 }
 
+/// Unix milliseconds as RFC 3339 UTC with milliseconds (`2026-11-27T13:09:20.123Z`).
+/// Times before 1970 show as the epoch.
+pub fn rfc3339(unix_ms: i64) -> String {
+    let since_epoch = Duration::from_millis(u64::try_from(unix_ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(UNIX_EPOCH + since_epoch).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_formats_unix_milliseconds_in_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_795_784_960_123), "2026-11-27T13:09:20.123Z");
+        assert_eq!(rfc3339(-5), "1970-01-01T00:00:00.000Z");
+    }
 
     #[tokio::test]
     async fn manual_clock_sleep_moves_time_and_records_the_delay() {

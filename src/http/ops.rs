@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
+use crate::clock::rfc3339;
 use crate::deployment::{DeploymentStatus, Phase};
 use crate::http::AppState;
 use crate::http::error::{ApiError, json};
@@ -17,7 +18,7 @@ use crate::http::extract::{DeploymentPath, Query};
 use crate::http::route::{Param, Route, Schema};
 use crate::ids::{DeploymentId, Seq};
 use crate::ledger::envelope::Envelope;
-use crate::projection::view::{NarratedEvent, narrate, rfc3339};
+use crate::projection::view::{NarratedEvent, narrate};
 use crate::projection::{DeploymentState, ListQuery};
 
 /// Page size bounds.

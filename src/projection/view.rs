@@ -3,10 +3,9 @@
 //! page's data, `GET /api/deployments/:id/events`). Times are RFC 3339 in UTC with
 //! milliseconds, computed from the envelope's unix milliseconds (no clock is read).
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use serde::Serialize;
 
+use crate::clock::rfc3339;
 use crate::deployment::{DeploymentStatus, Phase, ResourceId, RollbackOutcome};
 use crate::ledger::envelope::Envelope;
 use crate::projection::deployment::{DeploymentState, Resources};
@@ -187,25 +186,12 @@ pub fn narrate(events: &[Envelope]) -> Vec<NarratedEvent<'_>> {
         .collect()
 }
 
-/// Unix milliseconds as RFC 3339 UTC with milliseconds (`2026-11-27T13:09:20.123Z`).
-/// Times before 1970 show as the epoch.
-pub fn rfc3339(unix_ms: i64) -> String {
-    let since_epoch = Duration::from_millis(u64::try_from(unix_ms).unwrap_or(0));
-    humantime::format_rfc3339_millis(UNIX_EPOCH + since_epoch).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::deployment::{Event, HttpMethod};
     use crate::projection::fixture::{envelope, requested, stream};
 
-    #[test]
-    fn rfc3339_formats_unix_milliseconds_in_utc() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(1_795_784_960_123), "2026-11-27T13:09:20.123Z");
-        assert_eq!(rfc3339(-5), "1970-01-01T00:00:00.000Z");
-    }
     #[test]
     fn narrate_adds_text_and_level_beside_the_envelope_fields() {
         let intent = Event::ApiCallStarted {

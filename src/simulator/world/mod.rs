@@ -77,7 +77,7 @@ impl World {
 
     fn now(&mut self) -> String {
         self.ticks += 1;
-        crate::projection::view::rfc3339(EPOCH_MS + self.ticks * 1_000)
+        crate::clock::rfc3339(EPOCH_MS + self.ticks * 1_000)
     }
 
     /// Runs one procedure (already authenticated, method-checked and parsed), found in the procedure table. `deploy_outcome` is asked only by `application.deploy`:

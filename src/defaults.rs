@@ -90,7 +90,7 @@ pub const SIMULATOR_LISTEN: &str = "127.0.0.1:4000";
 /// `stackledger simulate --seed`.
 pub const SIMULATOR_SEED: u64 = 1;
 /// `stackledger simulate --deploy-polls`, and the in-process simulator's.
-pub const SIMULATOR_DEPLOY_POLLS: u32 = 1;
+pub const SIMULATOR_DEPLOY_POLLS: NonZeroU32 = NonZeroU32::MIN;
 
 #[cfg(test)]
 mod tests {

@@ -77,7 +77,7 @@ pub struct SimulateConfig {
     pub seed: u64,
     /// `deployment.all` polls a deploy stays `running`.
     #[arg(long, default_value_t = defaults::SIMULATOR_DEPLOY_POLLS)]
-    pub deploy_polls: u32,
+    pub deploy_polls: std::num::NonZeroU32,
     /// Log line format.
     #[arg(long, value_enum, default_value = defaults::LOG_FORMAT)]
     pub log_format: LogFormat,

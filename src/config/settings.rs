@@ -149,7 +149,7 @@ pub struct SimulatorSettings {
     /// Seed of its id generator.
     pub seed: u64,
     /// `deployment.all` polls a deploy stays `running`.
-    pub deploy_polls: u32,
+    pub deploy_polls: std::num::NonZeroU32,
     /// Log line format.
     pub log_format: LogFormat,
 }

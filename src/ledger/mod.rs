@@ -36,6 +36,7 @@ mod syncer;
 mod verify;
 mod writer;
 
+use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -107,20 +108,20 @@ pub struct LedgerOptions {
     /// The largest encoded event body accepted.
     pub payload_bytes_max: usize,
     /// The most events one group commit takes.
-    pub batch_events_max: usize,
+    pub batch_events_max: NonZeroUsize,
     /// Appends waiting for the writer before appenders wait to enqueue.
-    pub queue_max: usize,
+    pub queue_max: NonZeroUsize,
     /// Events buffered for live subscribers before a slow one must re-read the log.
-    pub live_buffer_max: usize,
+    pub live_buffer_max: NonZeroUsize,
 }
 
 impl Default for LedgerOptions {
     fn default() -> Self {
         Self {
             payload_bytes_max: 4 * 1024,
-            batch_events_max: 1024,
-            queue_max: 4096,
-            live_buffer_max: 4096,
+            batch_events_max: NonZeroUsize::new(1024).expect("1024 is not zero"),
+            queue_max: NonZeroUsize::new(4096).expect("4096 is not zero"),
+            live_buffer_max: NonZeroUsize::new(4096).expect("4096 is not zero"),
         }
     }
 }

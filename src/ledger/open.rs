@@ -35,10 +35,10 @@ pub(super) fn start(
     if refuse_other_format(store.as_ref())?.is_none() {
         stamp_format(store.as_ref())?;
     }
-    let (live, _) = broadcast::channel(options.live_buffer_max.max(1));
+    let (live, _) = broadcast::channel(options.live_buffer_max.get());
     let shared = Arc::new(Shared::new(projector, live.clone()));
     let (head, claims) = replay_stored(store.as_ref(), &shared)?;
-    let (commands, receiver) = mpsc::channel(options.queue_max.max(1));
+    let (commands, receiver) = mpsc::channel(options.queue_max.get());
     let writer = Writer {
         store: Arc::clone(&store),
         shared: Arc::clone(&shared),
@@ -48,7 +48,7 @@ pub(super) fn start(
         versions: shared.stream_versions(),
         claims,
         payload_bytes_max: options.payload_bytes_max,
-        batch_events_max: options.batch_events_max.max(1),
+        batch_events_max: options.batch_events_max.get(),
     };
     let handle = std::thread::Builder::new()
         .name("ledger-writer".into())

@@ -59,7 +59,7 @@ pub struct SimulatorOptions {
     /// Seed of the id generator.
     pub seed: u64,
     /// `deployment.all` polls a deploy's row stays `running` before its final status.
-    pub deploy_polls: u32,
+    pub deploy_polls: std::num::NonZeroU32,
 }
 
 /// What the handlers share. Lock order: the fault plan may be locked while the world is (an
@@ -108,7 +108,7 @@ impl Simulator {
     /// Starts serving on `listen` (port 0 picks a free port).
     pub async fn start(listen: SocketAddr, options: SimulatorOptions) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
-            world: Mutex::new(World::new(options.seed, options.deploy_polls.max(1))),
+            world: Mutex::new(World::new(options.seed, options.deploy_polls.get())),
             faults: Mutex::new(fault::FaultPlan::default()),
             requests: Mutex::new(Vec::new()),
             api_key: options.api_key,

@@ -476,7 +476,7 @@ async fn the_api_key_never_reaches_the_ledger_the_logs_or_an_error() {
     let options = stackledger::simulator::SimulatorOptions {
         api_key: stackledger::config::ApiKey::new(CANARY).expect("valid"),
         seed: 1,
-        deploy_polls: 1,
+        deploy_polls: std::num::NonZeroU32::MIN,
     };
     let simulator = Simulator::start("127.0.0.1:0".parse().expect("addr"), options)
         .await

@@ -86,7 +86,7 @@ async fn a_canary_dokploy_key_never_appears_in_answers_streams_logs_or_the_data_
     let options = stackledger::simulator::SimulatorOptions {
         api_key: stackledger::config::ApiKey::new(CANARY).expect("valid"),
         seed: 5,
-        deploy_polls: 1,
+        deploy_polls: std::num::NonZeroU32::MIN,
     };
     let simulator =
         stackledger::simulator::Simulator::start("127.0.0.1:0".parse().expect("addr"), options)

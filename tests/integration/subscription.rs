@@ -67,7 +67,7 @@ async fn a_stream_subscription_sees_only_its_stream() {
 async fn a_slow_subscriber_falls_behind_rereads_the_log_and_misses_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
     let options = LedgerOptions {
-        live_buffer_max: 4,
+        live_buffer_max: std::num::NonZeroUsize::new(4).expect("4 is not zero"),
         ..LedgerOptions::default()
     };
     let test = open_ledger_with(dir.path(), options);

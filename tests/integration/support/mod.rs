@@ -149,7 +149,7 @@ pub(crate) async fn simulator() -> stackledger::simulator::Simulator {
     let options = stackledger::simulator::SimulatorOptions {
         api_key: stackledger::config::ApiKey::new(SIM_KEY).expect("a valid key"),
         seed: 7,
-        deploy_polls: 1,
+        deploy_polls: std::num::NonZeroU32::MIN,
     };
     let any_port = "127.0.0.1:0".parse().expect("an address");
     stackledger::simulator::Simulator::start(any_port, options)

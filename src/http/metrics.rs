@@ -1,7 +1,6 @@
 //! `GET /metrics`: Prometheus text, folded from the read model, the breaker, the ledger's
 //! counters and the open status streams. Reads only; never changes what it reports on.
 
-use std::collections::BTreeMap;
 use std::fmt::Display;
 
 use axum::extract::State;
@@ -12,7 +11,7 @@ use axum::routing::get;
 use crate::dokploy::breaker::BreakerState;
 use crate::http::AppState;
 use crate::http::route::Route;
-use crate::projection::ListQuery;
+use crate::projection::metrics::Figures;
 
 pub(super) fn routes() -> Vec<Route> {
     vec![
@@ -53,39 +52,10 @@ impl Exposition {
     }
 }
 
-/// Deployments by status, retries, and per phase the time spent and how often it finished.
-struct Folded {
-    by_status: [u64; 3],
-    retries: u64,
-    phases: BTreeMap<&'static str, (u64, u64)>,
-}
-
-fn fold(state: &AppState) -> Folded {
-    let model = state.read_model.read();
-    let all = ListQuery {
-        limit: usize::MAX,
-        ..ListQuery::default()
-    };
-    let mut folded = Folded {
-        by_status: [0; 3],
-        retries: 0,
-        phases: BTreeMap::new(),
-    };
-    for deployment in model.list(&all) {
-        folded.by_status[deployment.status as usize] += 1;
-        folded.retries += u64::from(deployment.retries);
-        for (phase, spent_ms) in &deployment.phase_durations {
-            let entry = folded.phases.entry(phase.as_str()).or_default();
-            entry.0 += spent_ms;
-            entry.1 += 1;
-        }
-    }
-    folded
-}
-
 async fn metrics(State(state): State<AppState>) -> Response {
     let mut out = Exposition::default();
-    deployment_families(&mut out, &fold(&state));
+    let figures = state.read_model.read().figures();
+    deployment_families(&mut out, &figures);
     for (name, kind, help, value) in runtime_samples(&state) {
         out.family(name, kind, help).sample(name, "", value);
     }
@@ -94,24 +64,27 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// Deployments by status and the time spent in each phase.
-fn deployment_families(out: &mut Exposition, folded: &Folded) {
-    let statuses = ["in_progress", "success", "failure"];
+fn deployment_families(out: &mut Exposition, figures: &Figures) {
     out.family("stackledger_deployments", "gauge", "Deployments by status.");
-    for (status, count) in statuses.iter().zip(folded.by_status) {
-        let label = format!("status=\"{status}\"");
+    for (status, count) in figures.by_status {
+        let label = format!("status=\"{}\"", status.as_str());
         out.sample("stackledger_deployments", &label, count);
     }
     let help = "Time deployments spent in each finished phase.";
     out.family("stackledger_phase_duration_seconds", "summary", help);
-    for (phase, (spent_ms, count)) in &folded.phases {
-        let label = format!("phase=\"{phase}\"");
-        let seconds = *spent_ms as f64 / 1000.0;
+    for (phase, total) in &figures.phases {
+        let label = format!("phase=\"{}\"", phase.as_str());
+        let seconds = total.spent_ms as f64 / 1000.0;
         out.sample("stackledger_phase_duration_seconds_sum", &label, seconds)
-            .sample("stackledger_phase_duration_seconds_count", &label, count);
+            .sample(
+                "stackledger_phase_duration_seconds_count",
+                &label,
+                total.count,
+            );
     }
     let help = "Dokploy call attempts that were retried.";
     out.family("stackledger_dokploy_retries_total", "counter", help)
-        .sample("stackledger_dokploy_retries_total", "", folded.retries);
+        .sample("stackledger_dokploy_retries_total", "", figures.retries);
 }
 
 /// The one-sample families: name, type, help, value.

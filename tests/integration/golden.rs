@@ -1,7 +1,10 @@
 //! Golden logs: every `events/golden/*.log` written by any version still decodes, verifies,
 //! re-encodes to the same bytes, and folds to its `*.expected.json`.
 //!
-//! Regenerate on purpose only: `STACKLEDGER_BLESS=1 cargo test golden`, then read the diff.
+//! A golden log is history: it is never regenerated. A new version adds a new one with
+//! `STACKLEDGER_BLESS=<name> cargo test --test integration golden`, which writes
+//! `events/golden/<name>.log` and its expected projection and refuses to overwrite a log that
+//! exists (`scenario.log` is 0.1.0's).
 
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
@@ -87,7 +90,19 @@ fn expected_of(envelopes: &[Envelope]) -> Value {
     })
 }
 
-async fn bless(dir: &Path) {
+async fn bless(dir: &Path, name: &str) {
+    let log = dir.join(format!("{name}.log"));
+    assert!(
+        name.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && !name.is_empty(),
+        "STACKLEDGER_BLESS names the new log: letters, digits, - and _ only"
+    );
+    assert!(
+        !log.exists(),
+        "{} exists: a golden log is history and is never regenerated; bless a new name",
+        log.display()
+    );
     let data = tempfile::tempdir().expect("temp dir");
     let test = open_ledger(data.path());
     scenario::write(&test).await;
@@ -100,11 +115,10 @@ async fn bless(dir: &Path) {
             ControlFlow::Continue(())
         })
         .expect("the scan succeeds");
-    let log = dir.join("scenario.log");
     write_log(&log, &records);
     let envelopes = verified(&log, &records);
     let expected = serde_json::to_string_pretty(&expected_of(&envelopes)).expect("json");
-    std::fs::write(dir.join("scenario.expected.json"), expected + "\n").expect("writes");
+    std::fs::write(dir.join(format!("{name}.expected.json")), expected + "\n").expect("writes");
 }
 
 fn golden_logs() -> Vec<PathBuf> {
@@ -119,8 +133,8 @@ fn golden_logs() -> Vec<PathBuf> {
 
 #[tokio::test]
 async fn golden_logs_verify_reencode_identically_and_fold_to_their_expected_projection() {
-    if std::env::var_os("STACKLEDGER_BLESS").is_some() {
-        bless(&golden_dir()).await;
+    if let Ok(name) = std::env::var("STACKLEDGER_BLESS") {
+        bless(&golden_dir(), &name).await;
     }
     let logs = golden_logs();
     assert!(!logs.is_empty(), "events/golden holds no log");

@@ -132,7 +132,7 @@ impl App {
             simulator: dokploy.simulator,
             admin_token,
             admin_token_file,
-            limits: limits(&settings.http),
+            limits: http_limits(&settings.http),
             clock,
         })
     }
@@ -314,8 +314,8 @@ fn breaker_options(breaker: &BreakerSettings) -> BreakerOptions {
     }
 }
 
-/// The HTTP limits.
-fn limits(http: &HttpSettings) -> crate::http::Limits {
+/// The HTTP limits of checked settings (the server, the tests and the benchmarks use these).
+pub fn http_limits(http: &HttpSettings) -> crate::http::Limits {
     crate::http::Limits {
         deploys_per_minute: http.deploys_per_minute.get(),
         trust_forwarded_for: http.trust_forwarded_for,
@@ -415,7 +415,7 @@ mod tests {
         ])
         .expect("parses");
         let settings = Settings::from_config(&cli.serve).expect("valid");
-        let wired = limits(&settings.http);
+        let wired = http_limits(&settings.http);
         assert_eq!(wired.deploys_per_minute, 3);
         assert_eq!(wired.sse_max, 7);
         assert!(wired.trust_forwarded_for);

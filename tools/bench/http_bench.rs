@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use stackledger::app::App;
+use stackledger::app::{App, http_limits};
 use stackledger::clock::{Stopwatch, SystemClock};
-use stackledger::config::Cli;
+use stackledger::config::{Cli, Settings};
+use stackledger::http::server::serve;
 use stackledger::ids::RandomIds;
 
 /// Builds the portal on a fresh data dir under `dir` (simulated Dokploy, fast intervals) and
@@ -24,17 +25,20 @@ pub(crate) async fn portal(
         "--health-interval=1ms".to_owned(),
         "--deploy-poll-interval=1ms".to_owned(),
         "--sse-max=100000".to_owned(),
+        // Every benchmark client comes from 127.0.0.1: one client's share is the whole cap.
+        "--sse-client-max=100000".to_owned(),
+        "--connections-max=12000".to_owned(),
     ];
     let config = Cli::try_parse_from(flags)?.serve;
     let app = App::build(&config, Arc::new(SystemClock), Arc::new(RandomIds)).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
-    let service = app
-        .router(stopped)
-        .into_make_service_with_connect_info::<SocketAddr>();
+    // The portal's own accept loop and limits, as `main` serves them.
+    let router = app.router(stopped);
+    let limits = app.limits;
     tokio::spawn(async move {
-        let _ = axum::serve(listener, service).await;
+        let _ = serve(listener, router, limits, std::future::pending()).await;
     });
     Ok((app, address, stop))
 }
@@ -102,7 +106,8 @@ async fn get_until(
     Ok(latencies)
 }
 
-/// Serves `{"success": true, "ok": 1}` at `/minimal` on a loopback port: the reference.
+/// Serves `{"success": true, "ok": 1}` at `/minimal` on a loopback port through the same
+/// accept loop and limits as the portal: the reference.
 async fn minimal_server() -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
@@ -110,8 +115,10 @@ async fn minimal_server() -> anyhow::Result<SocketAddr> {
         "/minimal",
         axum::routing::get(|| async { axum::Json(serde_json::json!({"success": true, "ok": 1})) }),
     );
+    let config = Cli::try_parse_from(["stackledger"])?.serve;
+    let limits = http_limits(&Settings::from_config(&config)?.http);
     tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
+        let _ = serve(listener, router, limits, std::future::pending()).await;
     });
     Ok(address)
 }

@@ -1,9 +1,10 @@
 //! The domain: what a deployment is, below every other module but time and ids.
 //!
 //! It owns the event vocabulary and every type inside an event ([`event`]), the phase table
-//! ([`phase`]), the table of Dokploy procedures ([`procedure`]), and the stack-name rules with the name-claim rule ([`name`]). The ledger
-//! stores these events without interpreting them beyond asking the claim rule; the
-//! orchestrator decides with them; the projection renders them.
+//! ([`phase`]), the table of Dokploy procedures ([`procedure`]), Dokploy's protocol as pure data
+//! ([`request`]: requests, typed answers, deploy status), and the stack-name rules with the
+//! name-claim rule ([`name`]). The ledger stores these events without interpreting them beyond
+//! asking the claim rule; the orchestrator decides with them; the projection renders them.
 //!
 //! It must never do I/O, read a clock, or know about storage, HTTP or Dokploy's wire format.
 
@@ -11,7 +12,9 @@ pub mod event;
 pub mod name;
 pub mod phase;
 pub mod procedure;
+pub mod request;
 
 pub use event::*;
 pub use phase::{DeploymentStatus, Phase};
 pub use procedure::Procedure;
+pub use request::{DeployStatus, Request};

@@ -2,17 +2,21 @@
 //!
 //! It owns the event vocabulary and every type inside an event ([`event`]), the phase table
 //! ([`phase`]), the table of Dokploy procedures ([`procedure`]), Dokploy's protocol as pure data
-//! ([`request`]: requests, typed answers, deploy status), and the stack-name rules with the
-//! name-claim rule ([`name`]). The ledger stores these events without interpreting them beyond
-//! asking the claim rule; the orchestrator decides with them; the projection renders them.
+//! ([`request`]: requests, typed answers, deploy status), the stack-name rules with the
+//! name-claim rule ([`name`]), and the saga: the decision state folded from one deployment's
+//! stream ([`saga`]) and the pure function that decides the next step from it ([`plan`]). The
+//! ledger stores these events without interpreting them beyond asking the claim rule; the
+//! orchestrator executes what the plan decides; the projection renders the events.
 //!
 //! It must never do I/O, read a clock, or know about storage, HTTP or Dokploy's wire format.
 
 pub mod event;
 pub mod name;
 pub mod phase;
+pub mod plan;
 pub mod procedure;
 pub mod request;
+pub mod saga;
 
 pub use event::*;
 pub use phase::{DeploymentStatus, Phase};

@@ -6,18 +6,16 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::{ApiKey, Config};
-use crate::crash::CrashPoints;
 use crate::deployment::Event;
 pub use crate::dokploy::DokployMode;
-use crate::dokploy::breaker::{BreakerOptions, CircuitBreaker};
-use crate::dokploy::caller::Caller;
+use crate::dokploy::breaker::BreakerOptions;
 use crate::dokploy::client::{ClientOptions, DokployClient};
 use crate::dokploy::error::DokployError;
-use crate::dokploy::retry::{Jitter, RetryPolicy};
+use crate::dokploy::retry::RetryPolicy;
 use crate::ids::{DeploymentId, IdGen, random_seed, random_token};
 use crate::ledger::error::LedgerError;
 use crate::ledger::{ExpectedVersion, Ledger, NewEvent};
-use crate::orchestrator::{Orchestrator, Parts, Settings};
+use crate::orchestrator::{NonZeroDuration, Orchestrator, Settings};
 use crate::projection::LiveReadModel;
 use crate::simulator::{Simulator, SimulatorOptions};
 
@@ -124,46 +122,35 @@ impl App {
             (None, None) => Settings::default().health_url,
         };
         let client = DokployClient::new(&origin, key, ClientOptions::default())?;
-        let caller = Caller::new(
-            Arc::new(client),
-            CircuitBreaker::new(
-                BreakerOptions {
-                    failures_max: config.breaker_failures.max(1),
-                    open_for: config.breaker_open_for,
-                },
-                Arc::clone(&clock),
-            ),
-            RetryPolicy {
-                retries_max: config.retries_max,
-                base: config.retry_base,
-                backoff_max: config.retry_delay_max,
-                ..RetryPolicy::default()
-            },
-            Arc::new(Jitter::seeded(random_seed())),
-            Arc::clone(&clock),
-            ledger.clone(),
-        );
         let settings = Settings {
             image: config.stack_image.clone(),
             domain_suffix: config.domain_suffix.clone(),
             port: config.stack_port,
             health_url,
             health_timeout: config.health_timeout,
-            health_interval: config.health_interval,
-            deploy_poll_interval: config.deploy_poll_interval,
+            health_interval: non_zero(config.health_interval, "--health-interval")?,
+            deploy_poll_interval: non_zero(config.deploy_poll_interval, "--deploy-poll-interval")?,
             deploy_timeout: config.deploy_timeout,
-            running_max: config.running_max,
+            running_max: std::num::NonZeroUsize::new(config.running_max)
+                .ok_or_else(|| AppError::Config("--running-max must be at least 1".to_owned()))?,
             recovery: config.recovery,
         };
-        let orchestrator = Orchestrator::new(Parts {
-            ledger: ledger.clone(),
-            read_model: read_model.clone(),
-            caller,
-            clock,
-            ids,
-            settings,
-            crash: Arc::new(CrashPoints::at(config.crash_at)),
-        });
+        let orchestrator = Orchestrator::builder(Arc::new(client), ledger.clone(), clock)
+            .ids(ids)
+            .settings(settings)
+            .breaker(BreakerOptions {
+                failures_max: config.breaker_failures.max(1),
+                open_for: config.breaker_open_for,
+            })
+            .retry(RetryPolicy {
+                retries_max: config.retries_max,
+                base: config.retry_base,
+                backoff_max: config.retry_delay_max,
+                ..RetryPolicy::default()
+            })
+            .jitter_seed(random_seed())
+            .crash_at(config.crash_at)
+            .build();
         Ok(App {
             ledger,
             read_model,
@@ -217,6 +204,12 @@ impl App {
         };
         crate::http::router(crate::http::AppState::new(parts, shutdown))
     }
+}
+
+/// A duration that must not be zero (an interval of zero would poll without a pause).
+fn non_zero(duration: std::time::Duration, flag: &str) -> Result<NonZeroDuration, AppError> {
+    NonZeroDuration::new(duration)
+        .ok_or_else(|| AppError::Config(format!("{flag} must be more than 0s")))
 }
 
 /// The admin token: from the configuration, else the one kept in `<data-dir>/admin-token`,

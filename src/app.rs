@@ -14,19 +14,17 @@ use crate::clock::Clock;
 use crate::config::{
     BreakerSettings, Config, ConfigErrors, DokployTarget, HttpSettings, RetrySettings, Settings,
 };
-use crate::crash::CrashPoints;
 use crate::defaults;
 use crate::deployment::Event;
 pub use crate::dokploy::DokployMode;
-use crate::dokploy::breaker::{BreakerOptions, CircuitBreaker};
-use crate::dokploy::caller::Caller;
+use crate::dokploy::breaker::BreakerOptions;
 use crate::dokploy::client::{ClientOptions, DokployClient};
 use crate::dokploy::error::DokployError;
-use crate::dokploy::retry::{Jitter, RetryPolicy};
+use crate::dokploy::retry::RetryPolicy;
 use crate::ids::{DeploymentId, IdGen, random_seed, random_token};
 use crate::ledger::error::LedgerError;
 use crate::ledger::{ExpectedVersion, Ledger, NewEvent};
-use crate::orchestrator::{self, Orchestrator, Parts};
+use crate::orchestrator::{self, Orchestrator};
 use crate::projection::LiveReadModel;
 use crate::secret::{ApiKey, InvalidSecret};
 use crate::simulator::{Simulator, SimulatorOptions};
@@ -119,7 +117,6 @@ impl App {
         let dokploy = ChosenDokploy::start(&settings.dokploy).await?;
         let parts = OrchestratorParts {
             ledger: ledger.clone(),
-            read_model: read_model.clone(),
             clock: Arc::clone(&clock),
             ids,
         };
@@ -241,13 +238,12 @@ impl ChosenDokploy {
 /// What the orchestrator shares with the rest of the application.
 struct OrchestratorParts {
     ledger: Ledger,
-    read_model: LiveReadModel,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGen>,
 }
 
 /// The orchestrator over `dokploy`: a client, behind the breaker and the retry policy, whose
-/// calls are recorded in the ledger.
+/// calls are recorded in the ledger; wired by the one builder.
 fn build_orchestrator(
     settings: &Settings,
     dokploy: &ChosenDokploy,
@@ -258,25 +254,17 @@ fn build_orchestrator(
         dokploy.key.clone(),
         ClientOptions::default(),
     )?;
-    let breaker = CircuitBreaker::new(breaker_options(&settings.breaker), Arc::clone(&parts.clock));
-    let caller = Caller::new(
-        Arc::new(client),
-        breaker,
-        retry_policy(&settings.retry),
-        Arc::new(Jitter::seeded(random_seed())),
-        Arc::clone(&parts.clock),
-        parts.ledger.clone(),
-    );
     let health_url = dokploy.health_url(settings.stack.health_url.as_deref());
-    Ok(Orchestrator::new(Parts {
-        ledger: parts.ledger,
-        read_model: parts.read_model,
-        caller,
-        clock: parts.clock,
-        ids: parts.ids,
-        settings: orchestrator_settings(settings, health_url),
-        crash: Arc::new(CrashPoints::at(settings.crash_at)),
-    }))
+    Ok(
+        Orchestrator::builder(Arc::new(client), parts.ledger, parts.clock)
+            .ids(parts.ids)
+            .settings(orchestrator_settings(settings, health_url))
+            .breaker(breaker_options(&settings.breaker))
+            .retry(retry_policy(&settings.retry))
+            .jitter_seed(random_seed())
+            .crash_at(settings.crash_at)
+            .build(),
+    )
 }
 
 /// The orchestrator's settings.
@@ -290,7 +278,7 @@ fn orchestrator_settings(settings: &Settings, health_url: String) -> orchestrato
         health_interval: settings.timing.health_interval,
         deploy_poll_interval: settings.timing.deploy_poll_interval,
         deploy_timeout: settings.timing.deploy_timeout,
-        running_max: settings.running_max.get(),
+        running_max: settings.running_max,
         recovery: settings.recovery,
     }
 }

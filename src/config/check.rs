@@ -9,6 +9,7 @@ use reqwest::Url;
 
 use super::error::ConfigError;
 use super::flag::{self, Flag};
+use crate::deployment::plan::NonZeroDuration;
 
 /// A stack name used to check the health URL template (any valid name would do).
 const SAMPLE_NAME: &str = "stack";
@@ -41,6 +42,17 @@ pub(super) fn positive(flag: Flag, text: &str, why: &'static str) -> Result<Dura
         return Err(refused(flag, text, why));
     }
     Ok(value)
+}
+
+/// A duration that must be more than zero, typed so (an interval the saga waits between
+/// polls); `why` says what zero would do.
+pub(super) fn interval(
+    flag: Flag,
+    text: &str,
+    why: &'static str,
+) -> Result<NonZeroDuration, ConfigError> {
+    let value = duration(flag, text)?;
+    NonZeroDuration::new(value).ok_or_else(|| refused(flag, text, why))
 }
 
 /// A whole number. For the non-zero types, zero is refused with `why`.

@@ -20,7 +20,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::crash::CrashAt;
 use crate::defaults;
-use crate::orchestrator::RecoveryPolicy;
+use crate::deployment::plan::RecoveryPolicy;
 pub use crate::secret::ApiKey;
 use crate::secret::{SecretText, SecretTextParser};
 pub use error::{ConfigError, ConfigErrors};

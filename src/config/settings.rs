@@ -18,7 +18,7 @@ use super::flag::{self, Flag};
 use super::{Config, LogFormat, SimulateConfig};
 use crate::crash::CrashAt;
 use crate::defaults;
-use crate::orchestrator::RecoveryPolicy;
+use crate::deployment::plan::{NonZeroDuration, RecoveryPolicy};
 use crate::secret::{ApiKey, InvalidSecret, SecretText};
 
 /// The portal's configuration, checked.
@@ -84,10 +84,10 @@ pub struct StackSettings {
 pub struct Timings {
     /// How long a stack may take to answer 200 (zero: one probe, no wait).
     pub health_timeout: Duration,
-    /// Time between health polls (more than zero).
-    pub health_interval: Duration,
-    /// Time between polls of Dokploy's deployment list (more than zero).
-    pub deploy_poll_interval: Duration,
+    /// Time between health polls.
+    pub health_interval: NonZeroDuration,
+    /// Time between polls of Dokploy's deployment list.
+    pub deploy_poll_interval: NonZeroDuration,
     /// How long Dokploy may take to finish a deploy (at least one poll interval).
     pub deploy_timeout: Duration,
 }
@@ -300,12 +300,12 @@ fn timings(config: &Config, r: &mut Refusals) -> Option<Timings> {
         flag::HEALTH_TIMEOUT,
         &config.health_timeout,
     ));
-    let health_interval = r.keep(check::positive(
+    let health_interval = r.keep(check::interval(
         flag::HEALTH_INTERVAL,
         &config.health_interval,
         "must be more than 0s (zero polls health without pause, recording every poll)",
     ));
-    let deploy_poll_interval = r.keep(check::positive(
+    let deploy_poll_interval = r.keep(check::interval(
         flag::DEPLOY_POLL_INTERVAL,
         &config.deploy_poll_interval,
         "must be more than 0s (zero polls Dokploy without pause, recording every poll)",
@@ -322,7 +322,10 @@ fn timings(config: &Config, r: &mut Refusals) -> Option<Timings> {
         deploy_timeout: deploy_timeout?,
     };
     r.keep(check::ordered(
-        (flag::DEPLOY_POLL_INTERVAL, timing.deploy_poll_interval),
+        (
+            flag::DEPLOY_POLL_INTERVAL,
+            timing.deploy_poll_interval.get(),
+        ),
         (flag::DEPLOY_TIMEOUT, timing.deploy_timeout),
     ))?;
     Some(timing)

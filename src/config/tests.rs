@@ -8,6 +8,7 @@ use clap::{CommandFactory, Parser};
 use super::flag::*;
 use super::flag::{self, Flag};
 use super::*;
+use crate::deployment::plan::NonZeroDuration;
 
 const KEY: &str = "--dokploy-api-key=dokploy-key";
 
@@ -52,7 +53,10 @@ fn simulate_is_a_subcommand_with_its_own_flags() {
 #[test]
 fn durations_and_the_dokploy_pair_are_checked() {
     let checked = settings(&["--health-interval", "500ms"]).expect("valid");
-    assert_eq!(checked.timing.health_interval, Duration::from_millis(500));
+    assert_eq!(
+        checked.timing.health_interval.get(),
+        Duration::from_millis(500)
+    );
     assert_eq!(checked.timing.health_timeout, Duration::from_secs(60));
     assert_eq!(checked.dokploy, DokployTarget::Simulated);
     let error = settings(&["--health-timeout", "soon"]).expect_err("not a duration");
@@ -93,8 +97,9 @@ fn the_defaults_are_the_table_of_defaults() {
     );
     let timing = Timings {
         health_timeout: defaults::HEALTH_TIMEOUT.value,
-        health_interval: defaults::HEALTH_INTERVAL.value,
-        deploy_poll_interval: defaults::DEPLOY_POLL_INTERVAL.value,
+        health_interval: NonZeroDuration::new(defaults::HEALTH_INTERVAL.value).expect("not zero"),
+        deploy_poll_interval: NonZeroDuration::new(defaults::DEPLOY_POLL_INTERVAL.value)
+            .expect("not zero"),
         deploy_timeout: defaults::DEPLOY_TIMEOUT.value,
     };
     assert_eq!(checked.timing, timing);

@@ -9,6 +9,7 @@
 //! resent, so a retry never makes a duplicate. No secret is ever written: errors carry
 //! Dokploy's messages, never the request's headers.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use crate::dokploy::breaker::{Admission, CircuitBreaker, Transition};
 use crate::dokploy::error::{BreakerSignal, DokployError};
 use crate::dokploy::retry::{Jitter, RetryPolicy};
 use crate::ids::{DeploymentId, Seq};
+use crate::ledger::envelope::Envelope;
 use crate::ledger::error::LedgerError;
 use crate::ledger::{ExpectedVersion, Ledger, NewEvent, StreamWriter};
 
@@ -36,6 +38,25 @@ pub enum CallError {
     /// The ledger refused or failed to record the call: the deployment cannot go on.
     #[error("cannot record the call: {0}")]
     Ledger(#[from] LedgerError),
+}
+
+/// Where a deployment's call events go: its stream's pen, or the orchestrator's journal, which
+/// also folds each event into the run's decision state.
+pub trait CallLog: Send {
+    /// Appends one event to the deployment's stream and returns it as written, once durable.
+    fn append(
+        &mut self,
+        event: NewEvent,
+    ) -> impl Future<Output = Result<Arc<Envelope>, LedgerError>> + Send;
+}
+
+impl CallLog for StreamWriter {
+    fn append(
+        &mut self,
+        event: NewEvent,
+    ) -> impl Future<Output = Result<Arc<Envelope>, LedgerError>> + Send {
+        StreamWriter::append(self, event)
+    }
 }
 
 /// Numbers a deployment's calls: 1, 2, 3, …; every attempt of a call keeps its number.
@@ -129,9 +150,9 @@ impl<A: DokployApi> Caller<A> {
 
     /// Runs `request` for the deployment that `log` writes, with retries, and returns the
     /// answer the orchestrator goes on with.
-    pub async fn call(
+    pub async fn call<L: CallLog>(
         &self,
-        log: &mut StreamWriter,
+        log: &mut L,
         calls: &mut CallCounter,
         request: &Request,
     ) -> Result<ApiAnswer, CallError> {
@@ -164,9 +185,9 @@ impl<A: DokployApi> Caller<A> {
 
     /// One attempt: admission, intent, request, outcome. The outer error is the ledger's;
     /// the inner one is a failed attempt with the delay before the next (None: give up).
-    async fn attempt(
+    async fn attempt<L: CallLog>(
         &self,
-        log: &mut StreamWriter,
+        log: &mut L,
         call: u32,
         attempt: u32,
         started_ms: i64,

@@ -1,68 +1,30 @@
-//! Why a deployment stops: a step that failed (the deployment fails and rolls back) or a ledger
-//! that cannot record (the run stops where it is; recovery resumes it after a restart).
+//! Why a deployment could not start ([`StartError`]), and how a failed Dokploy call is told to
+//! the saga core (`observed`). Why a started deployment fails is the core's decision
+//! (`deployment::plan::FailureCode`), never an error here; a ledger that cannot record stops the
+//! run with its [`LedgerError`], and recovery resumes it after a restart.
 
-use crate::deployment::Phase;
-use crate::dokploy::api::AnswerMismatch;
-use crate::dokploy::caller::CallError;
+use crate::deployment::plan::{CallFailure, FailureClass};
 use crate::dokploy::error::DokployError;
 use crate::ids::DeploymentId;
 use crate::ledger::error::LedgerError;
 
-/// A failed phase: recorded as `DeploymentFailed`, then rolled back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepFailure {
-    /// The phase that failed.
-    pub phase: Phase,
-    /// A stable snake_case code.
-    pub code: &'static str,
-    /// What a person reads.
-    pub message: String,
-}
-
-/// How a step ended badly.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum StepError {
-    /// The deployment fails and rolls back.
-    #[error("{} failed ({}): {}", .0.phase, .0.code, .0.message)]
-    Failed(StepFailure),
-    /// The ledger refused or failed: the run stops without deciding anything more.
-    #[error("the ledger cannot record the deployment: {0}")]
-    Ledger(#[from] LedgerError),
-}
-
-impl StepError {
-    /// A failure of `phase` with `code`.
-    pub fn failed(phase: Phase, code: &'static str, message: impl Into<String>) -> Self {
-        StepError::Failed(StepFailure {
-            phase,
-            code,
-            message: message.into(),
-        })
-    }
-
-    /// A failed Dokploy call in `phase`.
-    pub fn from_call(phase: Phase, error: CallError) -> Self {
-        match error {
-            CallError::Ledger(error) => StepError::Ledger(error),
-            CallError::Dokploy(error) => {
-                let code = match &error {
-                    DokployError::CircuitOpen { .. } => "dokploy_unavailable",
-                    DokployError::Unauthorized => "dokploy_unauthorized",
-                    DokployError::Timeout { .. } | DokployError::Transport { .. } => {
-                        "dokploy_unreachable"
-                    }
-                    DokployError::UnexpectedResponse { .. }
-                    | DokployError::ResponseTooLarge { .. } => "dokploy_bad_answer",
-                    DokployError::Status { .. } => "dokploy_error",
-                };
-                StepError::failed(phase, code, error.to_string())
-            }
+/// A Dokploy failure as the saga core tells failures apart (its message is the error's text,
+/// which never holds a secret).
+pub(crate) fn observed(error: &DokployError) -> CallFailure {
+    let class = match error {
+        DokployError::CircuitOpen { retry_in } => FailureClass::Unavailable {
+            retry_in: *retry_in,
+        },
+        DokployError::Unauthorized => FailureClass::Unauthorized,
+        DokployError::Timeout { .. } | DokployError::Transport { .. } => FailureClass::Unreachable,
+        DokployError::UnexpectedResponse { .. } | DokployError::ResponseTooLarge { .. } => {
+            FailureClass::BadAnswer
         }
-    }
-
-    /// An answer of the wrong kind in `phase` (a bug or a corrupted recording).
-    pub fn mismatch(phase: Phase, error: AnswerMismatch) -> Self {
-        StepError::failed(phase, "dokploy_bad_answer", error.to_string())
+        DokployError::Status { status, .. } => FailureClass::Status { status: *status },
+    };
+    CallFailure {
+        class,
+        message: error.to_string(),
     }
 }
 

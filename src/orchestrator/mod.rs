@@ -1,17 +1,50 @@
-//! The orchestrator: deployments as sagas over the ledger.
+//! The orchestrator: the effect runner of the deployment saga.
 //!
-//! A deployment is one task. It walks the nine phases of DESIGN §4 through [`DokployApi`] (via
-//! the recording [`Caller`]) and the ledger, and nothing else: every decision is an event, and
-//! where it stands is always what its own events fold to. That is what makes resuming safe: a
-//! run starts from the projection of its stream, skips what is recorded as done, reconciles an
-//! intent without an outcome by a lookup, and repeats the rest (every step is idempotent by
-//! read-before-create). Any failed phase rolls back what this deployment created, in reverse
-//! order. At startup every deployment still `in_progress` is resumed or rolled back.
+//! A deployment is one task. Its decisions are made by the pure saga core
+//! ([`crate::deployment::plan`]); the run (`run.rs`) only executes them: it calls Dokploy through
+//! the recording [`Caller`], appends to the ledger, probes health, sleeps on the injected clock,
+//! and folds every event it appends into its own decision state
+//! ([`crate::deployment::saga::SagaState`]). Where a deployment stands is always what its own
+//! events fold to, which makes resuming safe: at startup every deployment still `in_progress`
+//! (found in the ledger, `recovery.rs`) gets `RecoveryStarted` and is resumed or rolled back by
+//! policy. This module never reads the projection (the read side); a stack name is claimed
+//! atomically by the ledger writer.
+//!
+//! [`Orchestrator::builder`] is the one place that wires it: the caller with its breaker, retry
+//! policy and jitter seed, the crash points, and the settings. The server, the benchmarks and
+//! the replay tool all build it so:
+//!
+//! ```no_run
+//! # async fn example(
+//! #     api: std::sync::Arc<stackledger::dokploy::client::DokployClient>,
+//! #     ledger: stackledger::ledger::Ledger,
+//! # ) {
+//! use std::sync::Arc;
+//!
+//! use stackledger::clock::SystemClock;
+//! use stackledger::dokploy::breaker::BreakerOptions;
+//! use stackledger::dokploy::retry::RetryPolicy;
+//! use stackledger::ids::RandomIds;
+//! use stackledger::orchestrator::{Orchestrator, Settings};
+//!
+//! let orchestrator = Orchestrator::builder(api, ledger, Arc::new(SystemClock))
+//!     .ids(Arc::new(RandomIds))
+//!     .settings(Settings::default())
+//!     .breaker(BreakerOptions::default())
+//!     .retry(RetryPolicy::default())
+//!     .jitter_seed(7)
+//!     .crash_at(None)
+//!     .build();
+//! let started = orchestrator.deploy("shop", "client-hash").await;
+//! # }
+//! ```
 
+mod build;
 pub mod error;
-mod rollback;
+mod recovery;
 mod run;
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,27 +53,20 @@ use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::crash::{CrashPoint, CrashPoints};
-use crate::deployment::{DeploymentStatus, Event};
+use crate::deployment::Event;
+use crate::deployment::plan;
 use crate::dokploy::api::DokployApi;
 use crate::dokploy::breaker::BreakerState;
 use crate::dokploy::caller::Caller;
 use crate::ids::{DeploymentId, IdGen, StreamVersion};
 use crate::ledger::error::LedgerError;
 use crate::ledger::{ExpectedVersion, Ledger, NewEvent};
-use crate::projection::LiveReadModel;
-pub use error::{StartError, StepError, StepFailure};
+pub use build::Builder;
+pub use error::StartError;
+pub use plan::{NonZeroDuration, Outcome, RecoveryPolicy};
 
-/// What to do with deployments found unfinished at startup.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum RecoveryPolicy {
-    /// Continue where they stopped.
-    Resume,
-    /// Fail them and roll back what they created.
-    Rollback,
-}
-
-/// The orchestrator's settings (defaults from DESIGN §4 and §8).
-#[derive(Debug, Clone)]
+/// The orchestrator's settings, validated (defaults from DESIGN §4 and §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// The Docker image every stack runs.
     pub image: String,
@@ -50,33 +76,34 @@ pub struct Settings {
     pub port: u16,
     /// The health URL template; `{name}` and `{suffix}` are replaced.
     pub health_url: String,
-    /// How long health may take to turn 200.
+    /// How long health may take to turn 200 (zero: the first poll decides).
     pub health_timeout: Duration,
     /// Time between health polls.
-    pub health_interval: Duration,
+    pub health_interval: NonZeroDuration,
     /// Time between polls of `deployment.all`.
-    pub deploy_poll_interval: Duration,
+    pub deploy_poll_interval: NonZeroDuration,
     /// How long a deploy may take to finish (queued and running).
     pub deploy_timeout: Duration,
     /// Deployments running at once; more are refused.
-    pub running_max: usize,
+    pub running_max: NonZeroUsize,
     /// What startup does with unfinished deployments.
     pub recovery: RecoveryPolicy,
 }
 
 impl Default for Settings {
     fn default() -> Self {
+        let plan = plan::Settings::default();
         Self {
-            image: "ghcr.io/flexinit/agent-stack:latest".to_owned(),
-            domain_suffix: "ai.flexinit.nl".to_owned(),
-            port: 8080,
-            health_url: "https://{name}.{suffix}/health".to_owned(),
-            health_timeout: Duration::from_secs(60),
-            health_interval: Duration::from_secs(5),
-            deploy_poll_interval: Duration::from_secs(2),
-            deploy_timeout: Duration::from_secs(600),
-            running_max: 16,
-            recovery: RecoveryPolicy::Resume,
+            image: plan.image,
+            domain_suffix: plan.domain_suffix,
+            port: plan.port,
+            health_url: plan.health_url,
+            health_timeout: plan.health_timeout,
+            health_interval: plan.health_interval,
+            deploy_poll_interval: plan.deploy_poll_interval,
+            deploy_timeout: plan.deploy_timeout,
+            running_max: crate::defaults::RUNNING_MAX,
+            recovery: plan.recovery,
         }
     }
 }
@@ -84,27 +111,28 @@ impl Default for Settings {
 impl Settings {
     /// The host of a stack.
     pub fn host(&self, name: &str) -> String {
-        format!("{name}.{}", self.domain_suffix)
+        self.plan().host(name)
     }
 
     /// The health URL of a stack.
     pub fn health_url_of(&self, name: &str) -> String {
-        self.health_url
-            .replace("{name}", name)
-            .replace("{suffix}", &self.domain_suffix)
+        self.plan().health_url_of(name)
     }
-}
 
-/// How a deployment run ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// The stack is up at this URL.
-    Succeeded(String),
-    /// It failed and was rolled back (`complete`: nothing left behind).
-    RolledBack {
-        /// Whether every created resource is gone.
-        complete: bool,
-    },
+    /// What the saga core's decisions depend on.
+    pub fn plan(&self) -> plan::Settings {
+        plan::Settings {
+            image: self.image.clone(),
+            domain_suffix: self.domain_suffix.clone(),
+            port: self.port,
+            health_url: self.health_url.clone(),
+            health_timeout: self.health_timeout,
+            health_interval: self.health_interval,
+            deploy_poll_interval: self.deploy_poll_interval,
+            deploy_timeout: self.deploy_timeout,
+            recovery: self.recovery,
+        }
+    }
 }
 
 /// A deployment that was accepted and is running.
@@ -122,11 +150,12 @@ pub struct Started {
 
 struct Inner<A> {
     ledger: Ledger,
-    read_model: LiveReadModel,
     caller: Caller<A>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGen>,
     settings: Settings,
+    /// The settings as the saga core takes them.
+    plan: plan::Settings,
     running: Arc<Semaphore>,
     crash: Arc<CrashPoints>,
     server_version: String,
@@ -155,45 +184,7 @@ impl<A> std::fmt::Debug for Orchestrator<A> {
     }
 }
 
-/// What the orchestrator is built from.
-pub struct Parts<A> {
-    /// The ledger.
-    pub ledger: Ledger,
-    /// Its projection.
-    pub read_model: LiveReadModel,
-    /// Dokploy calls, retried, guarded and recorded.
-    pub caller: Caller<A>,
-    /// Time.
-    pub clock: Arc<dyn Clock>,
-    /// Deployment ids.
-    pub ids: Arc<dyn IdGen>,
-    /// Settings.
-    pub settings: Settings,
-    /// Crash points (disabled outside crash tests).
-    pub crash: Arc<CrashPoints>,
-}
-
 impl<A: DokployApi> Orchestrator<A> {
-    /// An orchestrator over `parts`.
-    pub fn new(parts: Parts<A>) -> Self {
-        let running = Arc::new(Semaphore::new(parts.settings.running_max.max(1)));
-        let caller = parts.caller.with_crash_points(Arc::clone(&parts.crash));
-        Self {
-            inner: Arc::new(Inner {
-                ledger: parts.ledger,
-                read_model: parts.read_model,
-                caller,
-                clock: parts.clock,
-                ids: parts.ids,
-                settings: parts.settings,
-                running,
-                crash: parts.crash,
-                server_version: env!("CARGO_PKG_VERSION").to_owned(),
-                tasks: std::sync::Mutex::new(Vec::new()),
-            }),
-        }
-    }
-
     /// The settings in force.
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
@@ -212,7 +203,7 @@ impl<A: DokployApi> Orchestrator<A> {
 
     /// Deployments running now.
     pub fn running(&self) -> usize {
-        self.inner.settings.running_max.max(1) - self.inner.running.available_permits()
+        self.inner.settings.running_max.get() - self.inner.running.available_permits()
     }
 
     /// Accepts a deployment of `name` for `client` (a keyed hash of the requester) and starts
@@ -228,7 +219,7 @@ impl<A: DokployApi> Orchestrator<A> {
         let permit = Arc::clone(&self.inner.running)
             .try_acquire_owned()
             .map_err(|_| StartError::TooManyRunning {
-                running_max: self.inner.settings.running_max,
+                running_max: self.inner.settings.running_max.get(),
             })?;
         let id = self.inner.ids.deployment_id();
         let settings = &self.inner.settings;
@@ -253,13 +244,7 @@ impl<A: DokployApi> Orchestrator<A> {
             }
             Err(error) => return Err(StartError::Ledger(error)),
         }
-        let orchestrator = self.clone();
-        let task = tokio::spawn(async move {
-            let outcome = orchestrator.drive(id, false).await;
-            drop(permit);
-            outcome
-        });
-        self.track(&task);
+        let task = self.spawn(id, permit);
         Ok(Started {
             id,
             url: format!("https://{}", settings.host(&name)),
@@ -268,44 +253,18 @@ impl<A: DokployApi> Orchestrator<A> {
         })
     }
 
-    /// Resumes (or rolls back, by policy) every deployment left `in_progress`, each after a
-    /// `RecoveryStarted`. Call once at startup, before accepting new deployments.
-    pub async fn recover(
+    /// Runs the deployment `id` in its own task, holding `permit` until the run is gone.
+    fn spawn(
         &self,
-    ) -> Result<Vec<JoinHandle<Result<Outcome, LedgerError>>>, LedgerError> {
-        let unfinished: Vec<(DeploymentId, StreamVersion)> = self
-            .inner
-            .read_model
-            .read()
-            .in_progress()
-            .iter()
-            .map(|state| (state.id, state.version))
-            .collect();
-        let mut tasks = Vec::with_capacity(unfinished.len());
-        for (id, version) in unfinished {
-            self.inner.crash.hit(CrashPoint::InRecovery);
-            let reason = "the server restarted while the deployment was in progress".to_owned();
-            let event = NewEvent::new(Event::RecoveryStarted { reason });
-            self.inner
-                .ledger
-                .append_one(id, ExpectedVersion::Exact(version), event)
-                .await?;
-            tracing::warn!(deployment = %id, "recovering an interrupted deployment");
-            let permit = Arc::clone(&self.inner.running).acquire_owned().await;
-            let orchestrator = self.clone();
-            let roll_back = self.inner.settings.recovery == RecoveryPolicy::Rollback;
-            let task = tokio::spawn(async move {
-                let outcome = orchestrator.drive(id, roll_back).await;
-                drop(permit);
-                outcome
-            });
-            self.track(&task);
-            tasks.push(task);
-        }
-        Ok(tasks)
-    }
-
-    fn track<T>(&self, task: &JoinHandle<T>) {
+        id: DeploymentId,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> JoinHandle<Result<Outcome, LedgerError>> {
+        let orchestrator = self.clone();
+        let task = tokio::spawn(async move {
+            let outcome = orchestrator.drive(id).await;
+            drop(permit);
+            outcome
+        });
         let mut tasks = self
             .inner
             .tasks
@@ -313,6 +272,7 @@ impl<A: DokployApi> Orchestrator<A> {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         tasks.retain(|task| !task.is_finished());
         tasks.push(task.abort_handle());
+        task
     }
 
     /// Stops every run where it stands (at its last recorded event, or inside a call whose
@@ -331,38 +291,18 @@ impl<A: DokployApi> Orchestrator<A> {
         }
         // Every run holds a permit until its future is dropped: once all permits are back,
         // no run (and none of its handles on the ledger) is left.
-        let all = u32::try_from(self.inner.settings.running_max.max(1)).unwrap_or(u32::MAX);
+        let all = u32::try_from(self.inner.settings.running_max.get()).unwrap_or(u32::MAX);
         let _ = self.inner.running.acquire_many(all).await;
     }
 
     /// Runs a deployment from wherever its events say it stands, to the end.
-    async fn drive(&self, id: DeploymentId, roll_back: bool) -> Result<Outcome, LedgerError> {
-        let mut run = match run::Run::load(self.inner.as_ref(), id) {
-            Some(run) => run,
+    async fn drive(&self, id: DeploymentId) -> Result<Outcome, LedgerError> {
+        match run::Run::load(self.inner.as_ref(), id)? {
+            Some(run) => run.drive().await,
             None => {
                 tracing::error!(deployment = %id, "no such deployment to drive");
-                return Ok(Outcome::RolledBack { complete: true });
+                Ok(Outcome::RolledBack { complete: true })
             }
-        };
-        if run.status() != DeploymentStatus::InProgress {
-            return Ok(run.finished_outcome());
         }
-        let failure_seq = match run.recorded_failure() {
-            Some(seq) => seq,
-            None => {
-                let forward = if roll_back {
-                    Err(run.interrupted().await)
-                } else {
-                    run.forward().await
-                };
-                match forward {
-                    Ok(url) => return Ok(Outcome::Succeeded(url)),
-                    Err(StepError::Ledger(error)) => return Err(error),
-                    Err(StepError::Failed(failure)) => run.fail(failure).await?,
-                }
-            }
-        };
-        let complete = run.roll_back(failure_seq).await?;
-        Ok(Outcome::RolledBack { complete })
     }
 }

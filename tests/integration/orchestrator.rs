@@ -5,21 +5,15 @@
 use std::sync::Arc;
 
 use stackledger::clock::Clock;
-use stackledger::crash::CrashPoints;
 use stackledger::deployment::{
     DeploymentStatus, Event, EventKind, HttpMethod, Phase, ResourceKind,
 };
 use stackledger::dokploy::api::{DokployApi, Request};
-use stackledger::dokploy::breaker::{BreakerOptions, CircuitBreaker};
-use stackledger::dokploy::caller::Caller;
 use stackledger::dokploy::client::DokployClient;
-use stackledger::dokploy::retry::{Jitter, RetryPolicy};
 use stackledger::ids::{DeploymentId, Seq, SequentialIds};
 use stackledger::ledger::envelope::Envelope;
 use stackledger::ledger::{ExpectedVersion, NewEvent};
-use stackledger::orchestrator::{
-    Orchestrator, Outcome, Parts, RecoveryPolicy, Settings, StartError,
-};
+use stackledger::orchestrator::{Orchestrator, Outcome, RecoveryPolicy, Settings, StartError};
 use stackledger::projection::ReadModel;
 use stackledger::simulator::{Fault, Simulator};
 
@@ -45,24 +39,12 @@ fn orchestrator(
     simulator: &Simulator,
     settings: Settings,
 ) -> Orchestrator<DokployClient> {
-    let clock: Arc<dyn stackledger::clock::Clock> = Arc::new(test.clock.clone());
-    let caller = Caller::new(
-        Arc::new(client(simulator)),
-        CircuitBreaker::new(BreakerOptions::default(), Arc::clone(&clock)),
-        RetryPolicy::default(),
-        Arc::new(Jitter::seeded(3)),
-        Arc::clone(&clock),
-        test.ledger.clone(),
-    );
-    Orchestrator::new(Parts {
-        ledger: test.ledger.clone(),
-        read_model: test.read_model.clone(),
-        caller,
-        clock,
-        ids: Arc::new(SequentialIds::default()),
-        settings,
-        crash: Arc::new(CrashPoints::disabled()),
-    })
+    let clock = Arc::new(test.clock.clone());
+    Orchestrator::builder(Arc::new(client(simulator)), test.ledger.clone(), clock)
+        .ids(Arc::new(SequentialIds::default()))
+        .settings(settings)
+        .jitter_seed(3)
+        .build()
 }
 
 async fn rig_with(adjust: impl FnOnce(&mut Settings)) -> Rig {
@@ -479,7 +461,7 @@ async fn a_rollback_interrupted_by_the_open_breaker_finishes_once_it_closes() {
 
 #[tokio::test]
 async fn names_are_claimed_and_the_running_limit_refuses_more() {
-    let rig = rig_with(|settings| settings.running_max = 1).await;
+    let rig = rig_with(|settings| settings.running_max = std::num::NonZeroUsize::MIN).await;
     let first = rig
         .orchestrator
         .deploy("shop", "c")

@@ -8,17 +8,13 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde_json::json;
 use stackledger::clock::{Clock, ManualClock};
-use stackledger::crash::CrashPoints;
 use stackledger::deployment::Event;
-use stackledger::dokploy::breaker::{BreakerOptions, CircuitBreaker};
-use stackledger::dokploy::caller::Caller;
 use stackledger::dokploy::recorded::RecordedDokploy;
-use stackledger::dokploy::retry::{Jitter, RetryPolicy};
 use stackledger::ids::{DeploymentId, IdGen, Seq};
 use stackledger::ledger::envelope::Envelope;
 use stackledger::ledger::error::LedgerError;
 use stackledger::ledger::{Ledger, LedgerOptions, MemoryStore};
-use stackledger::orchestrator::{Orchestrator, Outcome, Parts, Settings};
+use stackledger::orchestrator::{NonZeroDuration, Orchestrator, Outcome, Settings};
 use stackledger::projection::LiveReadModel;
 
 /// Always the same id: the redriven deployment keeps the recorded one (its deploy title too).
@@ -79,26 +75,15 @@ pub(crate) fn run(redrive: &Redrive<'_>) -> anyhow::Result<Redriven> {
             port,
             health_url: "recorded://{name}/health".to_owned(),
             health_timeout: redrive.health_timeout,
-            health_interval: redrive.health_interval,
+            health_interval: NonZeroDuration::new(redrive.health_interval)
+                .context("--health-interval must be more than 0s")?,
             ..Settings::default()
         };
-        let caller = Caller::new(
-            Arc::clone(&api),
-            CircuitBreaker::new(BreakerOptions::default(), Arc::clone(&clock)),
-            RetryPolicy::default(),
-            Arc::new(Jitter::seeded(1)),
-            Arc::clone(&clock),
-            ledger.clone(),
-        );
-        let orchestrator = Orchestrator::new(Parts {
-            ledger: ledger.clone(),
-            read_model,
-            caller,
-            clock,
-            ids: Arc::new(SameId(redrive.id)),
-            settings,
-            crash: Arc::new(CrashPoints::disabled()),
-        });
+        let orchestrator = Orchestrator::builder(Arc::clone(&api), ledger.clone(), clock)
+            .ids(Arc::new(SameId(redrive.id)))
+            .settings(settings)
+            .jitter_seed(1)
+            .build();
         let started = orchestrator.deploy(&name, &client).await?;
         let outcome = started.task.await??;
         let new = ledger.read_stream(redrive.id, Seq::ZERO, usize::MAX)?;

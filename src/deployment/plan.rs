@@ -1,0 +1,354 @@
+//! The saga core: [`next`] decides what a deployment does next, from its [`SagaState`], the
+//! [`Settings`], the time, and how the step just executed went ([`Executed`]).
+//!
+//! Every decision of a deployment is made here: the forward phases with their find-or-create
+//! steps (`forward.rs`), deploy and health polling with their timeouts (`polling.rs`), every
+//! failure code ([`FailureCode`]), recovery (resume or roll back, by [`RecoveryPolicy`]),
+//! reconciling a create whose answer was lost, and the rollback in reverse order of creation
+//! (`rollback.rs`). The orchestrator only executes the [`Step`]s and folds what they append
+//! into the state. A new decision (cancel, a deadline, a retry) is a new rule here and, where
+//! it needs one, a new kind of step or of [`Executed`].
+//!
+//! The outcome of the step just executed is an input, not a fact read back from the events:
+//! a call the open breaker refused records nothing, and an answer recorded before a restart
+//! is not acted on after it (the step is repeated from its lookup instead, because every step
+//! is idempotent by read-before-create). Pure: no clock, no I/O, no ids, no randomness.
+
+#[cfg(test)]
+mod fixtures;
+mod forward;
+mod polling;
+mod rollback;
+#[cfg(test)]
+mod tests_forward;
+#[cfg(test)]
+mod tests_polling;
+#[cfg(test)]
+mod tests_recovery;
+#[cfg(test)]
+mod tests_rollback;
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::defaults;
+use crate::deployment::saga::SagaState;
+use crate::deployment::{ApiAnswer, DeploymentStatus, Event, EventKind, Phase, Request, clip};
+use crate::ids::Seq;
+
+/// The longest failure message or error text the core writes into an event.
+pub const MESSAGE_BYTES_MAX: usize = 600;
+
+/// What startup does with deployments found unfinished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RecoveryPolicy {
+    /// Continue where they stopped.
+    Resume,
+    /// Fail them and roll back what they created.
+    Rollback,
+}
+
+/// A duration that is never zero (a poll interval of zero would poll without a pause).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NonZeroDuration(Duration);
+
+impl NonZeroDuration {
+    /// `duration`, unless it is zero.
+    pub const fn new(duration: Duration) -> Option<Self> {
+        if duration.is_zero() {
+            None
+        } else {
+            Some(Self(duration))
+        }
+    }
+
+    /// The duration.
+    pub const fn get(self) -> Duration {
+        self.0
+    }
+}
+
+impl From<NonZeroDuration> for Duration {
+    fn from(duration: NonZeroDuration) -> Self {
+        duration.0
+    }
+}
+
+/// What the decisions depend on (defaults from DESIGN §4 and §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The Docker image every stack runs.
+    pub image: String,
+    /// Stacks answer at `NAME.<suffix>`.
+    pub domain_suffix: String,
+    /// The container port the domain routes to.
+    pub port: u16,
+    /// The health URL template; `{name}` and `{suffix}` are replaced.
+    pub health_url: String,
+    /// How long health may take to turn 200 (zero: one poll decides).
+    pub health_timeout: Duration,
+    /// Time between health polls.
+    pub health_interval: NonZeroDuration,
+    /// Time between polls of `deployment.all`.
+    pub deploy_poll_interval: NonZeroDuration,
+    /// How long a deploy may take to finish (queued and running).
+    pub deploy_timeout: Duration,
+    /// What a recovered deployment does.
+    pub recovery: RecoveryPolicy,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        // Every value from the one table of defaults that the flags use too.
+        let interval = |default: defaults::DurationDefault| {
+            NonZeroDuration::new(default.value).expect("a default interval is not zero")
+        };
+        Self {
+            image: defaults::STACK_IMAGE.to_owned(),
+            domain_suffix: defaults::DOMAIN_SUFFIX.to_owned(),
+            port: defaults::STACK_PORT.get(),
+            health_url: defaults::HEALTH_URL.to_owned(),
+            health_timeout: defaults::HEALTH_TIMEOUT.value,
+            health_interval: interval(defaults::HEALTH_INTERVAL),
+            deploy_poll_interval: interval(defaults::DEPLOY_POLL_INTERVAL),
+            deploy_timeout: defaults::DEPLOY_TIMEOUT.value,
+            recovery: RecoveryPolicy::Resume,
+        }
+    }
+}
+
+impl Settings {
+    /// The host of a stack.
+    pub fn host(&self, name: &str) -> String {
+        format!("{name}.{}", self.domain_suffix)
+    }
+
+    /// The health URL of a stack.
+    pub fn health_url_of(&self, name: &str) -> String {
+        self.health_url
+            .replace("{name}", name)
+            .replace("{suffix}", &self.domain_suffix)
+    }
+}
+
+/// How a deployment ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The stack is up at this URL.
+    Succeeded(String),
+    /// It failed and was rolled back (`complete`: nothing left behind).
+    RolledBack {
+        /// Whether every created resource is gone.
+        complete: bool,
+    },
+}
+
+/// What to do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Append this event to the deployment's stream.
+    Record {
+        /// The event.
+        event: Event,
+        /// The seq it answers (a rollback step points to the failure it undoes).
+        cause: Option<Seq>,
+    },
+    /// Send this request through the recording, retrying caller.
+    Call {
+        /// The request.
+        request: Request,
+        /// Whether this call begins a rollback step (not a retry after an open breaker).
+        rollback_step: bool,
+    },
+    /// GET this health URL once.
+    Probe {
+        /// The URL.
+        url: String,
+    },
+    /// Sleep this long on the injected clock.
+    Wait(Duration),
+    /// The deployment is over.
+    Finish(Outcome),
+}
+
+impl Step {
+    fn record(event: Event) -> Self {
+        Step::Record { event, cause: None }
+    }
+
+    fn call(request: Request) -> Self {
+        Step::Call {
+            request,
+            rollback_step: false,
+        }
+    }
+}
+
+/// How the step just executed went (the part its events do not carry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Executed {
+    /// Nothing yet in this run: it has just begun, or resumed after a restart.
+    Nothing,
+    /// The event of a [`Step::Record`] is appended and folded.
+    Recorded,
+    /// A [`Step::Call`] ended (its attempts are appended and folded).
+    Called {
+        /// The request sent.
+        request: Request,
+        /// The answer the caller went on with, or why the call failed for good.
+        result: Result<ApiAnswer, CallFailure>,
+    },
+    /// A [`Step::Probe`] got an answer or an error.
+    Probed(Probe),
+    /// A [`Step::Wait`] is over.
+    Waited,
+}
+
+/// One health poll's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// The HTTP status, if an answer came.
+    pub status: Option<u16>,
+    /// What went wrong, if no answer came.
+    pub error: Option<String>,
+    /// How long the poll took.
+    pub duration_ms: u64,
+}
+
+/// Why a Dokploy call failed for good, as the decisions need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallFailure {
+    /// What kind of failure.
+    pub class: FailureClass,
+    /// What a person reads (never a secret).
+    pub message: String,
+}
+
+/// The kinds of call failure the decisions tell apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    /// The circuit breaker is open; the call was not sent.
+    Unavailable {
+        /// When the breaker lets a probe through.
+        retry_in: Duration,
+    },
+    /// Dokploy refused the API key.
+    Unauthorized,
+    /// No answer (timeout, transport error).
+    Unreachable,
+    /// An answer that is not what the procedure returns.
+    BadAnswer,
+    /// Dokploy answered with an error status.
+    Status {
+        /// The HTTP status.
+        status: u16,
+    },
+}
+
+impl CallFailure {
+    /// Dokploy's "not found" (a rollback counts it as already gone).
+    pub fn is_not_found(&self) -> bool {
+        self.class == FailureClass::Status { status: 404 }
+    }
+}
+
+/// The stable codes a `DeploymentFailed` carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureCode {
+    /// Dokploy reported the deploy as `error` or `cancelled`.
+    DeployFailed,
+    /// The deploy did not finish within the deploy timeout.
+    DeployTimeout,
+    /// The app did not answer 200 within the health timeout.
+    HealthTimeout,
+    /// The breaker was open.
+    DokployUnavailable,
+    /// Dokploy refused the API key.
+    DokployUnauthorized,
+    /// Dokploy did not answer.
+    DokployUnreachable,
+    /// Dokploy's answer was not of the expected kind.
+    DokployBadAnswer,
+    /// Dokploy answered with an error status.
+    DokployError,
+    /// The project has no default environment.
+    NoEnvironment,
+    /// A resource a phase needs is not recorded.
+    MissingResource,
+    /// The recovery policy rolls back a deployment a restart interrupted.
+    Interrupted,
+}
+
+impl FailureCode {
+    /// The snake_case code written into the event.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCode::DeployFailed => "deploy_failed",
+            FailureCode::DeployTimeout => "deploy_timeout",
+            FailureCode::HealthTimeout => "health_timeout",
+            FailureCode::DokployUnavailable => "dokploy_unavailable",
+            FailureCode::DokployUnauthorized => "dokploy_unauthorized",
+            FailureCode::DokployUnreachable => "dokploy_unreachable",
+            FailureCode::DokployBadAnswer => "dokploy_bad_answer",
+            FailureCode::DokployError => "dokploy_error",
+            FailureCode::NoEnvironment => "no_environment",
+            FailureCode::MissingResource => "missing_resource",
+            FailureCode::Interrupted => "interrupted",
+        }
+    }
+
+    /// The code of a call that failed for good.
+    pub fn of_call(class: FailureClass) -> Self {
+        match class {
+            FailureClass::Unavailable { .. } => FailureCode::DokployUnavailable,
+            FailureClass::Unauthorized => FailureCode::DokployUnauthorized,
+            FailureClass::Unreachable => FailureCode::DokployUnreachable,
+            FailureClass::BadAnswer => FailureCode::DokployBadAnswer,
+            FailureClass::Status { .. } => FailureCode::DokployError,
+        }
+    }
+}
+
+impl fmt::Display for FailureCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The next step of the deployment `state` folds, at `now_ms`, after `executed`.
+pub fn next(state: &SagaState, settings: &Settings, now_ms: i64, executed: &Executed) -> Step {
+    match state.status {
+        DeploymentStatus::Success => return Step::Finish(Outcome::Succeeded(state.url.clone())),
+        DeploymentStatus::Failure => {
+            let complete = state.rollback.and_then(|rollback| rollback.complete);
+            return Step::Finish(Outcome::RolledBack {
+                complete: complete == Some(true),
+            });
+        }
+        DeploymentStatus::InProgress => {}
+    }
+    if let Some(failed) = state.failure {
+        return rollback::next(state, settings, failed.seq, executed);
+    }
+    let recovering = state.last_event == EventKind::RecoveryStarted;
+    if recovering && settings.recovery == RecoveryPolicy::Rollback {
+        let message =
+            "the server restarted during the deployment; the recovery policy rolls it back";
+        return fail(state.phase, FailureCode::Interrupted, message);
+    }
+    forward::next(state, settings, now_ms, executed)
+}
+
+/// Records the failure of `phase` (a rollback follows).
+fn fail(phase: Phase, code: FailureCode, message: impl AsRef<str>) -> Step {
+    Step::record(Event::DeploymentFailed {
+        phase,
+        code: code.as_str().to_owned(),
+        message: clip(message.as_ref(), MESSAGE_BYTES_MAX),
+    })
+}
+
+/// Time from `from_ms` to `to_ms`, never negative.
+fn elapsed(from_ms: i64, to_ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(to_ms.saturating_sub(from_ms)).unwrap_or(0))
+}

@@ -1,0 +1,191 @@
+//! Rollback as decisions: undo what this deployment created, in reverse order of creation,
+//! and nothing it found. First, every create whose answer was lost is looked up, so that what it
+//! made is rolled back too. A 404 means already gone; a step that still fails is recorded and
+//! the rollback goes on; while the breaker is open the rollback waits for it, and is never
+//! dropped. Every rollback event's `cause` is the failure it undoes.
+
+use std::time::Duration;
+
+use crate::deployment::plan::{
+    CallFailure, Executed, FailureClass, MESSAGE_BYTES_MAX, Settings, Step,
+};
+use crate::deployment::request::AnswerExt;
+use crate::deployment::saga::{SagaState, create_of};
+use crate::deployment::{ApiAnswer, Event, Procedure, Request, ResourceId, ResourceKind, clip};
+use crate::ids::Seq;
+
+/// The shortest wait before asking an open breaker again.
+const BREAKER_WAIT_MIN: Duration = Duration::from_secs(1);
+
+/// The kinds a deployment creates, in the order it creates them.
+const CREATED: [ResourceKind; 3] = [
+    ResourceKind::Project,
+    ResourceKind::Application,
+    ResourceKind::Domain,
+];
+
+/// The next rollback step after the failure recorded at `failure`.
+pub(super) fn next(
+    state: &SagaState,
+    settings: &Settings,
+    failure: Seq,
+    executed: &Executed,
+) -> Step {
+    if let Some(step) = reconcile(state, settings, executed) {
+        return step;
+    }
+    let Some(rollback) = state.rollback else {
+        return caused(Event::RollbackStarted, failure);
+    };
+    if let Some(step) = undo(state, failure, executed) {
+        return step;
+    }
+    let complete = !state.run.lookup_failed && rollback.steps_failed == 0;
+    caused(Event::RollbackFinished { complete }, failure)
+}
+
+/// Looks up, once per run, each kind whose create was sent but never answered, and records
+/// what the lookup finds as created by this deployment. None when nothing is left to look up.
+fn reconcile(state: &SagaState, settings: &Settings, executed: &Executed) -> Option<Step> {
+    if let Executed::Called { request, result } = executed
+        && let Some(kind) = looked_up(request)
+    {
+        match result {
+            Ok(answer) => {
+                if let Some(id) = found_id(kind, answer) {
+                    return Some(Step::record(Event::ResourceCreated { kind, id }));
+                }
+            }
+            Err(failure) => {
+                if let Some(wait) = breaker_wait(failure) {
+                    return Some(Step::Wait(wait));
+                }
+                // A failed lookup is in the ledger; the rollback goes on, not known complete.
+            }
+        }
+    }
+    CREATED
+        .into_iter()
+        .filter(|kind| {
+            !state.looked_up(*kind)
+                && !state.has(*kind)
+                && create_of(*kind).is_some_and(|create| state.attempted(create))
+        })
+        .find_map(|kind| lookup(state, settings, kind))
+        .map(Step::call)
+}
+
+/// The lookup that finds what the create of `kind` would have made, when the parent it needs
+/// is known.
+fn lookup(state: &SagaState, settings: &Settings, kind: ResourceKind) -> Option<Request> {
+    let name = state.name.clone();
+    match kind {
+        ResourceKind::Project => Some(Request::FindProject { name }),
+        ResourceKind::Application => {
+            let environment_id = state.resources.environment.clone()?;
+            Some(Request::FindApplication {
+                environment_id,
+                name,
+            })
+        }
+        ResourceKind::Domain => {
+            let application_id = state.resources.application.clone()?;
+            let host = settings.host(&name);
+            Some(Request::FindDomain {
+                application_id,
+                host,
+            })
+        }
+        ResourceKind::Environment | ResourceKind::Deployment => None,
+    }
+}
+
+/// The kind a reconciling lookup looks for.
+fn looked_up(request: &Request) -> Option<ResourceKind> {
+    match request {
+        Request::FindProject { .. } => Some(ResourceKind::Project),
+        Request::FindApplication { .. } => Some(ResourceKind::Application),
+        Request::FindDomain { .. } => Some(ResourceKind::Domain),
+        _ => None,
+    }
+}
+
+fn found_id(kind: ResourceKind, answer: &ApiAnswer) -> Option<ResourceId> {
+    let answer = answer.clone();
+    match kind {
+        ResourceKind::Project => answer
+            .project(Procedure::ProjectAll)
+            .ok()
+            .flatten()
+            .map(|project| project.project_id),
+        ResourceKind::Application => answer
+            .application(Procedure::EnvironmentOne)
+            .ok()
+            .flatten()
+            .map(|application| application.application_id),
+        ResourceKind::Domain => answer
+            .domain(Procedure::DomainByApplicationId)
+            .ok()
+            .flatten(),
+        ResourceKind::Environment | ResourceKind::Deployment => None,
+    }
+}
+
+/// Deletes the newest created resource not yet dealt with. None when none is left.
+fn undo(state: &SagaState, failure: Seq, executed: &Executed) -> Option<Step> {
+    let (kind, id) = state
+        .created
+        .iter()
+        .rev()
+        .find(|(kind, id)| CREATED.contains(kind) && !state.rolled_back(*kind, id))
+        .cloned()?;
+    let request = delete(kind, id.clone())?;
+    Some(match executed {
+        Executed::Called {
+            request: sent,
+            result,
+        } if *sent == request => match result {
+            Ok(_) => caused(Event::RollbackStepSucceeded { kind, id }, failure),
+            Err(f) if f.is_not_found() => {
+                caused(Event::RollbackStepSucceeded { kind, id }, failure)
+            }
+            Err(f) => match breaker_wait(f) {
+                Some(wait) => Step::Wait(wait),
+                None => {
+                    let error = clip(&f.message, MESSAGE_BYTES_MAX);
+                    caused(Event::RollbackStepFailed { kind, id, error }, failure)
+                }
+            },
+        },
+        // The same step again, after waiting out the open breaker.
+        Executed::Waited => Step::call(request),
+        _ => Step::Call {
+            request,
+            rollback_step: true,
+        },
+    })
+}
+
+fn delete(kind: ResourceKind, id: ResourceId) -> Option<Request> {
+    match kind {
+        ResourceKind::Domain => Some(Request::DeleteDomain { domain_id: id }),
+        ResourceKind::Application => Some(Request::DeleteApplication { application_id: id }),
+        ResourceKind::Project => Some(Request::RemoveProject { project_id: id }),
+        ResourceKind::Environment | ResourceKind::Deployment => None,
+    }
+}
+
+/// How long to wait before asking again, when the breaker refused the call.
+fn breaker_wait(failure: &CallFailure) -> Option<Duration> {
+    match failure.class {
+        FailureClass::Unavailable { retry_in } => Some(retry_in.max(BREAKER_WAIT_MIN)),
+        _ => None,
+    }
+}
+
+fn caused(event: Event, failure: Seq) -> Step {
+    Step::Record {
+        event,
+        cause: Some(failure),
+    }
+}

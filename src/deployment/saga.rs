@@ -1,0 +1,355 @@
+//! The saga's decision state: what one deployment's own stream says, folded down to what the
+//! next decision needs ([`SagaState`]). The orchestrator keeps one per run, folding every event
+//! it appends; [`crate::deployment::plan::next`] decides from it.
+//!
+//! Besides the events there is one input: where the current run began ([`SagaState::begin_run`]).
+//! What a run learned from the answers it went on with (the default environment of the project
+//! it found or created, which lookups its rollback made) holds for that run only: after a
+//! restart it is looked up again, because Dokploy may have changed in between. Deadlines of a
+//! wait restart with the run too.
+//!
+//! This is a pure fold: no clock, no I/O, no ids; times come from the events' envelopes. It
+//! knows nothing of the read model (that is the projection's, and renders the same events for
+//! people) and must never grow fields that no decision reads.
+
+use std::collections::BTreeSet;
+
+use crate::deployment::{
+    ApiAnswer, DeployStatus, DeploymentStatus, Event, EventKind, Phase, Procedure, ResourceId,
+    ResourceKind,
+};
+use crate::ids::{DeploymentId, Seq};
+
+/// The Dokploy resources a deployment works with, as far as its events tell.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// The project.
+    pub project: Option<ResourceId>,
+    /// The project's environment.
+    pub environment: Option<ResourceId>,
+    /// The application.
+    pub application: Option<ResourceId>,
+    /// The domain.
+    pub domain: Option<ResourceId>,
+}
+
+impl Resources {
+    /// The id recorded for `kind` (None for a deployment, which is not a resource kept here).
+    pub fn get(&self, kind: ResourceKind) -> Option<&ResourceId> {
+        match kind {
+            ResourceKind::Project => self.project.as_ref(),
+            ResourceKind::Environment => self.environment.as_ref(),
+            ResourceKind::Application => self.application.as_ref(),
+            ResourceKind::Domain => self.domain.as_ref(),
+            ResourceKind::Deployment => None,
+        }
+    }
+
+    fn set(&mut self, kind: ResourceKind, id: &ResourceId) {
+        let slot = match kind {
+            ResourceKind::Project => &mut self.project,
+            ResourceKind::Environment => &mut self.environment,
+            ResourceKind::Application => &mut self.application,
+            ResourceKind::Domain => &mut self.domain,
+            ResourceKind::Deployment => return,
+        };
+        *slot = Some(id.clone());
+    }
+}
+
+/// The recorded `DeploymentFailed`: rollback steps point to its seq.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failed {
+    /// The phase that failed.
+    pub phase: Phase,
+    /// The seq of the `DeploymentFailed` event.
+    pub seq: Seq,
+}
+
+/// A rollback, once started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rollback {
+    /// Steps recorded as failed (in any run).
+    pub steps_failed: u32,
+    /// None while running; then whether nothing was left behind.
+    pub complete: Option<bool>,
+}
+
+/// What the current run learned that is not a decision of its own (see the module doc).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunMemory {
+    /// When the run began (unix ms).
+    pub started_ms: i64,
+    /// The default environment of the last project answer this run went on with.
+    last_project_environment: Option<ResourceId>,
+    /// The default environment of the project this run found or created.
+    pub project_environment: Option<ResourceId>,
+    /// The rollback lookup in flight: its call number and the kind it looks for.
+    lookup: Option<(u32, ResourceKind)>,
+    /// Kinds the rollback of this run has looked up (answered or failed).
+    pub looked_up: Vec<ResourceKind>,
+    /// Whether one of those lookups failed (the rollback cannot be known to be complete).
+    pub lookup_failed: bool,
+}
+
+/// One deployment's decision state, folded from its own stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SagaState {
+    /// The deployment (and stream) id.
+    pub id: DeploymentId,
+    /// The stack name.
+    pub name: String,
+    /// Overall status.
+    pub status: DeploymentStatus,
+    /// The current phase.
+    pub phase: Phase,
+    /// The stack's URL (from the request; confirmed by success).
+    pub url: String,
+    /// The resources found or created.
+    pub resources: Resources,
+    /// What this deployment created, in order of creation (rolled back in reverse).
+    pub created: Vec<(ResourceKind, ResourceId)>,
+    /// Every procedure a call was started for (an intent whose outcome may be unknown).
+    pub attempted: BTreeSet<Procedure>,
+    /// The highest call number recorded.
+    pub last_call: u32,
+    /// The title of the deploy this deployment queued, and when it was queued.
+    pub deploy_queued: Option<(String, i64)>,
+    /// Dokploy's final status of that deploy; `Err` holds a text this version does not know.
+    pub deploy_finished: Option<Result<DeployStatus, String>>,
+    /// When `verifying_health` was entered (unix ms).
+    pub health_entered_ms: Option<i64>,
+    /// Health polls recorded.
+    pub health_polls: u32,
+    /// The status the last health poll got, if it got one.
+    pub last_health: Option<u16>,
+    /// The failure, once recorded.
+    pub failure: Option<Failed>,
+    /// The rollback, once started.
+    pub rollback: Option<Rollback>,
+    /// Resources the rollback dealt with (deleted, gone, or failed to delete).
+    pub rolled_back: Vec<(ResourceKind, ResourceId)>,
+    /// The kind of the last event folded.
+    pub last_event: EventKind,
+    /// The seq of the last event folded.
+    pub last_seq: Seq,
+    /// The current run (see [`SagaState::begin_run`]).
+    pub run: RunMemory,
+}
+
+impl SagaState {
+    /// A state from the stream's first event, which must be `DeploymentRequested`.
+    pub fn start(id: DeploymentId, seq: Seq, event: &Event) -> Option<Self> {
+        let Event::DeploymentRequested { name, domain, .. } = event else {
+            return None;
+        };
+        Some(Self {
+            id,
+            name: name.clone(),
+            status: DeploymentStatus::InProgress,
+            phase: Phase::Initializing,
+            url: format!("https://{domain}"),
+            resources: Resources::default(),
+            created: Vec::new(),
+            attempted: BTreeSet::new(),
+            last_call: 0,
+            deploy_queued: None,
+            deploy_finished: None,
+            health_entered_ms: None,
+            health_polls: 0,
+            last_health: None,
+            failure: None,
+            rollback: None,
+            rolled_back: Vec::new(),
+            last_event: EventKind::DeploymentRequested,
+            last_seq: seq,
+            run: RunMemory::default(),
+        })
+    }
+
+    /// The fold of a whole stream, `(seq, at, event)` in order; None when it does not start
+    /// with `DeploymentRequested`.
+    pub fn fold<'a>(
+        id: DeploymentId,
+        events: impl IntoIterator<Item = (Seq, i64, &'a Event)>,
+    ) -> Option<Self> {
+        let mut events = events.into_iter();
+        let (seq, _, first) = events.next()?;
+        let mut state = Self::start(id, seq, first)?;
+        for (seq, at, event) in events {
+            state.apply(seq, at, event);
+        }
+        Some(state)
+    }
+
+    /// Marks the beginning of a run at `now_ms`: what the previous run learned is forgotten.
+    pub fn begin_run(&mut self, now_ms: i64) {
+        self.run = RunMemory {
+            started_ms: now_ms,
+            ..RunMemory::default()
+        };
+    }
+
+    /// Folds one event of this stream (at `at`, unix ms). Older seqs are ignored.
+    pub fn apply(&mut self, seq: Seq, at: i64, event: &Event) {
+        if seq <= self.last_seq {
+            return;
+        }
+        self.last_seq = seq;
+        self.last_event = event.kind();
+        if let Some(status) = event.status_effect() {
+            self.status = status;
+        }
+        match event {
+            Event::PhaseEntered { phase } => {
+                self.phase = *phase;
+                if *phase == Phase::VerifyingHealth {
+                    self.health_entered_ms = Some(at);
+                }
+            }
+            Event::ApiCallStarted { call, endpoint, .. } => self.call_started(*call, endpoint),
+            Event::ApiCallSucceeded { call, answer, .. } => self.call_answered(*call, answer),
+            Event::ApiCallFailed {
+                call, retry_in_ms, ..
+            } => {
+                if retry_in_ms.is_none() {
+                    self.lookup_done(*call, true);
+                }
+            }
+            Event::ResourceFound { kind, id } => self.resource(*kind, id, false),
+            Event::ResourceCreated { kind, id } => self.resource(*kind, id, true),
+            Event::DeployQueued { title } => self.deploy_queued = Some((title.clone(), at)),
+            Event::DeployFinished { dokploy_status } => {
+                let status = DeployStatus::parse(dokploy_status).ok_or(dokploy_status.clone());
+                self.deploy_finished = Some(status);
+            }
+            Event::HealthCheckAttempt { status, .. } => {
+                self.health_polls += 1;
+                self.last_health = *status;
+            }
+            Event::DeploymentSucceeded { url } => {
+                self.url = url.clone();
+                self.phase = Phase::Completed;
+            }
+            Event::DeploymentFailed { phase, .. } => {
+                self.failure = Some(Failed { phase: *phase, seq });
+            }
+            Event::RollbackStarted
+            | Event::RollbackStepSucceeded { .. }
+            | Event::RollbackStepFailed { .. }
+            | Event::RollbackFinished { .. } => self.rollback_event(event),
+            Event::DeploymentRequested { .. }
+            | Event::HealthVerified { .. }
+            | Event::RecoveryStarted { .. }
+            | Event::CircuitOpened
+            | Event::CircuitHalfOpened
+            | Event::CircuitClosed
+            | Event::ServerStarted { .. } => {}
+        }
+    }
+
+    fn call_started(&mut self, call: u32, endpoint: &str) {
+        self.last_call = self.last_call.max(call);
+        let Some(procedure) = Procedure::from_name(endpoint) else {
+            return;
+        };
+        self.attempted.insert(procedure);
+        // After the failure, the only lookups are the rollback's reconciliation.
+        if self.failure.is_some() {
+            self.run.lookup = looked_up_kind(procedure).map(|kind| (call, kind));
+        }
+    }
+
+    fn call_answered(&mut self, call: u32, answer: &ApiAnswer) {
+        if let ApiAnswer::Project(Some(project)) = answer {
+            self.run.last_project_environment = project.environment_id.clone();
+        }
+        self.lookup_done(call, false);
+    }
+
+    /// Notes the end of the rollback lookup `call`, if it is the one in flight.
+    fn lookup_done(&mut self, call: u32, failed: bool) {
+        let Some((in_flight, kind)) = self.run.lookup else {
+            return;
+        };
+        if in_flight == call {
+            self.run.lookup = None;
+            self.run.looked_up.push(kind);
+            self.run.lookup_failed |= failed;
+        }
+    }
+
+    fn resource(&mut self, kind: ResourceKind, id: &ResourceId, created: bool) {
+        self.resources.set(kind, id);
+        if created {
+            self.created.push((kind, id.clone()));
+        }
+        if kind == ResourceKind::Project {
+            self.run.project_environment = self.run.last_project_environment.take();
+        }
+    }
+
+    fn rollback_event(&mut self, event: &Event) {
+        let rollback = self.rollback.get_or_insert_with(Rollback::default);
+        match event {
+            Event::RollbackStarted => self.phase = Phase::RollingBack,
+            Event::RollbackStepSucceeded { kind, id } => self.rolled_back.push((*kind, id.clone())),
+            Event::RollbackStepFailed { kind, id, .. } => {
+                rollback.steps_failed += 1;
+                self.rolled_back.push((*kind, id.clone()));
+            }
+            Event::RollbackFinished { complete } => {
+                rollback.complete = Some(*complete);
+                self.phase = Phase::Failed;
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether this kind of resource was found or created already.
+    pub fn has(&self, kind: ResourceKind) -> bool {
+        match kind {
+            ResourceKind::Deployment => self.deploy_queued.is_some(),
+            kind => self.resources.get(kind).is_some(),
+        }
+    }
+
+    /// Whether a call to `procedure` was ever started.
+    pub fn attempted(&self, procedure: Procedure) -> bool {
+        self.attempted.contains(&procedure)
+    }
+
+    /// Whether the rollback already dealt with this resource.
+    pub fn rolled_back(&self, kind: ResourceKind, id: &ResourceId) -> bool {
+        self.rolled_back.iter().any(|(k, i)| *k == kind && i == id)
+    }
+
+    /// Whether the rollback of this run has looked up `kind` already.
+    pub fn looked_up(&self, kind: ResourceKind) -> bool {
+        self.run.looked_up.contains(&kind)
+    }
+}
+
+/// The kind a lookup procedure finds, when it is one the rollback reconciles with.
+fn looked_up_kind(procedure: Procedure) -> Option<ResourceKind> {
+    [
+        ResourceKind::Project,
+        ResourceKind::Application,
+        ResourceKind::Domain,
+    ]
+    .into_iter()
+    .find(|kind| create_of(*kind).and_then(Procedure::lookup) == Some(procedure))
+}
+
+/// The procedure that creates `kind`, for the kinds a deployment creates.
+pub fn create_of(kind: ResourceKind) -> Option<Procedure> {
+    match kind {
+        ResourceKind::Project => Some(Procedure::ProjectCreate),
+        ResourceKind::Application => Some(Procedure::ApplicationCreate),
+        ResourceKind::Domain => Some(Procedure::DomainCreate),
+        ResourceKind::Environment | ResourceKind::Deployment => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

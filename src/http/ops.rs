@@ -11,7 +11,7 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::rfc3339;
-use crate::deployment::{DeploymentStatus, Phase};
+use crate::deployment::{DeploymentStatus, Phase, RollbackOutcome};
 use crate::http::AppState;
 use crate::http::error::{ApiError, json};
 use crate::http::extract::{DeploymentPath, Query};
@@ -160,7 +160,7 @@ struct Summary<'a> {
     started: String,
     completed: Option<String>,
     error: Option<FailureSummary<'a>>,
-    rollback: Option<&'static str>,
+    rollback: Option<RollbackOutcome>,
     retries: u32,
     last_seq: u64,
     head_hash: String,

@@ -21,7 +21,7 @@ use futures_util::Stream;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::deployment::{DeploymentStatus, Event, Phase};
+use crate::deployment::{DeploymentStatus, Event, Phase, RollbackOutcome};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::DeploymentPath;
@@ -285,7 +285,7 @@ struct Failed<'a> {
     message: &'a str,
     phase: Phase,
     code: &'a str,
-    rollback: &'static str,
+    rollback: RollbackOutcome,
     head_hash: String,
 }
 
@@ -330,7 +330,7 @@ fn terminal(state: &DeploymentState) -> SseEvent {
         message: text,
         phase,
         code,
-        rollback: state.rollback_outcome().unwrap_or("partial"),
+        rollback: state.rollback_outcome().unwrap_or(RollbackOutcome::Partial),
         head_hash,
     };
     message("error", state.last_seq, &data)

@@ -109,16 +109,6 @@ pub struct DeploymentState {
     pub head_hash: Hash,
     /// The last event's time (unix ms).
     pub updated_at: i64,
-    /// Orchestrator only: what this deployment created, in order of creation.
-    pub created: Vec<(ResourceKind, ResourceId)>,
-    /// Orchestrator only: resources the rollback dealt with (deleted, gone, or failed).
-    pub rolled_back: Vec<(ResourceKind, ResourceId)>,
-    /// Orchestrator only: the title of the deploy this deployment queued.
-    pub deploy_title: Option<String>,
-    /// Orchestrator only: Dokploy's final status of that deploy.
-    pub deploy_status: Option<String>,
-    /// Orchestrator only: health polls made.
-    pub health_polls: u32,
     /// The last 50 log lines.
     logs: LogView,
     /// What the renderer remembers of this stream.
@@ -151,11 +141,6 @@ impl DeploymentState {
             version: envelope.version,
             head_hash: envelope.hash,
             updated_at: envelope.at,
-            created: Vec::new(),
-            rolled_back: Vec::new(),
-            deploy_title: None,
-            deploy_status: None,
-            health_polls: 0,
             logs: LogView::default(),
             narrator: Narrator::default(),
         };
@@ -205,15 +190,7 @@ impl DeploymentState {
                 ..
             } => self.retries += 1,
             Event::ResourceFound { kind, id } => self.resources.set(*kind, id),
-            Event::ResourceCreated { kind, id } => {
-                self.resources.set(*kind, id);
-                self.created.push((*kind, id.clone()));
-            }
-            Event::DeployQueued { title } => self.deploy_title = Some(title.clone()),
-            Event::DeployFinished { dokploy_status } => {
-                self.deploy_status = Some(dokploy_status.clone());
-            }
-            Event::HealthCheckAttempt { .. } => self.health_polls += 1,
+            Event::ResourceCreated { kind, id } => self.resources.set(*kind, id),
             Event::DeploymentSucceeded { url } => {
                 self.url = url.clone();
                 self.switch_phase(Phase::Completed, envelope.at);
@@ -242,11 +219,7 @@ impl DeploymentState {
         let progress = self.rollback.get_or_insert_with(RollbackProgress::default);
         match &envelope.event {
             Event::RollbackStarted => self.switch_phase(Phase::RollingBack, envelope.at),
-            Event::RollbackStepSucceeded { kind, id } => self.rolled_back.push((*kind, id.clone())),
-            Event::RollbackStepFailed { kind, id, .. } => {
-                progress.steps_failed += 1;
-                self.rolled_back.push((*kind, id.clone()));
-            }
+            Event::RollbackStepFailed { .. } => progress.steps_failed += 1,
             Event::RollbackFinished { complete } => {
                 progress.outcome = Some(RollbackOutcome::of(*complete));
                 self.switch_phase(Phase::Failed, envelope.at);
@@ -293,52 +266,13 @@ impl DeploymentState {
     }
 
     /// How the rollback ended, once it has.
-    pub fn rollback_result(&self) -> Option<RollbackOutcome> {
+    pub fn rollback_outcome(&self) -> Option<RollbackOutcome> {
         self.rollback?.outcome
-    }
-
-    /// `complete` or `partial` once a rollback finished: the wire name of
-    /// [`Self::rollback_result`], for callers that still compare strings.
-    pub fn rollback_outcome(&self) -> Option<&'static str> {
-        self.rollback_result().map(RollbackOutcome::as_str)
     }
 
     /// Whether the deployment is over (succeeded, or failed and rolled back).
     pub fn is_finished(&self) -> bool {
         self.status != DeploymentStatus::InProgress
-    }
-
-    /// Orchestrator only: whether a call to `endpoint` was ever started (an intent whose
-    /// outcome may be unknown).
-    pub fn attempted(&self, endpoint: &str) -> bool {
-        self.narrator
-            .endpoints()
-            .any(|(_, called)| called == endpoint)
-    }
-
-    /// Orchestrator only: the highest call number used so far.
-    pub fn last_call(&self) -> u32 {
-        self.narrator
-            .endpoints()
-            .map(|(call, _)| call)
-            .max()
-            .unwrap_or(0)
-    }
-
-    /// Orchestrator only: whether this kind of resource was found or created already.
-    pub fn has(&self, kind: ResourceKind) -> bool {
-        match kind {
-            ResourceKind::Project => self.resources.project_id.is_some(),
-            ResourceKind::Environment => self.resources.environment_id.is_some(),
-            ResourceKind::Application => self.resources.application_id.is_some(),
-            ResourceKind::Domain => self.resources.domain_id.is_some(),
-            ResourceKind::Deployment => self.deploy_title.is_some(),
-        }
-    }
-
-    /// Orchestrator only: whether a rollback already dealt with this resource.
-    pub fn rolled_back(&self, kind: ResourceKind, id: &ResourceId) -> bool {
-        self.rolled_back.iter().any(|(k, i)| *k == kind && i == id)
     }
 }
 
@@ -420,15 +354,14 @@ mod tests {
             error: "busy".into(),
         };
         let running = folded(vec![Event::RollbackStarted, step_failed.clone()]);
-        assert_eq!(running.rollback_result(), None);
+        assert_eq!(running.rollback_outcome(), None);
         assert_eq!(running.phase, Phase::RollingBack);
         let finished = folded(vec![
             Event::RollbackStarted,
             step_failed,
             Event::RollbackFinished { complete: false },
         ]);
-        assert_eq!(finished.rollback_result(), Some(RollbackOutcome::Partial));
-        assert_eq!(finished.rollback_outcome(), Some("partial"));
+        assert_eq!(finished.rollback_outcome(), Some(RollbackOutcome::Partial));
         assert_eq!(finished.rollback.map(|r| r.steps_failed), Some(1));
         assert_eq!(
             (finished.phase, finished.current_step.as_str()),

@@ -170,15 +170,6 @@ impl ReadModel {
             .collect()
     }
 
-    /// Deployments still in progress, oldest first (crash recovery starts from these).
-    pub fn in_progress(&self) -> Vec<&DeploymentState> {
-        self.order
-            .iter()
-            .filter_map(|id| self.deployments.get(id))
-            .filter(|state| state.status == DeploymentStatus::InProgress)
-            .collect()
-    }
-
     /// Figures about the whole log.
     pub fn summary(&self) -> LedgerSummary {
         self.summary

@@ -122,7 +122,7 @@ impl DeploymentView {
                 message: failure.message.clone(),
                 code: failure.code.clone(),
             }),
-            rollback: state.rollback_result(),
+            rollback: state.rollback_outcome(),
             logs: state.logs().iter().map(LogEntryView::of).collect(),
             last_seq: state.last_seq.0,
             head_hash: state.head_hash.to_string(),

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, ExitStatus};
 
 use serde_json::Value;
-use stackledger::deployment::DeploymentStatus;
+use stackledger::deployment::{DeploymentStatus, RollbackOutcome};
 use stackledger::simulator::{Fault, Simulator};
 
 use crate::support::{SIM_KEY, open_ledger, simulator};
@@ -77,7 +77,7 @@ fn check_outcome(dir: &Path, simulator: &Simulator, round: &str) {
             DeploymentStatus::Failure => {
                 assert_eq!(
                     state.rollback_outcome(),
-                    Some("complete"),
+                    Some(RollbackOutcome::Complete),
                     "{round}: {}",
                     state.name
                 );

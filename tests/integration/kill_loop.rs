@@ -10,7 +10,7 @@ use std::time::Duration;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
-use stackledger::deployment::{DeploymentStatus, EventKind};
+use stackledger::deployment::{DeploymentStatus, EventKind, RollbackOutcome};
 use stackledger::ids::{DeploymentId, Seq};
 
 use crate::support::portal::Portal;
@@ -109,7 +109,11 @@ async fn the_portal_killed_at_random_moments_loses_nothing_and_leaves_nothing_be
                 succeeded.insert(name.clone());
             }
             DeploymentStatus::Failure => {
-                assert_eq!(state.rollback_outcome(), Some("complete"), "{name}");
+                assert_eq!(
+                    state.rollback_outcome(),
+                    Some(RollbackOutcome::Complete),
+                    "{name}"
+                );
             }
             DeploymentStatus::InProgress => panic!("{name} is still in progress"),
         }

@@ -23,3 +23,4 @@ mod server;
 mod simulator;
 mod subscription;
 mod support;
+mod tidy;

@@ -1,20 +1,34 @@
 //! StackLedger: a self-service deployment portal whose memory is an event-sourced ledger.
 //!
-//! Data flows one way. The orchestrator decides and appends; the [`ledger`] makes each event
-//! durable (sled, hash-chained, group-committed), folds it into the [`projection`] and notifies
-//! subscribers; HTTP and SSE only read the projection or the ledger. The projection is a pure
-//! function of the events, and `stackledger-replay` folds the same events with the same code.
+//! Data flows one way. The orchestrator asks the pure saga core what to do next, does it, and
+//! appends every decision and every Dokploy call to the [`ledger`], which makes each event
+//! durable (sled, hash-chained, group-committed), folds it into the [`projection`] and
+//! notifies subscribers; HTTP and SSE only read the projection or the ledger.
+//! `stackledger-replay` folds the same events with the same code.
 //!
-//! Module map:
-//! - [`clock`], [`ids`]: time and identifiers as injected inputs.
-//! - [`ledger`]: event model, codec, hash chain, sled store, group-commit writer, catch-up
-//!   subscriptions.
-//! - [`projection`]: `DeploymentState::apply` and the read model (by id, by name, newest first).
-//! - [`secret`]: API keys and the admin token, never printed, compared in constant time.
-//! - [`defaults`]: every default value, once.
+//! Module map (each module's own docs say what it owns and what it must never do):
+//! - [`deployment`]: the domain, below everything but time, ids and defaults: the event
+//!   vocabulary, the phase table, Dokploy's procedures and requests as data, the stack-name and
+//!   name-claim rules, and the saga core (`SagaState` folded from one stream, `plan::next`).
+//! - [`ledger`]: a generic, hash-chained, durable log of envelopes: stores (sled, memory), the
+//!   group-commit writer, the one verification, read-only opening, catch-up subscriptions.
+//! - [`projection`]: the read side: the deployment view, its 50-line log, phase timings,
+//!   metrics figures, the read model for the ops queries, and the one event renderer.
+//! - [`orchestrator`]: the effect runner: executes the plan's steps through the Dokploy
+//!   caller and the ledger; recovery at startup; the one builder.
+//! - [`dokploy`]: the `DokployApi` trait, its HTTP client, retry policy, circuit breaker, the
+//!   recording caller and the recorded stand-in that `redrive` uses.
+//! - [`simulator`]: the Dokploy simulator (never kinder than Dokploy) with fault injection.
+//! - [`http`]: the HTTP and SSE surface, its edges (limits, timeouts, connection cap) and
+//!   the one error path.
 //! - [`config`]: flags and environment as given ([`config::Config`]), checked once into
-//!   [`config::Settings`].
-//! - [`app`], [`http`]: wiring, and the HTTP surface.
+//!   [`config::Settings`]; [`defaults`]: every default value, once; [`secret`]: API keys and
+//!   the admin token, never printed, compared in constant time.
+//! - [`app`]: the single wiring point for `main`, the tools and the tests.
+//! - [`clock`], [`ids`]: time and identifiers as injected inputs; [`crash`]: named crash
+//!   points for the crash tests.
+//!
+//! This file holds the map and the module list only; it never holds code.
 
 pub mod app;
 pub mod clock;

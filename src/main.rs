@@ -3,6 +3,7 @@
 //!
 //! A damaged ledger is refused with the first bad seq and a non-zero exit. SIGINT or SIGTERM
 //! stops accepting connections, lets queued appends land, and stops the ledger writer.
+//! Wiring lives in `app`; this file never decides anything a test could not reach through it.
 
 use std::sync::Arc;
 

@@ -244,6 +244,15 @@ const INVALID: &[(&[&str], &[Flag])] = &[
     (&["--domain-suffix="], &[DOMAIN_SUFFIX]),
     (&["--admin-token=short-token"], &[ADMIN_TOKEN]),
     (&["--admin-token=sixteen chars  x"], &[ADMIN_TOKEN]),
+    (&["--sse-client-max=0"], &[SSE_CLIENT_MAX]),
+    (&["--connections-max=0"], &[CONNECTIONS_MAX]),
+    (&["--header-timeout=0s"], &[HEADER_TIMEOUT]),
+    (&["--body-timeout=0ms"], &[BODY_TIMEOUT]),
+    (&["--request-timeout=0s"], &[REQUEST_TIMEOUT]),
+    (&["--request-timeout=soon"], &[REQUEST_TIMEOUT]),
+    (&["--url-bytes-max=0"], &[URL_BYTES_MAX]),
+    (&["--header-bytes-max=-1"], &[HEADER_BYTES_MAX]),
+    (&["--headers-max=0"], &[HEADERS_MAX]),
 ];
 
 #[test]

@@ -1,4 +1,4 @@
-//! The domain: what a deployment is, below every other module but time and ids.
+//! The domain: what a deployment is, below every other module but time, ids and defaults.
 //!
 //! It owns the event vocabulary and every type inside an event ([`event`]), the phase table
 //! ([`phase`]), the table of Dokploy procedures ([`procedure`]), Dokploy's protocol as pure data

@@ -3,7 +3,7 @@
 //!
 //! A damaged ledger is refused with the first bad seq and a non-zero exit. SIGINT or SIGTERM
 //! stops accepting connections, lets queued appends land, and stops the ledger writer.
-//! Wiring lives in `app`; this file never decides anything a test could not reach through it.
+//! It never wires anything itself: `App` builds every part, exactly as it does for the tests.
 
 use std::sync::Arc;
 

@@ -2,8 +2,9 @@
 //! open the ledger with its read model, choose Dokploy (a real one, or the built-in
 //! simulator), build the orchestrator, and build the HTTP router over them.
 //!
-//! Wiring only: every value comes checked from [`Settings`], so nothing here clamps a value,
-//! writes a default of its own or reads the environment.
+//! Wiring only: every value comes checked from [`Settings`] and every default from
+//! [`crate::defaults`], so it never clamps a value, writes a default of its own or reads the
+//! environment.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -5,7 +5,8 @@
 //! the delay, so a 60 s health timeout or a 16 s backoff runs in microseconds and tests can
 //! assert the exact schedule.
 //!
-//! This is the only file that may read the system clock.
+//! This is the only file that may read the system clock, and [`ManualClock`] never reads it:
+//! virtual time moves only when a test or `sleep` moves it.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -3,6 +3,8 @@
 //! crash. Off unless `--crash-at POINT:N` (`STACKLEDGER_CRASH_AT`) names a point and the
 //! occurrence to abort at; `abort` skips destructors and buffered writes, like a power cut
 //! does to the process (the disk keeps what was made durable).
+//!
+//! Without a configured point it never aborts: reaching a point only counts it.
 
 use std::fmt;
 use std::str::FromStr;

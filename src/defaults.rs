@@ -1,9 +1,9 @@
 //! Every default value of the portal and its simulator, in one table (DESIGN §4 and §8).
 //!
 //! The flags take their defaults from here, and so do the library's `Default` impls (the
-//! retry policy, the circuit breaker), so a default is written once. This module depends on
-//! nothing and reads no environment; `config` is the only code that interprets what the
-//! operator wrote.
+//! retry policy, the circuit breaker), so a default is written once. This module never depends
+//! on another module of the crate and never reads the environment; `config` is the only code
+//! that interprets what the operator wrote.
 
 use std::num::{NonZeroU16, NonZeroU32, NonZeroUsize};
 use std::time::Duration;

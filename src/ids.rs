@@ -5,7 +5,8 @@
 //! not about one deployment. [`Seq`] is a global ledger position and [`StreamVersion`] a
 //! position within one stream; neither crosses a module boundary as a bare integer.
 //!
-//! This is the only file that may create random UUIDs.
+//! This is the only file that may create random UUIDs, and [`SequentialIds`] never draws
+//! randomness or reads the clock, so a test sees the same ids every run.
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,5 +1,8 @@
 //! The rules each configured value must follow: pure functions from the text the operator
 //! wrote to the value the portal uses, or to a refusal naming the flag. No I/O.
+//!
+//! A refusal never shows a URL's credentials: a URL that carries them is shown with `***`, and
+//! text that does not parse but may hold them is not shown at all.
 
 use std::num::{IntErrorKind, ParseIntError};
 use std::str::FromStr;

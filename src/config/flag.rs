@@ -1,6 +1,9 @@
 //! The names of the flags the settings check, so that every refusal names its flag and its
 //! environment variable exactly as `--help` shows them (a test compares this table with the
 //! command line parser's).
+//!
+//! It holds names, never values, so naming a flag in a refusal can never show what the operator
+//! wrote for it.
 
 use std::fmt;
 

@@ -5,7 +5,8 @@
 //! checks it once into [`Settings`], reporting every refusal together, each naming its flag and
 //! environment variable. Values the parser itself types (addresses, paths, choices, the log
 //! format needed before anything is logged) are refused by clap at once, naming the flag.
-//! Secrets are taken as [`SecretText`], whose parsing cannot fail, so no error ever quotes one.
+//! Secrets are taken as [`SecretText`], whose parsing cannot fail, so a parse error never quotes
+//! one.
 //! Defaults come from [`crate::defaults`]; nothing here writes a default of its own.
 
 mod check;

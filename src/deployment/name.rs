@@ -2,6 +2,9 @@
 //! orchestrator: trimmed and ASCII-lower-cased, then a DNS label of 3 to 32 characters of
 //! `a-z`, `0-9` and `-`, starting with a letter, not ending with `-`, without `--`, and not
 //! reserved. It also keeps the claim rule: who holds a name ([`NameClaims`]).
+//!
+//! The claim rule never hands a held name to a second deployment: the first holder keeps it,
+//! and only the holder's own events release it. Pure: no I/O, no storage.
 
 use std::collections::HashMap;
 

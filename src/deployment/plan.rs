@@ -12,7 +12,8 @@
 //! The outcome of the step just executed is an input, not a fact read back from the events:
 //! a call the open breaker refused records nothing, and an answer recorded before a restart
 //! is not acted on after it (the step is repeated from its lookup instead, because every step
-//! is idempotent by read-before-create). Pure: no clock, no I/O, no ids, no randomness.
+//! is idempotent by read-before-create). It must never read a clock, do I/O, mint ids or draw
+//! randomness: the time is an argument.
 
 #[cfg(test)]
 mod fixtures;

@@ -4,7 +4,7 @@
 //!
 //! One request type (rather than one method per operation) lets the ledger recording, the
 //! retry loop, the saga core and `stackledger-replay redrive` treat every call alike. This is
-//! pure data: it performs no I/O and knows nothing of HTTP or Dokploy's wire format (that is
+//! pure data: it never performs I/O and knows nothing of HTTP or Dokploy's wire format (that is
 //! `dokploy::client`'s).
 
 use std::fmt;

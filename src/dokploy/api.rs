@@ -3,7 +3,8 @@
 //!
 //! The requests themselves ([`Request`]) and the typed views of an answer ([`AnswerExt`]) are
 //! pure data of the domain (`deployment::request`); they are re-exported here so that callers
-//! of the trait find them next to it. This file performs no I/O itself.
+//! of the trait find them next to it. This file never performs I/O itself: each implementation
+//! does its own.
 
 use std::future::Future;
 

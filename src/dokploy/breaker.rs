@@ -4,7 +4,8 @@
 //! After `failures_max` consecutive failures (5xx, timeouts, resets; never a 4xx, and a 429 is
 //! back-pressure, not failure) it opens: calls fail fast for `open_for`. Then it is half-open and
 //! lets exactly one probe through: a healthy answer closes it, a failure opens it again. The
-//! breaker only decides; its caller appends each [`Transition`] to the ledger's system stream.
+//! breaker only decides: it never appends or sleeps, and its caller appends each
+//! [`Transition`] to the ledger's system stream.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;

@@ -1,4 +1,8 @@
 //! What can go wrong talking to Dokploy, and the single place that decides what is retried.
+//!
+//! Nothing else may decide whether a call is retried ([`DokployError::is_retryable`]) or how it
+//! moves the breaker, which never counts a 4xx or a 429 as Dokploy failing. No variant carries
+//! a request header, so an error never holds the API key.
 
 use std::time::Duration;
 

@@ -1,6 +1,10 @@
 //! Talking to Dokploy: the typed operations ([`api`]), the HTTP client ([`client`]), the retry
 //! schedule ([`retry`]), the shared circuit breaker ([`breaker`]), and the [`caller`] that runs
 //! every call through them and writes each attempt to the ledger.
+//!
+//! Only `client` speaks HTTP to Dokploy and sets the API key header, and the wire types
+//! (`wire`) never leave this module: the rest of the crate sees the domain's typed requests and
+//! answers only.
 
 pub mod api;
 pub mod breaker;

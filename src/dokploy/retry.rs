@@ -1,6 +1,10 @@
 //! The retry schedule: capped exponential backoff with full jitter, `Retry-After` honoured and
 //! clamped, a bound on attempts and on the total time of one call. Pure: time comes in as
 //! arguments, randomness from an injected, seedable [`Jitter`].
+//!
+//! It never sleeps, and never decides whether a failure may be retried (that is
+//! [`crate::dokploy::error::DokployError::is_retryable`]'s); it never allows a retry whose wait
+//! would end past the call's deadline.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, UNIX_EPOCH};

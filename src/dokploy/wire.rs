@@ -1,6 +1,9 @@
 //! Dokploy's JSON, as far as StackLedger reads it (`../shared/dokploy-api.md` §2). Unknown
 //! fields are ignored (Dokploy returns whole rows); missing or mistyped fields we need are
-//! errors. Private to the client and the simulator.
+//! errors.
+//!
+//! Private to the client (the simulator writes its own JSON): these types never leave
+//! `dokploy::client`, so no event and no answer of ours depends on Dokploy's wire shapes.
 
 use serde::{Deserialize, Serialize};
 

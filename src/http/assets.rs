@@ -1,7 +1,7 @@
-//! The web pages and their assets, compiled into the binary: no filesystem path is ever
-//! derived from a request, so no path can escape `static/`, and the binary runs from any
-//! directory. Pages are sent with `Content-Security-Policy: default-src 'self'`, so a stray
-//! link to a CDN fails loudly in the browser.
+//! The web pages and their assets, compiled into the binary. It never reads the filesystem at
+//! run time and never derives a path from a request, so no path can escape `static/`, and the
+//! binary runs from any directory. Pages are sent with `Content-Security-Policy: default-src
+//! 'self'`, so a stray link to a CDN fails loudly in the browser.
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};

@@ -3,7 +3,8 @@
 //! methods, and the one place error answers are logged.
 //!
 //! Everything here answers with [`ApiError`], so no refusal is ever an empty or plain-text
-//! body. Nothing here reads deployment state.
+//! body. It never reads deployment state, and of a request it logs only the method, the path
+//! and the request id: never the query or another header, so never a token.
 
 use std::pin::Pin;
 use std::sync::Arc;

@@ -1,5 +1,6 @@
 //! `GET /health` (liveness and the ledger figures of DESIGN §5) and `GET /ready` (whether
-//! this instance can take deployments now). Both only read.
+//! this instance can take deployments now). Both only read: they never append, call Dokploy or
+//! move the breaker (they take a snapshot of it).
 
 use axum::Json;
 use axum::extract::State;

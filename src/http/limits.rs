@@ -1,6 +1,7 @@
 //! Abuse limits kept in memory, each bounded: the configured [`Limits`], a per-client rate
 //! limit on deploys, the answers kept for `Idempotency-Key`, and the open SSE streams (in all
-//! and per client). Nothing here does I/O or reads a clock: times come in as arguments.
+//! and per client). It never does I/O or reads a clock (times come in as arguments), and no
+//! table in it grows without a bound.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};

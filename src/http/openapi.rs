@@ -2,6 +2,9 @@
 //! bodies, and every status each route answers, including those the edges add to every route
 //! (408 request timeout, 414, 431, 503 at the connection cap). Typed, so the document's shape
 //! is checked by the compiler; its validity against the official schema is checked by a test.
+//!
+//! It never invents a route: every path, method, parameter and status comes from a catalog
+//! entry or from the statuses the edges add to every route.
 
 use std::collections::BTreeMap;
 

@@ -2,6 +2,9 @@
 //! case, the token compared in constant time): deployments newest first with filters and
 //! paging, a deployment's events, the NDJSON export of the log, and a verification of the
 //! whole chain. Reading the log is blocking work and runs off the async workers.
+//!
+//! It only reads: it never appends or changes a deployment, and no handler runs before the
+//! token is checked (each takes the `Admin` proof as its first extractor).
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;

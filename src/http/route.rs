@@ -2,6 +2,10 @@
 //! it takes and what it answers. The router is built from the catalog and
 //! `GET /api/openapi.json` is generated from the same entries (see `openapi.rs`), so the
 //! document cannot miss or invent a route.
+//!
+//! A route the router serves must never be declared anywhere but here. The catalog only
+//! describes: it never checks a request itself (`admin` documents the token check that the ops
+//! handlers' `Admin` extractor makes).
 
 use axum::routing::MethodRouter;
 

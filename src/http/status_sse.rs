@@ -3,9 +3,10 @@
 //!
 //! Every message carries the ledger seq of the event it reports as its `id`, and only durable
 //! events do (keep-alive comments carry none). Without `Last-Event-ID` the stream opens with the
-//! current state; with it, exactly the events after that seq follow, none twice, none missed,
-//! also across a server restart. `complete` and `error` end the stream and carry `headHash`, the
-//! receipt of the deployment's last event; reconnecting at or past it gets 204.
+//! current state; with it, exactly the events after that seq follow: an event is never sent
+//! twice or missed, also across a server restart. `complete` and `error` end the stream and
+//! carry `headHash`, the receipt of the deployment's last event; reconnecting at or past it gets
+//! 204.
 
 use std::convert::Infallible;
 use std::time::Duration;

@@ -3,6 +3,10 @@
 //!
 //! `hash = SHA-256(prev_hash ‖ encoded envelope without hash)`, where the encoding is the
 //! bincode body of [`crate::ledger::codec`]. The first event's `prev_hash` is all zeros.
+//!
+//! An envelope is never changed once written, and both forms of a [`Hash`](struct@Hash) (32 raw
+//! bytes in the binary log, 64 lowercase hex digits in JSON exports) are persisted: never change
+//! either.
 
 use std::fmt;
 use std::str::FromStr;

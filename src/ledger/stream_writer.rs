@@ -1,4 +1,8 @@
 //! [`StreamWriter`]: one run's pen on its deployment's stream.
+//!
+//! It never appends at any version but the one it last wrote (a second writer of the stream
+//! gets a version conflict, never a mixed history), and its version moves only once an append
+//! is durable.
 
 use std::sync::Arc;
 

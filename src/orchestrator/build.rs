@@ -1,6 +1,9 @@
 //! [`Builder`]: the one wiring of an [`Orchestrator`] from typed settings (the caller with its
 //! breaker, retry policy and jitter seed, the crash points, the ids, the settings), so that the
 //! server, the benchmarks and the replay tool cannot wire it differently.
+//!
+//! This is the only place an [`Orchestrator`] is constructed, and building never starts a run,
+//! reads the ledger or does I/O: recovery and deployments begin only when the caller asks.
 
 use std::sync::Arc;
 

@@ -1,7 +1,8 @@
 //! One deployment's run: the loop that executes what the saga core decides. It asks
 //! `plan::next` for a step, executes it (append, call through the [`Caller`], probe, sleep on
 //! the injected clock), folds every event it appends into its own [`SagaState`], and loops until
-//! the core says the deployment is over. It decides nothing itself.
+//! the core says the deployment is over. It must never decide anything itself: every step it
+//! executes is one `plan::next` returned.
 //!
 //! [`Caller`]: crate::dokploy::caller::Caller
 

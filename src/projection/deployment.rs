@@ -8,8 +8,8 @@
 //! envelope. The live read model and `stackledger-replay` call this same code, so what a user
 //! saw and what an engineer replays cannot differ. It never panics on an unexpected order of
 //! events: the ledger writer enforces the order, and the fold stays total regardless. It must
-//! never decide anything for the orchestrator: the fields and methods marked "orchestrator
-//! only" below serve it until it folds its own stream, and go then.
+//! never decide anything for the orchestrator, which folds its own stream
+//! ([`crate::deployment::saga`]).
 
 use crate::deployment::{
     DeploymentStatus, Event, Phase, ResourceId, ResourceKind, RollbackOutcome,

@@ -2,6 +2,7 @@
 //!
 //! Each line's sentence comes from the one renderer ([`crate::projection::render`]), so the view
 //! reads the same whether it was built live or replayed years later. Pure: no clock, no I/O.
+//! It never keeps more than [`LOG_ENTRIES_MAX`] lines and never words an event itself.
 
 use std::collections::VecDeque;
 

@@ -1,8 +1,8 @@
 //! The figures `GET /metrics` reports about deployments, folded from the read model:
 //! deployments by status, retried attempts, and the time spent in each phase left.
 //!
-//! Pure: this only sums what the deployment states hold; writing the Prometheus text is the
-//! HTTP layer's job.
+//! Pure: this only sums what the deployment states hold. It never writes Prometheus text (that
+//! is the HTTP layer's job) and never reads anything but the states it is given.
 
 use crate::deployment::{DeploymentStatus, Phase};
 use crate::projection::deployment::DeploymentState;

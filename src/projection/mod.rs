@@ -4,8 +4,8 @@
 //!
 //! Everything here is a pure function of envelopes: no clock, no I/O, no ids, no randomness.
 //! The server's live read model and `stackledger-replay` run the same folds, and one renderer
-//! ([`render`]) words every event for the log, the replay timeline and the audit page. Nothing
-//! here decides for the orchestrator or imports `http` or `dokploy`.
+//! ([`render`]) words every event for the log, the replay timeline and the audit page. It never
+//! decides for the orchestrator and never imports `http` or `dokploy`.
 
 pub mod deployment;
 #[cfg(test)]

@@ -3,6 +3,10 @@
 //!
 //! [`ReadModel`] is plain data with a pure `apply`; [`LiveReadModel`] shares one behind a lock
 //! and is the [`Projector`] the ledger feeds after each durable append.
+//!
+//! It never folds an event twice (one at or before the last folded seq is ignored), and its
+//! name holders only answer queries: who may claim a name is decided by the ledger writer with
+//! [`crate::deployment::name::NameClaims`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};

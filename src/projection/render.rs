@@ -3,13 +3,14 @@
 //! says, how long the step took.
 //!
 //! The deployment's 50-entry log, the replay tool's timeline and the audit page's events
-//! ([`crate::projection::view::narrate`]) all read their sentences from here, so one event reads the same everywhere. A [`Narrator`]
-//! remembers the little that later sentences need from earlier events of the same stream (the
-//! procedure each call number named, how many resources were created, when the deployment was
-//! requested), so a stream rendered live and one rendered years later read alike.
+//! ([`crate::projection::view::narrate`]) all read their sentences from here, so one event
+//! reads the same everywhere. A [`Narrator`] remembers the little that later sentences need
+//! from earlier events of the same stream (the procedure each call number named, how many
+//! resources were created, when the deployment was requested), so a stream rendered live and
+//! one rendered years later read alike.
 //!
-//! Pure: no clock, no I/O; every time comes from the envelope. The sentences are a contract of
-//! the log view (pages and tests read them): change one only on purpose.
+//! It never reads a clock or does I/O: every time comes from the envelope. The sentences are a
+//! contract of the log view (pages and tests read them): change one only on purpose.
 
 use std::collections::BTreeMap;
 

@@ -1,8 +1,8 @@
 //! Phase timings: how long a deployment spent in each phase it has left, from the envelopes'
 //! times (the metrics' phase durations read these).
 //!
-//! Pure: no clock, no I/O; a phase's time is the gap between the events that entered and left
-//! it.
+//! It never reads a clock or does I/O: a phase's time is the gap between the events that
+//! entered and left it.
 
 use std::slice;
 

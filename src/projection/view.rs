@@ -1,7 +1,9 @@
 //! The JSON shapes the read side serves: a deployment (DESIGN §5, `GET /api/deployment/:id`),
 //! built from a [`DeploymentState`], and a deployment's events with their sentences (the audit
 //! page's data, `GET /api/deployments/:id/events`). Times are RFC 3339 in UTC with
-//! milliseconds, computed from the envelope's unix milliseconds (no clock is read).
+//! milliseconds, computed from the envelope's unix milliseconds.
+//!
+//! It never reads a clock, and never words an event itself: every sentence is the renderer's.
 
 use serde::Serialize;
 

@@ -1,8 +1,8 @@
 //! Structure rules that review alone would let slip (issue 10's "done when"), checked on the
 //! source tree: file and function sizes, the orchestrator never reading the projection, Dokploy
-//! procedure names written only in their table, no silent `.max(1)` clamps, and no import cycle
-//! between the crate's top-level modules. Test modules (`#[cfg(test)]` to the end of a file)
-//! are not counted.
+//! procedure names written only in their table, no silent `.max(1)` clamps, no import cycle
+//! between the crate's top-level modules, and every module opening with what it owns and what
+//! it must never do. Test modules (`#[cfg(test)]` to the end of a file) are not counted.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -335,6 +335,78 @@ fn top_level_modules_have_no_import_cycle() {
             panic!("module cycle: {}", cycle.join(" → "));
         }
     }
+}
+
+/// Whether `path` holds only tests or their fixtures (its module doc is not a product header).
+fn is_test_only(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or_default();
+    name == "tests.rs"
+        || name == "fixture.rs"
+        || name == "fixtures.rs"
+        || (name.starts_with("tests_") && name.ends_with(".rs"))
+}
+
+/// The opening `//!` block of a file (the consecutive `//!` lines at its top), as one line.
+fn opening_doc(text: &str) -> String {
+    text.lines()
+        .map_while(|line| line.strip_prefix("//!"))
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether a module's opening doc says what it must never do.
+fn says_what_it_must_never_do(doc: &str) -> bool {
+    let doc = doc.to_lowercase();
+    doc.contains("never") || doc.contains("must not")
+}
+
+#[test]
+fn every_module_says_what_it_owns_and_what_it_must_never_do() {
+    let mut silent = Vec::new();
+    let mut checked = 0;
+    for path in sources("src").into_iter().chain(sources("tools")) {
+        if is_test_only(&path) {
+            continue;
+        }
+        checked += 1;
+        let text = std::fs::read_to_string(&path).expect("a source file is readable");
+        let doc = opening_doc(&text);
+        if doc.is_empty() {
+            silent.push(format!("{}: no opening //! block", relative(&path)));
+        } else if !says_what_it_must_never_do(&doc) {
+            silent.push(format!(
+                "{}: its //! block never says what it must never do",
+                relative(&path)
+            ));
+        }
+    }
+    assert!(checked > 80, "the source tree is found ({checked} files)");
+    assert!(
+        silent.is_empty(),
+        "open each module with a //! block saying what it owns and, in a sentence of its own, \
+         what it must never do (\"never\" or \"must not\"):\n{}",
+        silent.join("\n")
+    );
+}
+
+#[test]
+fn the_header_check_reads_only_the_opening_block() {
+    let text = "//! Owns the widgets.\n//! It must\n//! not sleep.\n\n//! Never read.\nfn f() {}";
+    assert_eq!(opening_doc(text), "Owns the widgets. It must not sleep.");
+    assert!(says_what_it_must_never_do(&opening_doc(text)));
+    let late = "//! Owns the widgets.\n\n// It never sleeps.\n//! Never read.";
+    assert!(!says_what_it_must_never_do(&opening_doc(late)));
+    assert_eq!(opening_doc("use std::fmt;\n//! Never.\n"), "");
+    assert!(is_test_only(Path::new(
+        "src/deployment/plan/tests_polling.rs"
+    )));
+    assert!(is_test_only(Path::new("src/projection/fixture.rs")));
+    assert!(!is_test_only(Path::new("src/ledger/verify.rs")));
+    assert!(!is_test_only(Path::new("tools/replay/main.rs")));
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! `stackledger-bench drive`: the portal's wiring (`App::build`) without HTTP, for crash tests.
 //! It recovers every interrupted deployment, waits for them, deploys the given names one after
 //! another, prints one JSON line per outcome, and optionally the crash-point counts.
+//!
+//! It never wires the portal by hand: it builds it from flags through `App::build`, so a crash
+//! test exercises the server's own wiring.
 
 use std::io::Write;
 use std::path::PathBuf;

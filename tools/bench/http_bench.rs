@@ -1,5 +1,8 @@
 //! The HTTP benchmark: `GET /api/deployment/:id` against a minimal axum JSON handler on the
 //! same machine, and the portal both HTTP benchmarks serve (the SSE one is `sse_bench`).
+//!
+//! An answer that is not a success never counts as a request served: it ends the run with an
+//! error, so refusals can never inflate a rate.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

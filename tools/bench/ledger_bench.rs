@@ -1,4 +1,8 @@
 //! The ledger benchmark: raw disk and sled references, then the ledger beside them.
+//!
+//! It measures only in a fresh directory of its own under `--dir` (removed afterwards), so it
+//! never opens or changes an existing ledger; an append counts only once it is acknowledged as
+//! durable.
 
 use std::fs::OpenOptions;
 use std::io::Write;

@@ -1,5 +1,8 @@
 //! Load generation: realistic deployment events, and the append-until-killed child process of
 //! the crash tests.
+//!
+//! The appender never prints a seq before the ledger acknowledged it as durable, so a printed
+//! seq that a restart does not find is a lost acknowledgement.
 
 use std::io::Write;
 use std::path::PathBuf;

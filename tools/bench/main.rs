@@ -1,4 +1,6 @@
-//! `stackledger-bench`: the ledger benchmark, and a load generator used by the crash tests.
+//! `stackledger-bench`: the benchmarks (`ledger`, `orchestrator`, `http`, `sse`) and the load
+//! generators of the crash tests (`drive`, `append`). This file only parses the command line
+//! and runs one subcommand; it never measures anything itself.
 //!
 //! `stackledger-bench ledger` measures, in one run on one disk, the raw limits (write +
 //! fdatasync of 200-byte records, one and in batches; sled inserts with no flush), then the

@@ -4,6 +4,10 @@
 //! Sources: `--data-dir DIR` (a stopped server's data directory), `--file FILE` (an NDJSON
 //! export), or `--from URL --token T` (a running server's export endpoint). Exit codes: 0 ok,
 //! 1 verification failure, 2 usage or I/O error.
+//!
+//! It never writes to the ledger it reads: a data directory is opened read-only, a server is
+//! only sent GETs, and redrive runs on a scratch ledger in memory. The one file it writes is
+//! `export --out`'s.
 
 #![allow(clippy::print_stdout)]
 

@@ -1,5 +1,6 @@
 //! A running server as a source (`--from URL --token T`): pages of its NDJSON export and the
-//! deployment views it serves, through its ops API. Read-only: it only sends GETs.
+//! deployment views it serves, through its ops API. It never sends anything but a GET, and its
+//! errors never show the token: they name the origin and the status only.
 
 use anyhow::{Context, bail};
 use serde_json::Value;

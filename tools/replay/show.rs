@@ -1,5 +1,6 @@
 //! `list` and `show`: the deployments of a log, and one deployment's state as of any seq,
-//! rebuilt with the fold the server runs (DESIGN §7). Reads only the events it is given.
+//! rebuilt with the fold the server runs (DESIGN §7). It never reads anything but the events
+//! it is given (no store, no network).
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -2,6 +2,9 @@
 //! export, or a running server's export endpoint ([`crate::server`]). Every source yields the envelopes in seq
 //! order; a data directory is opened read-only and verified as it is read (the ledger's own
 //! verification), an export is verified when asked to.
+//!
+//! It never writes to a source: a data directory is opened with `LedgerReader` (no writer, no
+//! head or format stamp), a file is only read, and a server is only sent GETs.
 
 use std::path::{Path, PathBuf};
 

@@ -4,8 +4,8 @@
 //!
 //! Sentences come from the server's one renderer (`projection::render`), so a row reads as the
 //! deployment's log line for the same event; the timeline adds the call and attempt numbers
-//! (what `redrive --override CALL=STATUS` takes) and the renderer's note. Reads only the events
-//! it is given.
+//! (what `redrive --override CALL=STATUS` takes) and the renderer's note. It never reads
+//! anything but the events it is given, and never words an event itself.
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -2,6 +2,9 @@
 //! to the deployment and `deployment.all` polled for that row until it is final or the deploy
 //! timeout passes; then the stack's health URL is polled until 200 or the health timeout. Both
 //! timeouts count from when the wait began in this run (a resumed run waits afresh).
+//!
+//! A wait never runs past its timeout (when one more interval would, the phase fails instead),
+//! and a deploy row under another title is never taken for this deployment's.
 
 use std::time::Duration;
 

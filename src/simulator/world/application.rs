@@ -4,7 +4,7 @@
 //! key required, as Dokploy's schema has it) and `application.delete`.
 //!
 //! Deleting an application removes its domains, deployment rows and queued deploys with it;
-//! nothing here may leave a row that points at an application that is gone.
+//! it must never leave a row that points at an application that is gone.
 
 use serde_json::{Map, Value, json};
 

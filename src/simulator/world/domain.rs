@@ -3,7 +3,8 @@
 //! turns every handler error of `domain.create` into one), `domain.byApplicationId` (each row
 //! with its application) and `domain.delete`.
 //!
-//! Validation comes before any row is written: a refused create leaves the world as it was.
+//! Validation comes before any row is written: a refused create never writes a row, draws an
+//! id or moves the world's time.
 
 use serde_json::{Map, Value, json};
 

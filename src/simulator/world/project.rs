@@ -5,7 +5,7 @@
 //! cascade does.
 //!
 //! `project.all` is serialized straight from the rows: the list grows with every project, so
-//! building `Value` trees for it would make the simulator quadratic. Nothing here may answer
+//! building `Value` trees for it would make the simulator quadratic. It must never answer
 //! differently from Dokploy for a shape StackLedger reads.
 
 use serde::Serialize;

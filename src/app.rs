@@ -16,7 +16,7 @@ use crate::config::{
     BreakerSettings, Config, ConfigErrors, DokployTarget, HttpSettings, RetrySettings, Settings,
 };
 use crate::defaults;
-use crate::deployment::Event;
+use crate::deployment::{Event, plan};
 pub use crate::dokploy::DokployMode;
 use crate::dokploy::breaker::BreakerOptions;
 use crate::dokploy::client::{ClientOptions, DokployClient};
@@ -271,16 +271,18 @@ fn build_orchestrator(
 /// The orchestrator's settings.
 fn orchestrator_settings(settings: &Settings, health_url: String) -> orchestrator::Settings {
     orchestrator::Settings {
-        image: settings.stack.image.clone(),
-        domain_suffix: settings.stack.domain_suffix.clone(),
-        port: settings.stack.port.get(),
-        health_url,
-        health_timeout: settings.timing.health_timeout,
-        health_interval: settings.timing.health_interval,
-        deploy_poll_interval: settings.timing.deploy_poll_interval,
-        deploy_timeout: settings.timing.deploy_timeout,
+        plan: plan::Settings {
+            image: settings.stack.image.clone(),
+            domain_suffix: settings.stack.domain_suffix.clone(),
+            port: settings.stack.port.get(),
+            health_url,
+            health_timeout: settings.timing.health_timeout,
+            health_interval: settings.timing.health_interval,
+            deploy_poll_interval: settings.timing.deploy_poll_interval,
+            deploy_timeout: settings.timing.deploy_timeout,
+            recovery: settings.recovery,
+        },
         running_max: settings.running_max,
-        recovery: settings.recovery,
     }
 }
 

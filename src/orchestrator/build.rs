@@ -116,7 +116,6 @@ impl<A: DokployApi> Builder<A> {
                 caller,
                 clock: self.clock,
                 ids: self.ids,
-                plan: self.settings.plan(),
                 settings: self.settings,
                 running,
                 crash,

@@ -65,45 +65,21 @@ pub use build::Builder;
 pub use error::StartError;
 pub use plan::{NonZeroDuration, Outcome, RecoveryPolicy};
 
-/// The orchestrator's settings, validated (defaults from DESIGN §4 and §8).
+/// The orchestrator's settings, validated (defaults from DESIGN §4 and §8): what each
+/// deployment's decisions depend on, and how many run at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// The Docker image every stack runs.
-    pub image: String,
-    /// Stacks answer at `NAME.<suffix>`.
-    pub domain_suffix: String,
-    /// The container port the domain routes to.
-    pub port: u16,
-    /// The health URL template; `{name}` and `{suffix}` are replaced.
-    pub health_url: String,
-    /// How long health may take to turn 200 (zero: the first poll decides).
-    pub health_timeout: Duration,
-    /// Time between health polls.
-    pub health_interval: NonZeroDuration,
-    /// Time between polls of `deployment.all`.
-    pub deploy_poll_interval: NonZeroDuration,
-    /// How long a deploy may take to finish (queued and running).
-    pub deploy_timeout: Duration,
+    /// The saga core's settings (image, domain, health and deploy timing, recovery policy).
+    pub plan: plan::Settings,
     /// Deployments running at once; more are refused.
     pub running_max: NonZeroUsize,
-    /// What startup does with unfinished deployments.
-    pub recovery: RecoveryPolicy,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        let plan = plan::Settings::default();
         Self {
-            image: plan.image,
-            domain_suffix: plan.domain_suffix,
-            port: plan.port,
-            health_url: plan.health_url,
-            health_timeout: plan.health_timeout,
-            health_interval: plan.health_interval,
-            deploy_poll_interval: plan.deploy_poll_interval,
-            deploy_timeout: plan.deploy_timeout,
+            plan: plan::Settings::default(),
             running_max: crate::defaults::RUNNING_MAX,
-            recovery: plan.recovery,
         }
     }
 }
@@ -111,27 +87,12 @@ impl Default for Settings {
 impl Settings {
     /// The host of a stack.
     pub fn host(&self, name: &str) -> String {
-        self.plan().host(name)
+        self.plan.host(name)
     }
 
     /// The health URL of a stack.
     pub fn health_url_of(&self, name: &str) -> String {
-        self.plan().health_url_of(name)
-    }
-
-    /// What the saga core's decisions depend on.
-    pub fn plan(&self) -> plan::Settings {
-        plan::Settings {
-            image: self.image.clone(),
-            domain_suffix: self.domain_suffix.clone(),
-            port: self.port,
-            health_url: self.health_url.clone(),
-            health_timeout: self.health_timeout,
-            health_interval: self.health_interval,
-            deploy_poll_interval: self.deploy_poll_interval,
-            deploy_timeout: self.deploy_timeout,
-            recovery: self.recovery,
-        }
+        self.plan.health_url_of(name)
     }
 }
 
@@ -154,8 +115,6 @@ struct Inner<A> {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGen>,
     settings: Settings,
-    /// The settings as the saga core takes them.
-    plan: plan::Settings,
     running: Arc<Semaphore>,
     crash: Arc<CrashPoints>,
     server_version: String,
@@ -225,9 +184,9 @@ impl<A: DokployApi> Orchestrator<A> {
         let settings = &self.inner.settings;
         let requested = Event::DeploymentRequested {
             name: name.clone(),
-            image: settings.image.clone(),
+            image: settings.plan.image.clone(),
             domain: settings.host(&name),
-            port: settings.port,
+            port: settings.plan.port,
             client: client.to_owned(),
             server_version: self.inner.server_version.clone(),
         };

@@ -71,7 +71,12 @@ impl<'a, A: DokployApi> Run<'a, A> {
         let mut executed = Executed::Nothing;
         loop {
             let now_ms = self.inner.clock.now_ms();
-            let step = plan::next(&self.journal.saga, &self.inner.plan, now_ms, &executed);
+            let step = plan::next(
+                &self.journal.saga,
+                &self.inner.settings.plan,
+                now_ms,
+                &executed,
+            );
             executed = match step {
                 Step::Record { event, cause } => {
                     self.record(event, cause).await?;

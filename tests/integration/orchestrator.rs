@@ -27,11 +27,10 @@ struct Rig {
 }
 
 fn settings(simulator: &Simulator) -> Settings {
-    Settings {
-        image: "nginx:1.27".to_owned(),
-        health_url: simulator.health_url_template(),
-        ..Settings::default()
-    }
+    let mut settings = Settings::default();
+    settings.plan.image = "nginx:1.27".to_owned();
+    settings.plan.health_url = simulator.health_url_template();
+    settings
 }
 
 fn orchestrator(
@@ -570,7 +569,7 @@ async fn recovery_resumes_an_interrupted_deployment_without_duplicating_what_it_
 
 #[tokio::test]
 async fn recovery_by_rollback_removes_what_the_interrupted_run_made() {
-    let rig = rig_with(|settings| settings.recovery = RecoveryPolicy::Rollback).await;
+    let rig = rig_with(|settings| settings.plan.recovery = RecoveryPolicy::Rollback).await;
     let id = interrupted_after_project_create(&rig).await;
     for task in rig.orchestrator.recover().await.expect("recovery starts") {
         let outcome = task.await.expect("ends").expect("ledger ok");

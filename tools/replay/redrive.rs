@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use serde_json::json;
 use stackledger::clock::{Clock, ManualClock};
 use stackledger::deployment::Event;
+use stackledger::deployment::plan;
 use stackledger::dokploy::recorded::RecordedDokploy;
 use stackledger::ids::{DeploymentId, IdGen, Seq};
 use stackledger::ledger::envelope::Envelope;
@@ -69,7 +70,7 @@ pub(crate) fn run(redrive: &Redrive<'_>) -> anyhow::Result<Redriven> {
             .strip_prefix(&format!("{name}."))
             .unwrap_or(&domain)
             .to_owned();
-        let settings = Settings {
+        let plan = plan::Settings {
             image,
             domain_suffix: suffix,
             port,
@@ -77,6 +78,10 @@ pub(crate) fn run(redrive: &Redrive<'_>) -> anyhow::Result<Redriven> {
             health_timeout: redrive.health_timeout,
             health_interval: NonZeroDuration::new(redrive.health_interval)
                 .context("--health-interval must be more than 0s")?,
+            ..plan::Settings::default()
+        };
+        let settings = Settings {
+            plan,
             ..Settings::default()
         };
         let orchestrator = Orchestrator::builder(Arc::clone(&api), ledger.clone(), clock)

@@ -227,6 +227,13 @@ impl Ledger {
         read::range(self.store.as_ref(), self.head().seq, after, limit)
     }
 
+    /// The last durable event of every stream, in the order the streams began: one read per
+    /// stream from the stream index, not a scan of the log.
+    pub fn last_events(&self) -> Result<Vec<Envelope>, LedgerError> {
+        let lasts = self.shared.published().stream_lasts();
+        read::at(self.store.as_ref(), &lasts)
+    }
+
     /// Up to `limit` durable events of `stream` with seq after `after`, in order.
     pub fn read_stream(
         &self,

@@ -85,6 +85,17 @@ impl Published {
         seqs[start..].iter().take(limit).copied().collect()
     }
 
+    /// The seq of every stream's last event, in the order the streams began.
+    pub(crate) fn stream_lasts(&self) -> Vec<Seq> {
+        let mut ends: Vec<(Seq, Seq)> = self
+            .streams
+            .values()
+            .filter_map(|seqs| Some((*seqs.first()?, *seqs.last()?)))
+            .collect();
+        ends.sort_unstable();
+        ends.into_iter().map(|(_, last)| last).collect()
+    }
+
     /// The number of events in `stream` (its current version).
     pub(crate) fn version(&self, stream: DeploymentId) -> StreamVersion {
         let count = self.streams.get(&stream).map_or(0, Vec::len);

@@ -2,11 +2,10 @@
 //! `RecoveryStarted`, then runs again from its own events; whether it resumes or rolls back is
 //! the saga core's decision, by the recovery policy in the settings.
 //!
-//! The unfinished deployments are found by reading the ledger itself (each stream's status is
-//! what `Event::status_effect` makes it, the same rule the name claims follow), never from the
-//! read model.
+//! The unfinished deployments are found in the ledger itself (the last event of each stream,
+//! read through the stream index: one read per deployment, not a scan of the log), never in
+//! the read model.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::task::JoinHandle;
@@ -14,13 +13,10 @@ use tokio::task::JoinHandle;
 use crate::crash::CrashPoint;
 use crate::deployment::{DeploymentStatus, Event};
 use crate::dokploy::api::DokployApi;
-use crate::ids::{DeploymentId, Seq};
+use crate::ids::DeploymentId;
 use crate::ledger::error::LedgerError;
 use crate::ledger::{ExpectedVersion, Ledger, NewEvent};
 use crate::orchestrator::{Orchestrator, Outcome};
-
-/// Events read from the ledger at a time while looking for unfinished deployments.
-const PAGE_EVENTS_MAX: usize = 4096;
 
 impl<A: DokployApi> Orchestrator<A> {
     /// Resumes (or rolls back, by policy) every deployment left `in_progress`, each after a
@@ -49,32 +45,18 @@ impl<A: DokployApi> Orchestrator<A> {
 }
 
 /// The deployments whose status is still `in_progress`, in the order they were requested.
+///
+/// A deployment is over once its stream ends in `DeploymentSucceeded` or `RollbackFinished`
+/// (nothing follows either: the saga finishes there), so the last event of each stream
+/// decides, by the same `Event::status_effect` the name claims and the projection fold.
 fn unfinished(ledger: &Ledger) -> Result<Vec<DeploymentId>, LedgerError> {
-    let mut status: HashMap<DeploymentId, DeploymentStatus> = HashMap::new();
-    let mut requested = Vec::new();
-    let mut after = Seq::ZERO;
-    loop {
-        let page = ledger.read_after(after, PAGE_EVENTS_MAX)?;
-        for envelope in &page {
-            let id = envelope.stream;
-            let known = status.contains_key(&id);
-            // A deployment's stream begins with its request; nothing else starts one.
-            let starts = matches!(envelope.event, Event::DeploymentRequested { .. });
-            if id.is_system() || (!known && !starts) {
-                continue;
-            }
-            if !known {
-                requested.push(id);
-            }
-            if let Some(effect) = envelope.event.status_effect() {
-                status.insert(id, effect);
-            }
-        }
-        match page.last() {
-            Some(last) if page.len() == PAGE_EVENTS_MAX => after = last.seq,
-            _ => break,
-        }
-    }
-    requested.retain(|id| status.get(id) == Some(&DeploymentStatus::InProgress));
-    Ok(requested)
+    let lasts = ledger.last_events()?;
+    let open = lasts.into_iter().filter(|last| {
+        let finished = matches!(
+            last.event.status_effect(),
+            Some(DeploymentStatus::Success | DeploymentStatus::Failure)
+        );
+        !last.stream.is_system() && !finished
+    });
+    Ok(open.map(|last| last.stream).collect())
 }

@@ -221,6 +221,39 @@ async fn a_failed_deployment_keeps_its_name_until_its_rollback_ends() {
     append(&test.ledger, second, vec![requested("shop")]).await;
 }
 
+#[tokio::test]
+async fn each_streams_last_event_is_read_in_the_order_the_streams_began_also_after_a_reopen() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let test = open_ledger(dir.path());
+    let ids = SequentialIds::default();
+    let (first, second) = (ids.deployment_id(), ids.deployment_id());
+    append(&test.ledger, first, vec![requested("shop")]).await;
+    append(&test.ledger, second, vec![requested("cafe")]).await;
+    let succeeded = Event::DeploymentSucceeded {
+        url: "https://shop.example.com".into(),
+    };
+    append(
+        &test.ledger,
+        first,
+        vec![phase(Phase::CreatingProject), succeeded.clone()],
+    )
+    .await;
+    append(&test.ledger, second, vec![phase(Phase::CreatingProject)]).await;
+    let lasts = |ledger: &Ledger| -> Vec<(DeploymentId, Event)> {
+        let events = ledger.last_events().expect("the last events read");
+        events.into_iter().map(|e| (e.stream, e.event)).collect()
+    };
+    let expected = vec![(first, succeeded), (second, phase(Phase::CreatingProject))];
+    assert_eq!(lasts(&test.ledger), expected);
+    close(test.ledger).await;
+    let reopened = open_ledger(dir.path());
+    assert_eq!(
+        lasts(&reopened.ledger),
+        expected,
+        "the stream index is rebuilt at open"
+    );
+}
+
 /// A store that fails on demand. While `failing_sync` is set, writes are lost and syncs fail,
 /// as when Linux drops the dirty pages of a failed fsync; while `failing_write` is set, writes
 /// fail outright.

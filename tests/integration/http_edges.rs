@@ -471,3 +471,20 @@ async fn a_refusal_is_logged_once_under_its_request_id_and_a_success_not_at_all(
     assert_eq!(refused[0]["span"]["request_id"], "trace-me-7");
     assert!(lines("quiet-8").is_empty(), "a success is not logged");
 }
+
+#[tokio::test]
+async fn a_connection_cap_the_descriptor_limit_cannot_hold_is_refused_at_start_naming_its_flag() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let flags = ["--connections-max=2048".to_owned()];
+    let mut command = crate::support::portal::command_with_nofile(dir.path(), &flags, 256);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("the binary runs")
+        .expect("its output is read");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "it started: {stderr}");
+    assert!(
+        stderr.contains("--connections-max 2048 needs") && stderr.contains("may open 256"),
+        "{stderr}"
+    );
+}

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use stackledger::deployment::Event;
 use stackledger::ids::DeploymentId;
 use stackledger::ledger::{ExpectedVersion, NewEvent};
@@ -207,16 +207,7 @@ async fn an_answer_slower_than_the_request_timeout_is_408_json_but_the_stream_is
         .expect("answers");
     assert_eq!(health.status(), 200, "a quick answer is within the timeout");
 
-    let accepted: Value = http()
-        .post(app.url("/api/deploy"))
-        .json(&json!({"name": "patient"}))
-        .send()
-        .await
-        .expect("answers")
-        .json()
-        .await
-        .expect("json");
-    let id = accepted["deploymentId"].as_str().expect("an id");
+    let id = app.deploy("patient").await;
     let stream = http()
         .get(app.url(&format!("/api/status/{id}")))
         .send()

@@ -222,16 +222,7 @@ async fn status_streams_beyond_the_cap_are_refused_with_503() {
         ..stackledger::simulator::Fault::on("project.all")
     });
     let app = spawn_app(dir.path(), &simulator, &["--sse-max=1"]).await;
-    let body: Value = http()
-        .post(app.url("/api/deploy"))
-        .json(&json!({"name": "slow"}))
-        .send()
-        .await
-        .expect("answers")
-        .json()
-        .await
-        .expect("json");
-    let id = body["deploymentId"].as_str().expect("an id").to_owned();
+    let id = app.deploy("slow").await;
     let open = http()
         .get(app.url(&format!("/api/status/{id}")))
         .send()
@@ -273,19 +264,7 @@ async fn a_client_holding_its_share_of_status_streams_is_refused_with_429() {
     });
     let flags = ["--sse-client-max=2", "--trust-forwarded-for"];
     let app = spawn_app(dir.path(), &simulator, &flags).await;
-    let body: Value = http()
-        .post(app.url("/api/deploy"))
-        .json(&json!({"name": "watched"}))
-        .send()
-        .await
-        .expect("answers")
-        .json()
-        .await
-        .expect("json");
-    let path = format!(
-        "/api/status/{}",
-        body["deploymentId"].as_str().expect("an id")
-    );
+    let path = format!("/api/status/{}", app.deploy("watched").await);
     let open = |forwarded: Option<&str>| {
         let mut request = http().get(app.url(&path));
         if let Some(client) = forwarded {

@@ -202,16 +202,7 @@ async fn the_openapi_document_lists_every_route_and_each_answers_as_documented()
         &["--admin-token=ops-doc-test-token"],
     )
     .await;
-    let accepted: Value = http()
-        .post(app.url("/api/deploy"))
-        .json(&json!({"name": "documented"}))
-        .send()
-        .await
-        .expect("answers")
-        .json()
-        .await
-        .expect("json");
-    let id = accepted["deploymentId"].as_str().expect("an id").to_owned();
+    let id = app.deploy("documented").await;
     let document: Value = http()
         .get(app.url("/api/openapi.json"))
         .send()

@@ -111,8 +111,8 @@ pub(crate) fn parse_sse(body: &str) -> Vec<Message> {
 }
 
 impl TestApp {
-    /// Deploys `name` over HTTP and reads its status stream to the end; returns the id.
-    pub(crate) async fn deploy_and_wait(&self, name: &str) -> String {
+    /// Deploys `name` over HTTP; returns the accepted deployment's id.
+    pub(crate) async fn deploy(&self, name: &str) -> String {
         let body: serde_json::Value = super::http()
             .post(self.url("/api/deploy"))
             .json(&serde_json::json!({ "name": name }))
@@ -122,10 +122,15 @@ impl TestApp {
             .json()
             .await
             .expect("json");
-        let id = body["deploymentId"]
+        body["deploymentId"]
             .as_str()
             .unwrap_or_else(|| panic!("accepted: {body}"))
-            .to_owned();
+            .to_owned()
+    }
+
+    /// Deploys `name` over HTTP and reads its status stream to the end; returns the id.
+    pub(crate) async fn deploy_and_wait(&self, name: &str) -> String {
+        let id = self.deploy(name).await;
         let stream = super::http()
             .get(self.url(&format!("/api/status/{id}")))
             .send();

@@ -13,7 +13,7 @@ use reqwest::Url;
 
 use crate::clock::Clock;
 use crate::config::{
-    BreakerSettings, Config, ConfigErrors, DokployTarget, HttpSettings, RetrySettings, Settings,
+    BreakerSettings, Config, ConfigErrors, DokployTarget, RetrySettings, Settings,
 };
 use crate::defaults;
 use crate::deployment::{Event, plan};
@@ -130,7 +130,7 @@ impl App {
             simulator: dokploy.simulator,
             admin_token,
             admin_token_file,
-            limits: http_limits(&settings.http),
+            limits: settings.http,
             clock,
         })
     }
@@ -305,23 +305,6 @@ fn breaker_options(breaker: &BreakerSettings) -> BreakerOptions {
     }
 }
 
-/// The HTTP limits of checked settings (the server, the tests and the benchmarks use these).
-pub fn http_limits(http: &HttpSettings) -> crate::http::Limits {
-    crate::http::Limits {
-        deploys_per_minute: http.deploys_per_minute.get(),
-        trust_forwarded_for: http.trust_forwarded_for,
-        sse_max: http.sse_max.get(),
-        sse_client_max: http.sse_client_max,
-        connections_max: http.connections_max,
-        header_timeout: http.header_timeout,
-        body_timeout: http.body_timeout,
-        request_timeout: http.request_timeout,
-        url_bytes_max: http.url_bytes_max,
-        header_bytes_max: http.header_bytes_max,
-        headers_max: http.headers_max,
-    }
-}
-
 /// The admin token: from the configuration, else the one kept in `<data-dir>/admin-token`,
 /// else a new one written there with mode 0600 (readable by the server's user only). A kept
 /// token must follow the same rules as a configured one.
@@ -406,9 +389,9 @@ mod tests {
         ])
         .expect("parses");
         let settings = Settings::from_config(&cli.serve).expect("valid");
-        let wired = http_limits(&settings.http);
-        assert_eq!(wired.deploys_per_minute, 3);
-        assert_eq!(wired.sse_max, 7);
+        let wired = settings.http;
+        assert_eq!(wired.deploys_per_minute.get(), 3);
+        assert_eq!(wired.sse_max.get(), 7);
         assert!(wired.trust_forwarded_for);
     }
 }

@@ -26,8 +26,8 @@ pub use crate::secret::ApiKey;
 use crate::secret::{SecretText, SecretTextParser};
 pub use error::{ConfigError, ConfigErrors};
 pub use settings::{
-    BreakerSettings, DokployTarget, HttpSettings, RetrySettings, Settings, SimulatorSettings,
-    StackSettings, Timings,
+    BreakerSettings, DokployTarget, RetrySettings, Settings, SimulatorSettings, StackSettings,
+    Timings,
 };
 
 /// How log lines are written.

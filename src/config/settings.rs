@@ -19,6 +19,7 @@ use super::{Config, LogFormat, SimulateConfig};
 use crate::crash::CrashAt;
 use crate::defaults;
 use crate::deployment::plan::{NonZeroDuration, RecoveryPolicy};
+use crate::http::Limits;
 use crate::secret::{ApiKey, InvalidSecret, SecretText};
 
 /// The portal's configuration, checked.
@@ -43,7 +44,7 @@ pub struct Settings {
     /// The ops API's bearer token, when configured (otherwise it is kept in the data dir).
     pub admin_token: Option<ApiKey>,
     /// HTTP limits.
-    pub http: HttpSettings,
+    pub http: Limits,
     /// Deployments running at once.
     pub running_max: NonZeroUsize,
     /// What startup does with deployments a crash interrupted.
@@ -110,33 +111,6 @@ pub struct BreakerSettings {
     pub failures_max: NonZeroU32,
     /// How long it stays open (more than zero).
     pub open_for: Duration,
-}
-
-/// HTTP limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HttpSettings {
-    /// Deploy requests one client may make per minute (its burst too).
-    pub deploys_per_minute: NonZeroU32,
-    /// Whether `X-Forwarded-For` names the client.
-    pub trust_forwarded_for: bool,
-    /// Open SSE streams at most.
-    pub sse_max: NonZeroUsize,
-    /// Open SSE streams one client may hold.
-    pub sse_client_max: NonZeroUsize,
-    /// Open connections at most.
-    pub connections_max: NonZeroUsize,
-    /// The request head must arrive within this (more than zero).
-    pub header_timeout: Duration,
-    /// A request body must arrive whole within this (more than zero).
-    pub body_timeout: Duration,
-    /// Every answer but the SSE stream must be ready within this (more than zero).
-    pub request_timeout: Duration,
-    /// The longest request target.
-    pub url_bytes_max: NonZeroUsize,
-    /// The most header bytes.
-    pub header_bytes_max: NonZeroUsize,
-    /// The most header fields.
-    pub headers_max: NonZeroUsize,
 }
 
 /// The standalone simulator's configuration, checked.
@@ -376,7 +350,7 @@ fn breaker(config: &Config, r: &mut Refusals) -> Option<BreakerSettings> {
     })
 }
 
-fn http(config: &Config, r: &mut Refusals) -> Option<HttpSettings> {
+fn http(config: &Config, r: &mut Refusals) -> Option<Limits> {
     let deploys_per_minute = r.keep(check::count(
         flag::DEPLOY_RATE,
         &config.deploy_rate,
@@ -393,7 +367,7 @@ fn http(config: &Config, r: &mut Refusals) -> Option<HttpSettings> {
     let sse_client_max = r.keep(streams(flag::SSE_CLIENT_MAX, &config.sse_client_max));
     let (header_timeout, body_timeout, request_timeout) = http_timeouts(config, r);
     let (connections_max, url_bytes_max, header_bytes_max, headers_max) = http_sizes(config, r);
-    Some(HttpSettings {
+    Some(Limits {
         deploys_per_minute: deploys_per_minute?,
         trust_forwarded_for: config.trust_forwarded_for,
         sse_max: sse_max?,

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -17,11 +17,11 @@ use crate::http::deploy::Accepted;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Deploy requests one client may make per minute (and in a burst).
-    pub deploys_per_minute: u32,
+    pub deploys_per_minute: NonZeroU32,
     /// Whether `X-Forwarded-For` names the client.
     pub trust_forwarded_for: bool,
     /// Open SSE streams at most.
-    pub sse_max: usize,
+    pub sse_max: NonZeroUsize,
     /// Open SSE streams one client may hold.
     pub sse_client_max: NonZeroUsize,
     /// Open connections at most.
@@ -144,7 +144,7 @@ impl Guards {
 
     /// Takes one deploy token for `client` at `now_ms`; Err with the wait when none is left.
     pub(crate) fn take_deploy(&self, client: IpAddr, now_ms: i64) -> Result<(), Duration> {
-        let capacity = f64::from(self.limits.deploys_per_minute);
+        let capacity = f64::from(self.limits.deploys_per_minute.get());
         let per_ms = capacity / 60_000.0;
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         if !buckets.tokens.contains_key(&client) {
@@ -196,7 +196,7 @@ impl Guards {
     /// A place for one more SSE stream of `client`, if the cap and its share allow.
     pub(crate) fn sse_place(&self, client: IpAddr) -> Result<SsePlace, SseRefusal> {
         let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
-        if streams.total >= self.limits.sse_max {
+        if streams.total >= self.limits.sse_max.get() {
             return Err(SseRefusal::Full);
         }
         let held = streams.by_client.entry(client).or_insert(0);
@@ -266,9 +266,9 @@ pub(crate) mod tests {
     pub(crate) fn limits(per_minute: u32, sse_max: usize, sse_client_max: usize) -> Limits {
         let count = |n: usize| NonZeroUsize::new(n).expect("a positive count");
         Limits {
-            deploys_per_minute: per_minute,
+            deploys_per_minute: NonZeroU32::new(per_minute).expect("a positive rate"),
             trust_forwarded_for: false,
-            sse_max,
+            sse_max: count(sse_max),
             sse_client_max: count(sse_client_max),
             connections_max: count(16),
             header_timeout: Duration::from_secs(1),

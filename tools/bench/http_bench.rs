@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use stackledger::app::{App, http_limits};
+use stackledger::app::App;
 use stackledger::clock::{Stopwatch, SystemClock};
 use stackledger::config::{Cli, Settings};
 use stackledger::http::server::serve;
@@ -119,7 +119,7 @@ async fn minimal_server() -> anyhow::Result<SocketAddr> {
         axum::routing::get(|| async { axum::Json(serde_json::json!({"success": true, "ok": 1})) }),
     );
     let config = Cli::try_parse_from(["stackledger"])?.serve;
-    let limits = http_limits(&Settings::from_config(&config)?.http);
+    let limits = Settings::from_config(&config)?.http;
     tokio::spawn(async move {
         let _ = serve(listener, router, limits, std::future::pending()).await;
     });

@@ -188,7 +188,9 @@ async fn deploy(
     Ok(json(StatusCode::ACCEPTED, started.await??))
 }
 
-/// Starts the deployment and keeps its answer for the key. Runs in its own task.
+/// Starts the deployment and keeps its answer for the key. Runs in its own task, so that a
+/// client who leaves (or the request timeout) after the claim still leaves its key pinned to
+/// the accepted answer; the orchestrator itself starts the run regardless.
 async fn start(
     state: AppState,
     client: IpAddr,

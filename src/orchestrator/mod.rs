@@ -166,7 +166,8 @@ impl<A: DokployApi> Orchestrator<A> {
     }
 
     /// Accepts a deployment of `name` for `client` (a keyed hash of the requester) and starts
-    /// it. The name is claimed atomically by the ledger writer.
+    /// it. The name is claimed atomically by the ledger writer. Cancel-safe: a caller that stops
+    /// waiting after the checks never leaves a claimed name without its run.
     pub async fn deploy(&self, name: &str, client: &str) -> Result<Started, StartError> {
         let name = crate::deployment::name::validate(name)?;
         let (state, _) = self.inner.caller.breaker().snapshot();
@@ -190,23 +191,32 @@ impl<A: DokployApi> Orchestrator<A> {
             client: client.to_owned(),
             server_version: self.inner.server_version.clone(),
         };
-        let expected = ExpectedVersion::Exact(StreamVersion::EMPTY);
-        let appended = self
-            .inner
-            .ledger
-            .append_one(id, expected, NewEvent::new(requested))
-            .await;
-        match appended {
-            Ok(_) => {}
-            Err(LedgerError::NameTaken { name, holder }) => {
-                return Err(StartError::NameTaken { name, holder });
+        let url = format!("https://{}", settings.host(&name));
+        // The claim and the start of the run happen in a task of their own, so that a caller
+        // who stops waiting (a client timing out, a dropped future) can never leave a claimed
+        // name without a run: once the request is durable, its run is started regardless.
+        let orchestrator = self.clone();
+        let admission = tokio::spawn(async move {
+            let expected = ExpectedVersion::Exact(StreamVersion::EMPTY);
+            let appended = orchestrator
+                .inner
+                .ledger
+                .append_one(id, expected, NewEvent::new(requested))
+                .await;
+            match appended {
+                Ok(_) => Ok(orchestrator.spawn(id, permit)),
+                Err(LedgerError::NameTaken { name, holder }) => {
+                    Err(StartError::NameTaken { name, holder })
+                }
+                Err(error) => Err(StartError::Ledger(error)),
             }
-            Err(error) => return Err(StartError::Ledger(error)),
-        }
-        let task = self.spawn(id, permit);
+        });
+        let task = admission
+            .await
+            .expect("the admission task is never aborted and does not panic")?;
         Ok(Started {
             id,
-            url: format!("https://{}", settings.host(&name)),
+            url,
             name,
             task,
         })

@@ -583,3 +583,56 @@ async fn recovery_by_rollback_removes_what_the_interrupted_run_made() {
     assert_eq!(code.as_deref(), Some("interrupted"));
     rig.assert_nothing_left();
 }
+
+#[tokio::test]
+async fn a_deploy_whose_caller_stops_waiting_still_claims_its_name_and_runs_to_the_end() {
+    let rig = rig().await;
+    let id = DeploymentId::from_uuid(uuid::Uuid::from_u128(1));
+    let mut stream = rig.test.ledger.subscribe(Some(id), Seq::ZERO);
+    let mut deploy = Box::pin(rig.orchestrator.deploy("shop", "client-hash"));
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(
+        deploy.as_mut().poll(&mut context).is_pending(),
+        "it waits on the ledger"
+    );
+    // The request becomes durable; the caller gives up without ever polling the deploy again.
+    let first = stream
+        .next()
+        .await
+        .expect("the stream goes on")
+        .expect("reads");
+    assert!(
+        matches!(first.event, Event::DeploymentRequested { .. }),
+        "{first:?}"
+    );
+    drop(deploy);
+    let ended = async {
+        loop {
+            let envelope = stream
+                .next()
+                .await
+                .expect("the stream goes on")
+                .expect("reads");
+            let end = matches!(
+                envelope.event,
+                Event::DeploymentSucceeded { .. } | Event::RollbackFinished { .. }
+            );
+            if end {
+                break envelope;
+            }
+        }
+    };
+    // A bound only so that a run that never started fails the test instead of hanging it.
+    let last = tokio::time::timeout(std::time::Duration::from_secs(30), ended)
+        .await
+        .expect("the abandoned deployment ran to its end");
+    assert!(
+        matches!(last.event, Event::DeploymentSucceeded { .. }),
+        "{last:?}"
+    );
+    let again = rig.orchestrator.deploy("shop", "client-hash").await;
+    assert!(
+        matches!(again, Err(StartError::NameTaken { holder, .. }) if holder == id),
+        "{again:?}"
+    );
+}

@@ -42,6 +42,16 @@ pub enum StoreError {
         /// The last well-formed seq before it.
         after: Seq,
     },
+    /// The storage engine found its own files damaged and refuses to open them.
+    #[error(
+        "the ledger store in {path} is damaged: sled refuses its data file {path}/db ({detail}); {NEXT_STEPS}"
+    )]
+    Corrupt {
+        /// The ledger directory.
+        path: String,
+        /// What sled said.
+        detail: String,
+    },
     /// The stored head metadata is not 40 bytes.
     #[error("malformed head metadata ({len} bytes)")]
     MalformedHead {
@@ -139,6 +149,25 @@ pub enum Damage {
         /// The head seq.
         seq: Seq,
     },
+    /// The log ends before the head the witness says was acknowledged: events were lost.
+    #[error(
+        "events were acknowledged up to seq {acknowledged} but the store holds only {held}: events {}-{acknowledged} are lost",
+        held.0 + 1
+    )]
+    Lost {
+        /// The last intact event the store holds.
+        held: Seq,
+        /// The last event acknowledged, as the witness recorded it.
+        acknowledged: Seq,
+    },
+    /// The event at the witnessed head is not the one that was acknowledged there.
+    #[error(
+        "event {seq} is not the event that was acknowledged at seq {seq} (its hash differs from the witness's)"
+    )]
+    NotWitnessed {
+        /// The witnessed seq.
+        seq: Seq,
+    },
     /// Events exist but the metadata that records the head is gone.
     #[error("the ledger metadata is missing although {events} events exist")]
     HeadMissing {
@@ -156,10 +185,107 @@ impl Damage {
             | Damage::ChainBroken { seq }
             | Damage::Undecodable { seq, .. }
             | Damage::VersionGap { seq, .. }
-            | Damage::HeadMismatch { seq } => *seq,
+            | Damage::HeadMismatch { seq }
+            | Damage::NotWitnessed { seq } => *seq,
+            Damage::Lost { held, .. } => held.next(),
             Damage::SeqMismatch { key, .. } => *key,
             Damage::TailMissing { last, .. } => last.next(),
             Damage::HeadMissing { .. } => Seq(1),
+        }
+    }
+}
+
+/// What an operator can do about a refused ledger; every refusal ends with it.
+pub const NEXT_STEPS: &str = "nothing was changed. Next: restore the ledger from a mirror or an export \
+(`stackledger restore --data-dir DIR --mirror MIRROR_DIR`, or `--export FILE`), or start with --read-only \
+to serve and audit what is intact";
+
+/// The witness of acknowledged heads is missing, damaged or unreadable.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WitnessError {
+    /// The ledger was witnessed, but its witness file is gone.
+    #[error(
+        "the witness file {path} is missing, although this ledger has been witnessed since seq {since}: \
+         what was acknowledged cannot be checked; {NEXT_STEPS}"
+    )]
+    Missing {
+        /// The witness file.
+        path: String,
+        /// The seq from which the store says it was witnessed.
+        since: Seq,
+    },
+    /// The store is gone (or empty) but its witness remains.
+    #[error(
+        "the ledger store next to {path} holds no events, but the witness says events 1-{acknowledged} were acknowledged: \
+         the store was lost; {NEXT_STEPS}"
+    )]
+    StoreGone {
+        /// The witness file.
+        path: String,
+        /// The last acknowledged seq.
+        acknowledged: Seq,
+    },
+    /// The witness file's bytes are not a witness.
+    #[error("the witness file {path} is damaged at offset {offset}: {reason}; {NEXT_STEPS}")]
+    Damaged {
+        /// The witness file.
+        path: String,
+        /// Where the damage starts.
+        offset: u64,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The witness file could not be read.
+    #[error("cannot {operation} the witness file {path}: {source}")]
+    Io {
+        /// The witness file.
+        path: String,
+        /// What was being done.
+        operation: &'static str,
+        /// The underlying error.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+}
+
+/// A stored log refused at open: the damage, with what is intact and what was acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the ledger{} is damaged at event {first_bad}: {damage}; events 1-{intact} are intact{}; {NEXT_STEPS}",
+    self.place(),
+    self.acknowledged_text(),
+    first_bad = damage.first_bad_seq(),
+    intact = intact.0
+)]
+pub struct Refusal {
+    /// The ledger directory, for a store on disk.
+    pub dir: Option<String>,
+    /// The first damage found.
+    pub damage: Damage,
+    /// The last event of the intact prefix.
+    pub intact: Seq,
+    /// The last acknowledged seq, when a witness records it.
+    pub acknowledged: Option<Seq>,
+}
+
+impl Refusal {
+    fn place(&self) -> String {
+        self.dir
+            .as_ref()
+            .map_or_else(String::new, |dir| format!(" in {dir}"))
+    }
+
+    fn acknowledged_text(&self) -> String {
+        match self.acknowledged {
+            _ if matches!(self.damage, Damage::Lost { .. }) => String::new(),
+            Some(acknowledged) if acknowledged > self.intact => format!(
+                ", events {}-{acknowledged} were acknowledged and are lost or damaged",
+                self.intact.0 + 1
+            ),
+            Some(acknowledged) => {
+                format!(", every acknowledged event (up to seq {acknowledged}) among them")
+            }
+            None => String::new(),
         }
     }
 }
@@ -235,6 +361,12 @@ pub enum LedgerError {
     /// The stored log is damaged; it is refused, never repaired.
     #[error("the ledger is damaged at event {bad}: {damage}", bad = .0.first_bad_seq(), damage = .0)]
     Damaged(#[source] Damage),
+    /// The stored log is damaged or holds less than was acknowledged; opening it is refused.
+    #[error(transparent)]
+    Refused(Box<Refusal>),
+    /// The witness of acknowledged heads is missing or damaged; opening is refused.
+    #[error(transparent)]
+    Witness(#[from] WitnessError),
     /// The data directory was written by a format this build does not read.
     #[error("the ledger format is version {found}; this build reads version {supported}")]
     UnsupportedFormat {

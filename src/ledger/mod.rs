@@ -34,10 +34,11 @@ mod store;
 mod stream_writer;
 mod syncer;
 mod verify;
+mod witness;
 mod writer;
 
 use std::num::NonZeroUsize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -56,6 +57,7 @@ pub use shared::LedgerStatsSnapshot;
 pub use store::{Head, MemoryStore, SledStore, Store, StoredRecord};
 pub use stream_writer::StreamWriter;
 pub use verify::{Verification, Verifier, stored_bytes, verify_envelopes};
+pub use witness::FILE_NAME as WITNESS_FILE;
 
 /// Receives every durable event, in order: at open for the whole log, then after each
 /// group commit, before the appenders are answered.
@@ -126,6 +128,25 @@ impl Default for LedgerOptions {
     }
 }
 
+/// A ledger on disk: where it lives and how it is opened.
+#[derive(Debug, Clone)]
+pub struct DiskOptions {
+    /// The ledger directory (sled's files and the witness).
+    pub dir: PathBuf,
+    /// Limits of the ledger.
+    pub limits: LedgerOptions,
+}
+
+impl DiskOptions {
+    /// The ledger in `dir` with the default limits.
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            limits: LedgerOptions::default(),
+        }
+    }
+}
+
 /// A handle on the open ledger. Cheap to clone; every clone talks to the same writer.
 #[derive(Clone)]
 pub struct Ledger {
@@ -144,14 +165,24 @@ impl std::fmt::Debug for Ledger {
 }
 
 impl Ledger {
-    /// Opens (or creates) the sled ledger in `dir`, verifies it and folds it into `projector`.
+    /// Opens (or creates) the sled ledger in `dir`, verifies it, checks it against its witness
+    /// (the file of acknowledged heads beside the store) and folds it into `projector`.
     pub fn open(
         dir: &Path,
         clock: Arc<dyn Clock>,
         projector: Arc<dyn Projector>,
     ) -> Result<Ledger, LedgerError> {
-        let store = SledStore::open(dir).map_err(LedgerError::Open)?;
-        Self::open_with(Arc::new(store), clock, projector, LedgerOptions::default())
+        Self::open_on_disk(&DiskOptions::new(dir), clock, projector)
+    }
+
+    /// Opens (or creates) the sled ledger described by `disk`, as [`Ledger::open`] does.
+    pub fn open_on_disk(
+        disk: &DiskOptions,
+        clock: Arc<dyn Clock>,
+        projector: Arc<dyn Projector>,
+    ) -> Result<Ledger, LedgerError> {
+        let opened = open::OnDisk::open(&disk.dir)?;
+        open::start(opened.store(), Some(opened), clock, projector, disk.limits)
     }
 
     /// Opens a ledger over any [`Store`] with explicit limits.
@@ -161,7 +192,7 @@ impl Ledger {
         projector: Arc<dyn Projector>,
         options: LedgerOptions,
     ) -> Result<Ledger, LedgerError> {
-        open::start(store, clock, projector, options)
+        open::start(store, None, clock, projector, options)
     }
 
     /// Appends `events` to `stream` atomically and returns them as written, once durable.

@@ -1,9 +1,12 @@
 //! Opening a stored log: the format check, the verification (the one in
 //! [`crate::ledger::verify`]) that folds every verified event into the projection (verify and
-//! fold on two threads), then the writer's start. Damage is refused with the first bad seq;
-//! nothing is repaired. The one write an open may make is to record a head that intact,
-//! never-acknowledged events had run past.
+//! fold on two threads), the check against the witness of what was acknowledged (a ledger on
+//! disk), then the writer's start. Damage or loss is refused with the first bad seq and the lost
+//! range; nothing is repaired and a refused open writes nothing. The writes an open may make are
+//! to record a head that intact, never-acknowledged events had run past, and to start the
+//! witness of a ledger that has none (a new one, or one written by 0.1.0) from its verified head.
 
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
@@ -13,11 +16,114 @@ use crate::clock::Clock;
 use crate::deployment::name::NameClaims;
 use crate::ids::Seq;
 use crate::ledger::envelope::Envelope;
-use crate::ledger::error::{Damage, LedgerError, StoreError};
+use crate::ledger::error::{Damage, LedgerError, Refusal, StoreError, WitnessError};
 use crate::ledger::shared::Shared;
-use crate::ledger::store::{self, Head, Store};
+use crate::ledger::store::{self, Head, SledStore, Store};
+use crate::ledger::witness::{self, Witness, Witnessed};
 use crate::ledger::writer::Writer;
 use crate::ledger::{Ledger, LedgerOptions, Projector, codec, verify};
+
+/// A ledger on disk: its directory, its store, and what its witness says.
+pub(super) struct OnDisk {
+    dir: PathBuf,
+    store: Arc<SledStore>,
+    witnessed: Option<Witnessed>,
+    since: Option<Seq>,
+}
+
+impl OnDisk {
+    /// Reads the witness in `dir` (before sled touches anything), then opens the store.
+    pub(super) fn open(dir: &Path) -> Result<Self, LedgerError> {
+        let witnessed = witness::read(&witness::path_in(dir))?;
+        if let Some(witnessed) = witnessed
+            && witnessed.head.seq > Seq::ZERO
+            && !SledStore::exists_in(dir)
+        {
+            return Err(LedgerError::Witness(WitnessError::StoreGone {
+                path: witness::path_in(dir).display().to_string(),
+                acknowledged: witnessed.head.seq,
+            }));
+        }
+        let store = Arc::new(SledStore::open(dir).map_err(LedgerError::Open)?);
+        let since = store.witnessed_since().map_err(LedgerError::Open)?;
+        if let (None, Some(since)) = (witnessed, since) {
+            return Err(LedgerError::Witness(WitnessError::Missing {
+                path: witness::path_in(dir).display().to_string(),
+                since,
+            }));
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            store,
+            witnessed,
+            since,
+        })
+    }
+
+    /// The store, for the ledger.
+    pub(super) fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.store) as Arc<dyn Store>
+    }
+
+    /// Checks the verified log ending at `last` against the witness: it must reach the
+    /// witnessed head with the witnessed hash.
+    fn check(&self, last: Head) -> Result<(), LedgerError> {
+        let Some(witnessed) = self.witnessed else {
+            return Ok(());
+        };
+        let acknowledged = witnessed.head.seq;
+        if last.seq == Seq::ZERO && acknowledged > Seq::ZERO {
+            return Err(LedgerError::Witness(WitnessError::StoreGone {
+                path: witness::path_in(&self.dir).display().to_string(),
+                acknowledged,
+            }));
+        }
+        let damage = witness::compare(self.store.as_ref(), last.seq, witnessed.head)
+            .map_err(LedgerError::Open)?;
+        match damage {
+            None => Ok(()),
+            Some(damage) => Err(self.refusal(damage, last.seq)),
+        }
+    }
+
+    fn refusal(&self, damage: Damage, intact: Seq) -> LedgerError {
+        LedgerError::Refused(Box::new(Refusal {
+            dir: Some(self.dir.display().to_string()),
+            damage,
+            intact,
+            acknowledged: self.witnessed.map(|witnessed| witnessed.head.seq),
+        }))
+    }
+
+    /// The witness, from now on recording every acknowledged head: resumed, or started from
+    /// the verified head (a new ledger, or one written before witnesses existed).
+    fn witness(self, head: Head) -> Result<Witness, LedgerError> {
+        let path = witness::path_in(&self.dir);
+        let mut witness = match self.witnessed {
+            Some(witnessed) => Witness::resume(&path, witnessed),
+            None => {
+                if head.seq > Seq::ZERO {
+                    tracing::info!(
+                        head = head.seq.0,
+                        "this ledger has no witness yet (written by 0.1.0): it starts from the verified head"
+                    );
+                }
+                Witness::create(&path, head)
+            }
+        }
+        .map_err(LedgerError::Open)?;
+        witness.record(head).map_err(LedgerError::Open)?;
+        if self.since.is_none() {
+            let since = self
+                .witnessed
+                .map_or(head.seq, |witnessed| witnessed.head.seq);
+            self.store
+                .mark_witnessed_since(since)
+                .map_err(LedgerError::Open)?;
+        }
+        Ok(witness)
+    }
+}
 
 /// Events folded per projector call while opening.
 const OPEN_CHUNK: usize = 4096;
@@ -25,22 +131,27 @@ const OPEN_CHUNK: usize = 4096;
 /// Verified chunks waiting for the fold while opening.
 const OPEN_CHUNKS_QUEUED_MAX: usize = 8;
 
-/// Opens a ledger over `store`: verifies and folds the log, then starts the writer.
+/// Opens a ledger over `store` (on `disk`, with its witness): verifies and folds the log,
+/// checks it against the witness, then starts the writer.
 pub(super) fn start(
     store: Arc<dyn Store>,
+    disk: Option<OnDisk>,
     clock: Arc<dyn Clock>,
     projector: Arc<dyn Projector>,
     options: LedgerOptions,
 ) -> Result<Ledger, LedgerError> {
-    if refuse_other_format(store.as_ref())?.is_none() {
-        stamp_format(store.as_ref())?;
-    }
+    let format = refuse_other_format(store.as_ref())?;
     let (live, _) = broadcast::channel(options.live_buffer_max.get());
     let shared = Arc::new(Shared::new(projector, live.clone()));
-    let (head, claims) = replay_stored(store.as_ref(), &shared)?;
+    let (head, claims) = replay_stored(store.as_ref(), &shared, disk.as_ref())?;
+    if format.is_none() {
+        stamp_format(store.as_ref())?;
+    }
+    let witness = disk.map(|disk| disk.witness(head)).transpose()?;
     let (commands, receiver) = mpsc::channel(options.queue_max.get());
     let writer = Writer {
         store: Arc::clone(&store),
+        witness,
         shared: Arc::clone(&shared),
         clock,
         live,
@@ -84,9 +195,14 @@ fn stamp_format(store: &dyn Store) -> Result<(), LedgerError> {
     let empty = store::is_empty(store).map_err(LedgerError::Open)?;
     let has_head = store.head().map_err(LedgerError::Open)?.is_some();
     if !empty || has_head {
-        return Err(LedgerError::Damaged(Damage::HeadMissing {
-            events: u64::from(!empty),
-        }));
+        return Err(LedgerError::Refused(Box::new(Refusal {
+            dir: None,
+            damage: Damage::HeadMissing {
+                events: u64::from(!empty),
+            },
+            intact: Seq::ZERO,
+            acknowledged: None,
+        })));
     }
     store
         .set_format_version(codec::FORMAT_VERSION)
@@ -98,7 +214,11 @@ fn stamp_format(store: &dyn Store) -> Result<(), LedgerError> {
 /// Two threads share the work: this one scans, verifies and decodes; a second folds the
 /// verified chunks, so opening a large log uses both cores. Only verified events are folded;
 /// on damage the open fails and the partial fold is thrown away with the ledger.
-fn replay_stored(store: &dyn Store, shared: &Shared) -> Result<(Head, NameClaims), LedgerError> {
+fn replay_stored(
+    store: &dyn Store,
+    shared: &Shared,
+    disk: Option<&OnDisk>,
+) -> Result<(Head, NameClaims), LedgerError> {
     let recorded = store.head().map_err(LedgerError::Open)?;
     let (to_fold, verified) = std::sync::mpsc::sync_channel(OPEN_CHUNKS_QUEUED_MAX);
     let (verification, claims) = std::thread::scope(|scope| {
@@ -112,7 +232,18 @@ fn replay_stored(store: &dyn Store, shared: &Shared) -> Result<(Head, NameClaims
     });
     let verification = verification.map_err(LedgerError::Open)?;
     if let Some(damage) = verification.damage {
-        return Err(LedgerError::Damaged(damage));
+        return Err(match disk {
+            Some(disk) => disk.refusal(damage, verification.last.seq),
+            None => LedgerError::Refused(Box::new(Refusal {
+                dir: None,
+                damage,
+                intact: verification.last.seq,
+                acknowledged: None,
+            })),
+        });
+    }
+    if let Some(disk) = disk {
+        disk.check(verification.last)?;
     }
     if let Some(recorded) = recorded
         && recorded.seq < verification.last.seq

@@ -1,31 +1,67 @@
 //! [`LedgerReader`]: a stopped server's ledger, opened to read and verify it, never to write.
 //!
 //! No writer starts and nothing of the log is written: not an event, not the head, not the
-//! format stamp (a reader never creates a ledger either). sled still takes its file lock, so a
+//! format stamp, not the witness (a reader never creates a ledger either). The log is checked
+//! against the witness as an open checks it, so a store that lost acknowledged events is
+//! reported as damaged, never as a shorter intact log. sled still takes its file lock, so a
 //! ledger a running server holds is refused as
 //! [`crate::ledger::error::StoreError::Locked`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::ids::Seq;
 use crate::ledger::envelope::Envelope;
-use crate::ledger::error::LedgerError;
+use crate::ledger::error::{LedgerError, WitnessError};
 use crate::ledger::open;
 use crate::ledger::store::{SledStore, Store};
 use crate::ledger::verify::{self, Verification};
+use crate::ledger::witness::{self, Witnessed};
 
 /// A ledger opened read-only.
 #[derive(Debug)]
 pub struct LedgerReader {
     store: SledStore,
+    witness: PathBuf,
+    witnessed: Option<Witnessed>,
 }
 
 impl LedgerReader {
     /// Opens the ledger in `dir`, which must exist and must not be open in another process.
+    /// A witness that is damaged, or missing from a ledger that had one, is refused.
     pub fn open(dir: &Path) -> Result<Self, LedgerError> {
-        let store = SledStore::open_existing(dir).map_err(LedgerError::Open)?;
+        let witness = witness::path_in(dir);
+        let witnessed = witness::read(&witness)?;
+        let store = SledStore::open_existing(dir).map_err(|error| match (error, witnessed) {
+            (crate::ledger::error::StoreError::NotFound { .. }, Some(witnessed))
+                if witnessed.head.seq > Seq::ZERO =>
+            {
+                LedgerError::Witness(WitnessError::StoreGone {
+                    path: witness.display().to_string(),
+                    acknowledged: witnessed.head.seq,
+                })
+            }
+            (error, _) => LedgerError::Open(error),
+        })?;
         open::refuse_other_format(&store)?;
-        Ok(Self { store })
+        if let (None, Some(since)) = (
+            witnessed,
+            store.witnessed_since().map_err(LedgerError::Open)?,
+        ) {
+            return Err(LedgerError::Witness(WitnessError::Missing {
+                path: witness.display().to_string(),
+                since,
+            }));
+        }
+        Ok(Self {
+            store,
+            witness,
+            witnessed,
+        })
+    }
+
+    /// The witness file (whether or not it exists: a ledger written by 0.1.0 has none).
+    pub fn witness_path(&self) -> &Path {
+        &self.witness
     }
 
     /// Verifies the whole log (see [`crate::ledger::Ledger::verify`]) and its recorded head,
@@ -33,7 +69,17 @@ impl LedgerReader {
     /// the store could not be read.
     pub fn verify(&self, visit: &mut dyn FnMut(Envelope)) -> Result<Verification, LedgerError> {
         let recorded = self.store.head().map_err(LedgerError::Read)?;
-        verify::verify_store(&self.store, Seq(u64::MAX), recorded, visit).map_err(LedgerError::Read)
+        let mut verification = verify::verify_store(&self.store, Seq(u64::MAX), recorded, visit)
+            .map_err(LedgerError::Read)?;
+        if let Some(witnessed) = self.witnessed {
+            verification.acknowledged = Some(witnessed.head.seq);
+            if verification.is_intact() {
+                verification.damage =
+                    witness::compare(&self.store, verification.last.seq, witnessed.head)
+                        .map_err(LedgerError::Read)?;
+            }
+        }
+        Ok(verification)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The syncer: the second stage of the single writer. It makes written batches durable, one
-//! sync for every batch waiting, then publishes them (stream index, projection, live
+//! sync for every batch waiting, records their head in the witness (once the store's sync
+//! returned, so the witness never claims more than the store holds), then publishes them (stream index, projection, live
 //! subscribers) and answers their appenders, in seq order. After a failed sync it stops the
 //! writer and refuses everything still handed to it: it never acknowledges what may not be
 //! on disk.
@@ -10,9 +11,10 @@ use tokio::sync::broadcast;
 
 use crate::clock::Stopwatch;
 use crate::ledger::envelope::Envelope;
-use crate::ledger::error::LedgerError;
+use crate::ledger::error::{LedgerError, StoreError};
 use crate::ledger::shared::Shared;
 use crate::ledger::store::{Head, Store};
+use crate::ledger::witness::Witness;
 use crate::ledger::writer::Reply;
 
 /// A batch written to the store, waiting to be made durable.
@@ -25,12 +27,13 @@ pub(crate) struct Written {
 /// Makes written batches durable, then publishes them and answers their appenders, in order.
 pub(crate) struct Syncer {
     pub(crate) store: Arc<dyn Store>,
+    pub(crate) witness: Option<Witness>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) live: broadcast::Sender<Arc<Envelope>>,
 }
 
 impl Syncer {
-    pub(crate) fn run(self, written: std::sync::mpsc::Receiver<Written>) {
+    pub(crate) fn run(mut self, written: std::sync::mpsc::Receiver<Written>) {
         while let Ok(first) = written.recv() {
             let mut group = vec![first];
             group.extend(written.try_iter());
@@ -47,9 +50,9 @@ impl Syncer {
     }
 
     /// One sync for the whole group. False when storage failed.
-    fn sync(&self, group: Vec<Written>) -> bool {
+    fn sync(&mut self, group: Vec<Written>) -> bool {
         let stopwatch = Stopwatch::start();
-        if let Err(error) = self.store.sync() {
+        if let Err(error) = self.make_durable(&group) {
             tracing::error!(%error, "ledger sync failed; the writer stops");
             self.shared.stop();
             for Written { replies, .. } in group {
@@ -73,5 +76,14 @@ impl Syncer {
             }
         }
         true
+    }
+
+    /// The store's sync, then the witness of the group's last head.
+    fn make_durable(&mut self, group: &[Written]) -> Result<(), StoreError> {
+        self.store.sync()?;
+        match (&mut self.witness, group.last()) {
+            (Some(witness), Some(last)) => witness.record(last.head),
+            _ => Ok(()),
+        }
     }
 }

@@ -25,6 +25,9 @@ pub struct Verification {
     pub last: Head,
     /// The first damage found; nothing after it was checked.
     pub damage: Option<Damage>,
+    /// The last seq acknowledged, where a witness records it (a ledger on disk): a log that
+    /// ends before it lost events.
+    pub acknowledged: Option<Seq>,
 }
 
 impl Verification {
@@ -80,6 +83,7 @@ impl Verifier {
         Verification {
             last: self.check.last(),
             damage: self.damage,
+            acknowledged: None,
         }
     }
 
@@ -204,7 +208,14 @@ mod tests {
             hash: envelopes[4].hash,
         };
         let verification = verify(&store_of(&records, Some(last)));
-        assert_eq!(verification, Verification { last, damage: None });
+        assert_eq!(
+            verification,
+            Verification {
+                last,
+                damage: None,
+                acknowledged: None
+            }
+        );
         assert_eq!(verify_envelopes(&envelopes), verification);
         for (record, envelope) in records.iter().zip(&envelopes) {
             assert_eq!(stored_bytes(envelope), record.bytes, "canonical encoding");

@@ -27,6 +27,7 @@ use crate::ledger::error::LedgerError;
 use crate::ledger::shared::Shared;
 use crate::ledger::store::{Head, Store, StoredRecord};
 use crate::ledger::syncer::{Syncer, Written};
+use crate::ledger::witness::Witness;
 use crate::ledger::{ExpectedVersion, NewEvent};
 
 /// What an appender receives: the envelopes as written.
@@ -63,6 +64,8 @@ const WRITTEN_QUEUE_MAX: usize = 4;
 /// The writer's state: the head and what validation needs.
 pub(crate) struct Writer {
     pub(crate) store: Arc<dyn Store>,
+    /// The witness of acknowledged heads (a ledger on disk), handed to the syncer.
+    pub(crate) witness: Option<Witness>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) live: broadcast::Sender<Arc<Envelope>>,
@@ -82,6 +85,7 @@ impl Writer {
         let (to_syncer, written) = std::sync::mpsc::sync_channel(WRITTEN_QUEUE_MAX);
         let syncer = Syncer {
             store: Arc::clone(&self.store),
+            witness: self.witness.take(),
             shared: Arc::clone(&self.shared),
             live: self.live.clone(),
         };

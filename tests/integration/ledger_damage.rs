@@ -51,7 +51,7 @@ fn flip(dir: &Path, seq: u64, offset: usize) {
 
 fn open_error(dir: &Path) -> Damage {
     match try_open_ledger(dir, LedgerOptions::default()) {
-        Err(LedgerError::Damaged(damage)) => damage,
+        Err(LedgerError::Refused(refusal)) => refusal.damage,
         Err(other) => panic!("expected damage, got {other}"),
         Ok(_) => panic!("a damaged ledger opened"),
     }
@@ -164,7 +164,9 @@ async fn a_live_ledger_verifies_to_its_head_and_names_a_record_altered_under_it(
     assert_eq!(damaged.last.seq, Seq(5), "everything before it verified");
     close(test.ledger).await;
     match try_open_ledger_on(store, LedgerOptions::default()) {
-        Err(LedgerError::Damaged(damage)) => assert_eq!(damage, damaged.damage.expect("damage")),
+        Err(LedgerError::Refused(refusal)) => {
+            assert_eq!(refusal.damage, damaged.damage.expect("damage"))
+        }
         other => panic!("the open and the live verify disagree: {:?}", other.err()),
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! Layout (the persisted form, frozen): tree `events` maps `seq` as big-endian `u64` to the
 //! record bytes, so byte order is log order; tree `meta` holds `head` (seq ‖ hash, 40 bytes)
-//! and `format` (big-endian `u32`).
+//! and `format` (big-endian `u32`), and, since 0.2.0, `witness` (big-endian `u64`: the seq from
+//! which the ledger's witness file records acknowledged heads; see `ledger/witness.rs`).
 //!
 //! Durability: [`Store::sync`] returns only after sled's `flush` (which on Linux ends in
 //! `sync_file_range`, enough for a killed process but not for a power cut) and an `fdatasync`
@@ -25,6 +26,7 @@ const EVENTS_TREE: &str = "events";
 const META_TREE: &str = "meta";
 const HEAD_KEY: &[u8] = b"head";
 const FORMAT_KEY: &[u8] = b"format";
+const WITNESS_KEY: &[u8] = b"witness";
 
 /// The sled 0.34 store under a directory.
 #[derive(Debug)]
@@ -81,6 +83,15 @@ impl SledStore {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(io_error("create data directory"))?;
         let db = sled::Config::new().path(dir).open().map_err(|error| {
+            if let sled::Error::Corruption { at, .. } = &error {
+                return StoreError::Corrupt {
+                    path: dir.display().to_string(),
+                    detail: match at {
+                        Some(at) => format!("its log is damaged at {at:?}"),
+                        None => "its log or configuration is damaged".to_owned(),
+                    },
+                };
+            }
             let error = std::io::Error::from(error);
             if error.to_string().contains("could not acquire lock") {
                 StoreError::Locked {
@@ -103,14 +114,41 @@ impl SledStore {
         })
     }
 
+    /// Whether `dir` holds a store (sled's data file).
+    pub fn exists_in(dir: &Path) -> bool {
+        data_file_path(dir).is_file()
+    }
+
     /// Opens the store in `dir` only if one exists there: never creates one.
     pub fn open_existing(dir: &Path) -> Result<Self, StoreError> {
-        if !data_file_path(dir).is_file() {
+        if !Self::exists_in(dir) {
             return Err(StoreError::NotFound {
                 path: dir.display().to_string(),
             });
         }
         Self::open(dir)
+    }
+
+    /// The seq from which this ledger has a witness file (None: it never had one, as every
+    /// ledger written by 0.1.0).
+    pub(crate) fn witnessed_since(&self) -> Result<Option<Seq>, StoreError> {
+        let Some(bytes) = self.meta(WITNESS_KEY, "read witness mark")? else {
+            return Ok(None);
+        };
+        let bytes: [u8; 8] = bytes
+            .as_ref()
+            .try_into()
+            .map_err(|_| StoreError::MalformedHead { len: bytes.len() })?;
+        Ok(Some(Seq(u64::from_be_bytes(bytes))))
+    }
+
+    /// Records, durably, that the witness file records heads from `seq` on.
+    pub(crate) fn mark_witnessed_since(&self, seq: Seq) -> Result<(), StoreError> {
+        self.sled()
+            .meta
+            .insert(WITNESS_KEY, &seq.0.to_be_bytes())
+            .map_err(sled_error("write witness mark"))?;
+        self.sync()
     }
 
     /// The value under `key` in the metadata tree.

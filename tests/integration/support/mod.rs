@@ -14,7 +14,7 @@ use stackledger::ids::{DeploymentId, Seq};
 use stackledger::ledger::envelope::Envelope;
 use stackledger::ledger::error::LedgerError;
 use stackledger::ledger::{
-    ExpectedVersion, Ledger, LedgerOptions, MemoryStore, NewEvent, SledStore, Store,
+    DiskOptions, ExpectedVersion, Ledger, LedgerOptions, MemoryStore, NewEvent, Store,
     verify_envelopes,
 };
 use stackledger::projection::LiveReadModel;
@@ -44,8 +44,19 @@ pub(crate) fn try_open_ledger(
     dir: &Path,
     options: LedgerOptions,
 ) -> Result<TestLedger, LedgerError> {
-    let store = SledStore::open(dir).map_err(LedgerError::Open)?;
-    try_open_ledger_on(Arc::new(store), options)
+    let read_model = LiveReadModel::new();
+    let clock = ManualClock::new(T0);
+    let disk = DiskOptions {
+        dir: dir.to_path_buf(),
+        limits: options,
+    };
+    let ledger =
+        Ledger::open_on_disk(&disk, Arc::new(clock.clone()), Arc::new(read_model.clone()))?;
+    Ok(TestLedger {
+        ledger,
+        read_model,
+        clock,
+    })
 }
 
 /// A ledger over `store` (open it again over the same store to reopen it).

@@ -116,6 +116,10 @@ fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(code) => code,
+        Err(error) if error.is::<source::DamageFound>() => {
+            eprintln!("stackledger-replay: FAILED: {error:#}");
+            ExitCode::from(1)
+        }
         Err(error) => {
             eprintln!("stackledger-replay: {error:#}");
             ExitCode::from(2)

@@ -99,9 +99,20 @@ fn from_data_dir(dir: &Path) -> anyhow::Result<Loaded> {
     })
 }
 
+/// Damage found before the log could be read at all (a witness that is missing or damaged, a
+/// store its engine refuses, a store that is gone): a verification failure, exit code 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct DamageFound(pub(crate) String);
+
 /// Why a data directory cannot be read, with what to do instead.
 fn open_error(dir: &Path, error: LedgerError) -> anyhow::Error {
     match error {
+        error @ (LedgerError::Witness(_)
+        | LedgerError::Refused(_)
+        | LedgerError::Open(StoreError::Corrupt { .. })) => {
+            anyhow::Error::new(DamageFound(error.to_string()))
+        }
         LedgerError::Open(StoreError::Locked { path }) => anyhow::anyhow!(
             "the ledger in {path} is in use by a running server; read it through the server with --from URL --token T"
         ),

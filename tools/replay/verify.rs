@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use serde_json::json;
 use stackledger::ids::{DeploymentId, Seq};
 use stackledger::ledger::envelope::{Envelope, Hash};
+use stackledger::ledger::error::Damage;
 use stackledger::ledger::verify_envelopes;
 use stackledger::projection::{DeploymentView, ListQuery, ReadModel};
 
@@ -49,9 +50,21 @@ fn chain_finding(loaded: &Loaded) -> Option<Finding> {
         Some(verification) => verification.clone(),
         None => verify_envelopes(&loaded.events),
     };
-    verification
-        .damage
-        .map(|damage| (damage.first_bad_seq(), damage.to_string()))
+    let lost = match verification.acknowledged {
+        Some(acknowledged) if acknowledged > verification.last.seq => format!(
+            "; events {}-{acknowledged} were acknowledged and are lost or damaged",
+            verification.last.seq.0 + 1
+        ),
+        _ => String::new(),
+    };
+    verification.damage.map(|damage| {
+        let lost = if matches!(damage, Damage::Lost { .. }) {
+            String::new()
+        } else {
+            lost
+        };
+        (damage.first_bad_seq(), format!("{damage}{lost}"))
+    })
 }
 
 /// Whether the log (or deployment `id`'s part of it) still ends at the receipt `head`.

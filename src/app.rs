@@ -6,7 +6,9 @@
 //! [`crate::defaults`], so it never clamps a value, writes a default of its own or reads the
 //! environment.
 
-use std::path::{Path, PathBuf};
+mod data_dir;
+
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use reqwest::Url;
@@ -65,6 +67,21 @@ pub enum AppError {
         /// The rule the token breaks.
         rule: InvalidSecret,
     },
+    /// The admin token of an earlier start remains but the ledger is gone: starting would
+    /// serve an empty ledger as if nothing had ever been acknowledged. Refused at start,
+    /// before anything is created.
+    #[error(
+        "the ledger is gone: {ledger} does not exist, but the admin token {admin_token} of a \
+         portal that ran on this data directory remains; refusing to start an empty ledger in \
+         its place. Restore the ledger from a mirror or an export with `stackledger restore`, \
+         or, to start a brand-new empty portal on purpose, delete {admin_token}"
+    )]
+    LedgerGone {
+        /// sled's data file, which is missing.
+        ledger: String,
+        /// The admin token file that remains.
+        admin_token: String,
+    },
 }
 
 /// The running application's parts.
@@ -107,14 +124,19 @@ impl App {
         Self::from_settings(&settings, clock, ids).await
     }
 
-    /// Opens and verifies the ledger, chooses Dokploy and builds the orchestrator.
+    /// Checks the data directory (warns about open modes, refuses a lost ledger), opens and
+    /// verifies the ledger, then takes the admin token, chooses Dokploy and builds the
+    /// orchestrator.
     pub async fn from_settings(
         settings: &Settings,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGen>,
     ) -> Result<App, AppError> {
-        let (admin_token, admin_token_file) = admin_token(settings)?;
+        data_dir::warn_too_open(&settings.data_dir);
+        let kept_token = data_dir::kept_admin_token(settings)?;
+        data_dir::refuse_lost_ledger(settings)?;
         let (ledger, read_model) = open_ledger(settings.ledger_dir(), Arc::clone(&clock)).await?;
+        let (admin_token, admin_token_file) = data_dir::admin_token(settings, kept_token)?;
         let dokploy = ChosenDokploy::start(&settings.dokploy).await?;
         let parts = OrchestratorParts {
             ledger: ledger.clone(),
@@ -303,53 +325,6 @@ fn breaker_options(breaker: &BreakerSettings) -> BreakerOptions {
         failures_max: breaker.failures_max.get(),
         open_for: breaker.open_for,
     }
-}
-
-/// The admin token: from the configuration, else the one kept in `<data-dir>/admin-token`,
-/// else a new one written there with mode 0600 (readable by the server's user only). A kept
-/// token must follow the same rules as a configured one.
-fn admin_token(settings: &Settings) -> Result<(ApiKey, Option<PathBuf>), AppError> {
-    if let Some(token) = &settings.admin_token {
-        return Ok((token.clone(), None));
-    }
-    let path = settings.admin_token_file();
-    let token = match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            ApiKey::admin_token(text.trim()).map_err(|rule| AppError::AdminTokenRefused {
-                path: path.display().to_string(),
-                rule,
-            })?
-        }
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            write_admin_token(&settings.data_dir, &path).map_err(admin_token_failed(&path))?
-        }
-        Err(error) => return Err(admin_token_failed(&path)(error)),
-    };
-    Ok((token, Some(path)))
-}
-
-fn admin_token_failed(path: &Path) -> impl Fn(std::io::Error) -> AppError + '_ {
-    move |source| AppError::AdminToken {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
-/// Generates a token and writes it to `path` (mode 0600, never over an existing file).
-fn write_admin_token(data_dir: &Path, path: &Path) -> std::io::Result<ApiKey> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::create_dir_all(data_dir)?;
-    let token = ApiKey::admin_token(random_token())
-        .expect("a random token is 64 hex characters, which is a valid admin token");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(token.expose().as_bytes())?;
-    file.sync_all()?;
-    Ok(token)
 }
 
 #[cfg(test)]

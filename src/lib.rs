@@ -25,6 +25,8 @@
 //!   [`config::Settings`]; [`defaults`]: every default value, once; [`secret`]: API keys and
 //!   the admin token, never printed, compared in constant time.
 //! - [`app`]: the single wiring point for `main`, the tools and the tests.
+//! - [`private_files`]: the data directory's modes (directories 0700, files 0600) on
+//!   creation, and the check of what is found too open.
 //! - [`clock`], [`ids`]: time and identifiers as injected inputs; [`crash`]: named crash
 //!   points for the crash tests.
 //!
@@ -41,6 +43,7 @@ pub mod http;
 pub mod ids;
 pub mod ledger;
 pub mod orchestrator;
+pub mod private_files;
 pub mod projection;
 pub mod secret;
 pub mod simulator;

@@ -17,6 +17,7 @@ mod ledger_damage;
 mod ledger_durability;
 mod ledger_rules;
 mod orchestrator;
+mod private_files;
 mod projection_fold;
 mod replay;
 mod server;

@@ -21,6 +21,7 @@ use crate::ids::Seq;
 use crate::ledger::envelope::Hash;
 use crate::ledger::error::StoreError;
 use crate::ledger::store::{Head, Store, StoredRecord};
+use crate::private_files::{DirectoryEntries, create_private_dir};
 
 const EVENTS_TREE: &str = "events";
 const META_TREE: &str = "meta";
@@ -81,7 +82,8 @@ impl SledStore {
 
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(io_error("create data directory"))?;
+        create_private_dir(dir).map_err(io_error("create data directory"))?;
+        let before = DirectoryEntries::read(dir).map_err(io_error("list data directory"))?;
         let db = sled::Config::new().path(dir).open().map_err(|error| {
             if let sled::Error::Corruption { at, .. } = &error {
                 return StoreError::Corrupt {
@@ -101,6 +103,11 @@ impl SledStore {
                 io_error("open")(error)
             }
         })?;
+        // What sled created on this open (all of a new store, a new snapshot on a later one)
+        // is made private; what was there before is only reported at start.
+        before
+            .make_new_entries_private()
+            .map_err(io_error("make data files private"))?;
         let events = db.open_tree(EVENTS_TREE).map_err(sled_error("open tree"))?;
         let meta = db.open_tree(META_TREE).map_err(sled_error("open tree"))?;
         let data_file = File::open(data_file_path(dir)).map_err(io_error("open data file"))?;
@@ -149,6 +156,11 @@ impl SledStore {
             .insert(WITNESS_KEY, &seq.0.to_be_bytes())
             .map_err(sled_error("write witness mark"))?;
         self.sync()
+    }
+
+    /// The file whose presence shows that `dir` holds a store (sled's data file).
+    pub fn data_file(dir: &Path) -> PathBuf {
+        data_file_path(dir)
     }
 
     /// The value under `key` in the metadata tree.

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use clap::Parser;
-use stackledger::app::App;
+use stackledger::app::{App, AppError};
 use stackledger::clock::SystemClock;
 use stackledger::config::Cli;
 use stackledger::ids::RandomIds;
@@ -38,9 +38,13 @@ impl TestApp {
     }
 }
 
-/// Starts the portal on `data_dir` against `simulator`, with millisecond intervals and `extra`
-/// flags.
-pub(crate) async fn spawn_app(data_dir: &Path, simulator: &Simulator, extra: &[&str]) -> TestApp {
+/// Builds (without serving) the portal on `data_dir` against `simulator`, with millisecond
+/// intervals and `extra` flags, or says why it refuses to.
+pub(crate) async fn build_app(
+    data_dir: &Path,
+    simulator: &Simulator,
+    extra: &[&str],
+) -> Result<App, AppError> {
     let mut flags = vec![
         "stackledger".to_owned(),
         format!("--data-dir={}", data_dir.display()),
@@ -52,7 +56,13 @@ pub(crate) async fn spawn_app(data_dir: &Path, simulator: &Simulator, extra: &[&
     ];
     flags.extend(extra.iter().map(|flag| (*flag).to_owned()));
     let config = Cli::try_parse_from(flags).expect("valid flags").serve;
-    let app = App::build(&config, Arc::new(SystemClock), Arc::new(RandomIds))
+    App::build(&config, Arc::new(SystemClock), Arc::new(RandomIds)).await
+}
+
+/// Starts the portal on `data_dir` against `simulator`, with millisecond intervals and `extra`
+/// flags.
+pub(crate) async fn spawn_app(data_dir: &Path, simulator: &Simulator, extra: &[&str]) -> TestApp {
+    let app = build_app(data_dir, simulator, extra)
         .await
         .expect("the portal builds");
     app.record_start().await.expect("the start is recorded");

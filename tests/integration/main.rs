@@ -16,6 +16,7 @@ mod ledger_crash;
 mod ledger_damage;
 mod ledger_durability;
 mod ledger_rules;
+mod ledger_witness;
 mod orchestrator;
 mod private_files;
 mod projection_fold;

@@ -198,3 +198,35 @@ async fn the_witness_of_another_ledger_is_refused() {
         "{refused:?}"
     );
 }
+
+fn replay_verify(dir: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_stackledger-replay"))
+        .args(["--data-dir", &dir.display().to_string(), "verify"])
+        .env_remove("ADMIN_TOKEN")
+        .output()
+        .expect("the replay tool runs")
+}
+
+#[tokio::test]
+async fn replay_verify_exits_1_naming_the_lost_range_and_the_lost_witness() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let head = write_scenario(dir.path()).await;
+    let intact = replay_verify(dir.path());
+    assert_eq!(intact.status.code(), Some(0), "{intact:?}");
+    cut_as_sled_recovers(dir.path(), head - 2);
+    let lost = replay_verify(dir.path());
+    assert_eq!(lost.status.code(), Some(1), "{lost:?}");
+    let said = String::from_utf8_lossy(&lost.stdout);
+    assert!(
+        said.contains(&format!("events {}-{head} are lost", head - 1)),
+        "{said}"
+    );
+    std::fs::remove_file(dir.path().join(WITNESS_FILE)).expect("removes");
+    let missing = replay_verify(dir.path());
+    assert_eq!(missing.status.code(), Some(1), "{missing:?}");
+    let said = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        said.contains("witness file") && said.contains("missing"),
+        "{said}"
+    );
+}

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 use stackledger::clock::{Stopwatch, SystemClock};
 use stackledger::ids::{IdGen, RandomIds, Seq, StreamVersion};
-use stackledger::ledger::{ExpectedVersion, Ledger, NewEvent, SledStore, Store};
+use stackledger::ledger::{ExpectedVersion, Ledger, LedgerOptions, NewEvent, SledStore, Store};
 use stackledger::projection::LiveReadModel;
 
 use crate::load::event_at;
@@ -77,9 +77,20 @@ async fn measure(work: &Path, args: &LedgerArgs) -> anyhow::Result<()> {
         "ledger appends (durable: sled flush + fdatasync before each ack), median of {TRIALS} \
          trials of {window:?}"
     );
+    println!(
+        "  (as shipped, with the witness: one more fdatasync of its file per group commit; \
+         beside it, the same sled store opened without a witness)"
+    );
     for &appenders in &args.appenders {
-        let figures = median_appends(work, appenders, window).await?;
-        figures.print(appenders, &raw);
+        let without = median_appends(work, appenders, window, Witnessed::No).await?;
+        let with = median_appends(work, appenders, window, Witnessed::Yes).await?;
+        with.print(appenders, &raw, "with witness   ");
+        without.print(appenders, &raw, "without witness");
+        println!(
+            "      witness cost: {:.1}% of the throughput, median latency {:.2}x",
+            100.0 * (1.0 - with.rate / without.rate),
+            with.median_us / without.median_us
+        );
     }
     println!();
     open_figures(&work.join("open"), args.open_events).await
@@ -137,11 +148,12 @@ async fn median_appends(
     work: &Path,
     appenders: usize,
     window: Duration,
+    witnessed: Witnessed,
 ) -> anyhow::Result<AppendFigures> {
     let mut trials = Vec::with_capacity(TRIALS);
     for trial in 0..TRIALS {
-        let dir = work.join(format!("appenders-{appenders}-{trial}"));
-        trials.push(ledger_appends(&dir, appenders, window).await?);
+        let dir = work.join(format!("appenders-{appenders}-{witnessed:?}-{trial}"));
+        trials.push(ledger_appends(&dir, appenders, window, witnessed).await?);
     }
     median_of(
         TRIALS,
@@ -210,9 +222,9 @@ struct AppendFigures {
 }
 
 impl AppendFigures {
-    fn print(&self, appenders: usize, raw: &RawReferences) {
+    fn print(&self, appenders: usize, raw: &RawReferences, label: &str) {
         println!(
-            "  {appenders:>2} appenders: {:>9.0} events/s ({:>5.1}% of sled no-flush) \
+            "  {appenders:>2} appenders {label}: {:>9.0} events/s ({:>5.1}% of sled no-flush) \
              median {:>6.0} us p99 {:>6.0} us ({:.2}x one raw fdatasync), \
              {:.1} events per sync of {:.0} us",
             self.rate,
@@ -226,12 +238,29 @@ impl AppendFigures {
     }
 }
 
+/// Whether a measured ledger keeps its witness (as shipped) or is the bare store (the reference).
+#[derive(Debug, Clone, Copy)]
+enum Witnessed {
+    Yes,
+    No,
+}
+
 async fn ledger_appends(
     dir: &Path,
     appenders: usize,
     window: Duration,
+    witnessed: Witnessed,
 ) -> anyhow::Result<AppendFigures> {
-    let ledger = Ledger::open(dir, Arc::new(SystemClock), Arc::new(LiveReadModel::new()))?;
+    let model = Arc::new(LiveReadModel::new());
+    let ledger = match witnessed {
+        Witnessed::Yes => Ledger::open(dir, Arc::new(SystemClock), model)?,
+        Witnessed::No => Ledger::open_with(
+            Arc::new(SledStore::open(dir)?),
+            Arc::new(SystemClock),
+            model,
+            LedgerOptions::default(),
+        )?,
+    };
     let started = Stopwatch::start();
     let tasks: Vec<_> = (0..appenders)
         .map(|_| tokio::spawn(append_until(ledger.clone(), started, window)))

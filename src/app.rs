@@ -24,7 +24,7 @@ use crate::dokploy::error::DokployError;
 use crate::dokploy::retry::RetryPolicy;
 use crate::ids::{DeploymentId, IdGen, random_seed, random_token};
 use crate::ledger::error::LedgerError;
-use crate::ledger::{ExpectedVersion, Ledger, NewEvent};
+use crate::ledger::{DiskOptions, ExpectedVersion, Ledger, NewEvent};
 use crate::orchestrator::{self, Orchestrator};
 use crate::projection::LiveReadModel;
 use crate::secret::{ApiKey, InvalidSecret};
@@ -114,7 +114,9 @@ impl App {
         ids: Arc<dyn IdGen>,
     ) -> Result<App, AppError> {
         let (admin_token, admin_token_file) = admin_token(settings)?;
-        let (ledger, read_model) = open_ledger(settings.ledger_dir(), Arc::clone(&clock)).await?;
+        let mut disk = DiskOptions::new(&settings.ledger_dir());
+        disk.mirror.clone_from(&settings.mirror);
+        let (ledger, read_model) = open_ledger(disk, Arc::clone(&clock)).await?;
         let dokploy = ChosenDokploy::start(&settings.dokploy).await?;
         let parts = OrchestratorParts {
             ledger: ledger.clone(),
@@ -173,14 +175,15 @@ impl App {
     }
 }
 
-/// Opens and verifies the ledger (blocking work, off the async threads) with its read model.
+/// Opens and verifies the ledger (and its mirror, if any; blocking work, off the async threads)
+/// with its read model.
 async fn open_ledger(
-    dir: PathBuf,
+    disk: DiskOptions,
     clock: Arc<dyn Clock>,
 ) -> Result<(Ledger, LiveReadModel), AppError> {
     let read_model = LiveReadModel::new();
     let projector = Arc::new(read_model.clone());
-    let ledger = tokio::task::spawn_blocking(move || Ledger::open(&dir, clock, projector))
+    let ledger = tokio::task::spawn_blocking(move || Ledger::open_on_disk(&disk, clock, projector))
         .await
         .map_err(AppError::LedgerTask)??;
     Ok((ledger, read_model))

@@ -16,6 +16,7 @@ mod ledger_crash;
 mod ledger_damage;
 mod ledger_durability;
 mod ledger_rules;
+mod mirror;
 mod orchestrator;
 mod projection_fold;
 mod replay;

@@ -98,12 +98,14 @@ pub(crate) fn open(
     let refused = |error: MirrorError| LedgerError::Mirror(Box::new(error));
     let path = path_in(dir);
     let mut file = create_locked(dir, &path).map_err(refused)?;
+    warn_if_same_device(dir, ledger_dir);
     let scanned = if is_new(&file, &path).map_err(refused)? {
         write_header(&mut file, &path).map_err(refused)?
     } else {
+        let gone = || io_failure(&path, "read")(std::io::ErrorKind::NotFound.into());
         scan(&path, &mut |_, _, _| ControlFlow::Continue(()))
             .map_err(refused)?
-            .expect("the mirror file was just opened")
+            .ok_or_else(|| refused(gone()))?
     };
     compare(store, &path, ledger_dir, scanned.head, head)?;
     if scanned.torn > 0 {
@@ -245,6 +247,17 @@ fn compare(
 fn stored_hash(store: &dyn Store, seq: Seq) -> Result<Option<Hash>, LedgerError> {
     let record = store.get(seq).map_err(LedgerError::Open)?;
     Ok(record.and_then(|record| codec::split_record(&record).ok().map(|(_, hash)| hash)))
+}
+
+/// A mirror on the ledger's own disk is lost with it: say so (it still guards against a damaged
+/// or deleted ledger directory).
+fn warn_if_same_device(dir: &Path, ledger_dir: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    if let (Ok(mirror), Ok(ledger)) = (std::fs::metadata(dir), std::fs::metadata(ledger_dir))
+        && mirror.dev() == ledger.dev()
+    {
+        tracing::warn!(mirror = %dir.display(), ledger = %ledger_dir.display(), "the mirror is on the ledger's own disk: a failure of that disk loses both copies");
+    }
 }
 
 /// Creates the mirror's directory (0700) and file (0600) if missing, and locks the file: two

@@ -9,7 +9,9 @@
 //! hash and every receipt ever handed out still verifies. It is built beside the old ledger,
 //! stamped with its format and a new witness at its head, and only then put in place.
 //!
-//! It never deletes anything: an existing ledger is moved aside to `ledger.damaged-<unix secs>`.
+//! It never deletes anything it did not create: an existing ledger is moved aside to
+//! `ledger.damaged-<unix secs>`, and only its own half-built `ledger.restoring-<unix secs>` is
+//! removed when building it fails.
 //! It never writes to its source, never touches the admin token, refuses a ledger a running
 //! server holds, and refuses to replace a ledger that is intact and holds all the source holds.
 
@@ -148,7 +150,11 @@ pub fn restore(
     let building = data_dir.join(format!("ledger.restoring-{secs}"));
     create_private_dir(data_dir, true)?;
     create_private_dir(&building, false)?;
-    build(&building, source, checked.head)?;
+    if let Err(error) = build(&building, source, checked.head) {
+        // Only what this restore created, a moment ago, is removed: nothing else is touched.
+        let _ = std::fs::remove_dir_all(&building);
+        return Err(error);
+    }
     let moved_aside = match target {
         Target::Absent => None,
         Target::Intact(_) | Target::Damaged => {

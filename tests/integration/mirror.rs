@@ -194,6 +194,22 @@ async fn restore_refuses_a_source_that_holds_less_than_was_acknowledged() {
     // The store is lost, its witness stays.
     std::fs::remove_file(data.join("ledger").join("db")).expect("removes");
 
+    let by_hand = binary(
+        "stackledger",
+        &[
+            "restore",
+            "--data-dir",
+            path_arg(&data),
+            "--mirror",
+            path_arg(&stale),
+        ],
+    );
+    let said = String::from_utf8_lossy(&by_hand.stderr);
+    assert!(!by_hand.status.success(), "{said}");
+    assert!(
+        said.contains("would be lost and their seqs reused"),
+        "{said}"
+    );
     let refused = restore_from(&data, RestoreSource::Mirror(stale)).expect_err("short");
     let message = refused.to_string();
     assert!(matches!(refused, RestoreError::Short { .. }), "{message}");
@@ -514,4 +530,26 @@ async fn regression_11_a_ledger_deleted_during_live_deployments_is_restored_from
         .await
         .expect("stops");
     assert!(status.success());
+}
+
+#[tokio::test]
+async fn restore_refuses_a_ledger_or_a_mirror_a_running_server_holds() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let (data, mirror) = (root.path().join("data"), root.path().join("mirror"));
+    let test = open(&data, Some(&mirror));
+    scenario::write(&test).await;
+    let refused = restore_from(&data, RestoreSource::Mirror(mirror.clone())).expect_err("in use");
+    assert!(matches!(refused, RestoreError::InUse(_)), "{refused}");
+    let elsewhere = root.path().join("elsewhere");
+    let refused =
+        restore_from(&elsewhere, RestoreSource::Mirror(mirror.clone())).expect_err("in use");
+    assert!(matches!(refused, RestoreError::InUse(_)), "{refused}");
+    assert!(refused.to_string().contains("stop the server"), "{refused}");
+    assert!(!elsewhere.exists(), "nothing was written");
+    let second = try_open(&elsewhere, Some(&mirror));
+    assert!(
+        matches!(&second, Err(LedgerError::Mirror(error)) if matches!(**error, MirrorError::Locked { .. })),
+        "two ledgers never share a mirror"
+    );
+    close(test.ledger).await;
 }

@@ -11,7 +11,7 @@ use crate::ledger::error::{Damage, MirrorError, StoreError, WitnessError};
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
     /// A server holds the ledger (sled's lock) or the mirror.
-    #[error("{0}: stop the server before restoring")]
+    #[error("{0}; stop the server before restoring")]
     InUse(String),
     /// The mirror directory holds no mirror file.
     #[error("{path} does not exist: nothing to restore from")]

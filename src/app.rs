@@ -8,7 +8,6 @@
 
 mod data_dir;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use reqwest::Url;
@@ -26,7 +25,7 @@ use crate::dokploy::error::DokployError;
 use crate::dokploy::retry::RetryPolicy;
 use crate::ids::{DeploymentId, IdGen, random_seed, random_token};
 use crate::ledger::error::LedgerError;
-use crate::ledger::{ExpectedVersion, Ledger, NewEvent};
+use crate::ledger::{DiskOptions, ExpectedVersion, Ledger, NewEvent};
 use crate::orchestrator::{self, Orchestrator};
 use crate::projection::LiveReadModel;
 use crate::secret::{ApiKey, InvalidSecret};
@@ -135,7 +134,9 @@ impl App {
         data_dir::warn_too_open(&settings.data_dir);
         let kept_token = data_dir::kept_admin_token(settings)?;
         data_dir::refuse_lost_ledger(settings)?;
-        let (ledger, read_model) = open_ledger(settings.ledger_dir(), Arc::clone(&clock)).await?;
+        let mut disk = DiskOptions::new(&settings.ledger_dir());
+        disk.mirror.clone_from(&settings.mirror);
+        let (ledger, read_model) = open_ledger(disk, Arc::clone(&clock)).await?;
         let (admin_token, admin_token_file) = data_dir::admin_token(settings, kept_token)?;
         let dokploy = ChosenDokploy::start(&settings.dokploy).await?;
         let parts = OrchestratorParts {
@@ -195,14 +196,15 @@ impl App {
     }
 }
 
-/// Opens and verifies the ledger (blocking work, off the async threads) with its read model.
+/// Opens and verifies the ledger (and its mirror, if any; blocking work, off the async threads)
+/// with its read model.
 async fn open_ledger(
-    dir: PathBuf,
+    disk: DiskOptions,
     clock: Arc<dyn Clock>,
 ) -> Result<(Ledger, LiveReadModel), AppError> {
     let read_model = LiveReadModel::new();
     let projector = Arc::new(read_model.clone());
-    let ledger = tokio::task::spawn_blocking(move || Ledger::open(&dir, clock, projector))
+    let ledger = tokio::task::spawn_blocking(move || Ledger::open_on_disk(&disk, clock, projector))
         .await
         .map_err(AppError::LedgerTask)??;
     Ok((ledger, read_model))

@@ -3,7 +3,8 @@
 //!
 //! A damaged ledger is refused with the first bad seq and a non-zero exit. SIGINT or SIGTERM
 //! stops accepting connections, lets queued appends land, and stops the ledger writer.
-//! It never wires anything itself: `App` builds every part, exactly as it does for the tests.
+//! `stackledger restore` rebuilds a data directory's ledger from its mirror or an export (the
+//! library does it; this prints what it did). It never wires anything itself: `App` builds every part, exactly as it does for the tests.
 
 use std::sync::Arc;
 
@@ -11,8 +12,11 @@ use anyhow::Context;
 use clap::Parser;
 use stackledger::app::{App, DokployMode};
 use stackledger::clock::SystemClock;
-use stackledger::config::{Cli, Command, Config, LogFormat, Settings, SimulateConfig};
+use stackledger::config::{
+    Cli, Command, Config, LogFormat, RestoreConfig, Settings, SimulateConfig,
+};
 use stackledger::ids::RandomIds;
+use stackledger::ledger::RestoreSource;
 use stackledger::simulator::{Simulator, SimulatorOptions};
 
 /// How long open connections may take to finish after a shutdown signal.
@@ -25,6 +29,10 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Simulate(simulate)) => {
             init_tracing(simulate.log_format);
             simulate_dokploy(simulate).await
+        }
+        Some(Command::Restore(restore)) => {
+            init_tracing(restore.log_format);
+            restore_ledger(restore).await
         }
         None => {
             init_tracing(cli.serve.log_format);
@@ -53,6 +61,26 @@ async fn simulate_dokploy(config: SimulateConfig) -> anyhow::Result<()> {
     tracing::warn!(%address, "Dokploy SIMULATOR listening on http://{address} (not a real Dokploy)");
     shutdown.await;
     drop(simulator);
+    Ok(())
+}
+
+/// `stackledger restore`: rebuilds the data directory's ledger from a mirror or an export, then
+/// says what it did on stdout.
+async fn restore_ledger(config: RestoreConfig) -> anyhow::Result<()> {
+    use std::io::Write;
+    let source = match (config.mirror, config.export) {
+        (Some(mirror), None) => RestoreSource::Mirror(mirror),
+        (None, Some(export)) => RestoreSource::Export(export),
+        _ => anyhow::bail!("give exactly one source: --mirror DIR or --export FILE"),
+    };
+    let data_dir = config.data_dir;
+    let restored = tokio::task::spawn_blocking(move || {
+        stackledger::ledger::restore(&data_dir, &source, &SystemClock)
+    })
+    .await
+    .context("the restore task failed")?
+    .context("restore refused")?;
+    writeln!(std::io::stdout(), "{restored}").context("cannot write the report")?;
     Ok(())
 }
 

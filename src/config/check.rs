@@ -233,3 +233,23 @@ pub(super) fn image(text: &str) -> Result<String, ConfigError> {
     }
     Ok(text.to_owned())
 }
+
+/// The mirror directory, which must lie outside the ledger directory it mirrors: it is meant
+/// for another disk, and must survive the loss of the ledger's directory.
+pub(super) fn mirror(
+    dir: Option<&std::path::Path>,
+    ledger_dir: &std::path::Path,
+) -> Result<Option<std::path::PathBuf>, ConfigError> {
+    match dir {
+        Some(dir) if dir.starts_with(ledger_dir) => Err(refused(
+            flag::MIRROR,
+            &dir.display().to_string(),
+            "must lie outside the ledger directory (<data-dir>/ledger), ideally on another disk: \
+             a mirror inside it is lost with it",
+        )),
+        Some(dir) if dir.as_os_str().is_empty() => {
+            Err(refused(flag::MIRROR, "", "must name a directory"))
+        }
+        other => Ok(other.map(std::path::Path::to_path_buf)),
+    }
+}

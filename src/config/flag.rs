@@ -86,11 +86,13 @@ pub const HEADER_BYTES_MAX: Flag = flag("header-bytes-max", "HEADER_BYTES_MAX");
 pub const HEADERS_MAX: Flag = flag("headers-max", "HEADERS_MAX");
 /// `--running-max`.
 pub const RUNNING_MAX: Flag = flag("running-max", "RUNNING_MAX");
+/// `--mirror`.
+pub const MIRROR: Flag = flag("mirror", "MIRROR_DIR");
 /// `stackledger simulate --api-key`.
 pub const SIMULATOR_API_KEY: Flag = flag("api-key", "SIMULATOR_API_KEY");
 
 /// Every flag of the portal in this table (the simulator's key is checked on its own).
-pub const PORTAL: [Flag; 27] = [
+pub const PORTAL: [Flag; 28] = [
     DOKPLOY_URL,
     DOKPLOY_API_KEY,
     STACK_IMAGE,
@@ -118,4 +120,5 @@ pub const PORTAL: [Flag; 27] = [
     HEADER_BYTES_MAX,
     HEADERS_MAX,
     RUNNING_MAX,
+    MIRROR,
 ];

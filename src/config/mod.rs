@@ -39,7 +39,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// The command line: the portal (no subcommand), or `simulate`.
+/// The command line: the portal (no subcommand), `simulate`, or `restore`.
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "stackledger",
@@ -61,6 +61,27 @@ pub struct Cli {
 pub enum Command {
     /// Run the Dokploy simulator as its own process (tests kill the portal while it lives on).
     Simulate(SimulateConfig),
+    /// Rebuild a data directory's ledger from its mirror or an NDJSON export (stop the server
+    /// first). The old ledger is moved aside, never deleted.
+    Restore(RestoreConfig),
+}
+
+/// What `stackledger restore` restores, and from where (exactly one source).
+#[derive(Debug, Clone, Args)]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["mirror", "export"]))]
+pub struct RestoreConfig {
+    /// The data directory whose `ledger` is rebuilt (its admin token is left alone).
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// The mirror directory the server wrote with --mirror.
+    #[arg(long)]
+    pub mirror: Option<PathBuf>,
+    /// An NDJSON export (`GET /api/ledger/events`, `stackledger-replay export`).
+    #[arg(long)]
+    pub export: Option<PathBuf>,
+    /// Log line format.
+    #[arg(long, value_enum, default_value = defaults::LOG_FORMAT)]
+    pub log_format: LogFormat,
 }
 
 /// The standalone simulator's configuration.
@@ -98,6 +119,12 @@ pub struct Config {
     /// Log line format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = defaults::LOG_FORMAT)]
     pub log_format: LogFormat,
+
+    /// A directory (on another disk) holding a synchronous, verified mirror of the log: every
+    /// event is in it, durably, before it is acknowledged. `stackledger restore` rebuilds the
+    /// ledger from it.
+    #[arg(long, env = "MIRROR_DIR")]
+    pub mirror: Option<PathBuf>,
 
     /// Dokploy's origin (`https://dokploy.example.com`; `/api` is added). Without it and the
     /// key, StackLedger runs its built-in Dokploy simulator.

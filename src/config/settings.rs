@@ -51,6 +51,8 @@ pub struct Settings {
     pub recovery: RecoveryPolicy,
     /// Crash tests only: where to abort.
     pub crash_at: Option<CrashAt>,
+    /// The directory of the synchronous mirror of the log, if any (outside the ledger's).
+    pub mirror: Option<PathBuf>,
 }
 
 /// Which Dokploy the portal deploys to.
@@ -192,6 +194,10 @@ fn checked(config: &Config, r: &mut Refusals) -> Option<Settings> {
     ));
     let http = http(config, r);
     let running_max = r.keep(running_max(&config.running_max));
+    let mirror = r.keep(check::mirror(
+        config.mirror.as_deref(),
+        &config.ledger_dir(),
+    ));
     Some(Settings {
         listen: config.listen,
         data_dir: config.data_dir.clone(),
@@ -206,6 +212,7 @@ fn checked(config: &Config, r: &mut Refusals) -> Option<Settings> {
         running_max: running_max?,
         recovery: config.recovery,
         crash_at: config.crash_at,
+        mirror: mirror?,
     })
 }
 

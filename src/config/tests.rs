@@ -46,7 +46,7 @@ fn simulate_is_a_subcommand_with_its_own_flags() {
             assert_eq!(simulate.seed, 9);
             assert!(simulate.api_key.matches(b"k"));
         }
-        None => panic!("the subcommand was not recognized"),
+        _ => panic!("the subcommand was not recognized"),
     }
 }
 
@@ -348,4 +348,51 @@ fn a_url_with_credentials_is_refused_without_showing_them() {
     assert!(!message.contains("canary-pw"), "{message}");
     let errors = settings(&["--dokploy-url=https://admin:canary-pw@", KEY]).expect_err("not a URL");
     assert!(!errors.to_string().contains("canary-pw"), "{errors}");
+}
+
+#[test]
+fn restore_is_a_subcommand_that_needs_a_data_dir_and_exactly_one_source() {
+    let parse = |args: &[&str]| {
+        Cli::try_parse_from(std::iter::once("stackledger").chain(args.iter().copied()))
+    };
+    let cli = parse(&["restore", "--data-dir", "d", "--mirror", "m"]).expect("parses");
+    let Some(Command::Restore(restore)) = cli.command else {
+        panic!("the subcommand was not recognized");
+    };
+    assert_eq!(restore.data_dir, PathBuf::from("d"));
+    assert_eq!(restore.mirror, Some(PathBuf::from("m")));
+    assert_eq!(restore.export, None);
+    let refused: &[&[&str]] = &[
+        &["restore", "--data-dir", "d"],
+        &["restore", "--mirror", "m"],
+        &[
+            "restore",
+            "--data-dir",
+            "d",
+            "--mirror",
+            "m",
+            "--export",
+            "e",
+        ],
+    ];
+    for args in refused {
+        assert!(parse(args).is_err(), "{args:?} is refused");
+    }
+}
+
+#[test]
+fn a_mirror_inside_the_ledger_directory_is_refused_naming_the_flag() {
+    let checked = settings(&["--data-dir=/srv/data", "--mirror=/backup/mirror"]).expect("valid");
+    assert_eq!(checked.mirror, Some(PathBuf::from("/backup/mirror")));
+    assert_eq!(settings(&[]).expect("valid").mirror, None);
+    assert_eq!(
+        refused_flags(&["--data-dir=/srv/data", "--mirror=/srv/data/ledger/m"]),
+        vec![flag::MIRROR]
+    );
+    let error = settings(&["--data-dir=/srv/data", "--mirror=/srv/data/ledger"])
+        .expect_err("the ledger itself");
+    assert!(
+        error.to_string().contains("--mirror (MIRROR_DIR)"),
+        "{error}"
+    );
 }

@@ -1,4 +1,4 @@
-//! `GET /health` (liveness and the ledger figures of DESIGN §5) and `GET /ready` (whether
+//! `GET /health` (liveness and the ledger figures of DESIGN §5, the mirror's among them) and `GET /ready` (whether
 //! this instance can take deployments now). Both only read: they never append, call Dokploy or
 //! move the breaker (they take a snapshot of it).
 
@@ -13,6 +13,7 @@ use crate::dokploy::breaker::BreakerState;
 use crate::http::AppState;
 use crate::http::error::{ApiError, json};
 use crate::http::route::Route;
+use crate::ledger::MirrorStatus;
 
 /// Which capabilities this build has (DESIGN §5). Each turns true in the release that
 /// delivers it, never before.
@@ -36,6 +37,32 @@ struct LedgerFigures {
     deployments: u64,
     head_hash: String,
     writable: bool,
+    /// The mirror (`--mirror`), or null without one.
+    mirror: Option<MirrorFigures>,
+}
+
+/// The synchronous mirror: every acknowledged event is in it before it is acknowledged, so its
+/// lag is zero by construction while it is in sync (a failure to write it stops the writer).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MirrorFigures {
+    path: String,
+    head_seq: u64,
+    in_sync: bool,
+    synchronous: bool,
+    lag_events: u64,
+}
+
+impl MirrorFigures {
+    fn of(status: MirrorStatus, acknowledged: u64) -> Self {
+        Self {
+            path: status.path.display().to_string(),
+            head_seq: status.head.0,
+            in_sync: status.in_sync,
+            synchronous: true,
+            lag_events: acknowledged.saturating_sub(status.head.0),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -134,6 +161,10 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
             deployments: summary.deployments,
             head_hash: summary.head_hash.to_string(),
             writable,
+            mirror: state
+                .ledger
+                .mirror()
+                .map(|status| MirrorFigures::of(status, summary.last_seq.0)),
         },
     })
 }

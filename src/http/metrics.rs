@@ -1,5 +1,5 @@
 //! `GET /metrics`: Prometheus text, folded from the read model, the breaker, the ledger's
-//! counters and the open status streams. Reads only; never changes what it reports on.
+//! counters (its mirror's too) and the open status streams. Reads only; never changes what it reports on.
 
 use std::fmt::Display;
 
@@ -59,6 +59,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
     for (name, kind, help, value) in runtime_samples(&state) {
         out.family(name, kind, help).sample(name, "", value);
     }
+    mirror_families(&mut out, &state);
     let content_type = [(header::CONTENT_TYPE, "text/plain; version=0.0.4")];
     (content_type, out.text).into_response()
 }
@@ -85,6 +86,25 @@ fn deployment_families(out: &mut Exposition, figures: &Figures) {
     let help = "Dokploy call attempts that were retried.";
     out.family("stackledger_dokploy_retries_total", "counter", help)
         .sample("stackledger_dokploy_retries_total", "", figures.retries);
+}
+
+/// The mirror's figures, when there is one. It is synchronous: an event is acknowledged only
+/// once the mirror holds it, so the lag is zero by construction while it is in sync.
+fn mirror_families(out: &mut Exposition, state: &AppState) {
+    let Some(mirror) = state.ledger.mirror() else {
+        return;
+    };
+    let acknowledged = state.ledger.head().seq.0;
+    let help = "Acknowledged events the mirror lacks (0 by construction: it is synchronous).";
+    out.family("stackledger_mirror_lag_events", "gauge", help)
+        .sample(
+            "stackledger_mirror_lag_events",
+            "",
+            acknowledged.saturating_sub(mirror.head.0),
+        );
+    let help = "1 while the mirror holds every acknowledged event.";
+    out.family("stackledger_mirror_in_sync", "gauge", help)
+        .sample("stackledger_mirror_in_sync", "", u8::from(mirror.in_sync));
 }
 
 /// The one-sample families: name, type, help, value.

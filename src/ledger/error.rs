@@ -52,6 +52,9 @@ pub enum StoreError {
         /// What sled said.
         detail: String,
     },
+    /// The mirror could not be written or synced: a storage failure like the store's own.
+    #[error(transparent)]
+    Mirror(Box<MirrorError>),
     /// The stored head metadata is not 40 bytes.
     #[error("malformed head metadata ({len} bytes)")]
     MalformedHead {
@@ -194,6 +197,8 @@ impl Damage {
         }
     }
 }
+
+pub use crate::ledger::mirror::MirrorError;
 
 /// What an operator can do about a refused ledger; every refusal ends with it.
 pub const NEXT_STEPS: &str = "nothing was changed. Next: restore the ledger from a mirror or an export \
@@ -367,6 +372,9 @@ pub enum LedgerError {
     /// The witness of acknowledged heads is missing or damaged; opening is refused.
     #[error(transparent)]
     Witness(#[from] WitnessError),
+    /// The mirror is damaged, in use, or disagrees with the ledger; opening is refused.
+    #[error("{0}{next}", next = .0.next_step_at_open())]
+    Mirror(Box<MirrorError>),
     /// The data directory was written by a format this build does not read.
     #[error("the ledger format is version {found}; this build reads version {supported}")]
     UnsupportedFormat {

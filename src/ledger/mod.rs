@@ -15,7 +15,8 @@
 //! Inside: `open` (format check, verify and fold, start), `writer` and `syncer` (the single
 //! writer's two stages, group commit), `shared` (what the writer publishes to readers),
 //! `read` (partial reads), `verify` and `chain` (the checks), `codec` (the frozen encoding),
-//! `store` (the backends).
+//! `store` (the backends), `witness` (the file of acknowledged heads), `mirror` (the synchronous
+//! second copy, `--mirror`) and `restore` (rebuilding a ledger from a mirror or an export).
 //!
 //! The ledger knows nothing of HTTP, Dokploy or the read model's shape: the projection plugs in
 //! through [`Projector`]; the only domain rule it asks is who holds a stack name.
@@ -26,9 +27,11 @@ pub mod subscription;
 
 mod chain;
 mod codec;
+mod mirror;
 mod open;
 mod read;
 mod reader;
+mod restore;
 mod shared;
 mod store;
 mod stream_writer;
@@ -52,7 +55,9 @@ use crate::ledger::shared::Shared;
 use crate::ledger::subscription::Subscription;
 use crate::ledger::writer::Command;
 
+pub use mirror::{FILE_NAME as MIRROR_FILE, MirrorStatus};
 pub use reader::LedgerReader;
+pub use restore::{RestoreError, RestoreSource, Restored, restore};
 pub use shared::LedgerStatsSnapshot;
 pub use store::{Head, MemoryStore, SledStore, Store, StoredRecord};
 pub use stream_writer::StreamWriter;
@@ -135,14 +140,17 @@ pub struct DiskOptions {
     pub dir: PathBuf,
     /// Limits of the ledger.
     pub limits: LedgerOptions,
+    /// The directory of a synchronous mirror of the log (`--mirror`), if any.
+    pub mirror: Option<PathBuf>,
 }
 
 impl DiskOptions {
-    /// The ledger in `dir` with the default limits.
+    /// The ledger in `dir` with the default limits and no mirror.
     pub fn new(dir: &Path) -> Self {
         Self {
             dir: dir.to_path_buf(),
             limits: LedgerOptions::default(),
+            mirror: None,
         }
     }
 }
@@ -154,6 +162,7 @@ pub struct Ledger {
     shared: Arc<Shared>,
     commands: mpsc::Sender<Command>,
     writer: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+    mirror: Option<Arc<mirror::MirrorGauge>>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -181,7 +190,7 @@ impl Ledger {
         clock: Arc<dyn Clock>,
         projector: Arc<dyn Projector>,
     ) -> Result<Ledger, LedgerError> {
-        let opened = open::OnDisk::open(&disk.dir)?;
+        let opened = open::OnDisk::open(&disk.dir)?.mirrored(disk.mirror.as_deref());
         open::start(opened.store(), Some(opened), clock, projector, disk.limits)
     }
 
@@ -240,6 +249,13 @@ impl Ledger {
     /// The number of events in `stream` (its current version).
     pub fn stream_version(&self, stream: DeploymentId) -> StreamVersion {
         self.shared.published().version(stream)
+    }
+
+    /// The mirror's path, head and whether it holds every acknowledged event (None without
+    /// `--mirror`). Synchronous, so its lag is zero while it is in sync.
+    pub fn mirror(&self) -> Option<MirrorStatus> {
+        let gauge = self.mirror.as_ref()?;
+        Some(gauge.status(self.head().seq))
     }
 
     /// Whether the writer still accepts appends.

@@ -4,7 +4,8 @@
 //! disk), then the writer's start. Damage or loss is refused with the first bad seq and the lost
 //! range; nothing is repaired and a refused open writes nothing. The writes an open may make are
 //! to record a head that intact, never-acknowledged events had run past, and to start the
-//! witness of a ledger that has none (a new one, or one written by 0.1.0) from its verified head.
+//! witness of a ledger that has none (a new one, or one written by 0.1.0) from its verified head,
+//! and to fill or catch up its mirror (`--mirror`) from the verified store.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -17,6 +18,7 @@ use crate::deployment::name::NameClaims;
 use crate::ids::Seq;
 use crate::ledger::envelope::Envelope;
 use crate::ledger::error::{Damage, LedgerError, Refusal, StoreError, WitnessError};
+use crate::ledger::mirror::{self, Mirror};
 use crate::ledger::shared::Shared;
 use crate::ledger::store::{self, Head, SledStore, Store};
 use crate::ledger::witness::{self, Witness, Witnessed};
@@ -29,6 +31,7 @@ pub(super) struct OnDisk {
     store: Arc<SledStore>,
     witnessed: Option<Witnessed>,
     since: Option<Seq>,
+    mirror: Option<PathBuf>,
 }
 
 impl OnDisk {
@@ -57,7 +60,24 @@ impl OnDisk {
             store,
             witnessed,
             since,
+            mirror: None,
         })
+    }
+
+    /// The same, with the mirror in `dir` (`--mirror`), if any.
+    pub(super) fn mirrored(mut self, dir: Option<&Path>) -> Self {
+        self.mirror = dir.map(Path::to_path_buf);
+        self
+    }
+
+    /// Opens the mirror beside the verified store ending at `head`: filled, caught up, or
+    /// refused (see `mirror.rs`). Before the witness records `head`, so that it never claims
+    /// what the mirror lacks.
+    fn mirror(&self, head: Head) -> Result<Option<Mirror>, LedgerError> {
+        self.mirror
+            .as_deref()
+            .map(|dir| mirror::open(dir, self.store.as_ref(), &self.dir, head))
+            .transpose()
     }
 
     /// The store, for the ledger.
@@ -144,6 +164,12 @@ pub(super) fn start(
     let (live, _) = broadcast::channel(options.live_buffer_max.get());
     let shared = Arc::new(Shared::new(projector, live.clone()));
     let (head, claims) = replay_stored(store.as_ref(), &shared, disk.as_ref())?;
+    let mirror = disk
+        .as_ref()
+        .map(|disk| disk.mirror(head))
+        .transpose()?
+        .flatten();
+    let mirror_gauge = mirror.as_ref().map(Mirror::gauge);
     if format.is_none() {
         stamp_format(store.as_ref())?;
     }
@@ -152,6 +178,7 @@ pub(super) fn start(
     let writer = Writer {
         store: Arc::clone(&store),
         witness,
+        mirror,
         shared: Arc::clone(&shared),
         clock,
         live,
@@ -175,6 +202,7 @@ pub(super) fn start(
         shared,
         commands,
         writer: Arc::new(Mutex::new(Some(handle))),
+        mirror: mirror_gauge,
     })
 }
 

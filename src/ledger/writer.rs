@@ -24,6 +24,7 @@ use crate::ids::{DeploymentId, Seq, StreamVersion};
 use crate::ledger::codec;
 use crate::ledger::envelope::{Envelope, Hash};
 use crate::ledger::error::LedgerError;
+use crate::ledger::mirror::Mirror;
 use crate::ledger::shared::Shared;
 use crate::ledger::store::{Head, Store, StoredRecord};
 use crate::ledger::syncer::{Syncer, Written};
@@ -66,6 +67,8 @@ pub(crate) struct Writer {
     pub(crate) store: Arc<dyn Store>,
     /// The witness of acknowledged heads (a ledger on disk), handed to the syncer.
     pub(crate) witness: Option<Witness>,
+    /// The mirror (`--mirror`), handed to the syncer.
+    pub(crate) mirror: Option<Mirror>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) live: broadcast::Sender<Arc<Envelope>>,
@@ -86,6 +89,7 @@ impl Writer {
         let syncer = Syncer {
             store: Arc::clone(&self.store),
             witness: self.witness.take(),
+            mirror: self.mirror.take(),
             shared: Arc::clone(&self.shared),
             live: self.live.clone(),
         };
@@ -292,6 +296,7 @@ impl Writer {
         }
         Some(Written {
             head: self.head,
+            records,
             envelopes,
             replies,
         })

@@ -17,6 +17,7 @@ mod ledger_damage;
 mod ledger_durability;
 mod ledger_rules;
 mod ledger_witness;
+mod mirror;
 mod orchestrator;
 mod private_files;
 mod projection_fold;

@@ -49,6 +49,7 @@ pub(crate) fn try_open_ledger(
     let disk = DiskOptions {
         dir: dir.to_path_buf(),
         limits: options,
+        mirror: None,
     };
     let ledger =
         Ledger::open_on_disk(&disk, Arc::new(clock.clone()), Arc::new(read_model.clone()))?;

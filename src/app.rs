@@ -24,7 +24,7 @@ use crate::dokploy::error::DokployError;
 use crate::dokploy::retry::RetryPolicy;
 use crate::ids::{DeploymentId, IdGen, random_seed, random_token};
 use crate::ledger::error::LedgerError;
-use crate::ledger::{ExpectedVersion, Ledger, NewEvent};
+use crate::ledger::{DiskOptions, ExpectedVersion, Ledger, NewEvent};
 use crate::orchestrator::{self, Orchestrator};
 use crate::projection::LiveReadModel;
 use crate::secret::{ApiKey, InvalidSecret};
@@ -56,6 +56,14 @@ pub enum AppError {
         /// Why.
         #[source]
         source: std::io::Error,
+    },
+    /// A read-only start found no admin token: it never writes one, and the ops API needs it.
+    #[error(
+        "a read-only start writes nothing, so it cannot generate the admin token: there is none in {path}; give --admin-token (ADMIN_TOKEN)"
+    )]
+    ReadOnlyWithoutAdminToken {
+        /// The admin token file that is missing.
+        path: String,
     },
     /// The admin token file holds a token that breaks a rule (what it holds is never shown).
     #[error("admin token file {path} is refused (its content is not shown): {rule}")]
@@ -114,7 +122,7 @@ impl App {
         ids: Arc<dyn IdGen>,
     ) -> Result<App, AppError> {
         let (admin_token, admin_token_file) = admin_token(settings)?;
-        let (ledger, read_model) = open_ledger(settings.ledger_dir(), Arc::clone(&clock)).await?;
+        let (ledger, read_model) = open_ledger(settings, Arc::clone(&clock)).await?;
         let dokploy = ChosenDokploy::start(&settings.dokploy).await?;
         let parts = OrchestratorParts {
             ledger: ledger.clone(),
@@ -173,16 +181,22 @@ impl App {
     }
 }
 
-/// Opens and verifies the ledger (blocking work, off the async threads) with its read model.
+/// Opens and verifies the ledger (blocking work, off the async threads) with its read model:
+/// to write, or read-only (`--read-only`) to audit it.
 async fn open_ledger(
-    dir: PathBuf,
+    settings: &Settings,
     clock: Arc<dyn Clock>,
 ) -> Result<(Ledger, LiveReadModel), AppError> {
     let read_model = LiveReadModel::new();
     let projector = Arc::new(read_model.clone());
-    let ledger = tokio::task::spawn_blocking(move || Ledger::open(&dir, clock, projector))
-        .await
-        .map_err(AppError::LedgerTask)??;
+    let disk = DiskOptions::new(&settings.ledger_dir());
+    let read_only = settings.read_only.then(|| settings.scratch_dir());
+    let ledger = tokio::task::spawn_blocking(move || match read_only {
+        Some(scratch) => Ledger::open_read_only(&disk, &scratch, projector),
+        None => Ledger::open_on_disk(&disk, clock, projector),
+    })
+    .await
+    .map_err(AppError::LedgerTask)??;
     Ok((ledger, read_model))
 }
 
@@ -306,8 +320,9 @@ fn breaker_options(breaker: &BreakerSettings) -> BreakerOptions {
 }
 
 /// The admin token: from the configuration, else the one kept in `<data-dir>/admin-token`,
-/// else a new one written there with mode 0600 (readable by the server's user only). A kept
-/// token must follow the same rules as a configured one.
+/// else a new one written there with mode 0600 (readable by the server's user only), except
+/// for a read-only start, which writes nothing. A kept token must follow the same rules as a
+/// configured one.
 fn admin_token(settings: &Settings) -> Result<(ApiKey, Option<PathBuf>), AppError> {
     if let Some(token) = &settings.admin_token {
         return Ok((token.clone(), None));
@@ -319,6 +334,11 @@ fn admin_token(settings: &Settings) -> Result<(ApiKey, Option<PathBuf>), AppErro
                 path: path.display().to_string(),
                 rule,
             })?
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && settings.read_only => {
+            return Err(AppError::ReadOnlyWithoutAdminToken {
+                path: path.display().to_string(),
+            });
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             write_admin_token(&settings.data_dir, &path).map_err(admin_token_failed(&path))?

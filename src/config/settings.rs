@@ -49,6 +49,8 @@ pub struct Settings {
     pub running_max: NonZeroUsize,
     /// What startup does with deployments a crash interrupted.
     pub recovery: RecoveryPolicy,
+    /// Serve the ledger read-only, to audit it (`--read-only`).
+    pub read_only: bool,
     /// Crash tests only: where to abort.
     pub crash_at: Option<CrashAt>,
 }
@@ -158,6 +160,12 @@ impl Settings {
     pub fn admin_token_file(&self) -> PathBuf {
         self.data_dir.join("admin-token")
     }
+
+    /// Where a read-only start keeps its private copy of the ledger: the system's temporary
+    /// directory (`TMPDIR`, else `/tmp`).
+    pub fn scratch_dir(&self) -> PathBuf {
+        std::env::temp_dir()
+    }
 }
 
 impl SimulateConfig {
@@ -205,6 +213,7 @@ fn checked(config: &Config, r: &mut Refusals) -> Option<Settings> {
         http: http?,
         running_max: running_max?,
         recovery: config.recovery,
+        read_only: config.read_only,
         crash_at: config.crash_at,
     })
 }

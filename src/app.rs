@@ -58,6 +58,14 @@ pub enum AppError {
         #[source]
         source: std::io::Error,
     },
+    /// A read-only start found no admin token: it never writes one, and the ops API needs it.
+    #[error(
+        "a read-only start writes nothing, so it cannot generate the admin token: there is none in {path}; give --admin-token (ADMIN_TOKEN)"
+    )]
+    ReadOnlyWithoutAdminToken {
+        /// The admin token file that is missing.
+        path: String,
+    },
     /// The admin token file holds a token that breaks a rule (what it holds is never shown).
     #[error("admin token file {path} is refused (its content is not shown): {rule}")]
     AdminTokenRefused {
@@ -136,7 +144,7 @@ impl App {
         data_dir::refuse_lost_ledger(settings)?;
         let mut disk = DiskOptions::new(&settings.ledger_dir());
         disk.mirror.clone_from(&settings.mirror);
-        let (ledger, read_model) = open_ledger(disk, Arc::clone(&clock)).await?;
+        let (ledger, read_model) = open_ledger(settings, disk, Arc::clone(&clock)).await?;
         let (admin_token, admin_token_file) = data_dir::admin_token(settings, kept_token)?;
         let dokploy = ChosenDokploy::start(&settings.dokploy).await?;
         let parts = OrchestratorParts {
@@ -197,16 +205,21 @@ impl App {
 }
 
 /// Opens and verifies the ledger (and its mirror, if any; blocking work, off the async threads)
-/// with its read model.
+/// with its read model: to write, or read-only (`--read-only`) to audit it.
 async fn open_ledger(
+    settings: &Settings,
     disk: DiskOptions,
     clock: Arc<dyn Clock>,
 ) -> Result<(Ledger, LiveReadModel), AppError> {
     let read_model = LiveReadModel::new();
     let projector = Arc::new(read_model.clone());
-    let ledger = tokio::task::spawn_blocking(move || Ledger::open_on_disk(&disk, clock, projector))
-        .await
-        .map_err(AppError::LedgerTask)??;
+    let read_only = settings.read_only.then(|| settings.scratch_dir());
+    let ledger = tokio::task::spawn_blocking(move || match read_only {
+        Some(scratch) => Ledger::open_read_only(&disk, &scratch, projector),
+        None => Ledger::open_on_disk(&disk, clock, projector),
+    })
+    .await
+    .map_err(AppError::LedgerTask)??;
     Ok((ledger, read_model))
 }
 

@@ -1,10 +1,13 @@
 //! The `stackledger` server: config → tracing → settings (every refused value reported
 //! together, naming its flag, never a secret) → open and verify the ledger → serve.
 //!
-//! A damaged ledger is refused with the first bad seq and a non-zero exit. SIGINT or SIGTERM
-//! stops accepting connections, lets queued appends land, and stops the ledger writer.
-//! `stackledger restore` rebuilds a data directory's ledger from its mirror or an export (the
-//! library does it; this prints what it did). It never wires anything itself: `App` builds every part, exactly as it does for the tests.
+//! A damaged ledger is refused with the first bad seq and a non-zero exit, unless the operator
+//! starts read-only (`--read-only`): then what is intact is served for an audit, the damage is
+//! logged loudly, and it never records a start or recovers a deployment (nothing is written).
+//! SIGINT or SIGTERM stops accepting connections, lets queued appends land, and stops the
+//! ledger writer. `stackledger restore` rebuilds a data directory's ledger from its mirror or an
+//! export (the library does it; this prints what it did).
+//! It never wires anything itself: `App` builds every part, exactly as it does for the tests.
 
 use std::sync::Arc;
 
@@ -91,6 +94,19 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("cannot start")?;
     announce(&app);
+    match app.ledger.read_only() {
+        Some(report) => announce_read_only(report),
+        None => start_writing(&app).await?,
+    }
+    serve(&app, config.listen).await?;
+    tracing::info!("shutting down: stopping runs where they stand, letting queued appends land");
+    app.shutdown().await;
+    tracing::info!(head = %app.ledger.head().seq, "ledger closed");
+    Ok(())
+}
+
+/// Records the start and resumes the deployments a stop interrupted.
+async fn start_writing(app: &App) -> anyhow::Result<()> {
     app.record_start()
         .await
         .context("cannot record the server start")?;
@@ -105,11 +121,23 @@ async fn run(config: Config) -> anyhow::Result<()> {
             "recovering interrupted deployments"
         );
     }
-    serve(&app, config.listen).await?;
-    tracing::info!("shutting down: stopping runs where they stand, letting queued appends land");
-    app.shutdown().await;
-    tracing::info!(head = %app.ledger.head().seq, "ledger closed");
     Ok(())
+}
+
+/// Says loudly that this portal only serves its ledger for an audit, and what it found.
+fn announce_read_only(report: &stackledger::ledger::ReadOnlyReport) {
+    let served = report.intact_to.0;
+    match report.damage_text() {
+        Some(damage) => tracing::error!(
+            intact_to = served,
+            %damage,
+            "READ-ONLY (--read-only): serving the intact part of a DAMAGED ledger for an audit; deploys are refused, nothing is recovered or written"
+        ),
+        None => tracing::warn!(
+            intact_to = served,
+            "READ-ONLY (--read-only): the ledger verified whole; serving it for an audit; deploys are refused, nothing is recovered or written"
+        ),
+    }
 }
 
 /// Serves the app on `listen` until SIGINT or SIGTERM, then gives open connections a bounded
@@ -149,11 +177,15 @@ async fn serve(app: &App, listen: std::net::SocketAddr) -> anyhow::Result<()> {
 /// Logs what the portal runs on: the verified ledger, which Dokploy, where the admin token is.
 fn announce(app: &App) {
     let summary = app.read_model.read().summary();
+    let verified = match app.ledger.read_only() {
+        Some(_) => "ledger opened read-only",
+        None => "ledger verified",
+    };
     tracing::info!(
         events = summary.events,
         deployments = summary.deployments,
         head = %summary.head_hash,
-        "ledger verified"
+        "{verified}"
     );
     if app.mode == DokployMode::Simulated {
         tracing::warn!(

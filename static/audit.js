@@ -3,7 +3,8 @@
 // each call (a badge counts the retries), shows health polls, and links each rollback step to
 // the failure it undoes (the event's cause). Each event's sentence is the server's own (the
 // `text` the events endpoint gives, the same as the deployment's log); the page words an event
-// itself only when a server does not send it.
+// itself only when a server does not send it. A portal started read-only (--read-only) gets a
+// banner with the damage its /health names; server text is only ever set as textContent.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -147,7 +148,20 @@ async function verify() {
   const answer = await (await api("/api/ledger/verify")).json();
   $("verify-result").textContent = answer.ok
     ? "The ledger verifies: " + answer.events + " events, head " + answer.headHash
-    : "The ledger is damaged at event " + answer.firstBadSeq;
+    : answer.damage ?? "The ledger is damaged at event " + answer.firstBadSeq;
+}
+
+// /health is public: the banner shows before any token is given.
+async function readOnlyBanner() {
+  const response = await fetch("/health");
+  if (!response.ok) return;
+  const { ledger } = await response.json();
+  if (!ledger?.readOnly) return;
+  const served = ledger.intactTo > 0 ? "events 1–" + ledger.intactTo + " are served" : "no event is served";
+  const found = ledger.damage ? "Damage found: " + ledger.damage : "The ledger verified whole.";
+  $("read-only").textContent = "This portal is read-only (--read-only), for an audit: it refuses deploys and "
+    + served + ". " + found;
+  $("read-only").hidden = false;
 }
 
 async function exportLedger(event) {
@@ -160,6 +174,7 @@ async function exportLedger(event) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  readOnlyBanner().catch(() => {});
   $("token-form").addEventListener("submit", (event) => open(event).catch(report));
   $("filters").addEventListener("submit", (event) => { event.preventDefault(); load(true).catch(report); });
   $("more").addEventListener("click", () => load(false).catch(report));

@@ -91,6 +91,12 @@ pub(super) fn admin_token(
     let path = settings.admin_token_file();
     let token = match kept {
         Some(token) => token,
+        // A read-only start writes nothing, a token included.
+        None if settings.read_only => {
+            return Err(AppError::ReadOnlyWithoutAdminToken {
+                path: path.display().to_string(),
+            });
+        }
         None => write_admin_token(&settings.data_dir, &path).map_err(admin_token_failed(&path))?,
     };
     Ok((token, Some(path)))

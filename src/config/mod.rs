@@ -249,6 +249,12 @@ pub struct Config {
     #[arg(long, env = "RECOVERY", value_enum, default_value = defaults::RECOVERY)]
     pub recovery: RecoveryPolicy,
 
+    /// Serve the ledger read-only, to audit it: even a damaged one is served up to its first
+    /// damage (shown in /health and on the audit page); deploys are refused with 503, nothing is
+    /// recovered, and nothing in the data directory is written.
+    #[arg(long, env = "READ_ONLY")]
+    pub read_only: bool,
+
     /// Crash tests only: abort at the Nth time a crash point is reached (`after_append:7`).
     #[arg(long, env = "STACKLEDGER_CRASH_AT", hide = true)]
     pub crash_at: Option<CrashAt>,

@@ -49,6 +49,8 @@ pub struct Settings {
     pub running_max: NonZeroUsize,
     /// What startup does with deployments a crash interrupted.
     pub recovery: RecoveryPolicy,
+    /// Serve the ledger read-only, to audit it (`--read-only`).
+    pub read_only: bool,
     /// Crash tests only: where to abort.
     pub crash_at: Option<CrashAt>,
     /// The directory of the synchronous mirror of the log, if any (outside the ledger's).
@@ -160,6 +162,12 @@ impl Settings {
     pub fn admin_token_file(&self) -> PathBuf {
         self.data_dir.join("admin-token")
     }
+
+    /// Where a read-only start keeps its private copy of the ledger: the system's temporary
+    /// directory (`TMPDIR`, else `/tmp`).
+    pub fn scratch_dir(&self) -> PathBuf {
+        std::env::temp_dir()
+    }
 }
 
 impl SimulateConfig {
@@ -211,6 +219,7 @@ fn checked(config: &Config, r: &mut Refusals) -> Option<Settings> {
         http: http?,
         running_max: running_max?,
         recovery: config.recovery,
+        read_only: config.read_only,
         crash_at: config.crash_at,
         mirror: mirror?,
     })

@@ -1,5 +1,6 @@
 //! The web user's API: check a name, deploy, and read a deployment (DESIGN §5).
 //!
+//! A read-only portal (`--read-only`) refuses every deploy first, with 503 `read_only`.
 //! A deploy, once its request is read, runs to its answer in a task of its own: the name claim
 //! and the start of the run must never be separated by a client that leaves or a request that
 //! times out. An `Idempotency-Key` is pinned only by an accepted deploy, to the SHA-256 of the
@@ -56,7 +57,8 @@ pub(super) fn routes() -> Vec<Route> {
                 (429, "rate limited (Retry-After)"),
                 (
                     503,
-                    "too many running, Dokploy failing, or the ledger failing (Retry-After)",
+                    "too many running, Dokploy failing, or the ledger failing (Retry-After); \
+                     the portal is read-only (read_only)",
                 ),
             ],
             post(deploy),
@@ -162,6 +164,10 @@ async fn deploy(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    if let Some(report) = state.ledger.read_only() {
+        let found = Some(report.summary());
+        return Err(ApiError::ReadOnly { found });
+    }
     let client = state.guards.client(peer, &headers);
     let key = idempotency_key(&headers)?.map(|key| format!("{client}|{key}"));
     if !is_json(&headers) {

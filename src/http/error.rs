@@ -98,6 +98,12 @@ pub enum ApiError {
         /// Whether Dokploy is not known to be failing.
         dokploy: bool,
     },
+    /// 503: the portal was started read-only (`--read-only`) to audit its ledger, so it takes
+    /// no deploy (no Retry-After: only a restart without the flag changes that).
+    ReadOnly {
+        /// What the read-only open found, in a sentence without paths (None: not known here).
+        found: Option<String>,
+    },
     /// 503: try again later.
     Unavailable {
         /// snake_case code.
@@ -124,14 +130,17 @@ impl From<StartError> for ApiError {
                 message: error.to_string(),
                 retry_after: retry_in.max(Duration::from_secs(1)),
             },
-            StartError::Ledger(error) => ApiError::Ledger(error),
+            StartError::Ledger(error) => ApiError::from(error),
         }
     }
 }
 
 impl From<LedgerError> for ApiError {
     fn from(error: LedgerError) -> Self {
-        ApiError::Ledger(error)
+        match error {
+            LedgerError::ReadOnly => ApiError::ReadOnly { found: None },
+            error => ApiError::Ledger(error),
+        }
     }
 }
 
@@ -203,6 +212,7 @@ impl ApiError {
             ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Ledger(_)
+            | ApiError::ReadOnly { .. }
             | ApiError::TooManyConnections
             | ApiError::NotReady { .. }
             | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -232,6 +242,7 @@ impl ApiError {
             ApiError::HeadersTooLarge => "headers_too_large",
             ApiError::Internal { .. } => "internal_error",
             ApiError::Ledger(_) => "ledger_unavailable",
+            ApiError::ReadOnly { .. } => "read_only",
             ApiError::TooManyConnections => "too_many_connections",
             ApiError::NotReady { .. } => "not_ready",
         }
@@ -257,6 +268,17 @@ impl ApiError {
             }
             ApiError::StreamsPerClient { max } => {
                 return format!("this client holds {max} open status streams; close one first");
+            }
+            ApiError::ReadOnly { found } => {
+                let found = found
+                    .as_deref()
+                    .map_or_else(String::new, |found| format!(" {found}."));
+                return format!(
+                    "this portal was started read-only (--read-only) for an audit of its ledger: it \
+                     refuses deploys, because a deploy must be recorded in the ledger and nothing can \
+                     be appended to it now.{found} Deploys resume once it is restarted without \
+                     --read-only."
+                );
             }
             ApiError::NotReady { ledger, dokploy } => {
                 let ledger = if *ledger { "writable" } else { "not writable" };

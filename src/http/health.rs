@@ -1,6 +1,10 @@
 //! `GET /health` (liveness and the ledger figures of DESIGN §5, the mirror's among them) and `GET /ready` (whether
 //! this instance can take deployments now). Both only read: they never append, call Dokploy or
 //! move the breaker (they take a snapshot of it).
+//!
+//! A read-only portal (`--read-only`) answers `/health` with 200 and `"degraded"`: it serves
+//! what it was started to serve, and its `ledger` says so (`readOnly`, the `damage` found,
+//! `intactTo`). `/ready` answers 503 there, as the ledger takes no appends.
 
 use axum::Json;
 use axum::extract::State;
@@ -14,6 +18,7 @@ use crate::http::AppState;
 use crate::http::error::{ApiError, json};
 use crate::http::route::Route;
 use crate::ledger::MirrorStatus;
+use crate::ledger::ReadOnlyReport;
 
 /// Which capabilities this build has (DESIGN §5). Each turns true in the release that
 /// delivers it, never before.
@@ -39,6 +44,12 @@ struct LedgerFigures {
     writable: bool,
     /// The mirror (`--mirror`), or null without one.
     mirror: Option<MirrorFigures>,
+    /// Started with `--read-only`: the ledger is served for an audit, deploys are refused.
+    read_only: bool,
+    /// What a read-only open found, as an ordinary open would have refused it (null: nothing).
+    damage: Option<String>,
+    /// The last event of the intact prefix that is served.
+    intact_to: u64,
 }
 
 /// The synchronous mirror: every acknowledged event is in it before it is acknowledged, so its
@@ -134,6 +145,7 @@ async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> {
 async fn health(State(state): State<AppState>) -> Json<Health> {
     let summary = state.read_model.read().summary();
     let writable = state.ledger.is_writable();
+    let read_only = state.ledger.read_only();
     let (breaker, consecutive_failures) = state.orchestrator.caller().breaker().snapshot();
     let degraded = !writable || !matches!(breaker, BreakerState::Closed);
     Json(Health {
@@ -165,6 +177,9 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
                 .ledger
                 .mirror()
                 .map(|status| MirrorFigures::of(status, summary.last_seq.0)),
+            read_only: read_only.is_some(),
+            damage: read_only.and_then(ReadOnlyReport::damage_text),
+            intact_to: read_only.map_or(summary.last_seq.0, |report| report.intact_to.0),
         },
     })
 }

@@ -226,6 +226,9 @@ struct Verdict {
     head_hash: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     first_bad_seq: Option<u64>,
+    /// The damage in words (with a read-only ledger's, found at open, past what it serves).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    damage: Option<String>,
 }
 
 fn list_query(params: ListParams) -> Result<ListQuery, ApiError> {
@@ -334,12 +337,17 @@ fn ndjson(events: &[Envelope]) -> Result<String, ApiError> {
 async fn verify(_: Admin, State(state): State<AppState>) -> Result<Response, ApiError> {
     let ledger = state.ledger.clone();
     let verification = tokio::task::spawn_blocking(move || ledger.verify()).await??;
+    let damage = match state.ledger.read_only() {
+        Some(report) => report.damage_text(),
+        None => verification.damage.as_ref().map(ToString::to_string),
+    };
     let verdict = Verdict {
-        ok: verification.is_intact(),
+        ok: verification.is_intact() && damage.is_none(),
         events: verification.events(),
         last_seq: verification.last.seq.0,
         head_hash: verification.last.hash.to_string(),
         first_bad_seq: verification.first_bad_seq().map(|seq| seq.0),
+        damage,
     };
     Ok(json(StatusCode::OK, verdict))
 }

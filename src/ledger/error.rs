@@ -383,4 +383,10 @@ pub enum LedgerError {
         /// The version this build reads.
         supported: u32,
     },
+    /// The ledger was opened read-only (`--read-only`, to audit it): no writer runs and nothing
+    /// is appended. A deploy gets 503 `read_only`.
+    #[error(
+        "the ledger is open read-only (--read-only, to audit it): nothing can be appended until the portal is restarted without it"
+    )]
+    ReadOnly,
 }

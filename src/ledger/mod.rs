@@ -12,7 +12,12 @@
 //! stopped ledger, read-only) and [`verify_envelopes`] (an export). The log lives in a
 //! [`Store`]: [`SledStore`] on disk, [`MemoryStore`] for scratch runs and tests.
 //!
-//! Inside: `open` (format check, verify and fold, start), `writer` and `syncer` (the single
+//! [`Ledger::open_read_only`] (`--read-only`) runs the same checks but keeps what they find in
+//! a [`ReadOnlyReport`] instead of refusing, folds only the intact prefix, starts no writer and
+//! writes nothing to the ledger directory.
+//!
+//! Inside: `open` (format check, verify and fold, start), `read_only` (the audit open),
+//! `writer` and `syncer` (the single
 //! writer's two stages, group commit), `shared` (what the writer publishes to readers),
 //! `read` (partial reads), `verify` and `chain` (the checks), `codec` (the frozen encoding),
 //! `store` (the backends), `witness` (the file of acknowledged heads), `mirror` (the synchronous
@@ -30,6 +35,7 @@ mod codec;
 mod mirror;
 mod open;
 mod read;
+mod read_only;
 mod reader;
 mod restore;
 mod shared;
@@ -56,6 +62,7 @@ use crate::ledger::subscription::Subscription;
 use crate::ledger::writer::Command;
 
 pub use mirror::{FILE_NAME as MIRROR_FILE, MirrorStatus};
+pub use read_only::{ReadOnlyDamage, ReadOnlyReport};
 pub use reader::LedgerReader;
 pub use restore::{RestoreError, RestoreSource, Restored, restore};
 pub use shared::LedgerStatsSnapshot;
@@ -163,6 +170,8 @@ pub struct Ledger {
     commands: mpsc::Sender<Command>,
     writer: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
     mirror: Option<Arc<mirror::MirrorGauge>>,
+    /// What a read-only open found (None: an ordinary open, with its writer).
+    read_only: Option<Arc<ReadOnlyReport>>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -194,6 +203,19 @@ impl Ledger {
         open::start(opened.store(), Some(opened), clock, projector, disk.limits)
     }
 
+    /// Opens the sled ledger described by `disk` read-only, to audit it: runs the checks of
+    /// [`Ledger::open_on_disk`] but serves what is intact instead of refusing damage, and
+    /// keeps what it found ([`Ledger::read_only`]). It never writes to `disk.dir` (sled runs
+    /// on a private copy made under `scratch`) and never creates a ledger; a store that cannot
+    /// be opened at all is refused with the ordinary open's error.
+    pub fn open_read_only(
+        disk: &DiskOptions,
+        scratch: &Path,
+        projector: Arc<dyn Projector>,
+    ) -> Result<Ledger, LedgerError> {
+        read_only::open(disk, scratch, projector)
+    }
+
     /// Opens a ledger over any [`Store`] with explicit limits.
     pub fn open_with(
         store: Arc<dyn Store>,
@@ -211,6 +233,9 @@ impl Ledger {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<Vec<Arc<Envelope>>, LedgerError> {
+        if self.read_only.is_some() {
+            return Err(LedgerError::ReadOnly);
+        }
         if self.shared.is_stopped() {
             return Err(LedgerError::Stopped);
         }
@@ -263,6 +288,11 @@ impl Ledger {
         !self.shared.is_stopped()
     }
 
+    /// What the read-only open found; None for a ledger opened to write.
+    pub fn read_only(&self) -> Option<&ReadOnlyReport> {
+        self.read_only.as_deref()
+    }
+
     /// Counters since open.
     pub fn stats(&self) -> LedgerStatsSnapshot {
         self.shared.stats.snapshot()
@@ -295,11 +325,17 @@ impl Ledger {
     /// Verifies the durable log from seq 1 to the head: seq contiguity, every hash over the
     /// stored bytes, every link, stream versions, and that the log ends at the head. Damage is
     /// in the answer; an error means the store could not be read. Blocking: it reads the whole
-    /// log, while appends go on.
+    /// log, while appends go on. A read-only ledger's answer includes the damage its open
+    /// found past the intact prefix it serves.
     pub fn verify(&self) -> Result<Verification, LedgerError> {
         let head = self.head();
-        verify::verify_store(self.store.as_ref(), head.seq, Some(head), &mut |_| {})
-            .map_err(LedgerError::Read)
+        let mut verification =
+            verify::verify_store(self.store.as_ref(), head.seq, Some(head), &mut |_| {})
+                .map_err(LedgerError::Read)?;
+        if let Some(report) = self.read_only() {
+            report.mark(&mut verification);
+        }
+        Ok(verification)
     }
 
     /// Every durable event after `after` (of `stream` only, if given), then every new one as it

@@ -80,6 +80,23 @@ impl OnDisk {
             .transpose()
     }
 
+    /// A ledger in `dir` whose store is already open (a read-only open's private copy), with
+    /// what its witness said: for the checks only, never started (so its witness is never
+    /// written).
+    pub(super) fn with_store(
+        dir: &Path,
+        store: Arc<SledStore>,
+        witnessed: Option<Witnessed>,
+    ) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            store,
+            witnessed,
+            since: None,
+            mirror: None,
+        }
+    }
+
     /// The store, for the ledger.
     pub(super) fn store(&self) -> Arc<dyn Store> {
         Arc::clone(&self.store) as Arc<dyn Store>
@@ -87,7 +104,7 @@ impl OnDisk {
 
     /// Checks the verified log ending at `last` against the witness: it must reach the
     /// witnessed head with the witnessed hash.
-    fn check(&self, last: Head) -> Result<(), LedgerError> {
+    pub(super) fn check(&self, last: Head) -> Result<(), LedgerError> {
         let Some(witnessed) = self.witnessed else {
             return Ok(());
         };
@@ -106,7 +123,7 @@ impl OnDisk {
         }
     }
 
-    fn refusal(&self, damage: Damage, intact: Seq) -> LedgerError {
+    pub(super) fn refusal(&self, damage: Damage, intact: Seq) -> LedgerError {
         LedgerError::Refused(Box::new(Refusal {
             dir: Some(self.dir.display().to_string()),
             damage,
@@ -203,6 +220,7 @@ pub(super) fn start(
         commands,
         writer: Arc::new(Mutex::new(Some(handle))),
         mirror: mirror_gauge,
+        read_only: None,
     })
 }
 
@@ -248,16 +266,7 @@ fn replay_stored(
     disk: Option<&OnDisk>,
 ) -> Result<(Head, NameClaims), LedgerError> {
     let recorded = store.head().map_err(LedgerError::Open)?;
-    let (to_fold, verified) = std::sync::mpsc::sync_channel(OPEN_CHUNKS_QUEUED_MAX);
-    let (verification, claims) = std::thread::scope(|scope| {
-        let folder = scope.spawn(move || fold(verified, shared));
-        let verification = verify_in_chunks(store, recorded, &to_fold);
-        drop(to_fold);
-        let claims = folder
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (verification, claims)
-    });
+    let (verification, claims) = verify_and_fold(store, shared, recorded);
     let verification = verification.map_err(LedgerError::Open)?;
     if let Some(damage) = verification.damage {
         return Err(match disk {
@@ -279,6 +288,26 @@ fn replay_stored(
         record_head(store, recorded, verification.last)?;
     }
     Ok((verification.last, claims))
+}
+
+/// Verifies the whole store against its `recorded` head and folds every event that verifies
+/// (the prefix before the first damage) into `shared`, on two threads; also the name claims
+/// those events make. What is folded is exactly the verification's `last`.
+pub(super) fn verify_and_fold(
+    store: &dyn Store,
+    shared: &Shared,
+    recorded: Option<Head>,
+) -> (Result<verify::Verification, StoreError>, NameClaims) {
+    let (to_fold, verified) = std::sync::mpsc::sync_channel(OPEN_CHUNKS_QUEUED_MAX);
+    std::thread::scope(|scope| {
+        let folder = scope.spawn(move || fold(verified, shared));
+        let verification = verify_in_chunks(store, recorded, &to_fold);
+        drop(to_fold);
+        let claims = folder
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (verification, claims)
+    })
 }
 
 /// Verifies the whole store, sending verified events on in chunks.

@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -48,13 +48,13 @@ function freePort() {
   });
 }
 
-async function portal(port) {
+async function portal(port, extra = []) {
   return startLogged([
     "--listen", `127.0.0.1:${port}`, "--log-format", "json", "--data-dir", dataDir,
     "--dokploy-url", simulatorUrl, "--dokploy-api-key", KEY,
     "--health-url", `${simulatorUrl}/__sim/apps/{name}/health`,
     "--health-interval", "20ms", "--deploy-poll-interval", "20ms", "--retry-base", "50ms",
-    "--admin-token", TOKEN,
+    "--admin-token", TOKEN, ...extra,
   ]);
 }
 
@@ -196,6 +196,32 @@ test("the audit page refuses a wrong token and shows a timeline with a retry bad
   await page.click("#verify");
   await page.waitForFunction(() => document.getElementById("verify-result").textContent.includes("verifies"));
   await page.screenshot({ path: join(shots, "audit.png") });
+  assert.deepEqual(page.offOrigin, []);
+  await stop(child);
+});
+
+test("a read-only portal shows the damage it found in a banner on the audit page", async () => {
+  // A ledger (and its witness) exists once a portal has run; then one bit of the witness flips.
+  await stop((await portal(await freePort())).child);
+  const witness = join(dataDir, "ledger", "witness");
+  const bytes = readFileSync(witness);
+  bytes[20] ^= 1;
+  writeFileSync(witness, bytes);
+  const { child, address } = await portal(await freePort(), ["--read-only"]);
+  const refused = await fetch(`http://${address}/api/deploy`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ name: "browser-read-only" }),
+  });
+  assert.equal(refused.status, 503);
+  assert.equal((await refused.json()).error.code, "read_only");
+  const page = await newPage();
+  await page.goto(`http://${address}/audit`);
+  await page.waitForSelector("#read-only", { state: "visible" });
+  const banner = await page.textContent("#read-only");
+  assert.match(banner, /read-only/);
+  assert.match(banner, /refuses deploys/);
+  assert.match(banner, /witness file .*witness is damaged at offset 16/);
+  assert.equal(await page.locator("#read-only *").count(), 0, "server text is text, never markup");
+  await page.screenshot({ path: join(shots, "read-only.png") });
   assert.deepEqual(page.offOrigin, []);
   await stop(child);
 });

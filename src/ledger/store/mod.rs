@@ -8,6 +8,7 @@
 //! [`crate::ledger::verify`]'s), and sled types never leave `sled_store.rs`.
 
 mod memory_store;
+mod sled_copy;
 mod sled_store;
 
 use std::ops::ControlFlow;

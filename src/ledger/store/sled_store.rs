@@ -20,6 +20,7 @@ use std::time::Duration;
 use crate::ids::Seq;
 use crate::ledger::envelope::Hash;
 use crate::ledger::error::StoreError;
+use crate::ledger::store::sled_copy::SledCopy;
 use crate::ledger::store::{Head, Store, StoredRecord};
 use crate::private_files::{DirectoryEntries, create_private_dir};
 
@@ -36,6 +37,8 @@ pub struct SledStore {
     sled: Option<SledHandles>,
     /// sled's data file, kept open for fdatasync after each flush.
     data_file: File,
+    /// The private copy sled runs on, for a read-only open: dropped last, once sled let go.
+    copy: Option<SledCopy>,
 }
 
 #[derive(Debug)]
@@ -118,7 +121,24 @@ impl SledStore {
         Ok(Self {
             sled: Some(SledHandles { db, events, meta }),
             data_file,
+            copy: None,
         })
+    }
+
+    /// Opens a private copy of the store in `original` (made under `scratch`), so that sled's
+    /// own writes at open land in the copy and the original stays as it is (see `sled_copy.rs`).
+    /// Damage sled refuses is named with the original's path.
+    pub fn open_copy(original: &Path, scratch: &Path) -> Result<Self, StoreError> {
+        let copy = SledCopy::take(original, scratch)?;
+        let mut store = Self::open(copy.dir()).map_err(|error| match error {
+            StoreError::Corrupt { detail, .. } => StoreError::Corrupt {
+                path: original.display().to_string(),
+                detail,
+            },
+            other => other,
+        })?;
+        store.copy = Some(copy);
+        Ok(store)
     }
 
     /// Whether `dir` holds a store (sled's data file).
@@ -250,7 +270,7 @@ impl Store for SledStore {
 }
 
 /// The path of sled 0.34's data file inside its directory.
-fn data_file_path(dir: &Path) -> PathBuf {
+pub(super) fn data_file_path(dir: &Path) -> PathBuf {
     dir.join("db")
 }
 

@@ -258,3 +258,42 @@ pub(crate) fn dir_contains(dir: &Path, needle: &[u8]) -> bool {
         }
     })
 }
+
+/// What [`fingerprint`] gives: path inside the directory -> (mode, SHA-256 or "directory").
+pub(crate) type Fingerprint = std::collections::BTreeMap<std::path::PathBuf, (u32, String)>;
+
+/// Every file below `dir` (its path inside `dir`) with its mode and the SHA-256 of its bytes;
+/// directories with their mode.
+pub(crate) fn fingerprint(dir: &Path) -> Fingerprint {
+    use sha2::Digest;
+    use std::os::unix::fs::PermissionsExt;
+    fn walk(root: &Path, dir: &Path, out: &mut Fingerprint) {
+        for entry in std::fs::read_dir(dir).expect("reads the directory") {
+            let path = entry.expect("an entry").path();
+            let meta = std::fs::symlink_metadata(&path).expect("metadata");
+            let name = path.strip_prefix(root).expect("below root").to_path_buf();
+            let mode = meta.permissions().mode();
+            if meta.is_dir() {
+                out.insert(name, (mode, "directory".to_owned()));
+                walk(root, &path, out);
+            } else {
+                let bytes = std::fs::read(&path).expect("reads the file");
+                out.insert(name, (mode, format!("{:x}", sha2::Sha256::digest(&bytes))));
+            }
+        }
+    }
+    let mut out = Fingerprint::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Changes the stored sled trees (events, meta) directly, as a disk fault or a tamperer would.
+pub(crate) fn tamper(ledger_dir: &Path, change: impl FnOnce(&sled::Tree, &sled::Tree)) {
+    let db = sled::open(ledger_dir).expect("sled opens");
+    let events = db.open_tree("events").expect("the events tree");
+    let meta = db.open_tree("meta").expect("the meta tree");
+    change(&events, &meta);
+    db.flush().expect("flushes");
+    drop((events, meta, db));
+    wait_released(ledger_dir);
+}

@@ -12,6 +12,8 @@ use serde_json::Value;
 pub(crate) struct Portal {
     child: Child,
     pub(crate) address: String,
+    /// The log lines up to the one announcing the address.
+    pub(crate) startup: Vec<String>,
     logs: mpsc::Receiver<String>,
 }
 
@@ -79,6 +81,7 @@ impl Portal {
     pub(crate) fn spawn(mut command: Command) -> Portal {
         let mut child = command.spawn().expect("the portal starts");
         let logs = follow(&mut child);
+        let mut startup = Vec::new();
         let address = loop {
             let line = logs
                 .recv()
@@ -87,10 +90,12 @@ impl Portal {
             if let Some(address) = entry["fields"]["address"].as_str() {
                 break address.to_owned();
             }
+            startup.push(line);
         };
         Portal {
             child,
             address,
+            startup,
             logs,
         }
     }

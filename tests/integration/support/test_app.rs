@@ -65,8 +65,11 @@ pub(crate) async fn spawn_app(data_dir: &Path, simulator: &Simulator, extra: &[&
     let app = build_app(data_dir, simulator, extra)
         .await
         .expect("the portal builds");
-    app.record_start().await.expect("the start is recorded");
-    app.orchestrator.recover().await.expect("recovery starts");
+    // As `main` does: a read-only portal records no start and recovers nothing.
+    if app.ledger.read_only().is_none() {
+        app.record_start().await.expect("the start is recorded");
+        app.orchestrator.recover().await.expect("recovery starts");
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a free port");

@@ -1,12 +1,17 @@
-//! The syncer: the second stage of the single writer. It makes written batches durable, one
-//! sync for every batch waiting, appends them to the mirror and fdatasyncs it (`--mirror`),
-//! records their head in the witness (once the store's sync and the mirror's returned, so the
-//! witness never claims more than both hold), then publishes them (stream index, projection,
-//! live subscribers) and answers their appenders, in seq order. After a failed sync it stops the
-//! writer and refuses everything still handed to it: it never acknowledges what may not be
-//! on disk.
+//! The syncer: the last stages of the single writer. It makes written batches durable in the
+//! store, one sync for every batch waiting; then the keeper appends them to the mirror and
+//! fdatasyncs it (`--mirror`), records their head in the witness, publishes them (stream
+//! index, projection, live subscribers) and answers their appenders, in seq order. The witness
+//! only ever records a head once the store's sync and the mirror's returned, so it never claims
+//! more than both hold.
+//!
+//! With a witness or a mirror the keeper runs on a thread of its own, so that its fdatasyncs
+//! overlap the store's sync of the next batches instead of adding to them. After any failed
+//! sync the writer stops and everything still handed over is refused: it never acknowledges
+//! what may not be on disk.
 
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender};
 
 use tokio::sync::broadcast;
 
@@ -18,6 +23,9 @@ use crate::ledger::shared::Shared;
 use crate::ledger::store::{Head, Store, StoredRecord};
 use crate::ledger::witness::Witness;
 use crate::ledger::writer::Reply;
+
+/// Groups synced by the store, waiting for the keeper.
+const SYNCED_QUEUE_MAX: usize = 4;
 
 /// A batch written to the store, waiting to be made durable.
 pub(crate) struct Written {
@@ -37,38 +45,110 @@ pub(crate) struct Syncer {
     pub(crate) live: broadcast::Sender<Arc<Envelope>>,
 }
 
+/// What happens after the store's sync: the mirror, the witness, publishing, the answers.
+struct Keeper {
+    witness: Option<Witness>,
+    mirror: Option<Mirror>,
+    shared: Arc<Shared>,
+    live: broadcast::Sender<Arc<Envelope>>,
+}
+
 impl Syncer {
-    pub(crate) fn run(mut self, written: std::sync::mpsc::Receiver<Written>) {
+    pub(crate) fn run(self, written: Receiver<Written>) {
+        let Syncer {
+            store,
+            witness,
+            mirror,
+            shared,
+            live,
+        } = self;
+        let mut keeper = Keeper {
+            witness,
+            mirror,
+            shared: Arc::clone(&shared),
+            live,
+        };
+        let stages = StoreSync {
+            store,
+            shared: Arc::clone(&shared),
+        };
+        if keeper.witness.is_none() && keeper.mirror.is_none() {
+            stages.run(&written, &mut |group| keeper.keep(group));
+        } else {
+            let (to_keeper, synced) = std::sync::mpsc::sync_channel(SYNCED_QUEUE_MAX);
+            std::thread::scope(|scope| {
+                let spawned = std::thread::Builder::new()
+                    .name("ledger-keeper".into())
+                    .spawn_scoped(scope, || keeper.run(synced));
+                if let Err(error) = spawned {
+                    tracing::error!(%error, "cannot start the ledger keeper; the writer stops");
+                    shared.stop();
+                    return;
+                }
+                stages.run(&written, &mut |group| hand_over(&to_keeper, group));
+                drop(to_keeper);
+            });
+        }
+        refuse_rest(&written);
+    }
+}
+
+/// The store's sync: one for every batch waiting.
+struct StoreSync {
+    store: Arc<dyn Store>,
+    shared: Arc<Shared>,
+}
+
+impl StoreSync {
+    /// Syncs every group handed over and passes it `on`, until a failure on either side.
+    fn run(&self, written: &Receiver<Written>, on: &mut dyn FnMut(Vec<Written>) -> bool) {
         while let Ok(first) = written.recv() {
             let mut group = vec![first];
             group.extend(written.try_iter());
-            if !self.sync(group) {
-                break;
+            let stopwatch = Stopwatch::start();
+            if let Err(error) = self.store.sync() {
+                fail(&self.shared, group, &error);
+                return;
             }
-        }
-        // After a failure, whatever the writer still hands over is refused, never acknowledged.
-        for Written { replies, .. } in written.iter() {
-            for (reply, staged) in replies {
-                let _ = reply.send(staged.and(Err(LedgerError::Stopped)));
+            let events = group.iter().map(|written| written.envelopes.len()).sum();
+            self.shared.stats.record_flush(stopwatch.elapsed(), events);
+            if !on(group) {
+                return;
             }
         }
     }
+}
 
-    /// One sync for the whole group. False when storage failed.
-    fn sync(&mut self, group: Vec<Written>) -> bool {
-        let stopwatch = Stopwatch::start();
-        if let Err(error) = self.make_durable(&group) {
-            tracing::error!(%error, "ledger sync failed; the writer stops");
-            self.shared.stop();
-            for Written { replies, .. } in group {
-                for (reply, staged) in replies {
-                    let _ = reply.send(staged.and(Err(LedgerError::Storage(error.clone()))));
-                }
+/// Gives a synced group to the keeper; false when the keeper has stopped.
+fn hand_over(to_keeper: &SyncSender<Vec<Written>>, group: Vec<Written>) -> bool {
+    match to_keeper.send(group) {
+        Ok(()) => true,
+        Err(std::sync::mpsc::SendError(group)) => {
+            refuse(group);
+            false
+        }
+    }
+}
+
+impl Keeper {
+    fn run(mut self, synced: Receiver<Vec<Written>>) {
+        while let Ok(mut group) = synced.recv() {
+            group.extend(synced.try_iter().flatten());
+            if !self.keep(group) {
+                break;
             }
+        }
+        for group in synced.iter() {
+            refuse(group);
+        }
+    }
+
+    /// The mirror, the witness, then publishing and answering. False when storage failed.
+    fn keep(&mut self, group: Vec<Written>) -> bool {
+        if let Err(error) = self.make_durable(&group) {
+            fail(&self.shared, group, &error);
             return false;
         }
-        let events = group.iter().map(|written| written.envelopes.len()).sum();
-        self.shared.stats.record_flush(stopwatch.elapsed(), events);
         for Written {
             head,
             envelopes,
@@ -84,9 +164,8 @@ impl Syncer {
         true
     }
 
-    /// The store's sync, then the mirror's, then the witness of the group's last head.
+    /// The mirror's append and sync, then the witness of the group's last head.
     fn make_durable(&mut self, group: &[Written]) -> Result<(), StoreError> {
-        self.store.sync()?;
         if let Some(mirror) = &mut self.mirror {
             mirror.append(group.iter().flat_map(|written| &written.records))?;
         }
@@ -94,6 +173,33 @@ impl Syncer {
             (Some(witness), Some(last)) => witness.record(last.head),
             _ => Ok(()),
         }
+    }
+}
+
+/// A failed sync: the writer stops and the group's appenders get the error.
+fn fail(shared: &Shared, group: Vec<Written>, error: &StoreError) {
+    tracing::error!(%error, "ledger sync failed; the writer stops");
+    shared.stop();
+    for Written { replies, .. } in group {
+        for (reply, staged) in replies {
+            let _ = reply.send(staged.and(Err(LedgerError::Storage(error.clone()))));
+        }
+    }
+}
+
+/// Refuses a group that was never made durable.
+fn refuse(group: Vec<Written>) {
+    for Written { replies, .. } in group {
+        for (reply, staged) in replies {
+            let _ = reply.send(staged.and(Err(LedgerError::Stopped)));
+        }
+    }
+}
+
+/// After a failure, whatever the writer still hands over is refused, never acknowledged.
+fn refuse_rest(written: &Receiver<Written>) {
+    for group in written.iter() {
+        refuse(vec![group]);
     }
 }
 

@@ -14,7 +14,9 @@ use std::time::Duration;
 use anyhow::Context;
 use stackledger::clock::{Stopwatch, SystemClock};
 use stackledger::ids::{IdGen, RandomIds, Seq, StreamVersion};
-use stackledger::ledger::{ExpectedVersion, Ledger, LedgerOptions, NewEvent, SledStore, Store};
+use stackledger::ledger::{
+    DiskOptions, ExpectedVersion, Ledger, LedgerOptions, NewEvent, SledStore, Store,
+};
 use stackledger::projection::LiveReadModel;
 
 use crate::load::event_at;
@@ -84,12 +86,17 @@ async fn measure(work: &Path, args: &LedgerArgs) -> anyhow::Result<()> {
     for &appenders in &args.appenders {
         let without = median_appends(work, appenders, window, Witnessed::No).await?;
         let with = median_appends(work, appenders, window, Witnessed::Yes).await?;
-        with.print(appenders, &raw, "with witness   ");
-        without.print(appenders, &raw, "without witness");
+        let mirrored = median_appends(work, appenders, window, Witnessed::Mirrored).await?;
+        with.print(appenders, &raw, "with witness    ");
+        without.print(appenders, &raw, "without witness ");
+        mirrored.print(appenders, &raw, "witness + mirror");
         println!(
-            "      witness cost: {:.1}% of the throughput, median latency {:.2}x",
+            "      witness cost: {:.1}% of the throughput, median latency {:.2}x; \
+             with the mirror (same disk): {:.1}%, {:.2}x",
             100.0 * (1.0 - with.rate / without.rate),
-            with.median_us / without.median_us
+            with.median_us / without.median_us,
+            100.0 * (1.0 - mirrored.rate / without.rate),
+            mirrored.median_us / without.median_us
         );
     }
     println!();
@@ -243,6 +250,8 @@ impl AppendFigures {
 enum Witnessed {
     Yes,
     No,
+    /// As shipped with `--mirror` on the same disk (a directory beside the ledger's).
+    Mirrored,
 }
 
 async fn ledger_appends(
@@ -254,6 +263,11 @@ async fn ledger_appends(
     let model = Arc::new(LiveReadModel::new());
     let ledger = match witnessed {
         Witnessed::Yes => Ledger::open(dir, Arc::new(SystemClock), model)?,
+        Witnessed::Mirrored => {
+            let mut disk = DiskOptions::new(dir);
+            disk.mirror = Some(dir.with_extension("mirror"));
+            Ledger::open_on_disk(&disk, Arc::new(SystemClock), model)?
+        }
         Witnessed::No => Ledger::open_with(
             Arc::new(SledStore::open(dir)?),
             Arc::new(SystemClock),
@@ -274,6 +288,10 @@ async fn ledger_appends(
     ledger.shutdown().await;
     drop(ledger);
     std::fs::remove_dir_all(dir)?;
+    let mirror = dir.with_extension("mirror");
+    if mirror.exists() {
+        std::fs::remove_dir_all(mirror)?;
+    }
     let batches = stats.batches.max(1) as f64;
     Ok(AppendFigures {
         rate: latencies.len() as f64 / elapsed,

@@ -382,6 +382,14 @@ async fn regression_11_a_ledger_deleted_during_live_deployments_is_restored_from
     ];
     let client = http();
     let portal = start(&data, &flags).await;
+    assert!(
+        portal
+            .startup
+            .iter()
+            .any(|line| line.contains("the mirror is on the ledger's own disk")),
+        "a mirror beside the ledger is warned about: {:?}",
+        portal.startup
+    );
     let mut ids = Vec::new();
     for name in ["m-one", "m-two", "m-three"] {
         ids.push(post_deploy(&client, &portal, name).await.expect("accepted"));

@@ -42,14 +42,15 @@ pub enum StoreError {
         /// The last well-formed seq before it.
         after: Seq,
     },
-    /// The storage engine found its own files damaged and refuses to open them.
+    /// The storage engine found its own files damaged (its data file, its snapshot, or its
+    /// configuration) and refuses to open them.
     #[error(
-        "the ledger store in {path} is damaged: sled refuses its data file {path}/db ({detail}); {NEXT_STEPS}"
+        "the ledger store in {path} is damaged: sled refuses to open it: {detail}; {NEXT_STEPS}"
     )]
     Corrupt {
         /// The ledger directory.
         path: String,
-        /// What sled said.
+        /// Which of sled's files, and what sled said.
         detail: String,
     },
     /// The stored head metadata is not 40 bytes.

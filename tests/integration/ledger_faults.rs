@@ -98,16 +98,23 @@ enum Outcome {
     },
 }
 
-/// Outcomes per fault kind, and what sled rewrote on refused starts.
+/// Outcomes per fault kind and file, and what sled rewrote on refused starts.
 #[derive(Debug, Default)]
 struct Tally {
-    outcomes: BTreeMap<FaultKind, BTreeMap<&'static str, usize>>,
+    outcomes: BTreeMap<(FaultKind, String), BTreeMap<&'static str, usize>>,
     rewrites: BTreeMap<String, usize>,
 }
 
 impl Tally {
-    fn count(&mut self, kind: FaultKind, outcome: &Outcome) {
-        let outcomes = self.outcomes.entry(kind).or_default();
+    fn count(&mut self, fault: &Fault, outcome: &Outcome) {
+        let file = fault.file.display().to_string();
+        // Snapshot names vary with the store: one row for them all.
+        let file = if file.starts_with("ledger/snap.") {
+            "ledger/snap.*".to_owned()
+        } else {
+            file
+        };
+        let outcomes = self.outcomes.entry((fault.kind, file)).or_default();
         match outcome {
             Outcome::Served => *outcomes.entry("served whole").or_default() += 1,
             Outcome::Refused {
@@ -148,7 +155,7 @@ impl Tally {
             self.served(),
             self.refused()
         );
-        for (kind, outcomes) in &self.outcomes {
+        for ((kind, file), outcomes) in &self.outcomes {
             let total: usize = outcomes.values().sum();
             let each: Vec<String> = outcomes
                 .iter()
@@ -161,7 +168,7 @@ impl Tally {
                     format!("{verb}{outcome}: {count}")
                 })
                 .collect();
-            eprintln!("  {kind:?} ({total}): {}", each.join(", "));
+            eprintln!("  {kind:?} {file} ({total}): {}", each.join(", "));
         }
         for (rewrite, count) in &self.rewrites {
             eprintln!("  {rewrite}: {count}");
@@ -458,7 +465,7 @@ async fn a_fault_after_a_kill_is_served_whole_or_refused_with_what_was_lost() {
             acknowledged.head()
         );
         let outcome = restart_and_judge(dir.path(), &flags, &acknowledged, &context).await;
-        tally.count(fault.kind, &outcome);
+        tally.count(&fault, &outcome);
     }
     tally.report(rounds);
     if rounds >= ROUNDS_DEFAULT {

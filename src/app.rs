@@ -31,6 +31,11 @@ use crate::projection::LiveReadModel;
 use crate::secret::{ApiKey, InvalidSecret};
 use crate::simulator::{Simulator, SimulatorOptions};
 
+/// What an operator can do about an admin token file that cannot be used.
+const ADMIN_TOKEN_NEXT_STEPS: &str = "the portal did not start and nothing was written. Next: put \
+back the token the ops clients use, or delete the file to have a new token generated at the next \
+start (the ops clients then need the new one), or pass --admin-token";
+
 /// Why the application could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -50,7 +55,7 @@ pub enum AppError {
     #[error("cannot start the Dokploy simulator: {0}")]
     Simulator(#[source] std::io::Error),
     /// The admin token file could not be read or written.
-    #[error("admin token file {path}: {source}")]
+    #[error("admin token file {path} cannot be used: {source}; {ADMIN_TOKEN_NEXT_STEPS}")]
     AdminToken {
         /// The file.
         path: String,
@@ -67,7 +72,9 @@ pub enum AppError {
         path: String,
     },
     /// The admin token file holds a token that breaks a rule (what it holds is never shown).
-    #[error("admin token file {path} is refused (its content is not shown): {rule}")]
+    #[error(
+        "admin token file {path} is refused (its content is not shown): {rule}; {ADMIN_TOKEN_NEXT_STEPS}"
+    )]
     AdminTokenRefused {
         /// The file.
         path: String,
@@ -79,15 +86,20 @@ pub enum AppError {
     /// before anything is created.
     #[error(
         "the ledger is gone: {ledger} does not exist, but the admin token {admin_token} of a \
-         portal that ran on this data directory remains; refusing to start an empty ledger in \
-         its place. Restore the ledger from a mirror or an export with `stackledger restore`, \
-         or, to start a brand-new empty portal on purpose, delete {admin_token}"
+         portal that ran on this data directory remains{}; refusing to start an empty ledger in \
+         its place. Next: restore the ledger from a mirror or an export with `stackledger \
+         restore`, or, to start a brand-new empty portal on purpose, delete {admin_token}",
+        acknowledged.map_or_else(String::new, |seq| format!(
+            ", and its witness says events 1-{seq} were acknowledged: events 1-{seq} are lost"
+        ))
     )]
     LedgerGone {
         /// sled's data file, which is missing.
         ledger: String,
         /// The admin token file that remains.
         admin_token: String,
+        /// The last seq acknowledged, when the ledger's witness remains.
+        acknowledged: Option<u64>,
     },
 }
 

@@ -52,6 +52,7 @@ pub(super) fn refuse_lost_ledger(settings: &Settings) -> Result<(), AppError> {
         return Err(AppError::LedgerGone {
             ledger: ledger.display().to_string(),
             admin_token: admin_token.display().to_string(),
+            acknowledged: crate::ledger::acknowledged_in(&settings.ledger_dir()).map(|seq| seq.0),
         });
     }
     Ok(())

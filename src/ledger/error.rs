@@ -42,14 +42,15 @@ pub enum StoreError {
         /// The last well-formed seq before it.
         after: Seq,
     },
-    /// The storage engine found its own files damaged and refuses to open them.
+    /// The storage engine found its own files damaged (its data file, its snapshot, or its
+    /// configuration) and refuses to open them.
     #[error(
-        "the ledger store in {path} is damaged: sled refuses its data file {path}/db ({detail}); {NEXT_STEPS}"
+        "the ledger store in {path} is damaged: sled refuses to open it: {detail}; {NEXT_STEPS}"
     )]
     Corrupt {
         /// The ledger directory.
         path: String,
-        /// What sled said.
+        /// Which of sled's files, and what sled said.
         detail: String,
     },
     /// The mirror could not be written or synced: a storage failure like the store's own.
@@ -201,7 +202,8 @@ impl Damage {
 pub use crate::ledger::mirror::MirrorError;
 
 /// What an operator can do about a refused ledger; every refusal ends with it.
-pub const NEXT_STEPS: &str = "nothing was changed. Next: restore the ledger from a mirror or an export \
+pub const NEXT_STEPS: &str = "StackLedger wrote nothing (sled's own recovery may already have \
+overwritten the unreadable end of its log and replaced its snapshot). Next: restore the ledger from a mirror or an export \
 (`stackledger restore --data-dir DIR --mirror MIRROR_DIR`, or `--export FILE`), or start with --read-only \
 to serve and audit what is intact";
 
@@ -210,8 +212,9 @@ to serve and audit what is intact";
 pub enum WitnessError {
     /// The ledger was witnessed, but its witness file is gone.
     #[error(
-        "the witness file {path} is missing, although this ledger has been witnessed since seq {since}: \
-         what was acknowledged cannot be checked; {NEXT_STEPS}"
+        "the witness file {path} is missing, although this ledger has kept one {}: \
+         what was acknowledged cannot be checked; {NEXT_STEPS}",
+        if since.0 == 0 { "since it was created".to_owned() } else { format!("since seq {since} (when it was upgraded from 0.1.0)") }
     )]
     Missing {
         /// The witness file.

@@ -140,6 +140,16 @@ impl Default for LedgerOptions {
     }
 }
 
+/// The last seq the witness in ledger directory `dir` records as acknowledged, if it can be read
+/// (for a refusal's wording only: the open itself checks the witness and names its damage).
+pub fn acknowledged_in(dir: &Path) -> Option<Seq> {
+    witness::read(&witness::path_in(dir))
+        .ok()
+        .flatten()
+        .map(|witnessed| witnessed.head.seq)
+        .filter(|seq| *seq > Seq::ZERO)
+}
+
 /// A ledger on disk: where it lives and how it is opened.
 #[derive(Debug, Clone)]
 pub struct DiskOptions {

@@ -15,6 +15,7 @@ mod kill_loop;
 mod ledger_crash;
 mod ledger_damage;
 mod ledger_durability;
+mod ledger_faults;
 mod ledger_read_only;
 mod ledger_rules;
 mod ledger_witness;

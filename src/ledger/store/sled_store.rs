@@ -87,25 +87,10 @@ impl SledStore {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         create_private_dir(dir).map_err(io_error("create data directory"))?;
         let before = DirectoryEntries::read(dir).map_err(io_error("list data directory"))?;
-        let db = sled::Config::new().path(dir).open().map_err(|error| {
-            if let sled::Error::Corruption { at, .. } = &error {
-                return StoreError::Corrupt {
-                    path: dir.display().to_string(),
-                    detail: match at {
-                        Some(at) => format!("its log is damaged at {at:?}"),
-                        None => "its log or configuration is damaged".to_owned(),
-                    },
-                };
-            }
-            let error = std::io::Error::from(error);
-            if error.to_string().contains("could not acquire lock") {
-                StoreError::Locked {
-                    path: dir.display().to_string(),
-                }
-            } else {
-                io_error("open")(error)
-            }
-        })?;
+        let db = sled::Config::new()
+            .path(dir)
+            .open()
+            .map_err(|error| open_error(dir, error))?;
         // What sled created on this open (all of a new store, a new snapshot on a later one)
         // is made private; what was there before is only reported at start.
         before
@@ -131,9 +116,10 @@ impl SledStore {
     pub fn open_copy(original: &Path, scratch: &Path) -> Result<Self, StoreError> {
         let copy = SledCopy::take(original, scratch)?;
         let mut store = Self::open(copy.dir()).map_err(|error| match error {
-            StoreError::Corrupt { detail, .. } => StoreError::Corrupt {
+            // Named as the original, which is what the operator has (and an ordinary open names).
+            StoreError::Corrupt { path, detail } => StoreError::Corrupt {
                 path: original.display().to_string(),
-                detail,
+                detail: detail.replace(&path, &original.display().to_string()),
             },
             other => other,
         })?;
@@ -269,6 +255,33 @@ impl Store for SledStore {
     }
 }
 
+/// What sled's refusal to open the store in `dir` means: damage it found in its own files
+/// (named), the lock of another process, or an I/O failure.
+fn open_error(dir: &Path, error: sled::Error) -> StoreError {
+    let path = dir.display().to_string();
+    let detail = match &error {
+        sled::Error::Corruption { at: Some(at), .. } => {
+            format!("its data file {path}/db is damaged at {at:?}")
+        }
+        sled::Error::Corruption { at: None, .. } => format!(
+            "its data file {path}/db, its snapshot {path}/snap.* or its configuration {path}/conf is damaged"
+        ),
+        // sled checks its configuration file against the store it opens and refuses one it
+        // cannot read or that says otherwise; StackLedger never changes sled's configuration.
+        sled::Error::Unsupported(why) => {
+            format!("its configuration file {path}/conf is damaged or not its own ({why})")
+        }
+        _ => {
+            let error = std::io::Error::from(error);
+            if error.to_string().contains("could not acquire lock") {
+                return StoreError::Locked { path };
+            }
+            return io_error("open")(error);
+        }
+    };
+    StoreError::Corrupt { path, detail }
+}
+
 /// The path of sled 0.34's data file inside its directory.
 pub(super) fn data_file_path(dir: &Path) -> PathBuf {
     dir.join("db")
@@ -343,6 +356,38 @@ mod tests {
             matches!(second, Err(StoreError::Locked { .. })),
             "{second:?}"
         );
+    }
+
+    #[test]
+    fn a_configuration_file_sled_refuses_is_named_as_damage() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        drop(SledStore::open(dir.path()).expect("creates"));
+        let conf = dir.path().join("conf");
+        let written = std::fs::read(&conf).expect("sled writes its configuration");
+        let digit = written
+            .iter()
+            .position(|byte| *byte == b'5')
+            .expect("the segment size has a 5");
+        let mut changed_size = written.clone();
+        changed_size[digit] = b'6';
+        let mut not_text = written;
+        not_text[digit] = 0xff;
+        for (bytes, why) in [
+            (changed_size, "io buffer size"),
+            (not_text, "earlier than 0.29"),
+        ] {
+            std::fs::write(&conf, bytes).expect("writes");
+            match SledStore::open(dir.path()) {
+                Err(StoreError::Corrupt { detail, .. }) => {
+                    assert!(
+                        detail.contains(&format!("{}/conf", dir.path().display())),
+                        "{detail}"
+                    );
+                    assert!(detail.contains(why), "{detail}");
+                }
+                other => panic!("a changed configuration opened or failed otherwise: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Shared helpers: opening ledgers in temp directories, sample events, the golden scenario.
 
+pub(crate) mod fault;
 pub(crate) mod portal;
 pub(crate) mod raw_http;
+pub(crate) mod rewrite;
 pub(crate) mod scenario;
 pub(crate) mod test_app;
 

@@ -1,10 +1,12 @@
 //! The `stackledger` binary as a child process: start it on a free port, talk to it, stop it
-//! with SIGTERM or SIGKILL.
+//! with SIGTERM or SIGKILL. A start that neither serves nor exits is never waited for forever,
+//! and a portal is never left running after its test (a failed one included).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -15,6 +17,32 @@ pub(crate) struct Portal {
     /// The log lines up to the one announcing the address.
     pub(crate) startup: Vec<String>,
     logs: mpsc::Receiver<String>,
+}
+
+impl Drop for Portal {
+    /// SIGKILL if it still runs (a test that failed half-way), so that no portal outlives it.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// How long a start may take to announce its address or to exit.
+const START_MAX: Duration = Duration::from_secs(60);
+
+/// How a start ended: serving, or exited before it announced an address.
+pub(crate) enum Launch {
+    /// It serves.
+    Serving(Portal),
+    /// It exited: its status and every line it wrote to stderr.
+    Exited {
+        /// The exit status.
+        status: ExitStatus,
+        /// Its stderr, line by line (JSON log lines and anything else).
+        logs: Vec<String>,
+    },
 }
 
 /// The portal command on `data_dir` with `extra` flags, logging JSON to a pipe.
@@ -97,6 +125,41 @@ impl Portal {
             address,
             startup,
             logs,
+        }
+    }
+
+    /// Starts `command` and waits until the portal announces its address or exits (a refused
+    /// start); a start that does neither within a minute fails the test.
+    pub(crate) fn launch(mut command: Command) -> Launch {
+        let mut child = command.spawn().expect("the portal starts");
+        let logs = follow(&mut child);
+        let mut seen = Vec::new();
+        loop {
+            match logs.recv_timeout(START_MAX) {
+                Ok(line) => {
+                    let address = serde_json::from_str::<Value>(&line)
+                        .ok()
+                        .and_then(|entry| entry["fields"]["address"].as_str().map(str::to_owned));
+                    if let Some(address) = address {
+                        return Launch::Serving(Portal {
+                            child,
+                            address,
+                            startup: seen,
+                            logs,
+                        });
+                    }
+                    seen.push(line);
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = child.wait().expect("the portal is reaped");
+                    return Launch::Exited { status, logs: seen };
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("the portal neither served nor exited within {START_MAX:?}: {seen:?}");
+                }
+            }
         }
     }
 

@@ -29,9 +29,24 @@ impl LedgerReader {
     /// Opens the ledger in `dir`, which must exist and must not be open in another process.
     /// A witness that is damaged, or missing from a ledger that had one, is refused.
     pub fn open(dir: &Path) -> Result<Self, LedgerError> {
+        Self::open_with(dir, SledStore::open_existing)
+    }
+
+    /// The same, leaving `dir` untouched: sled 0.34 rewrites its own files whenever it opens
+    /// them (the unreadable end of its log, its snapshot), so it opens a private copy made under
+    /// `scratch` instead, while the original stays locked (see `store/sled_copy.rs`). For tools
+    /// that inspect a ledger that may be damaged and must not destroy what is left of it.
+    pub fn open_untouched(dir: &Path, scratch: &Path) -> Result<Self, LedgerError> {
+        Self::open_with(dir, |dir| SledStore::open_copy(dir, scratch))
+    }
+
+    fn open_with(
+        dir: &Path,
+        open_store: impl FnOnce(&Path) -> Result<SledStore, crate::ledger::error::StoreError>,
+    ) -> Result<Self, LedgerError> {
         let witness = witness::path_in(dir);
         let witnessed = witness::read(&witness)?;
-        let store = SledStore::open_existing(dir).map_err(|error| match (error, witnessed) {
+        let store = open_store(dir).map_err(|error| match (error, witnessed) {
             (crate::ledger::error::StoreError::NotFound { .. }, Some(witnessed))
                 if witnessed.head.seq > Seq::ZERO =>
             {

@@ -214,7 +214,13 @@ async fn replay_verify_exits_1_naming_the_lost_range_and_the_lost_witness() {
     let intact = replay_verify(dir.path());
     assert_eq!(intact.status.code(), Some(0), "{intact:?}");
     cut_as_sled_recovers(dir.path(), head - 2);
+    let before = crate::support::fingerprint(dir.path());
     let lost = replay_verify(dir.path());
+    assert_eq!(
+        crate::support::fingerprint(dir.path()),
+        before,
+        "verify leaves a damaged ledger as it found it (sled opens a private copy)"
+    );
     assert_eq!(lost.status.code(), Some(1), "{lost:?}");
     let said = String::from_utf8_lossy(&lost.stdout);
     assert!(

@@ -84,7 +84,8 @@ pub(crate) fn load(args: &SourceArgs) -> anyhow::Result<Loaded> {
 fn from_data_dir(dir: &Path) -> anyhow::Result<Loaded> {
     let nested = dir.join("ledger");
     let ledger = if nested.is_dir() { &nested } else { dir };
-    let reader = LedgerReader::open(ledger).map_err(|error| open_error(dir, error))?;
+    let reader = LedgerReader::open_untouched(ledger, &std::env::temp_dir())
+        .map_err(|error| open_error(dir, error))?;
     let mut events = Vec::new();
     let mut progress = Progress::new();
     let verification = reader.verify(&mut |envelope| {

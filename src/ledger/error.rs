@@ -45,13 +45,14 @@ pub enum StoreError {
     /// The storage engine found its own files damaged (its data file, its snapshot, or its
     /// configuration) and refuses to open them.
     #[error(
-        "the ledger store in {path} is damaged: sled refuses to open it: {detail}; {NEXT_STEPS}"
+        "the ledger store in {path} is damaged: sled refuses to open it: {}; {NEXT_STEPS}",
+        .refusal.describe(path)
     )]
     Corrupt {
         /// The ledger directory.
         path: String,
         /// Which of sled's files, and what sled said.
-        detail: String,
+        refusal: SledRefusal,
     },
     /// The mirror could not be written or synced: a storage failure like the store's own.
     #[error(transparent)]
@@ -62,6 +63,34 @@ pub enum StoreError {
         /// Its length.
         len: usize,
     },
+}
+
+/// Which of sled's files sled refuses to open, and what it said (named inside the ledger
+/// directory only when shown, so the same refusal can be named for another directory: a
+/// read-only open's private copy is named as its original).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SledRefusal {
+    /// Its log is damaged at this place (sled's own words).
+    LogAt(String),
+    /// One of its files is damaged, sled does not say which.
+    SomeFile,
+    /// Its configuration file is damaged or not its own (sled's own words).
+    Configuration(String),
+}
+
+impl SledRefusal {
+    /// The refusal, naming the files inside the ledger directory `dir`.
+    pub fn describe(&self, dir: &str) -> String {
+        match self {
+            Self::LogAt(at) => format!("its data file {dir}/db is damaged at {at}"),
+            Self::SomeFile => format!(
+                "its data file {dir}/db, its snapshot {dir}/snap.* or its configuration {dir}/conf is damaged"
+            ),
+            Self::Configuration(why) => {
+                format!("its configuration file {dir}/conf is damaged or not its own ({why})")
+            }
+        }
+    }
 }
 
 /// Why stored bytes are not a record: too short, not decodable, or padded.

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use crate::ids::Seq;
 use crate::ledger::envelope::Hash;
-use crate::ledger::error::StoreError;
+use crate::ledger::error::{SledRefusal, StoreError};
 use crate::ledger::store::sled_copy::SledCopy;
 use crate::ledger::store::{Head, Store, StoredRecord};
 use crate::private_files::{DirectoryEntries, create_private_dir};
@@ -117,9 +117,9 @@ impl SledStore {
         let copy = SledCopy::take(original, scratch)?;
         let mut store = Self::open(copy.dir()).map_err(|error| match error {
             // Named as the original, which is what the operator has (and an ordinary open names).
-            StoreError::Corrupt { path, detail } => StoreError::Corrupt {
+            StoreError::Corrupt { refusal, .. } => StoreError::Corrupt {
                 path: original.display().to_string(),
-                detail: detail.replace(&path, &original.display().to_string()),
+                refusal,
             },
             other => other,
         })?;
@@ -259,18 +259,12 @@ impl Store for SledStore {
 /// (named), the lock of another process, or an I/O failure.
 fn open_error(dir: &Path, error: sled::Error) -> StoreError {
     let path = dir.display().to_string();
-    let detail = match &error {
-        sled::Error::Corruption { at: Some(at), .. } => {
-            format!("its data file {path}/db is damaged at {at:?}")
-        }
-        sled::Error::Corruption { at: None, .. } => format!(
-            "its data file {path}/db, its snapshot {path}/snap.* or its configuration {path}/conf is damaged"
-        ),
+    let refusal = match &error {
+        sled::Error::Corruption { at: Some(at), .. } => SledRefusal::LogAt(format!("{at:?}")),
+        sled::Error::Corruption { at: None, .. } => SledRefusal::SomeFile,
         // sled checks its configuration file against the store it opens and refuses one it
         // cannot read or that says otherwise; StackLedger never changes sled's configuration.
-        sled::Error::Unsupported(why) => {
-            format!("its configuration file {path}/conf is damaged or not its own ({why})")
-        }
+        sled::Error::Unsupported(why) => SledRefusal::Configuration(why.clone()),
         _ => {
             let error = std::io::Error::from(error);
             if error.to_string().contains("could not acquire lock") {
@@ -279,7 +273,7 @@ fn open_error(dir: &Path, error: sled::Error) -> StoreError {
             return io_error("open")(error);
         }
     };
-    StoreError::Corrupt { path, detail }
+    StoreError::Corrupt { path, refusal }
 }
 
 /// The path of sled 0.34's data file inside its directory.
@@ -378,7 +372,8 @@ mod tests {
         ] {
             std::fs::write(&conf, bytes).expect("writes");
             match SledStore::open(dir.path()) {
-                Err(StoreError::Corrupt { detail, .. }) => {
+                Err(error @ StoreError::Corrupt { .. }) => {
+                    let detail = error.to_string();
                     assert!(
                         detail.contains(&format!("{}/conf", dir.path().display())),
                         "{detail}"

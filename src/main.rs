@@ -71,6 +71,7 @@ async fn simulate_dokploy(config: SimulateConfig) -> anyhow::Result<()> {
 /// says what it did on stdout.
 async fn restore_ledger(config: RestoreConfig) -> anyhow::Result<()> {
     use std::io::Write;
+    let scratch = config.scratch_dir();
     let source = match (config.mirror, config.export) {
         (Some(mirror), None) => RestoreSource::Mirror(mirror),
         (None, Some(export)) => RestoreSource::Export(export),
@@ -78,7 +79,7 @@ async fn restore_ledger(config: RestoreConfig) -> anyhow::Result<()> {
     };
     let data_dir = config.data_dir;
     let restored = tokio::task::spawn_blocking(move || {
-        stackledger::ledger::restore(&data_dir, &source, &SystemClock)
+        stackledger::ledger::restore(&data_dir, &source, &scratch, &SystemClock)
     })
     .await
     .context("the restore task failed")?

@@ -170,6 +170,14 @@ impl Settings {
     }
 }
 
+impl crate::config::RestoreConfig {
+    /// Where a restore keeps its private copy of the ledger it examines: the system's
+    /// temporary directory (`TMPDIR`, else `/tmp`).
+    pub fn scratch_dir(&self) -> PathBuf {
+        std::env::temp_dir()
+    }
+}
+
 impl SimulateConfig {
     /// Checks the simulator's configuration (its key is refused without being shown).
     pub fn settings(&self) -> Result<SimulatorSettings, ConfigErrors> {

@@ -181,6 +181,11 @@ pub(super) fn start(
     let (live, _) = broadcast::channel(options.live_buffer_max.get());
     let shared = Arc::new(Shared::new(projector, live.clone()));
     let (head, claims) = replay_stored(store.as_ref(), &shared, disk.as_ref())?;
+    if disk.is_some() {
+        // What the open found may sit only in the page cache (a crash between the last
+        // write and its sync): make it durable before the mirror and the witness claim it.
+        store.sync().map_err(LedgerError::Open)?;
+    }
     let mirror = disk
         .as_ref()
         .map(|disk| disk.mirror(head))

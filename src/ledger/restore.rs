@@ -28,10 +28,11 @@ use crate::clock::Clock;
 use crate::ids::Seq;
 use crate::ledger::codec;
 use crate::ledger::envelope::{Envelope, Hash};
-use crate::ledger::error::{LedgerError, MirrorError, StoreError};
+use crate::ledger::error::{MirrorError, StoreError};
 use crate::ledger::mirror::{self, Visit};
 use crate::ledger::reader::LedgerReader;
 use crate::ledger::store::{Head, SledStore, Store, StoredRecord};
+use crate::ledger::verify;
 use crate::ledger::verify::{Verifier, stored_bytes};
 use crate::ledger::witness::{self, Witness};
 
@@ -90,9 +91,12 @@ impl fmt::Display for Restored {
         match self.acknowledged {
             Some(seq) => writeln!(
                 f,
-                "every acknowledged event (up to seq {seq}, as the witness recorded) is restored"
+                "every event known to have been acknowledged (up to seq {seq}, by the witness or what the old ledger still holds) is restored"
             )?,
-            None => writeln!(f, "no witness was left to check against")?,
+            None => writeln!(
+                f,
+                "nothing was left to check against (no witness, no old ledger): the source alone was trusted"
+            )?,
         }
         if self.torn_bytes > 0 {
             let bytes = self.torn_bytes;
@@ -121,31 +125,29 @@ impl fmt::Display for Restored {
 enum Target {
     Absent,
     Intact(Head),
-    Damaged,
+    /// Damaged, or refused; `intact` is the end of what still verifies (seq 0: nothing).
+    Damaged {
+        intact: Head,
+    },
 }
 
-/// Restores `data_dir`'s ledger from `source`; `clock` names the moved-aside directory.
+/// Restores `data_dir`'s ledger from `source`; `scratch` holds the private copy through which
+/// the old ledger is examined (sled rewrites what it opens); `clock` names the moved-aside
+/// directory.
 pub fn restore(
     data_dir: &Path,
     source: &RestoreSource,
+    scratch: &Path,
     clock: &dyn Clock,
 ) -> Result<Restored, RestoreError> {
     let ledger_dir = data_dir.join("ledger");
-    let target = examine(&ledger_dir)?;
+    let target = examine(&ledger_dir, scratch)?;
     let witness_path = witness::path_in(&ledger_dir);
     let witnessed = witness::read(&witness_path).map_err(RestoreError::Witness)?;
-    let acknowledged = witnessed
-        .map(|w| w.head)
-        .filter(|head| head.seq > Seq::ZERO);
-    let checked = check_source(source, acknowledged.map(|head| head.seq))?;
-    refuse_unfit(
-        source,
-        &ledger_dir,
-        &target,
-        &checked,
-        acknowledged,
-        &witness_path,
-    )?;
+    let known = acknowledged_at_least(&ledger_dir, &target, witnessed.map(|w| w.head));
+    let checked = check_source(source, known.as_ref().map(|(head, _)| head.seq))?;
+    refuse_unfit(source, &ledger_dir, &target, &checked, known.as_ref())?;
+    let acknowledged = known.map(|(head, _)| head);
     let secs = clock.now_ms().div_euclid(1000);
     let building = data_dir.join(format!("ledger.restoring-{secs}"));
     create_private_dir(data_dir, true)?;
@@ -157,7 +159,7 @@ pub fn restore(
     }
     let moved_aside = match target {
         Target::Absent => None,
-        Target::Intact(_) | Target::Damaged => {
+        Target::Intact(_) | Target::Damaged { .. } => {
             let aside = data_dir.join(format!("ledger.damaged-{secs}"));
             rename(&ledger_dir, &aside)?;
             Some(aside)
@@ -176,21 +178,78 @@ pub fn restore(
     })
 }
 
-/// Whether the target holds a ledger, and if so whether it verifies (against its witness).
-fn examine(ledger_dir: &Path) -> Result<Target, RestoreError> {
+/// Whether the target holds a ledger, whether it verifies (against its witness), and how far
+/// it still verifies; read through a private copy, so the old ledger is left exactly as found.
+fn examine(ledger_dir: &Path, scratch: &Path) -> Result<Target, RestoreError> {
     if !ledger_dir.exists() {
         return Ok(Target::Absent);
     }
-    let reader = match LedgerReader::open(ledger_dir) {
-        Ok(reader) => reader,
-        Err(LedgerError::Open(error @ StoreError::Locked { .. })) => {
+    let nothing = Target::Damaged {
+        intact: Head::default(),
+    };
+    let store = match SledStore::open_copy(ledger_dir, scratch) {
+        Ok(store) => store,
+        Err(error @ StoreError::Locked { .. }) => {
             return Err(RestoreError::InUse(error.to_string()));
         }
-        Err(_) => return Ok(Target::Damaged),
+        Err(_) => return Ok(nothing),
     };
-    Ok(match reader.verify(&mut |_| {}) {
-        Ok(verification) if verification.is_intact() => Target::Intact(verification.last),
-        _ => Target::Damaged,
+    let Ok(recorded) = store.head() else {
+        return Ok(nothing);
+    };
+    let Ok(verification) = verify::verify_store(&store, Seq(u64::MAX), recorded, &mut |_| {})
+    else {
+        return Ok(nothing);
+    };
+    let witnessed = match witness::read(&witness::path_in(ledger_dir)) {
+        Ok(witnessed) => witnessed,
+        Err(_) => {
+            return Ok(Target::Damaged {
+                intact: verification.last,
+            });
+        }
+    };
+    let short = match witnessed {
+        Some(witnessed) => !matches!(
+            witness::compare(&store, verification.last.seq, witnessed.head),
+            Ok(None)
+        ),
+        // A ledger that had a witness and lost it is refused at open, so it needs restoring.
+        None => !matches!(store.witnessed_since(), Ok(None)),
+    };
+    Ok(if verification.is_intact() && !short {
+        Target::Intact(verification.last)
+    } else {
+        Target::Damaged {
+            intact: verification.last,
+        }
+    })
+}
+
+/// The highest head known to have been acknowledged, and what says so: the witness, or the
+/// part of the old ledger that still verifies (every event in it was served, so acknowledged),
+/// whichever reaches further. None when nothing is left to check against.
+fn acknowledged_at_least(
+    ledger_dir: &Path,
+    target: &Target,
+    witnessed: Option<Head>,
+) -> Option<(Head, String)> {
+    let kept = match target {
+        Target::Intact(head) | Target::Damaged { intact: head } => *head,
+        Target::Absent => Head::default(),
+    };
+    let witnessed = witnessed.unwrap_or_default();
+    if kept.seq > witnessed.seq {
+        let says = format!(
+            "the ledger in {} (its events 1-{} still verify)",
+            ledger_dir.display(),
+            kept.seq
+        );
+        return Some((kept, says));
+    }
+    (witnessed.seq > Seq::ZERO).then(|| {
+        let says = format!("the witness {}", witness::path_in(ledger_dir).display());
+        (witnessed, says)
     })
 }
 
@@ -220,19 +279,18 @@ fn check_source(
     })
 }
 
-/// Refuses an empty source, one short of the witness or other than it, and an intact target
-/// that holds everything the source holds.
+/// Refuses an empty source, one short of what is known to have been acknowledged or other
+/// than it, and an intact target that holds everything the source holds.
 fn refuse_unfit(
     source: &RestoreSource,
     ledger_dir: &Path,
     target: &Target,
     checked: &Checked,
-    acknowledged: Option<Head>,
-    witness_path: &Path,
+    known: Option<&(Head, String)>,
 ) -> Result<(), RestoreError> {
     let source_name = source.to_string();
-    let witness = witness_path.display().to_string();
-    if let Some(acknowledged) = acknowledged {
+    if let Some((acknowledged, says)) = known {
+        let witness = says.clone();
         if checked.head.seq < acknowledged.seq {
             return Err(RestoreError::Short {
                 source_name,

@@ -60,7 +60,12 @@ fn restore_from(
     data_dir: &Path,
     source: RestoreSource,
 ) -> Result<stackledger::ledger::Restored, RestoreError> {
-    restore(data_dir, &source, &ManualClock::new(T0))
+    restore(
+        data_dir,
+        &source,
+        &std::env::temp_dir(),
+        &ManualClock::new(T0),
+    )
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -560,4 +565,39 @@ async fn restore_refuses_a_ledger_or_a_mirror_a_running_server_holds() {
         "two ledgers never share a mirror"
     );
     close(test.ledger).await;
+}
+
+#[tokio::test]
+async fn without_a_witness_restore_checks_the_source_against_what_the_old_ledger_still_holds() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let (data, mirror) = (root.path().join("data"), root.path().join("mirror"));
+    let test = open(&data, Some(&mirror));
+    scenario::write(&test).await;
+    close(test.ledger).await;
+    let stale = root.path().join("stale");
+    copy_dir(&mirror, &stale);
+    let test = open(&data, Some(&mirror));
+    deploy(&test, 31, "later").await;
+    let acknowledged = test.ledger.head();
+    close(test.ledger).await;
+    // One fault: the witness is gone. The start is refused and says to restore; a stale source
+    // must not then give the seqs the old ledger still holds to new events.
+    std::fs::remove_file(data.join("ledger").join(WITNESS_FILE)).expect("removes");
+    let before = crate::support::fingerprint(&data);
+    let refused = restore_from(&data, RestoreSource::Mirror(stale))
+        .expect_err("a source shorter than the old ledger is refused");
+    let message = refused.to_string();
+    assert!(matches!(refused, RestoreError::Short { .. }), "{message}");
+    assert!(
+        message.contains(&format!("events 1-{} still verify", acknowledged.seq)),
+        "{message}"
+    );
+    assert_eq!(
+        crate::support::fingerprint(&data),
+        before,
+        "the refused restore left the old ledger exactly as it was (examined through a copy)"
+    );
+    let restored =
+        restore_from(&data, RestoreSource::Mirror(mirror)).expect("the full mirror restores");
+    assert_eq!(restored.head, acknowledged);
 }

@@ -29,8 +29,11 @@ pub(super) const HEADER_LEN: u64 = 20;
 pub(super) const FRAME_HEAD_LEN: usize = 12;
 pub(super) const CHECK_LEN: usize = 8;
 
-/// A frame longer than this is damage, not a record (the writer's payload cap is far below).
-const RECORD_BYTES_MAX: usize = 2 << 20;
+/// A frame longer than this is damage, not a record. The writer's payload cap (4 KiB) is far
+/// below; the bound is kept tight because a changed length field in the middle of the file
+/// that points past its end would otherwise read as a torn last frame and hide the frames
+/// after it: with it, only a change within the last 64 KiB can.
+const RECORD_BYTES_MAX: usize = 64 << 10;
 
 /// What a scan of a mirror file found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

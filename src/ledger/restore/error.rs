@@ -58,12 +58,12 @@ pub enum RestoreError {
     },
     /// The witness left in the data directory cannot be read, so what was acknowledged is unknown.
     #[error(
-        "{0}; restore refused, since what was acknowledged cannot be checked (move the witness file aside, keeping it, to restore without that check)"
+        "{0}; restore refused, since what was acknowledged cannot be checked (to restore anyway, move the witness file aside, keeping it: the restore then checks the source against what the old ledger still holds, if anything)"
     )]
     Witness(#[source] WitnessError),
     /// The source holds less than was acknowledged: restoring it would give acknowledged seqs to new events.
     #[error(
-        "{source_name} holds events 1-{held}, but the witness {witness} says events up to seq {acknowledged} were acknowledged: \
+        "{source_name} holds events 1-{held}, but {witness} shows events up to seq {acknowledged} were acknowledged: \
          events {}-{acknowledged} would be lost and their seqs reused; nothing was changed (restore from a source that holds them)",
         held.0 + 1
     )]
@@ -74,19 +74,19 @@ pub enum RestoreError {
         held: Seq,
         /// The last acknowledged seq.
         acknowledged: Seq,
-        /// The witness file.
+        /// What shows it: the witness file, or the part of the old ledger that still verifies.
         witness: String,
     },
     /// The source's event at the acknowledged head is not the acknowledged one.
     #[error(
-        "{source_name} holds another event at seq {seq} than the one acknowledged there (the witness {witness} says otherwise); nothing was changed"
+        "{source_name} holds another event at seq {seq} than the one acknowledged there ({witness} holds another); nothing was changed"
     )]
     NotWitnessed {
         /// The source.
         source_name: String,
         /// The acknowledged head's seq.
         seq: Seq,
-        /// The witness file.
+        /// What holds the acknowledged event: the witness file, or the old ledger.
         witness: String,
     },
     /// The ledger is intact and holds everything the source holds.

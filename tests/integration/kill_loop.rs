@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{Value, json};
 use stackledger::deployment::{DeploymentStatus, EventKind, RollbackOutcome};
 use stackledger::ids::{DeploymentId, Seq};
 
@@ -48,15 +47,7 @@ async fn the_portal_killed_at_random_moments_loses_nothing_and_leaves_nothing_be
         let portal = start(dir.path(), &flags).await;
         for stack in 0..STACKS_PER_ROUND {
             let name = format!("r{round}s{stack}");
-            let response = client
-                .post(portal.url("/api/deploy"))
-                .json(&json!({ "name": name }))
-                .send()
-                .await
-                .expect("the portal answers");
-            if response.status() == 202 {
-                let body: Value = response.json().await.expect("json");
-                let id = body["deploymentId"].as_str().expect("an id").to_owned();
+            if let Some(id) = portal.deploy(&name).await {
                 accepted.insert(id, name);
             }
         }

@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::support::fault::{self, Fault, FaultKind};
 use crate::support::portal::{self, Launch, Portal};
@@ -215,15 +215,8 @@ async fn pause(rng: &mut SmallRng, millis: std::ops::Range<u64>) {
 async fn deploy(portal: &Portal, prefix: &str, count: usize) -> Vec<String> {
     let mut ids = Vec::new();
     for stack in 0..count {
-        let response = http()
-            .post(portal.url("/api/deploy"))
-            .json(&json!({ "name": format!("{prefix}-{stack}") }))
-            .send()
-            .await
-            .expect("the portal answers");
-        assert_eq!(response.status(), 202, "{prefix}-{stack} is accepted");
-        let body: Value = response.json().await.expect("json");
-        ids.push(body["deploymentId"].as_str().expect("an id").to_owned());
+        let id = portal.deploy(&format!("{prefix}-{stack}")).await;
+        ids.push(id.unwrap_or_else(|| panic!("{prefix}-{stack} is accepted")));
     }
     ids
 }
@@ -242,17 +235,7 @@ async fn read_log(portal: &Portal, dir: &Path) -> Acknowledged {
     let mut log = Acknowledged::default();
     loop {
         let after = log.head();
-        let body = http()
-            .get(portal.url(&format!("/api/ledger/events?after={after}&limit={PAGE}")))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .expect("the portal answers")
-            .error_for_status()
-            .expect("the export is served")
-            .text()
-            .await
-            .expect("the export reads");
+        let body = portal.export(&token, after, PAGE).await;
         let before = log.lines.len();
         for line in body.lines() {
             let envelope: Value = serde_json::from_str(line).expect("an envelope per line");

@@ -310,16 +310,8 @@ async fn start(data: &Path, flags: &[String]) -> Portal {
 }
 
 /// Every event the portal serves, as exported (one JSON value per event).
-async fn exported(client: &reqwest::Client, portal: &Portal) -> Vec<Value> {
-    let text = client
-        .get(portal.url("/api/ledger/events?limit=10000"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("answers")
-        .text()
-        .await
-        .expect("a body");
+async fn exported(portal: &Portal) -> Vec<Value> {
+    let text = portal.export(ADMIN_TOKEN, 0, 10_000).await;
     text.lines()
         .map(|line| serde_json::from_str(line).expect("json"))
         .collect()
@@ -334,21 +326,6 @@ async fn get_json(client: &reqwest::Client, url: String) -> Value {
         .json()
         .await
         .expect("json")
-}
-
-/// Posts a deploy of `name`; the id when accepted.
-async fn post_deploy(client: &reqwest::Client, portal: &Portal, name: &str) -> Option<String> {
-    let response = client
-        .post(portal.url("/api/deploy"))
-        .json(&json!({ "name": name }))
-        .send()
-        .await
-        .ok()?;
-    if response.status() != 202 {
-        return None;
-    }
-    let body: Value = response.json().await.ok()?;
-    body["deploymentId"].as_str().map(str::to_owned)
 }
 
 /// Waits (on the status stream) until deployment `id` has a verdict.
@@ -397,13 +374,13 @@ async fn regression_11_a_ledger_deleted_during_live_deployments_is_restored_from
     );
     let mut ids = Vec::new();
     for name in ["m-one", "m-two", "m-three"] {
-        ids.push(post_deploy(&client, &portal, name).await.expect("accepted"));
+        ids.push(portal.deploy(name).await.expect("accepted"));
     }
     for id in &ids {
         finished(&client, &portal, id).await;
     }
     for name in ["m-four", "m-five", "m-six"] {
-        ids.push(post_deploy(&client, &portal, name).await.expect("accepted"));
+        ids.push(portal.deploy(name).await.expect("accepted"));
     }
     // The receipts handed out, then everything acknowledged, then the disk content is gone.
     let mut receipts = Vec::new();
@@ -411,7 +388,7 @@ async fn regression_11_a_ledger_deleted_during_live_deployments_is_restored_from
         let view = get_json(&client, portal.url(&format!("/api/deployment/{id}"))).await;
         receipts.push(view["deployment"].clone());
     }
-    let acknowledged = exported(&client, &portal).await;
+    let acknowledged = exported(&portal).await;
     std::fs::remove_dir_all(data.join("ledger")).expect("the primary's ledger is deleted");
     let live = receipts
         .iter()
@@ -427,8 +404,8 @@ async fn regression_11_a_ledger_deleted_during_live_deployments_is_restored_from
         json!(true),
         "{health}"
     );
-    let _ = post_deploy(&client, &portal, "m-seven").await;
-    let acknowledged_at_kill = exported(&client, &portal).await;
+    let _ = portal.deploy("m-seven").await;
+    let acknowledged_at_kill = exported(&portal).await;
     tokio::task::spawn_blocking(move || portal.kill())
         .await
         .expect("killed");
@@ -480,7 +457,7 @@ async fn regression_11_a_ledger_deleted_during_live_deployments_is_restored_from
     );
 
     let portal = start(&data, &flags).await;
-    let served = exported(&client, &portal).await;
+    let served = exported(&portal).await;
     assert!(served.len() >= acknowledged_at_kill.len());
     assert!(acknowledged_at_kill.len() >= acknowledged.len());
     for (index, event) in acknowledged_at_kill.iter().enumerate() {

@@ -119,15 +119,7 @@ async fn assert_ops_serve_the_prefix(portal: &Portal, token: &str, bad: u64, dam
     assert_eq!(verdict["damage"], damage);
     let (_, page) = get_json(portal.url("/api/deployments"), Some(token)).await;
     assert_eq!(page["deployments"].as_array().expect("a list").len(), 2);
-    let export = http()
-        .get(portal.url("/api/ledger/events?limit=10000"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("answers")
-        .text()
-        .await
-        .expect("a body");
+    let export = portal.export(token, 0, 10_000).await;
     let envelopes: Vec<Envelope> = export
         .lines()
         .map(|line| serde_json::from_str(line).expect("an envelope"))

@@ -168,6 +168,36 @@ impl Portal {
         format!("http://{}{path}", self.address)
     }
 
+    /// Asks for a deployment of `name`: its id when accepted (202), None otherwise.
+    pub(crate) async fn deploy(&self, name: &str) -> Option<String> {
+        let response = super::http()
+            .post(self.url("/api/deploy"))
+            .json(&serde_json::json!({ "name": name }))
+            .send()
+            .await
+            .expect("the portal answers");
+        if response.status() != 202 {
+            return None;
+        }
+        let body: Value = response.json().await.expect("json");
+        Some(body["deploymentId"].as_str().expect("an id").to_owned())
+    }
+
+    /// Up to `limit` events after seq `after` of the NDJSON export, as served.
+    pub(crate) async fn export(&self, token: &str, after: u64, limit: usize) -> String {
+        super::http()
+            .get(self.url(&format!("/api/ledger/events?after={after}&limit={limit}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("the portal answers")
+            .error_for_status()
+            .expect("the export is served")
+            .text()
+            .await
+            .expect("the export reads")
+    }
+
     /// The portal's process id.
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()

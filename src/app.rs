@@ -329,6 +329,8 @@ fn orchestrator_settings(settings: &Settings, health_url: String) -> orchestrato
             health_interval: settings.timing.health_interval,
             deploy_poll_interval: settings.timing.deploy_poll_interval,
             deploy_timeout: settings.timing.deploy_timeout,
+            deploy_queue_timeout: crate::defaults::DEPLOY_QUEUE_TIMEOUT.value,
+            rollback_build_wait: crate::defaults::ROLLBACK_BUILD_WAIT.value,
             recovery: settings.recovery,
         },
         running_max: settings.running_max,

@@ -45,6 +45,12 @@ pub const HEALTH_INTERVAL: DurationDefault = seconds("5s", 5);
 pub const DEPLOY_POLL_INTERVAL: DurationDefault = seconds("2s", 2);
 /// `--deploy-timeout`.
 pub const DEPLOY_TIMEOUT: DurationDefault = seconds("10m", 600);
+/// `--deploy-queue-timeout`: how long a deploy may wait in Dokploy's build queue (no row yet).
+pub const DEPLOY_QUEUE_TIMEOUT: DurationDefault = seconds("10m", 600);
+/// `--rollback-build-wait`: how long a rollback waits for a still-running build.
+pub const ROLLBACK_BUILD_WAIT: DurationDefault = seconds("10m", 600);
+/// `--dokploy-builds`: builds the portal hands Dokploy at once (Dokploy's `buildsConcurrency`).
+pub const DOKPLOY_BUILDS: NonZeroUsize = NonZeroUsize::new(1).expect("1 is not zero");
 /// `--retry-base`: the first backoff ceiling (1 s, 2 s, 4 s, 8 s, 16 s).
 pub const RETRY_BASE: DurationDefault = seconds("1s", 1);
 /// `--retry-delay-max`.

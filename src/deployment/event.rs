@@ -122,6 +122,63 @@ pub enum ApiAnswer {
     Domain(Option<ResourceId>),
     /// The deployments of an application, newest first.
     Deployments(Vec<DeploymentRow>),
+    /// What a project holds (`project.one`): every service in any of its environments.
+    ProjectServices(Vec<ServiceRef>),
+}
+
+/// One service a project holds, as `project.one` lists it (an application, a compose stack, a
+/// database).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceRef {
+    /// Dokploy's kind of service (`application`, `compose`, `postgres`, …).
+    pub kind: String,
+    /// Its id.
+    pub id: ResourceId,
+    /// Its name.
+    pub name: String,
+}
+
+/// What a rollback's verification found left on Dokploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeftoverKind {
+    /// A project row.
+    Project,
+    /// An application row.
+    Application,
+    /// A domain row.
+    Domain,
+    /// The stack's public URL still answers: a service and its route are still up.
+    Route,
+}
+
+impl LeftoverKind {
+    /// The wire name (`route`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeftoverKind::Project => "project",
+            LeftoverKind::Application => "application",
+            LeftoverKind::Domain => "domain",
+            LeftoverKind::Route => "route",
+        }
+    }
+}
+
+impl fmt::Display for LeftoverKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One thing a rollback left behind, in words an operator can act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leftover {
+    /// What it is.
+    pub kind: LeftoverKind,
+    /// Its Dokploy id, when it has one (a route has none).
+    pub id: Option<ResourceId>,
+    /// What was found and what to do about it.
+    pub detail: String,
 }
 
 /// A fact recorded in the ledger. See `events/README.md` for each kind's meaning and origin.
@@ -282,6 +339,44 @@ pub enum Event {
         /// Its version.
         version: String,
     },
+    /// A rollback step was not taken, because taking it could destroy what is not this
+    /// deployment's or record a deletion that did not happen; the rollback ends incomplete.
+    RollbackStepSkipped {
+        /// What was not deleted.
+        kind: ResourceKind,
+        /// Its Dokploy id.
+        id: ResourceId,
+        /// Why, in words an operator can act on.
+        reason: String,
+    },
+    /// After the rollback's steps, each created resource was looked up again: what is left.
+    RollbackVerified {
+        /// What is still there (empty: nothing).
+        leftovers: Vec<Leftover>,
+    },
+    /// Dokploy began the build of the queued deploy: its row appeared.
+    DeployStarted {
+        /// Dokploy's `deploymentId` of the row.
+        deployment_id: ResourceId,
+        /// How long the deploy waited in Dokploy's build queue (no row yet).
+        queued_ms: u64,
+    },
+    /// The queued deploy was lost (a Dokploy restart cancelled its row, or dropped it before
+    /// it had one) and is queued again, once.
+    DeployRequeued {
+        /// Why it is taken as lost.
+        reason: String,
+    },
+    /// The deployment waits in the portal for one of Dokploy's build slots.
+    BuildSlotWaiting {
+        /// Deployments ahead of it in the portal's line.
+        ahead: u32,
+    },
+    /// The deployment holds a build slot: it may hand Dokploy its build.
+    BuildSlotAcquired {
+        /// How long it waited for the slot.
+        waited_ms: u64,
+    },
 }
 
 /// The name of an event kind, without its fields. [`EventKind::ALL`] lists them in the order
@@ -311,11 +406,17 @@ pub enum EventKind {
     CircuitHalfOpened,
     CircuitClosed,
     ServerStarted,
+    RollbackStepSkipped,
+    RollbackVerified,
+    DeployStarted,
+    DeployRequeued,
+    BuildSlotWaiting,
+    BuildSlotAcquired,
 }
 
 impl EventKind {
     /// Every kind, in encoded order.
-    pub const ALL: [EventKind; 22] = [
+    pub const ALL: [EventKind; 28] = [
         EventKind::DeploymentRequested,
         EventKind::PhaseEntered,
         EventKind::ApiCallStarted,
@@ -338,6 +439,12 @@ impl EventKind {
         EventKind::CircuitHalfOpened,
         EventKind::CircuitClosed,
         EventKind::ServerStarted,
+        EventKind::RollbackStepSkipped,
+        EventKind::RollbackVerified,
+        EventKind::DeployStarted,
+        EventKind::DeployRequeued,
+        EventKind::BuildSlotWaiting,
+        EventKind::BuildSlotAcquired,
     ];
 
     /// The kind's name as written in the catalogue and in JSON (`ApiCallFailed`).
@@ -365,6 +472,12 @@ impl EventKind {
             EventKind::CircuitHalfOpened => "CircuitHalfOpened",
             EventKind::CircuitClosed => "CircuitClosed",
             EventKind::ServerStarted => "ServerStarted",
+            EventKind::RollbackStepSkipped => "RollbackStepSkipped",
+            EventKind::RollbackVerified => "RollbackVerified",
+            EventKind::DeployStarted => "DeployStarted",
+            EventKind::DeployRequeued => "DeployRequeued",
+            EventKind::BuildSlotWaiting => "BuildSlotWaiting",
+            EventKind::BuildSlotAcquired => "BuildSlotAcquired",
         }
     }
 
@@ -406,6 +519,12 @@ impl Event {
             Event::CircuitHalfOpened => EventKind::CircuitHalfOpened,
             Event::CircuitClosed => EventKind::CircuitClosed,
             Event::ServerStarted { .. } => EventKind::ServerStarted,
+            Event::RollbackStepSkipped { .. } => EventKind::RollbackStepSkipped,
+            Event::RollbackVerified { .. } => EventKind::RollbackVerified,
+            Event::DeployStarted { .. } => EventKind::DeployStarted,
+            Event::DeployRequeued { .. } => EventKind::DeployRequeued,
+            Event::BuildSlotWaiting { .. } => EventKind::BuildSlotWaiting,
+            Event::BuildSlotAcquired { .. } => EventKind::BuildSlotAcquired,
         }
     }
 

@@ -92,8 +92,14 @@ pub struct Settings {
     pub health_interval: NonZeroDuration,
     /// Time between polls of `deployment.all`.
     pub deploy_poll_interval: NonZeroDuration,
-    /// How long a deploy may take to finish (queued and running).
+    /// How long Dokploy's build of a deploy may run (from its row appearing to a final
+    /// status).
     pub deploy_timeout: Duration,
+    /// How long a deploy may wait in Dokploy's build queue before its row appears.
+    pub deploy_queue_timeout: Duration,
+    /// How long a rollback waits for this deployment's still-running build before it deletes
+    /// the application (past it the application is left, and the rollback is incomplete).
+    pub rollback_build_wait: Duration,
     /// What a recovered deployment does.
     pub recovery: RecoveryPolicy,
 }
@@ -113,6 +119,8 @@ impl Default for Settings {
             health_interval: interval(defaults::HEALTH_INTERVAL),
             deploy_poll_interval: interval(defaults::DEPLOY_POLL_INTERVAL),
             deploy_timeout: defaults::DEPLOY_TIMEOUT.value,
+            deploy_queue_timeout: defaults::DEPLOY_QUEUE_TIMEOUT.value,
+            rollback_build_wait: defaults::ROLLBACK_BUILD_WAIT.value,
             recovery: RecoveryPolicy::Resume,
         }
     }
@@ -239,11 +247,15 @@ pub enum FailureClass {
     Unreachable,
     /// An answer that is not what the procedure returns.
     BadAnswer,
-    /// Dokploy answered with an error status.
+    /// Dokploy answered with an error status (a 404 here is Dokploy's "this resource does
+    /// not exist" for the procedure called).
     Status {
         /// The HTTP status.
         status: u16,
     },
+    /// A 404 without the procedure named: the route is missing (a wrong base URL, a proxy, or
+    /// a Dokploy without the procedure). Never counted as "gone".
+    NoRoute,
 }
 
 impl CallFailure {
@@ -278,6 +290,11 @@ pub enum FailureCode {
     MissingResource,
     /// The recovery policy rolls back a deployment a restart interrupted.
     Interrupted,
+    /// Dokploy has no route for a procedure StackLedger calls.
+    DokployNoRoute,
+    /// Dokploy's build queue did not start the deploy within the queue limit (after one
+    /// re-queue).
+    DeployQueueTimeout,
 }
 
 impl FailureCode {
@@ -295,6 +312,8 @@ impl FailureCode {
             FailureCode::NoEnvironment => "no_environment",
             FailureCode::MissingResource => "missing_resource",
             FailureCode::Interrupted => "interrupted",
+            FailureCode::DokployNoRoute => "dokploy_no_route",
+            FailureCode::DeployQueueTimeout => "deploy_queue_timeout",
         }
     }
 
@@ -306,6 +325,7 @@ impl FailureCode {
             FailureClass::Unreachable => FailureCode::DokployUnreachable,
             FailureClass::BadAnswer => FailureCode::DokployBadAnswer,
             FailureClass::Status { .. } => FailureCode::DokployError,
+            FailureClass::NoRoute => FailureCode::DokployNoRoute,
         }
     }
 }

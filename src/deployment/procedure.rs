@@ -42,6 +42,8 @@ pub enum Procedure {
     DomainDelete,
     /// `GET deployment.all`: an application's deployment rows, newest first.
     DeploymentAll,
+    /// `GET domain.one`: one domain.
+    DomainOne,
 }
 
 /// One row of the procedure table.
@@ -68,7 +70,7 @@ const fn entry(
 }
 
 /// The table, in the order of [`Procedure`]'s variants.
-const TABLE: [Entry; 14] = {
+const TABLE: [Entry; 15] = {
     use HttpMethod::{Get, Post};
     use Procedure::*;
     [
@@ -101,13 +103,14 @@ const TABLE: [Entry; 14] = {
         entry(DomainByApplicationId, "domain.byApplicationId", Get, None),
         entry(DomainDelete, "domain.delete", Post, None),
         entry(DeploymentAll, "deployment.all", Get, None),
+        entry(DomainOne, "domain.one", Get, None),
     ]
 };
 
 impl Procedure {
     /// Every procedure, in table order.
-    pub const ALL: [Procedure; 14] = {
-        let mut all = [Procedure::ProjectAll; 14];
+    pub const ALL: [Procedure; 15] = {
+        let mut all = [Procedure::ProjectAll; 15];
         let mut index = 0;
         while index < TABLE.len() {
             all[index] = TABLE[index].procedure;

@@ -11,6 +11,7 @@ use std::fmt;
 
 use crate::deployment::{
     ApiAnswer, ApplicationAnswer, DeploymentRow, HttpMethod, Procedure, ProjectAnswer, ResourceId,
+    ServiceRef,
 };
 
 /// One operation against Dokploy.
@@ -93,6 +94,22 @@ pub enum Request {
         /// The project.
         project_id: ResourceId,
     },
+    /// `GET /api/project.one`: every service the project holds, in any environment (a
+    /// rollback looks before it removes a project, and verifies after).
+    InspectProject {
+        /// The project.
+        project_id: ResourceId,
+    },
+    /// `GET /api/application.one`: whether the application is still there.
+    InspectApplication {
+        /// The application.
+        application_id: ResourceId,
+    },
+    /// `GET /api/domain.one`: whether the domain is still there.
+    InspectDomain {
+        /// The domain.
+        domain_id: ResourceId,
+    },
 }
 
 impl Request {
@@ -111,6 +128,9 @@ impl Request {
             Request::DeleteDomain { .. } => Procedure::DomainDelete,
             Request::DeleteApplication { .. } => Procedure::ApplicationDelete,
             Request::RemoveProject { .. } => Procedure::ProjectRemove,
+            Request::InspectProject { .. } => Procedure::ProjectOne,
+            Request::InspectApplication { .. } => Procedure::ApplicationOne,
+            Request::InspectDomain { .. } => Procedure::DomainOne,
         }
     }
 
@@ -182,6 +202,11 @@ impl Request {
                 application_id: id(),
             },
             Request::RemoveProject { project_id: id() },
+            Request::InspectProject { project_id: id() },
+            Request::InspectApplication {
+                application_id: id(),
+            },
+            Request::InspectDomain { domain_id: id() },
         ]
     }
 }
@@ -207,6 +232,8 @@ pub trait AnswerExt {
     fn domain(self, procedure: Procedure) -> Result<Option<ResourceId>, AnswerMismatch>;
     /// A deployment list.
     fn deployments(self, procedure: Procedure) -> Result<Vec<DeploymentRow>, AnswerMismatch>;
+    /// What a project holds.
+    fn project_services(self, procedure: Procedure) -> Result<Vec<ServiceRef>, AnswerMismatch>;
 }
 
 impl AnswerExt for ApiAnswer {
@@ -237,6 +264,13 @@ impl AnswerExt for ApiAnswer {
     fn deployments(self, procedure: Procedure) -> Result<Vec<DeploymentRow>, AnswerMismatch> {
         match self {
             ApiAnswer::Deployments(rows) => Ok(rows),
+            answer => Err(AnswerMismatch { procedure, answer }),
+        }
+    }
+
+    fn project_services(self, procedure: Procedure) -> Result<Vec<ServiceRef>, AnswerMismatch> {
+        match self {
+            ApiAnswer::ProjectServices(services) => Ok(services),
             answer => Err(AnswerMismatch { procedure, answer }),
         }
     }

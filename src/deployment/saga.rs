@@ -244,7 +244,13 @@ impl SagaState {
             | Event::CircuitOpened
             | Event::CircuitHalfOpened
             | Event::CircuitClosed
-            | Event::ServerStarted { .. } => {}
+            | Event::ServerStarted { .. }
+            | Event::RollbackStepSkipped { .. }
+            | Event::RollbackVerified { .. }
+            | Event::DeployStarted { .. }
+            | Event::DeployRequeued { .. }
+            | Event::BuildSlotWaiting { .. }
+            | Event::BuildSlotAcquired { .. } => {}
         }
     }
 

@@ -14,7 +14,8 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::deployment::{
-    ApiAnswer, ApplicationAnswer, DeploymentRow, Procedure, ProjectAnswer, ResourceId, clip,
+    ApiAnswer, ApplicationAnswer, DeploymentRow, Procedure, ProjectAnswer, ResourceId, ServiceRef,
+    clip,
 };
 use crate::dokploy::api::{Answered, DokployApi, Request};
 use crate::dokploy::error::DokployError;
@@ -313,6 +314,43 @@ impl DokployClient {
         Ok(ApiAnswer::Empty)
     }
 
+    /// `project.one`: every service of every environment of the project.
+    async fn inspect_project(&self, project_id: &ResourceId) -> Result<ApiAnswer, DokployError> {
+        let query = [("projectId", project_id.0.as_str())];
+        let project: wire::ProjectOne = self.get(Procedure::ProjectOne, &query).await?;
+        let services = project
+            .environments
+            .iter()
+            .flat_map(wire::EnvironmentServices::services)
+            .map(|(kind, id, name)| ServiceRef {
+                kind: kind.to_owned(),
+                id: ResourceId(id),
+                name,
+            })
+            .collect();
+        Ok(ApiAnswer::ProjectServices(services))
+    }
+
+    /// `application.one`: the application, while it exists.
+    async fn inspect_application(
+        &self,
+        application_id: &ResourceId,
+    ) -> Result<ApiAnswer, DokployError> {
+        let query = [("applicationId", application_id.0.as_str())];
+        let row: wire::ApplicationRow = self.get(Procedure::ApplicationOne, &query).await?;
+        Ok(ApiAnswer::Application(Some(ApplicationAnswer {
+            application_id: ResourceId(row.application_id),
+            app_name: Some(row.app_name),
+        })))
+    }
+
+    /// `domain.one`: the domain, while it exists.
+    async fn inspect_domain(&self, domain_id: &ResourceId) -> Result<ApiAnswer, DokployError> {
+        let query = [("domainId", domain_id.0.as_str())];
+        let row: wire::DomainRow = self.get(Procedure::DomainOne, &query).await?;
+        Ok(ApiAnswer::Domain(Some(ResourceId(row.domain_id))))
+    }
+
     /// A delete answers the deleted row; it must be a JSON object.
     async fn delete(
         &self,
@@ -370,6 +408,11 @@ impl DokployApi for DokployClient {
                 let input = json!({ "projectId": project_id.0 });
                 self.delete(Procedure::ProjectRemove, input).await?
             }
+            Request::InspectProject { project_id } => self.inspect_project(project_id).await?,
+            Request::InspectApplication { application_id } => {
+                self.inspect_application(application_id).await?
+            }
+            Request::InspectDomain { domain_id } => self.inspect_domain(domain_id).await?,
         };
         Ok(Answered {
             status: StatusCode::OK.as_u16(),

@@ -64,6 +64,15 @@ pub enum DokployError {
         /// The cap.
         limit: usize,
     },
+    /// A 404 that is not Dokploy's "this resource does not exist" for the procedure called
+    /// (no `data.path` naming it): the route itself is missing. Never counted as "gone".
+    #[error(
+        "Dokploy answered 404 Not found for {procedure} without naming the procedure: the route does not exist there (a wrong DOKPLOY_URL, a proxy in front of Dokploy, or a Dokploy version without {procedure})"
+    )]
+    NoRoute {
+        /// The procedure called.
+        procedure: Procedure,
+    },
     /// The circuit breaker is open: the call was not sent.
     #[error("Dokploy calls are paused after repeated failures (circuit breaker open)")]
     CircuitOpen {
@@ -94,6 +103,7 @@ impl DokployError {
             }
             DokployError::Timeout { .. } | DokployError::Transport { .. } => true,
             DokployError::Unauthorized
+            | DokployError::NoRoute { .. }
             | DokployError::UnexpectedResponse { .. }
             | DokployError::ResponseTooLarge { .. }
             | DokployError::CircuitOpen { .. } => false,
@@ -131,13 +141,15 @@ impl DokployError {
         match self {
             DokployError::Status { status, .. } => Some(*status),
             DokployError::Unauthorized => Some(401),
+            DokployError::NoRoute { .. } => Some(404),
             _ => None,
         }
     }
 
-    /// Whether this is Dokploy's "not found" (rollback counts it as already gone).
+    /// Whether this is Dokploy's "not found" for a resource (rollback counts it as already
+    /// gone); a missing route ([`DokployError::NoRoute`]) is not.
     pub fn is_not_found(&self) -> bool {
-        self.status() == Some(404)
+        matches!(self, DokployError::Status { status: 404, .. })
     }
 }
 

@@ -125,3 +125,63 @@ pub(crate) struct CreateDomain {
     pub(crate) certificate_type: String,
     pub(crate) path: String,
 }
+
+/// `project.one`'s answer, as far as a rollback reads it: what each environment holds.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ProjectOne {
+    #[serde(default)]
+    pub(crate) environments: Vec<EnvironmentServices>,
+}
+
+/// One environment of `project.one`: its service lists, each item with its id and name.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct EnvironmentServices {
+    #[serde(default)]
+    applications: Vec<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    compose: Vec<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    mariadb: Vec<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    mongo: Vec<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    mysql: Vec<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    postgres: Vec<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    redis: Vec<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    libsql: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl EnvironmentServices {
+    /// Every service listed: its kind, its id and its name (Dokploy names each list's id key
+    /// after the kind: `applicationId`, `composeId`, `postgresId`, …).
+    pub(crate) fn services(&self) -> Vec<(&'static str, String, String)> {
+        let lists = [
+            ("application", &self.applications),
+            ("compose", &self.compose),
+            ("mariadb", &self.mariadb),
+            ("mongo", &self.mongo),
+            ("mysql", &self.mysql),
+            ("postgres", &self.postgres),
+            ("redis", &self.redis),
+            ("libsql", &self.libsql),
+        ];
+        let text = |item: &serde_json::Map<String, serde_json::Value>, key: &str| {
+            item.get(key)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        lists
+            .into_iter()
+            .flat_map(|(kind, items)| {
+                items.iter().map(move |item| {
+                    let id = text(item, &format!("{kind}Id"));
+                    (kind, id, text(item, "name"))
+                })
+            })
+            .collect()
+    }
+}

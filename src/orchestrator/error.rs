@@ -21,6 +21,7 @@ pub(crate) fn observed(error: &DokployError) -> CallFailure {
             FailureClass::BadAnswer
         }
         DokployError::Status { status, .. } => FailureClass::Status { status: *status },
+        DokployError::NoRoute { .. } => FailureClass::NoRoute,
     };
     CallFailure {
         class,

@@ -160,6 +160,20 @@ impl Narrator {
             | Event::CircuitHalfOpened
             | Event::CircuitClosed
             | Event::ServerStarted { .. } => system(&envelope.event),
+            Event::RollbackStepSkipped { kind, id, reason } => Said::new(
+                LogLevel::Warn,
+                format!("Left {kind} {id} in place: {reason}"),
+            ),
+            Event::RollbackVerified { leftovers } => leftovers_said(leftovers),
+            Event::DeployStarted { queued_ms, .. } => Said::info(format!(
+                "Dokploy started the build after {} in its queue",
+                human_ms(*queued_ms)
+            )),
+            Event::DeployRequeued { reason } => {
+                Said::new(LogLevel::Warn, format!("Deploy queued again: {reason}"))
+            }
+            Event::BuildSlotWaiting { ahead } => Said::info(waiting_for_slot(*ahead)),
+            Event::BuildSlotAcquired { .. } => Said::info("Build slot acquired"),
         }
     }
 
@@ -329,6 +343,27 @@ fn system(event: &Event) -> Said {
     }
 }
 
+/// What a rollback's verification found, in one line.
+fn leftovers_said(leftovers: &[crate::deployment::Leftover]) -> Said {
+    if leftovers.is_empty() {
+        return Said::info("Rollback verified: nothing is left on Dokploy");
+    }
+    let items: Vec<String> = leftovers.iter().map(|left| left.detail.clone()).collect();
+    Said::new(
+        LogLevel::Warn,
+        format!("Rollback verified: left on Dokploy: {}", items.join("; ")),
+    )
+}
+
+/// The place in the portal's build line, in words.
+fn waiting_for_slot(ahead: u32) -> String {
+    match ahead {
+        0 => "Waiting for a build slot: next in line".to_owned(),
+        1 => "Waiting for a build slot: 1 deployment ahead".to_owned(),
+        n => format!("Waiting for a build slot: {n} deployments ahead"),
+    }
+}
+
 /// A short account of what a call answered.
 fn answered(answer: &ApiAnswer) -> String {
     match answer {
@@ -343,6 +378,7 @@ fn answered(answer: &ApiAnswer) -> String {
             Some(row) => format!(": {} deployment(s), newest {}", rows.len(), row.status),
             None => ": no deployments".to_owned(),
         },
+        ApiAnswer::ProjectServices(services) => format!(": {} service(s)", services.len()),
     }
 }
 
@@ -371,6 +407,12 @@ pub fn action(kind: EventKind) -> &'static str {
         EventKind::CircuitHalfOpened => "circuit_half_opened",
         EventKind::CircuitClosed => "circuit_closed",
         EventKind::ServerStarted => "server_started",
+        EventKind::RollbackStepSkipped => "rollback_step_skipped",
+        EventKind::RollbackVerified => "rollback_verified",
+        EventKind::DeployStarted => "deploy_started",
+        EventKind::DeployRequeued => "deploy_requeued",
+        EventKind::BuildSlotWaiting => "build_slot_waiting",
+        EventKind::BuildSlotAcquired => "build_slot_acquired",
     }
 }
 

@@ -84,6 +84,14 @@ impl World {
         Ok(Answer::Json(Value::Array(rows)))
     }
 
+    /// `domain.one`: the domain, or Dokploy's 404.
+    pub(super) fn domain_one(&self, input: &Map<String, Value>) -> Result<Answer, Failure> {
+        let id = required_one(input, "domainId")?;
+        let domain = self.domains.iter().find(|domain| domain.id == id);
+        let domain = domain.ok_or_else(|| Failure::not_found("Domain"))?;
+        Ok(Answer::Json(domain_json(domain)))
+    }
+
     /// `domain.delete`: answers the domain as it was.
     pub(super) fn domain_delete(&mut self, input: &Map<String, Value>) -> Result<Answer, Failure> {
         let id = required_one(input, "domainId")?;

@@ -103,6 +103,7 @@ impl World {
             Procedure::DomainByApplicationId => self.domain_by_application_id(input),
             Procedure::DomainDelete => self.domain_delete(input),
             Procedure::DeploymentAll => self.deployment_all(input),
+            Procedure::DomainOne => self.domain_one(input),
         }
     }
 

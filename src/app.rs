@@ -259,9 +259,8 @@ impl ChosenDokploy {
         let key = ApiKey::new(random_token())
             .expect("a random token is 64 hex characters, which is a valid key");
         let options = SimulatorOptions {
-            api_key: key.clone(),
-            seed: random_seed(),
             deploy_polls: defaults::SIMULATOR_DEPLOY_POLLS,
+            ..SimulatorOptions::new(key.clone(), random_seed())
         };
         let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let simulator = Simulator::start(loopback, options)

@@ -53,9 +53,8 @@ async fn simulate_dokploy(config: SimulateConfig) -> anyhow::Result<()> {
     let config = config.settings().context("cannot start")?;
     let shutdown = shutdown_signal().context("cannot install signal handlers")?;
     let options = SimulatorOptions {
-        api_key: config.api_key,
-        seed: config.seed,
         deploy_polls: config.deploy_polls,
+        ..SimulatorOptions::new(config.api_key, config.seed)
     };
     let simulator = Simulator::start(config.listen, options)
         .await

@@ -52,7 +52,7 @@ pub struct RecordedRequest {
 }
 
 /// How the simulator behaves.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SimulatorOptions {
     /// The key callers must send as `x-api-key`.
     pub api_key: ApiKey,
@@ -60,6 +60,46 @@ pub struct SimulatorOptions {
     pub seed: u64,
     /// `deployment.all` polls a deploy's row stays `running` before its final status.
     pub deploy_polls: std::num::NonZeroU32,
+    /// Builds Dokploy runs at once on its server (`buildsConcurrency`, default 1).
+    pub builds: std::num::NonZeroU32,
+    /// How long one build runs on `clock` (zero: only `deploy_polls` counts).
+    pub build_duration: std::time::Duration,
+    /// The time builds are measured on (the tests' `ManualClock`, or the system's).
+    pub clock: Arc<dyn crate::clock::Clock>,
+    /// Dokploy's "remote servers only" (or Cloud): `application.create` needs a `serverId`.
+    pub remote_servers_only: bool,
+    /// The id of the one remote server the simulated Dokploy knows, if any.
+    pub server_id: Option<String>,
+}
+
+impl std::fmt::Debug for SimulatorOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatorOptions")
+            .field("seed", &self.seed)
+            .field("deploy_polls", &self.deploy_polls)
+            .field("builds", &self.builds)
+            .field("build_duration", &self.build_duration)
+            .field("remote_servers_only", &self.remote_servers_only)
+            .field("server_id", &self.server_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimulatorOptions {
+    /// A simulator that expects `api_key`, draws ids from `seed`, builds one deploy at a time
+    /// with no build duration, and lets every row finish on its first poll.
+    pub fn new(api_key: ApiKey, seed: u64) -> Self {
+        Self {
+            api_key,
+            seed,
+            deploy_polls: std::num::NonZeroU32::MIN,
+            builds: std::num::NonZeroU32::MIN,
+            build_duration: std::time::Duration::ZERO,
+            clock: Arc::new(crate::clock::SystemClock),
+            remote_servers_only: false,
+            server_id: None,
+        }
+    }
 }
 
 /// What the handlers share. Lock order: the fault plan may be locked while the world is (an

@@ -473,11 +473,8 @@ async fn the_api_key_never_reaches_the_ledger_the_logs_or_an_error() {
 
     let dir = tempfile::tempdir().expect("temp dir");
     let test = open_ledger(dir.path());
-    let options = stackledger::simulator::SimulatorOptions {
-        api_key: stackledger::config::ApiKey::new(CANARY).expect("valid"),
-        seed: 1,
-        deploy_polls: std::num::NonZeroU32::MIN,
-    };
+    let key = stackledger::config::ApiKey::new(CANARY).expect("valid");
+    let options = stackledger::simulator::SimulatorOptions::new(key, 1);
     let simulator = Simulator::start("127.0.0.1:0".parse().expect("addr"), options)
         .await
         .expect("starts");

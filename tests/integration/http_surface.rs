@@ -83,11 +83,8 @@ async fn pages_are_served_with_a_strict_csp_and_no_path_escapes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_canary_dokploy_key_never_appears_in_answers_streams_logs_or_the_data_dir() {
     const CANARY: &str = "canary-dokploy-key-3f9a7c11";
-    let options = stackledger::simulator::SimulatorOptions {
-        api_key: stackledger::config::ApiKey::new(CANARY).expect("valid"),
-        seed: 5,
-        deploy_polls: std::num::NonZeroU32::MIN,
-    };
+    let key = stackledger::config::ApiKey::new(CANARY).expect("valid");
+    let options = stackledger::simulator::SimulatorOptions::new(key, 5);
     let simulator =
         stackledger::simulator::Simulator::start("127.0.0.1:0".parse().expect("addr"), options)
             .await

@@ -160,11 +160,8 @@ pub(crate) const SIM_KEY: &str = "sim-test-key-0001";
 
 /// A simulator on a free loopback port.
 pub(crate) async fn simulator() -> stackledger::simulator::Simulator {
-    let options = stackledger::simulator::SimulatorOptions {
-        api_key: stackledger::config::ApiKey::new(SIM_KEY).expect("a valid key"),
-        seed: 7,
-        deploy_polls: std::num::NonZeroU32::MIN,
-    };
+    let key = stackledger::config::ApiKey::new(SIM_KEY).expect("a valid key");
+    let options = stackledger::simulator::SimulatorOptions::new(key, 7);
     let any_port = "127.0.0.1:0".parse().expect("an address");
     stackledger::simulator::Simulator::start(any_port, options)
         .await

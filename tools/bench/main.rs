@@ -20,6 +20,7 @@ mod ledger_bench;
 mod load;
 mod orchestrator_bench;
 mod sse_bench;
+mod stacks_bench;
 
 use std::path::PathBuf;
 
@@ -57,6 +58,8 @@ enum Command {
     Drive(drive::DriveArgs),
     /// Appends from several tasks until killed, printing each acknowledged seq.
     Append(load::AppendArgs),
+    /// Deployments per second at 1,000, 10,000 and 30,000 stacks already on Dokploy.
+    Stacks(stacks_bench::StacksArgs),
 }
 
 impl Command {
@@ -70,6 +73,7 @@ impl Command {
             Command::Sse(args) => sse_bench::fan_out(args).await,
             Command::Drive(args) => drive::run(args).await,
             Command::Append(args) => load::append_until_killed(args).await,
+            Command::Stacks(args) => stacks_bench::run(args).await,
         }
     }
 }

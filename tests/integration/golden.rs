@@ -17,7 +17,7 @@ use stackledger::ledger::envelope::Envelope;
 use stackledger::ledger::{SledStore, Store, Verifier, stored_bytes};
 use stackledger::projection::{DeploymentView, ListQuery, ReadModel};
 
-use crate::support::{close, open_ledger, scenario};
+use crate::support::{close, open_ledger, scenario, scenario_queue};
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("events/golden")
@@ -105,7 +105,10 @@ async fn bless(dir: &Path, name: &str) {
     );
     let data = tempfile::tempdir().expect("temp dir");
     let test = open_ledger(data.path());
-    scenario::write(&test).await;
+    match name {
+        "build-queue" => scenario_queue::write(&test).await,
+        _ => scenario::write(&test).await,
+    }
     close(test.ledger).await;
     let store = SledStore::open(data.path()).expect("the store reopens");
     let mut records = Vec::new();

@@ -26,19 +26,19 @@ const fn id(n: u128) -> DeploymentId {
     DeploymentId::from_uuid(Uuid::from_u128(n))
 }
 
-fn rid(text: &str) -> ResourceId {
+pub(crate) fn rid(text: &str) -> ResourceId {
     ResourceId(text.to_owned())
 }
 
 /// Appends events one request at a time, moving the clock between them.
-struct Script<'a> {
+pub(crate) struct Script<'a> {
     ledger: &'a Ledger,
     clock: &'a stackledger::clock::ManualClock,
     stream: DeploymentId,
 }
 
 impl Script<'_> {
-    async fn say(&self, event: Event, cause: Option<u64>, after_ms: u64) -> u64 {
+    pub(crate) async fn say(&self, event: Event, cause: Option<u64>, after_ms: u64) -> u64 {
         self.clock.advance(Duration::from_millis(after_ms));
         let expected = if self.stream.is_system() {
             ExpectedVersion::Any
@@ -58,7 +58,13 @@ impl Script<'_> {
     }
 
     /// A call that succeeds on its first attempt.
-    async fn call(&self, call: u32, method: HttpMethod, endpoint: &str, answer: ApiAnswer) {
+    pub(crate) async fn call(
+        &self,
+        call: u32,
+        method: HttpMethod,
+        endpoint: &str,
+        answer: ApiAnswer,
+    ) {
         let started = self.started(call, 1, method, endpoint).await;
         let done = Event::ApiCallSucceeded {
             call,
@@ -70,7 +76,13 @@ impl Script<'_> {
         self.say(done, Some(started), 12).await;
     }
 
-    async fn started(&self, call: u32, attempt: u32, method: HttpMethod, endpoint: &str) -> u64 {
+    pub(crate) async fn started(
+        &self,
+        call: u32,
+        attempt: u32,
+        method: HttpMethod,
+        endpoint: &str,
+    ) -> u64 {
         let event = Event::ApiCallStarted {
             call,
             attempt,
@@ -96,7 +108,7 @@ pub(crate) async fn write(test: &TestLedger) {
     api(&script(test, API)).await;
 }
 
-fn script(test: &TestLedger, stream: DeploymentId) -> Script<'_> {
+pub(crate) fn script(test: &TestLedger, stream: DeploymentId) -> Script<'_> {
     Script {
         ledger: &test.ledger,
         clock: &test.clock,

@@ -13,6 +13,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::deployment::phase::{DeploymentStatus, Phase};
+use crate::deployment::{ApiAnswer, Leftover};
 
 /// The kinds of Dokploy resource a deployment finds, creates and rolls back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -76,109 +77,6 @@ impl HttpMethod {
             HttpMethod::Post => "POST",
         }
     }
-}
-
-/// A project as the orchestrator goes on with it: its id and its default environment's id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProjectAnswer {
-    /// `projectId`.
-    pub project_id: ResourceId,
-    /// `environmentId` of the default (production) environment, when the project has one.
-    pub environment_id: Option<ResourceId>,
-}
-
-/// An application as the orchestrator goes on with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApplicationAnswer {
-    /// `applicationId`.
-    pub application_id: ResourceId,
-    /// `appName`, which Dokploy suffixes with random characters; None where the answer that
-    /// found the application does not carry it (`environment.one`).
-    pub app_name: Option<String>,
-}
-
-/// One row of `deployment.all`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeploymentRow {
-    /// `deploymentId`.
-    pub deployment_id: ResourceId,
-    /// The title given to `application.deploy`.
-    pub title: String,
-    /// `running`, `done`, `error`, `cancelled` or `idle`.
-    pub status: String,
-}
-
-/// The typed result of a successful Dokploy call: exactly what the orchestrator went on with,
-/// enough for `stackledger-replay redrive` to answer that call again without the network.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ApiAnswer {
-    /// The call returns nothing the orchestrator uses (deploy, deletes, saving the provider).
-    Empty,
-    /// A project lookup (None: no project of that name) or creation.
-    Project(Option<ProjectAnswer>),
-    /// An application lookup or creation.
-    Application(Option<ApplicationAnswer>),
-    /// A domain lookup or creation: the domain's id.
-    Domain(Option<ResourceId>),
-    /// The deployments of an application, newest first.
-    Deployments(Vec<DeploymentRow>),
-    /// What a project holds (`project.one`): every service in any of its environments.
-    ProjectServices(Vec<ServiceRef>),
-}
-
-/// One service a project holds, as `project.one` lists it (an application, a compose stack, a
-/// database).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServiceRef {
-    /// Dokploy's kind of service (`application`, `compose`, `postgres`, …).
-    pub kind: String,
-    /// Its id.
-    pub id: ResourceId,
-    /// Its name.
-    pub name: String,
-}
-
-/// What a rollback's verification found left on Dokploy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LeftoverKind {
-    /// A project row.
-    Project,
-    /// An application row.
-    Application,
-    /// A domain row.
-    Domain,
-    /// The stack's public URL still answers: a service and its route are still up.
-    Route,
-}
-
-impl LeftoverKind {
-    /// The wire name (`route`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LeftoverKind::Project => "project",
-            LeftoverKind::Application => "application",
-            LeftoverKind::Domain => "domain",
-            LeftoverKind::Route => "route",
-        }
-    }
-}
-
-impl fmt::Display for LeftoverKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One thing a rollback left behind, in words an operator can act on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Leftover {
-    /// What it is.
-    pub kind: LeftoverKind,
-    /// Its Dokploy id, when it has one (a route has none).
-    pub id: Option<ResourceId>,
-    /// What was found and what to do about it.
-    pub detail: String,
 }
 
 /// A fact recorded in the ledger. See `events/README.md` for each kind's meaning and origin.

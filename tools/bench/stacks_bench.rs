@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use stackledger::app::App;
 use stackledger::clock::{Stopwatch, SystemClock};
 use stackledger::config::{ApiKey, Cli};
+use stackledger::deployment::Procedure;
 use stackledger::ids::RandomIds;
 use stackledger::orchestrator::Outcome;
 use stackledger::simulator::{Simulator, SimulatorOptions};
@@ -106,29 +107,29 @@ async fn seed(api: &reqwest::Url, from: usize, to: usize) -> anyhow::Result<()> 
 
 async fn seed_one(http: &reqwest::Client, api: &reqwest::Url, n: usize) -> anyhow::Result<()> {
     let name = format!("existing-{n}");
-    let created = post(http, api, "project.create", json!({ "name": name })).await?;
+    let created = post(http, api, Procedure::ProjectCreate, json!({ "name": name })).await?;
     let environment = created["environment"]["environmentId"].clone();
     let input = json!({
         "name": name, "appName": name, "environmentId": environment, "sourceType": "docker",
     });
-    let application = post(http, api, "application.create", input).await?;
+    let application = post(http, api, Procedure::ApplicationCreate, input).await?;
     let input = json!({
         "host": format!("{name}.bench.example"), "applicationId": application["applicationId"],
         "domainType": "application", "port": 8080, "https": true,
         "certificateType": "letsencrypt", "path": "/",
     });
-    post(http, api, "domain.create", input).await?;
+    post(http, api, Procedure::DomainCreate, input).await?;
     Ok(())
 }
 
 async fn post(
     http: &reqwest::Client,
     api: &reqwest::Url,
-    procedure: &str,
+    procedure: Procedure,
     input: Value,
 ) -> anyhow::Result<Value> {
     let response = http
-        .post(api.join(procedure)?)
+        .post(api.join(procedure.name())?)
         .header("x-api-key", KEY)
         .json(&input)
         .send()

@@ -178,6 +178,12 @@ impl<A: DokployApi> Orchestrator<A> {
         self.inner.build_gate.slots()
     }
 
+    /// The line for Dokploy's build slots that every run joins (a holder of a slot from here,
+    /// an operator's maintenance or a test, keeps the deploy phases waiting in line).
+    pub fn build_gate(&self) -> &Arc<BuildGate> {
+        &self.inner.build_gate
+    }
+
     /// Accepts a deployment of `name` for `client` (a keyed hash of the requester) and starts
     /// it. The name is claimed atomically by the ledger writer. Cancel-safe: a caller that stops
     /// waiting after the checks never leaves a claimed name without its run.

@@ -89,6 +89,11 @@ impl<'a, A: DokployApi> Run<'a, A> {
             executed = match step {
                 Step::Record { event, cause } => {
                     self.record(event, cause).await?;
+                    // Only what is recorded changes whether the slot is still needed (a slot
+                    // just granted is needed from its BuildSlotAcquired, the next record).
+                    if !plan::holds_build_slot(&self.journal.saga) {
+                        self.slot = None;
+                    }
                     Executed::Recorded
                 }
                 Step::Call {
@@ -108,9 +113,6 @@ impl<'a, A: DokployApi> Run<'a, A> {
                 Step::AcquireBuildSlot => self.take_slot().await,
                 Step::Finish(outcome) => return Ok(outcome),
             };
-            if !plan::holds_build_slot(&self.journal.saga) {
-                self.slot = None;
-            }
         }
     }
 

@@ -95,11 +95,9 @@ pub struct Timings {
     pub health_interval: NonZeroDuration,
     /// Time between polls of Dokploy's deployment list.
     pub deploy_poll_interval: NonZeroDuration,
-    /// How long Dokploy's build may run, from its row appearing (at least one poll
-    /// interval).
+    /// How long Dokploy's build may run, from its row appearing (at least one interval).
     pub deploy_timeout: Duration,
-    /// How long a deploy may wait in Dokploy's build queue before its row appears (at least
-    /// one poll interval).
+    /// How long a deploy may wait in Dokploy's queue, with no row (at least one interval).
     pub deploy_queue_timeout: Duration,
 }
 
@@ -341,14 +339,10 @@ fn timings(config: &Config, r: &mut Refusals) -> Option<Timings> {
         flag::DEPLOY_POLL_INTERVAL,
         timing.deploy_poll_interval.get(),
     );
-    let ordered = check::ordered(interval, (flag::DEPLOY_TIMEOUT, timing.deploy_timeout));
-    let queue_ordered = check::ordered(
-        interval,
-        (flag::DEPLOY_QUEUE_TIMEOUT, timing.deploy_queue_timeout),
-    );
-    let (ordered, queue_ordered) = (r.keep(ordered), r.keep(queue_ordered));
-    ordered?;
-    queue_ordered?;
+    let build = (flag::DEPLOY_TIMEOUT, timing.deploy_timeout);
+    let queue = (flag::DEPLOY_QUEUE_TIMEOUT, timing.deploy_queue_timeout);
+    let build = r.keep(check::ordered(interval, build));
+    r.keep(check::ordered(interval, queue)).and(build)?;
     Some(timing)
 }
 

@@ -25,6 +25,8 @@ mod tests_forward;
 #[cfg(test)]
 mod tests_polling;
 #[cfg(test)]
+mod tests_queue;
+#[cfg(test)]
 mod tests_recovery;
 #[cfg(test)]
 mod tests_rollback;

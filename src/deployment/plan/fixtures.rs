@@ -459,8 +459,7 @@ pub(super) fn deploying() -> Vec<Event> {
     events
 }
 
-/// A deploy queued by a run holding its build slot (as [`queued`], with the slot taken
-/// before the deploy was sent).
+/// A deploy queued by a run holding its build slot (as [`queued`], the slot taken first).
 pub(super) fn queued_in_slot() -> Vec<Event> {
     let mut events = deploying();
     events.push(slot(0));
@@ -469,8 +468,7 @@ pub(super) fn queued_in_slot() -> Vec<Event> {
     events
 }
 
-/// The row `deployment.all` lists for `title`, with the status Dokploy wrote (an empty text
-/// stands for a `null` status).
+/// A row of `deployment.all` with the status Dokploy wrote (an empty one stands for `null`).
 pub(super) fn row(id: &str, title: &str, status: &str) -> DeploymentRow {
     DeploymentRow {
         deployment_id: rid(id),

@@ -8,7 +8,9 @@
 //! events fold to, which makes resuming safe: at startup every deployment still `in_progress`
 //! (found in the ledger, `recovery.rs`) gets `RecoveryStarted` and is resumed or rolled back by
 //! policy. This module never reads the projection (the read side); a stack name is claimed
-//! atomically by the ledger writer.
+//! atomically by the ledger writer. Up to `running_max` deployments run at once, but only
+//! `dokploy_builds` of them hand Dokploy a build at a time: the deploy phases past that wait,
+//! first come first served, in the [`build_gate::BuildGate`] (their places are events).
 //!
 //! [`Orchestrator::builder`] is the one place that wires it: the caller with its breaker, retry
 //! policy and jitter seed, the crash points, and the settings. The server, the benchmarks and

@@ -180,3 +180,83 @@ async fn four_deployments_with_one_build_slot_all_succeed_in_line_each_stream_sh
     assert_eq!(gauge(&app, "stackledger_builds_running").await, 0);
     app.shutdown().await;
 }
+
+/// The titles a deployment queued its deploy under, and the reasons of its re-queues.
+fn titles_and_requeues(
+    events: &[stackledger::ledger::envelope::Envelope],
+) -> (Vec<String>, Vec<String>) {
+    use stackledger::deployment::Event;
+    let titles = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::DeployQueued { title } => Some(title.clone()),
+            _ => None,
+        })
+        .collect();
+    let reasons = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::DeployRequeued { reason } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect();
+    (titles, reasons)
+}
+
+#[tokio::test]
+async fn a_build_dokploy_cancels_is_queued_again_once_under_a_new_title_and_a_second_loss_fails() {
+    use stackledger::ids::Seq;
+    let simulator = simulator().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = spawn_app(dir.path(), &simulator, &[]).await;
+    let cancelled = r#"{"deployOutcome": "cancelled", "times": 1}"#;
+    simulator.add_fault(serde_json::from_str(cancelled).expect("fault"));
+    let id = app.deploy_and_wait("shop").await;
+    let id: stackledger::ids::DeploymentId = id.parse().expect("an id");
+    let events = app
+        .app
+        .ledger
+        .read_stream(id, Seq::ZERO, usize::MAX)
+        .expect("reads");
+    let (titles, reasons) = titles_and_requeues(&events);
+    assert_eq!(
+        titles,
+        vec![format!("stackledger {id}"), format!("stackledger {id} (2)")]
+    );
+    assert_eq!(
+        reasons,
+        vec!["Dokploy restarted and cancelled the build".to_owned()]
+    );
+    assert!(matches!(
+        events.last().map(|e| &e.event),
+        Some(stackledger::deployment::Event::DeploymentSucceeded { .. })
+    ));
+    let twice = r#"{"deployOutcome": "cancelled", "times": 2}"#;
+    simulator.add_fault(serde_json::from_str(twice).expect("fault"));
+    let id = app.deploy_and_wait("blog").await;
+    let id: stackledger::ids::DeploymentId = id.parse().expect("an id");
+    let events = app
+        .app
+        .ledger
+        .read_stream(id, Seq::ZERO, usize::MAX)
+        .expect("reads");
+    let (titles, reasons) = titles_and_requeues(&events);
+    assert_eq!((titles.len(), reasons.len()), (2, 1), "re-queued once only");
+    let failed = events.iter().find_map(|e| match &e.event {
+        stackledger::deployment::Event::DeploymentFailed { code, message, .. } => {
+            Some((code.clone(), message.clone()))
+        }
+        _ => None,
+    });
+    let expected = ("deploy_failed", "Dokploy reported the deploy as cancelled");
+    assert_eq!(
+        failed.as_ref().map(|(c, m)| (c.as_str(), m.as_str())),
+        Some(expected)
+    );
+    assert_eq!(
+        app.app.orchestrator.build_slots().building,
+        0,
+        "the slot is back"
+    );
+    app.shutdown().await;
+}

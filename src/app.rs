@@ -328,11 +328,12 @@ fn orchestrator_settings(settings: &Settings, health_url: String) -> orchestrato
             health_interval: settings.timing.health_interval,
             deploy_poll_interval: settings.timing.deploy_poll_interval,
             deploy_timeout: settings.timing.deploy_timeout,
-            deploy_queue_timeout: crate::defaults::DEPLOY_QUEUE_TIMEOUT.value,
+            deploy_queue_timeout: settings.timing.deploy_queue_timeout,
             rollback_build_wait: crate::defaults::ROLLBACK_BUILD_WAIT.value,
             recovery: settings.recovery,
         },
         running_max: settings.running_max,
+        dokploy_builds: settings.dokploy_builds,
     }
 }
 

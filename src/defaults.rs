@@ -109,6 +109,7 @@ mod tests {
             HEALTH_INTERVAL,
             DEPLOY_POLL_INTERVAL,
             DEPLOY_TIMEOUT,
+            DEPLOY_QUEUE_TIMEOUT,
             RETRY_BASE,
             RETRY_DELAY_MAX,
             BREAKER_OPEN_FOR,

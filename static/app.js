@@ -90,6 +90,20 @@ function renderPhases(current, failed) {
   }));
 }
 
+// While the deployment waits in line for one of Dokploy's build slots, the Deploying step
+// shows its place ("Waiting for a build slot: 2 deployments ahead") until the slot is its own.
+let place = "";
+function showPlace(data) {
+  if (data.action === "build_slot_waiting") place = data.message;
+  else if (data.action === "build_slot_acquired" || data.phase !== "deploying") place = "";
+  const deploying = $("phases").children[PHASES.findIndex(([key]) => key === "deploying")];
+  if (!deploying || !place) return;
+  const note = document.createElement("span");
+  note.className = "place";
+  note.textContent = place;
+  deploying.append(note);
+}
+
 function addLine(id, text, level) {
   if (seen.has(id)) return;
   seen.add(id);
@@ -110,7 +124,9 @@ function follow(id, name) {
     $("bar").value = data.progress;
     $("message").textContent = data.message;
     if (data.phase !== "rolling_back" && data.phase !== "failed") renderPhases(data.phase, false);
-    addLine(event.lastEventId, data.message, /failed|retry/.test(data.message) ? "warn" : "");
+    showPlace(data);
+    const warn = /failed|retry/.test(data.message) || data.action === "deploy_requeued";
+    addLine(event.lastEventId, data.message, warn ? "warn" : "");
   });
   source.addEventListener("complete", (event) => {
     const data = JSON.parse(event.data);

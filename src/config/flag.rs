@@ -52,6 +52,10 @@ pub const HEALTH_INTERVAL: Flag = flag("health-interval", "HEALTH_INTERVAL");
 pub const DEPLOY_POLL_INTERVAL: Flag = flag("deploy-poll-interval", "DEPLOY_POLL_INTERVAL");
 /// `--deploy-timeout`.
 pub const DEPLOY_TIMEOUT: Flag = flag("deploy-timeout", "DEPLOY_TIMEOUT");
+/// `--deploy-queue-timeout`.
+pub const DEPLOY_QUEUE_TIMEOUT: Flag = flag("deploy-queue-timeout", "DEPLOY_QUEUE_TIMEOUT");
+/// `--dokploy-builds`.
+pub const DOKPLOY_BUILDS: Flag = flag("dokploy-builds", "DOKPLOY_BUILDS");
 /// `--retry-base`.
 pub const RETRY_BASE: Flag = flag("retry-base", "RETRY_BASE");
 /// `--retry-delay-max`.
@@ -92,7 +96,7 @@ pub const MIRROR: Flag = flag("mirror", "MIRROR_DIR");
 pub const SIMULATOR_API_KEY: Flag = flag("api-key", "SIMULATOR_API_KEY");
 
 /// Every flag of the portal in this table (the simulator's key is checked on its own).
-pub const PORTAL: [Flag; 28] = [
+pub const PORTAL: [Flag; 30] = [
     DOKPLOY_URL,
     DOKPLOY_API_KEY,
     STACK_IMAGE,
@@ -103,6 +107,8 @@ pub const PORTAL: [Flag; 28] = [
     HEALTH_INTERVAL,
     DEPLOY_POLL_INTERVAL,
     DEPLOY_TIMEOUT,
+    DEPLOY_QUEUE_TIMEOUT,
+    DOKPLOY_BUILDS,
     RETRY_BASE,
     RETRY_DELAY_MAX,
     RETRIES_MAX,

@@ -165,9 +165,20 @@ pub struct Config {
     #[arg(long, env = "DEPLOY_POLL_INTERVAL", default_value = defaults::DEPLOY_POLL_INTERVAL.text)]
     pub deploy_poll_interval: String,
 
-    /// How long Dokploy may take to finish a deploy (queued and running).
+    /// How long Dokploy's build of a deploy may run (from its row appearing to a final
+    /// status).
     #[arg(long, env = "DEPLOY_TIMEOUT", default_value = defaults::DEPLOY_TIMEOUT.text)]
     pub deploy_timeout: String,
+
+    /// How long a deploy may wait in Dokploy's build queue (no row yet) before it is taken as
+    /// lost and queued again once; a second time fails the deployment.
+    #[arg(long, env = "DEPLOY_QUEUE_TIMEOUT", default_value = defaults::DEPLOY_QUEUE_TIMEOUT.text)]
+    pub deploy_queue_timeout: String,
+
+    /// Builds the portal hands Dokploy at once (Dokploy's `buildsConcurrency`, 1 by default);
+    /// more deployments wait in the portal's line, shown their place.
+    #[arg(long, env = "DOKPLOY_BUILDS", default_value_t = defaults::DOKPLOY_BUILDS.to_string())]
+    pub dokploy_builds: String,
 
     /// The first retry's backoff ceiling (doubling up to --retry-delay-max, full jitter).
     #[arg(long, env = "RETRY_BASE", default_value = defaults::RETRY_BASE.text)]

@@ -47,6 +47,8 @@ pub struct Settings {
     pub http: Limits,
     /// Deployments running at once.
     pub running_max: NonZeroUsize,
+    /// Builds handed to Dokploy at once (`--dokploy-builds`).
+    pub dokploy_builds: NonZeroUsize,
     /// What startup does with deployments a crash interrupted.
     pub recovery: RecoveryPolicy,
     /// Serve the ledger read-only, to audit it (`--read-only`).
@@ -93,8 +95,10 @@ pub struct Timings {
     pub health_interval: NonZeroDuration,
     /// Time between polls of Dokploy's deployment list.
     pub deploy_poll_interval: NonZeroDuration,
-    /// How long Dokploy may take to finish a deploy (at least one poll interval).
+    /// How long Dokploy's build may run, from its row appearing (at least one interval).
     pub deploy_timeout: Duration,
+    /// How long a deploy may wait in Dokploy's queue, with no row (at least one interval).
+    pub deploy_queue_timeout: Duration,
 }
 
 /// Retries of failed Dokploy calls.
@@ -210,6 +214,11 @@ fn checked(config: &Config, r: &mut Refusals) -> Option<Settings> {
     ));
     let http = http(config, r);
     let running_max = r.keep(running_max(&config.running_max));
+    let dokploy_builds = r.keep(check::count(
+        flag::DOKPLOY_BUILDS,
+        &config.dokploy_builds,
+        "must be at least 1 (zero would never start a build)",
+    ));
     let mirror = r.keep(check::mirror(
         config.mirror.as_deref(),
         &config.ledger_dir(),
@@ -226,6 +235,7 @@ fn checked(config: &Config, r: &mut Refusals) -> Option<Settings> {
         admin_token: admin_token?,
         http: http?,
         running_max: running_max?,
+        dokploy_builds: dokploy_builds?,
         recovery: config.recovery,
         read_only: config.read_only,
         crash_at: config.crash_at,
@@ -313,19 +323,26 @@ fn timings(config: &Config, r: &mut Refusals) -> Option<Timings> {
         &config.deploy_timeout,
         "must be more than 0s (no deploy finishes in no time)",
     ));
+    let deploy_queue_timeout = r.keep(check::positive(
+        flag::DEPLOY_QUEUE_TIMEOUT,
+        &config.deploy_queue_timeout,
+        "must be more than 0s (no build starts in no time)",
+    ));
     let timing = Timings {
         health_timeout: health_timeout?,
         health_interval: health_interval?,
         deploy_poll_interval: deploy_poll_interval?,
         deploy_timeout: deploy_timeout?,
+        deploy_queue_timeout: deploy_queue_timeout?,
     };
-    r.keep(check::ordered(
-        (
-            flag::DEPLOY_POLL_INTERVAL,
-            timing.deploy_poll_interval.get(),
-        ),
-        (flag::DEPLOY_TIMEOUT, timing.deploy_timeout),
-    ))?;
+    let interval = (
+        flag::DEPLOY_POLL_INTERVAL,
+        timing.deploy_poll_interval.get(),
+    );
+    let build = (flag::DEPLOY_TIMEOUT, timing.deploy_timeout);
+    let queue = (flag::DEPLOY_QUEUE_TIMEOUT, timing.deploy_queue_timeout);
+    let build = r.keep(check::ordered(interval, build));
+    r.keep(check::ordered(interval, queue)).and(build)?;
     Some(timing)
 }
 

@@ -101,6 +101,7 @@ fn the_defaults_are_the_table_of_defaults() {
         deploy_poll_interval: NonZeroDuration::new(defaults::DEPLOY_POLL_INTERVAL.value)
             .expect("not zero"),
         deploy_timeout: defaults::DEPLOY_TIMEOUT.value,
+        deploy_queue_timeout: defaults::DEPLOY_QUEUE_TIMEOUT.value,
     };
     assert_eq!(checked.timing, timing);
     let retry = RetrySettings {
@@ -115,6 +116,7 @@ fn the_defaults_are_the_table_of_defaults() {
     assert_eq!(checked.http.sse_max, defaults::SSE_MAX);
     assert!(!checked.http.trust_forwarded_for);
     assert_eq!(checked.running_max, defaults::RUNNING_MAX);
+    assert_eq!(checked.dokploy_builds, defaults::DOKPLOY_BUILDS);
     assert_eq!(checked.recovery, RecoveryPolicy::Resume);
     assert_eq!(checked.admin_token, None);
 }
@@ -183,6 +185,12 @@ const INVALID: &[(&[&str], &[Flag])] = &[
     (&["--breaker-failures=0"], &[BREAKER_FAILURES]),
     (&["--breaker-open-for=0s"], &[BREAKER_OPEN_FOR]),
     (&["--running-max=0"], &[RUNNING_MAX]),
+    (&["--dokploy-builds=0"], &[DOKPLOY_BUILDS]),
+    (&["--deploy-queue-timeout=0s"], &[DEPLOY_QUEUE_TIMEOUT]),
+    (
+        &["--deploy-poll-interval=2m", "--deploy-queue-timeout=1m"],
+        &[DEPLOY_POLL_INTERVAL, DEPLOY_QUEUE_TIMEOUT],
+    ),
     (&["--sse-max=0"], &[SSE_MAX]),
     (&["--deploy-rate=0"], &[DEPLOY_RATE]),
     (&["--deploy-rate=ten"], &[DEPLOY_RATE]),

@@ -25,6 +25,8 @@ mod tests_forward;
 #[cfg(test)]
 mod tests_polling;
 #[cfg(test)]
+mod tests_queue;
+#[cfg(test)]
 mod tests_recovery;
 #[cfg(test)]
 mod tests_rollback;
@@ -176,6 +178,9 @@ pub enum Step {
     },
     /// Sleep this long on the injected clock.
     Wait(Duration),
+    /// Take a place in the portal's line for one of Dokploy's build slots, or keep it: ends
+    /// when the slot is this deployment's, or when its place in line has changed.
+    AcquireBuildSlot,
     /// The deployment is over.
     Finish(Outcome),
 }
@@ -211,6 +216,16 @@ pub enum Executed {
     Probed(Probe),
     /// A [`Step::Wait`] is over.
     Waited,
+    /// A [`Step::AcquireBuildSlot`] found the deployment waiting at a new place in line.
+    InLine {
+        /// Deployments ahead of it.
+        ahead: u32,
+    },
+    /// A [`Step::AcquireBuildSlot`] got the slot.
+    SlotAcquired {
+        /// How long this run waited in line for it.
+        waited_ms: u64,
+    },
 }
 
 /// One health poll's result.
@@ -358,6 +373,16 @@ pub fn next(state: &SagaState, settings: &Settings, now_ms: i64, executed: &Exec
         return fail(state.phase, FailureCode::Interrupted, message);
     }
     forward::next(state, settings, now_ms, executed)
+}
+
+/// Whether the run of `state` holds one of Dokploy's build slots and still needs it: from
+/// `BuildSlotAcquired` in this run until its deploy is final or the deployment failed. The
+/// run gives the slot back as soon as this is false.
+pub fn holds_build_slot(state: &SagaState) -> bool {
+    state.run.build_slot_ms.is_some()
+        && state.deploy_finished.is_none()
+        && state.failure.is_none()
+        && state.status == DeploymentStatus::InProgress
 }
 
 /// Records the failure of `phase` (a rollback follows).

@@ -90,6 +90,9 @@ pub struct RunMemory {
     pub looked_up: Vec<ResourceKind>,
     /// Whether one of those lookups failed (the rollback cannot be known to be complete).
     pub lookup_failed: bool,
+    /// When this run took its build slot (unix ms); None until it has one. A slot never
+    /// outlives its run: a resumed run takes one again.
+    pub build_slot_ms: Option<i64>,
 }
 
 /// One deployment's decision state, folded from its own stream.
@@ -113,8 +116,13 @@ pub struct SagaState {
     pub attempted: BTreeSet<Procedure>,
     /// The highest call number recorded.
     pub last_call: u32,
-    /// The title of the deploy this deployment queued, and when it was queued.
+    /// The title of the deploy this deployment queued last (the current one, after a
+    /// re-queue), and when it was queued.
     pub deploy_queued: Option<(String, i64)>,
+    /// When Dokploy started the build of the current deploy (its row appeared), if it has.
+    pub deploy_started: Option<i64>,
+    /// How often the deploy was queued again after Dokploy lost it.
+    pub requeued: u32,
     /// Dokploy's final status of that deploy; `Err` holds a text this version does not know.
     pub deploy_finished: Option<Result<DeployStatus, String>>,
     /// When `verifying_health` was entered (unix ms).
@@ -154,6 +162,8 @@ impl SagaState {
             attempted: BTreeSet::new(),
             last_call: 0,
             deploy_queued: None,
+            deploy_started: None,
+            requeued: 0,
             deploy_finished: None,
             health_entered_ms: None,
             health_polls: 0,
@@ -218,7 +228,10 @@ impl SagaState {
             }
             Event::ResourceFound { kind, id } => self.resource(*kind, id, false),
             Event::ResourceCreated { kind, id } => self.resource(*kind, id, true),
-            Event::DeployQueued { title } => self.deploy_queued = Some((title.clone(), at)),
+            Event::DeployQueued { .. }
+            | Event::DeployStarted { .. }
+            | Event::DeployRequeued { .. }
+            | Event::BuildSlotAcquired { .. } => self.deploy_event(at, event),
             Event::DeployFinished { dokploy_status } => {
                 let status = DeployStatus::parse(dokploy_status).ok_or(dokploy_status.clone());
                 self.deploy_finished = Some(status);
@@ -247,10 +260,24 @@ impl SagaState {
             | Event::ServerStarted { .. }
             | Event::RollbackStepSkipped { .. }
             | Event::RollbackVerified { .. }
-            | Event::DeployStarted { .. }
-            | Event::DeployRequeued { .. }
-            | Event::BuildSlotWaiting { .. }
-            | Event::BuildSlotAcquired { .. } => {}
+            | Event::BuildSlotWaiting { .. } => {}
+        }
+    }
+
+    /// The deploy's place in Dokploy's queue and in the portal's line of builds.
+    fn deploy_event(&mut self, at: i64, event: &Event) {
+        match event {
+            Event::DeployQueued { title } => {
+                self.deploy_queued = Some((title.clone(), at));
+                self.deploy_started = None;
+            }
+            Event::DeployStarted { .. } => self.deploy_started = Some(at),
+            Event::DeployRequeued { .. } => {
+                self.requeued += 1;
+                self.deploy_started = None;
+            }
+            Event::BuildSlotAcquired { .. } => self.run.build_slot_ms = Some(at),
+            _ => {}
         }
     }
 

@@ -1,5 +1,5 @@
 //! `GET /metrics`: Prometheus text, folded from the read model, the breaker, the ledger's
-//! counters (its mirror's too) and the open status streams. Reads only; never changes what it reports on.
+//! counters (its mirror's too), the build slots and the open status streams. Reads only; never changes what it reports on.
 
 use std::fmt::Display;
 
@@ -108,8 +108,9 @@ fn mirror_families(out: &mut Exposition, state: &AppState) {
 }
 
 /// The one-sample families: name, type, help, value.
-fn runtime_samples(state: &AppState) -> [(&'static str, &'static str, &'static str, String); 7] {
+fn runtime_samples(state: &AppState) -> [(&'static str, &'static str, &'static str, String); 9] {
     let (breaker, failures) = state.orchestrator.caller().breaker().snapshot();
+    let slots = state.orchestrator.build_slots();
     let open = u8::from(!matches!(breaker, BreakerState::Closed));
     let stats = state.ledger.stats();
     [
@@ -154,6 +155,18 @@ fn runtime_samples(state: &AppState) -> [(&'static str, &'static str, &'static s
             "gauge",
             "Open status streams.",
             state.guards.sse_open().to_string(),
+        ),
+        (
+            "stackledger_build_slots_waiting",
+            "gauge",
+            "Deployments waiting in the portal's line for one of Dokploy's build slots.",
+            slots.waiting.to_string(),
+        ),
+        (
+            "stackledger_builds_running",
+            "gauge",
+            "Build slots in use: deploys handed to Dokploy and not final yet.",
+            slots.building.to_string(),
         ),
     ]
 }

@@ -261,8 +261,12 @@ struct Progress<'a> {
     phase: Phase,
     status: DeploymentStatus,
     progress: u8,
+    /// The narrator's sentence for the latest event ("Waiting for a build slot: 2 deployments
+    /// ahead").
     message: &'a str,
     current_step: &'a str,
+    /// The kind of the latest event, snake_case (`build_slot_waiting` while in line).
+    action: &'a str,
     resources: ResourcesView,
 }
 
@@ -301,6 +305,7 @@ fn progress(state: &DeploymentState) -> SseEvent {
         progress: state.progress,
         message: state.message(),
         current_step: &state.current_step,
+        action: state.logs().last().map_or("", |entry| entry.line.action),
         resources: resources(state),
     };
     message("progress", state.last_seq, &data)

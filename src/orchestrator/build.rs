@@ -17,6 +17,7 @@ use crate::dokploy::caller::Caller;
 use crate::dokploy::retry::{Jitter, RetryPolicy};
 use crate::ids::{IdGen, RandomIds};
 use crate::ledger::Ledger;
+use crate::orchestrator::build_gate::BuildGate;
 use crate::orchestrator::{Inner, Orchestrator, Settings};
 
 /// Builds an [`Orchestrator`]; every part but the API, the ledger and the clock has a default
@@ -110,6 +111,7 @@ impl<A: DokployApi> Builder<A> {
         )
         .with_crash_points(Arc::clone(&crash));
         let running = Arc::new(Semaphore::new(self.settings.running_max.get()));
+        let build_gate = BuildGate::new(self.settings.dokploy_builds);
         Orchestrator {
             inner: Arc::new(Inner {
                 ledger: self.ledger,
@@ -118,6 +120,7 @@ impl<A: DokployApi> Builder<A> {
                 ids: self.ids,
                 settings: self.settings,
                 running,
+                build_gate,
                 crash,
                 server_version: env!("CARGO_PKG_VERSION").to_owned(),
                 tasks: std::sync::Mutex::new(Vec::new()),

@@ -8,7 +8,9 @@
 //! events fold to, which makes resuming safe: at startup every deployment still `in_progress`
 //! (found in the ledger, `recovery.rs`) gets `RecoveryStarted` and is resumed or rolled back by
 //! policy. This module never reads the projection (the read side); a stack name is claimed
-//! atomically by the ledger writer.
+//! atomically by the ledger writer. Up to `running_max` deployments run at once, but only
+//! `dokploy_builds` of them hand Dokploy a build at a time: the deploy phases past that wait,
+//! first come first served, in the [`build_gate::BuildGate`] (their places are events).
 //!
 //! [`Orchestrator::builder`] is the one place that wires it: the caller with its breaker, retry
 //! policy and jitter seed, the crash points, and the settings. The server, the benchmarks and
@@ -40,6 +42,7 @@
 //! ```
 
 mod build;
+pub mod build_gate;
 pub mod error;
 mod recovery;
 mod run;
@@ -62,6 +65,7 @@ use crate::ids::{DeploymentId, IdGen, StreamVersion};
 use crate::ledger::error::LedgerError;
 use crate::ledger::{ExpectedVersion, Ledger, NewEvent};
 pub use build::Builder;
+use build_gate::{BuildGate, BuildSlots};
 pub use error::StartError;
 pub use plan::{NonZeroDuration, Outcome, RecoveryPolicy};
 
@@ -73,6 +77,9 @@ pub struct Settings {
     pub plan: plan::Settings,
     /// Deployments running at once; more are refused.
     pub running_max: NonZeroUsize,
+    /// Builds handed to Dokploy at once (`--dokploy-builds`); the deploy phases past that wait
+    /// in the portal's line for a build slot.
+    pub dokploy_builds: NonZeroUsize,
 }
 
 impl Default for Settings {
@@ -80,6 +87,7 @@ impl Default for Settings {
         Self {
             plan: plan::Settings::default(),
             running_max: crate::defaults::RUNNING_MAX,
+            dokploy_builds: crate::defaults::DOKPLOY_BUILDS,
         }
     }
 }
@@ -116,6 +124,8 @@ struct Inner<A> {
     ids: Arc<dyn IdGen>,
     settings: Settings,
     running: Arc<Semaphore>,
+    /// Dokploy's build slots and the line for them, shared by every run.
+    build_gate: Arc<BuildGate>,
     crash: Arc<CrashPoints>,
     server_version: String,
     /// The runs in flight, so that shutdown can stop them where they stand.
@@ -163,6 +173,17 @@ impl<A: DokployApi> Orchestrator<A> {
     /// Deployments running now.
     pub fn running(&self) -> usize {
         self.inner.settings.running_max.get() - self.inner.running.available_permits()
+    }
+
+    /// Deployments waiting in line for a build slot, and builds handed to Dokploy.
+    pub fn build_slots(&self) -> BuildSlots {
+        self.inner.build_gate.slots()
+    }
+
+    /// The line for Dokploy's build slots that every run joins (a holder of a slot from here,
+    /// an operator's maintenance or a test, keeps the deploy phases waiting in line).
+    pub fn build_gate(&self) -> &Arc<BuildGate> {
+        &self.inner.build_gate
     }
 
     /// Accepts a deployment of `name` for `client` (a keyed hash of the requester) and starts

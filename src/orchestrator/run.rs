@@ -1,8 +1,10 @@
 //! One deployment's run: the loop that executes what the saga core decides. It asks
 //! `plan::next` for a step, executes it (append, call through the [`Caller`], probe, sleep on
-//! the injected clock), folds every event it appends into its own [`SagaState`], and loops until
-//! the core says the deployment is over. It must never decide anything itself: every step it
-//! executes is one `plan::next` returned.
+//! the injected clock, wait in line for a build slot), folds every event it appends into its
+//! own [`SagaState`], and loops until the core says the deployment is over. It must never
+//! decide anything itself: every step it executes is one `plan::next` returned, and it holds a
+//! build slot exactly while [`plan::holds_build_slot`] says so (the slot is dropped with the run
+//! too, also when the run is aborted).
 //!
 //! [`Caller`]: crate::dokploy::caller::Caller
 
@@ -19,6 +21,7 @@ use crate::ledger::envelope::Envelope;
 use crate::ledger::error::LedgerError;
 use crate::ledger::{NewEvent, StreamWriter};
 use crate::orchestrator::Inner;
+use crate::orchestrator::build_gate::{BuildSlot, Ticket, Turn};
 use crate::orchestrator::error::observed;
 
 /// The run's pen on its stream, and the decision state folded from everything it wrote.
@@ -41,6 +44,10 @@ pub(super) struct Run<'a, A> {
     journal: Journal,
     /// Call numbers go on from the last recorded one; a call the breaker refused uses one up.
     calls: CallCounter,
+    /// The place in line for a build slot, and when it was taken (unix ms).
+    ticket: Option<(Ticket, i64)>,
+    /// The build slot, while this run holds it.
+    slot: Option<BuildSlot>,
 }
 
 impl<'a, A: DokployApi> Run<'a, A> {
@@ -63,6 +70,8 @@ impl<'a, A: DokployApi> Run<'a, A> {
             inner,
             calls: CallCounter::after(saga.last_call),
             journal: Journal { writer, saga },
+            ticket: None,
+            slot: None,
         }))
     }
 
@@ -80,6 +89,11 @@ impl<'a, A: DokployApi> Run<'a, A> {
             executed = match step {
                 Step::Record { event, cause } => {
                     self.record(event, cause).await?;
+                    // Only what is recorded changes whether the slot is still needed (a slot
+                    // just granted is needed from its BuildSlotAcquired, the next record).
+                    if !plan::holds_build_slot(&self.journal.saga) {
+                        self.slot = None;
+                    }
                     Executed::Recorded
                 }
                 Step::Call {
@@ -96,8 +110,29 @@ impl<'a, A: DokployApi> Run<'a, A> {
                     self.inner.clock.sleep(duration).await;
                     Executed::Waited
                 }
+                Step::AcquireBuildSlot => self.take_slot().await,
                 Step::Finish(outcome) => return Ok(outcome),
             };
+        }
+    }
+
+    /// Waits in line until the build slot is this run's or its place changes.
+    async fn take_slot(&mut self) -> Executed {
+        let clock = &self.inner.clock;
+        let gate = &self.inner.build_gate;
+        let (ticket, joined_ms) = self
+            .ticket
+            .get_or_insert_with(|| (gate.join(), clock.now_ms()));
+        match ticket.turn().await {
+            Turn::Waiting { ahead } => Executed::InLine { ahead },
+            Turn::Granted(slot) => {
+                let waited = clock.now_ms().saturating_sub(*joined_ms);
+                self.ticket = None;
+                self.slot = Some(slot);
+                Executed::SlotAcquired {
+                    waited_ms: u64::try_from(waited).unwrap_or(0),
+                }
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 //! StackLedger's integration tests: one binary, one module per feature, shared code in
 //! `support/`.
 
+mod build_queue;
 mod catalogue;
 mod config;
 mod crash_sweep;

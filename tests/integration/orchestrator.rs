@@ -172,10 +172,11 @@ async fn a_successful_deployment_records_every_phase_call_and_resource_in_order(
         &call,
         &call,
         &[ResourceCreated],
-        &[PhaseEntered],
+        &[PhaseEntered, BuildSlotAcquired],
         &call,
         &[DeployQueued],
         &call,
+        &[DeployStarted],
         &call,
         &[DeployFinished],
         &[

@@ -190,6 +190,11 @@ fn signature(envelope: &Envelope) -> Option<String> {
         }
         Event::HealthCheckAttempt { n, status, .. } => format!("health poll {n}: {status:?}"),
         Event::HealthVerified { .. } => "healthy".to_owned(),
+        // The portal's line depends on the other deployments of the time, which a redrive of
+        // one deployment does not have: only taking the slot is a decision of its own.
+        Event::BuildSlotWaiting { .. } => return None,
+        Event::BuildSlotAcquired { .. } => "build slot acquired".to_owned(),
+        Event::DeployStarted { deployment_id, .. } => format!("build started as {deployment_id}"),
         other => json!(other).to_string(),
     })
 }

@@ -1,16 +1,23 @@
-//! The waits of the forward phases as decisions: the deploy is queued under a title unique
-//! to the deployment and `deployment.all` polled for that row until it is final or the deploy
-//! timeout passes; then the stack's health URL is polled until 200 or the health timeout. Both
-//! timeouts count from when the wait began in this run (a resumed run waits afresh).
+//! The waits of the forward phases as decisions. The deploy phase first takes one of the
+//! portal's build slots (the portal never hands Dokploy more builds than it runs at once),
+//! then queues the deploy under a title unique to the deployment and its attempt, and polls
+//! `deployment.all` for that row. Dokploy shows no "queued" state: while the row is absent the
+//! deploy waits in Dokploy's build queue, bounded by the queue timeout; once it appears
+//! (`DeployStarted`) the build is bounded by the deploy timeout, until the row is final. A
+//! deploy Dokploy lost (a restart cancels a running row and drops queued jobs) is queued again
+//! once under a new title (`DeployRequeued`); a second loss fails the deployment. Then the
+//! stack's health URL is polled until 200 or the health timeout. Every timeout counts from
+//! when its wait began in this run (a resumed run waits afresh).
 //!
-//! A wait never runs past its timeout (when one more interval would, the phase fails instead),
-//! and a deploy row under another title is never taken for this deployment's.
+//! A wait never runs past its timeout (when one more interval would, the phase fails or
+//! re-queues instead), and a deploy row under another title is never taken for this
+//! deployment's.
 
 use std::time::Duration;
 
 use crate::deployment::plan::forward::{bad_answer, enter, failed_call, missing};
 use crate::deployment::plan::{
-    Executed, FailureCode, MESSAGE_BYTES_MAX, Settings, Step, elapsed, fail,
+    Executed, FailureCode, MESSAGE_BYTES_MAX, Settings, Step, elapsed, fail, holds_build_slot,
 };
 use crate::deployment::request::AnswerExt;
 use crate::deployment::saga::SagaState;
@@ -19,8 +26,12 @@ use crate::deployment::{
     ResourceKind, clip,
 };
 
-/// Queues a deploy under a title unique to this deployment, then polls `deployment.all` for
-/// that row until it is final or the deploy timeout passes. None once the deploy is done.
+/// Why a cancelled row is taken as lost: in Dokploy v0.30.2 only the startup sweep
+/// (`utils/startup/cancel-deployments.ts`) marks a row `cancelled`.
+pub(super) const CANCELLED_BY_RESTART: &str = "Dokploy restarted and cancelled the build";
+
+/// Takes a build slot, queues the deploy under a title unique to this deployment and attempt,
+/// then polls `deployment.all` for that row until it is final. None once the deploy is done.
 pub(super) fn deploy(
     state: &SagaState,
     settings: &Settings,
@@ -43,9 +54,16 @@ pub(super) fn deploy(
     let Some(application_id) = state.resources.get(ResourceKind::Application).cloned() else {
         return Some(missing(phase, ResourceKind::Application));
     };
-    let Some((title, queued_ms)) = &state.deploy_queued else {
+    if !holds_build_slot(state) {
+        return Some(build_slot(executed));
+    }
+    let title = title_of(state);
+    let queued = state
+        .deploy_queued
+        .as_ref()
+        .filter(|(queued, _)| *queued == title);
+    if queued.is_none() {
         // Sending the deploy again after a crash is safe: it redeploys the same image.
-        let title = format!("stackledger {}", state.id);
         return Some(match executed {
             Executed::Called {
                 request: Request::Deploy { .. },
@@ -57,35 +75,106 @@ pub(super) fn deploy(
                 title,
             }),
         });
-    };
+    }
     Some(match executed {
         Executed::Called {
             request: Request::ListDeployments { .. },
             result: Ok(answer),
-        } => {
-            let since = (*queued_ms).max(state.run.started_ms);
-            polled(settings, title, answer, elapsed(since, now_ms))
-        }
+        } => polled(state, settings, &title, answer, now_ms),
         Executed::Called { result: Err(f), .. } => failed_call(phase, f),
         _ => Step::call(Request::ListDeployments { application_id }),
     })
 }
 
-/// What one answer of `deployment.all` decides, `waited` into the wait.
-fn polled(settings: &Settings, title: &str, answer: &ApiAnswer, waited: Duration) -> Step {
-    let phase = Phase::Deploying;
+/// The way to a build slot: every new place in line is recorded, then the slot.
+fn build_slot(executed: &Executed) -> Step {
+    match executed {
+        Executed::InLine { ahead } => Step::record(Event::BuildSlotWaiting { ahead: *ahead }),
+        Executed::SlotAcquired { waited_ms } => Step::record(Event::BuildSlotAcquired {
+            waited_ms: *waited_ms,
+        }),
+        _ => Step::AcquireBuildSlot,
+    }
+}
+
+/// The title of the current attempt: `stackledger <id>`, then `stackledger <id> (2)` after a
+/// re-queue (a new title, so that the lost attempt's row is never taken for the new one).
+pub(super) fn title_of(state: &SagaState) -> String {
+    match state.requeued {
+        0 => format!("stackledger {}", state.id),
+        n => format!("stackledger {} ({})", state.id, n + 1),
+    }
+}
+
+/// What one answer of `deployment.all` decides for the deploy titled `title`.
+fn polled(
+    state: &SagaState,
+    settings: &Settings,
+    title: &str,
+    answer: &ApiAnswer,
+    now_ms: i64,
+) -> Step {
     let rows = match answer.clone().deployments(Procedure::DeploymentAll) {
         Ok(rows) => rows,
-        Err(mismatch) => return bad_answer(phase, &mismatch),
+        Err(mismatch) => return bad_answer(Phase::Deploying, &mismatch),
     };
-    let status = rows
-        .iter()
-        .find(|row| row.title == title)
-        .and_then(DeploymentRow::deploy_status);
-    if let Some(status) = status.filter(|status| status.is_final()) {
-        return Step::record(Event::DeployFinished {
-            dokploy_status: status.as_str().to_owned(),
-        });
+    let row = rows.iter().find(|row| row.title == title);
+    let queued_ms = state.deploy_queued.as_ref().map_or(now_ms, |(_, at)| *at);
+    // A wait of this run counts from when it began in this run, at the earliest from the slot.
+    let run_since = state.run.build_slot_ms.unwrap_or(state.run.started_ms);
+    match (state.deploy_started, row) {
+        (None, None) => in_queue(state, settings, elapsed(queued_ms.max(run_since), now_ms)),
+        (None, Some(row)) => {
+            let waited = elapsed(queued_ms, now_ms);
+            Step::record(Event::DeployStarted {
+                deployment_id: row.deployment_id.clone(),
+                queued_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+            })
+        }
+        (Some(started_ms), row) => {
+            let status = row.and_then(DeploymentRow::deploy_status);
+            let waited = elapsed(started_ms.max(run_since), now_ms);
+            building(state, settings, status, waited)
+        }
+    }
+}
+
+/// The deploy has no row yet, `waited` into this run's wait: it is in Dokploy's build queue.
+fn in_queue(state: &SagaState, settings: &Settings, waited: Duration) -> Step {
+    let interval = settings.deploy_poll_interval.get();
+    if waited + interval <= settings.deploy_queue_timeout {
+        return Step::Wait(interval);
+    }
+    let limit = humantime::format_duration(settings.deploy_queue_timeout);
+    if state.requeued == 0 {
+        let reason =
+            format!("no build started within {limit}; a Dokploy restart drops queued builds");
+        return Step::record(Event::DeployRequeued { reason });
+    }
+    let message =
+        format!("Dokploy did not start the build within {limit}, also after queueing it again");
+    fail(Phase::Deploying, FailureCode::DeployQueueTimeout, message)
+}
+
+/// The build runs (its row appeared), `waited` into this run's wait; `status` is the row's.
+fn building(
+    state: &SagaState,
+    settings: &Settings,
+    status: Option<DeployStatus>,
+    waited: Duration,
+) -> Step {
+    match status {
+        Some(DeployStatus::Cancelled) if state.requeued == 0 => {
+            return Step::record(Event::DeployRequeued {
+                reason: CANCELLED_BY_RESTART.to_owned(),
+            });
+        }
+        Some(status) if status.is_final() => {
+            return Step::record(Event::DeployFinished {
+                dokploy_status: status.as_str().to_owned(),
+            });
+        }
+        _ => {}
     }
     let interval = settings.deploy_poll_interval.get();
     if waited + interval > settings.deploy_timeout {
@@ -93,7 +182,7 @@ fn polled(settings: &Settings, title: &str, answer: &ApiAnswer, waited: Duration
             "Dokploy did not finish the deploy within {}",
             humantime::format_duration(settings.deploy_timeout)
         );
-        return fail(phase, FailureCode::DeployTimeout, message);
+        return fail(Phase::Deploying, FailureCode::DeployTimeout, message);
     }
     Step::Wait(interval)
 }

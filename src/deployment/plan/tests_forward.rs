@@ -220,7 +220,7 @@ fn an_answer_of_the_wrong_kind_or_a_create_that_made_nothing_is_a_bad_answer() {
     let message = "project.create answered no project";
     let expected = failure(Phase::CreatingProject, "dokploy_bad_answer", message);
     assert_eq!(next(&in_project, &settings(), T0, &nothing), expected);
-    let queued = given(queued()).live();
+    let queued = given(queued_in_slot()).live();
     let step = next(
         &queued,
         &settings(),
@@ -250,9 +250,11 @@ fn a_whole_deployment_against_an_empty_dokploy_records_every_phase_in_order() {
         &[PhaseEntered],
         &call,
         &call,
-        &[ResourceCreated, PhaseEntered],
+        &[ResourceCreated, PhaseEntered, BuildSlotAcquired],
         &call,
         &[DeployQueued],
+        &call,
+        &[DeployStarted],
         &call,
         &[
             DeployFinished,

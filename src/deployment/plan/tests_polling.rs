@@ -4,104 +4,11 @@
 use crate::deployment::plan::fixtures::*;
 use crate::deployment::plan::{Executed, Settings, Step, next};
 use crate::deployment::saga::SagaState;
-use crate::deployment::{ApiAnswer, Event, Phase, ResourceKind};
+use crate::deployment::{Event, Phase};
 
 /// The step `state` decides at `now_ms` after `executed`, with the default settings.
 fn at(state: &SagaState, now_ms: i64, executed: Executed) -> Step {
     next(state, &settings(), now_ms, &executed)
-}
-
-fn deploy_timeout_ms() -> i64 {
-    settings().deploy_timeout.as_millis() as i64
-}
-
-#[test]
-fn the_deploy_is_sent_then_queued_under_a_title_unique_to_the_deployment() {
-    let in_deploying = given(configured())
-        .then(
-            0,
-            [
-                phase(Phase::CreatingDomain),
-                created(ResourceKind::Domain, "dom1"),
-                phase(Phase::Deploying),
-            ],
-        )
-        .live();
-    after(
-        &in_deploying,
-        T0,
-        vec![
-            (Executed::Recorded, call_step(deploy()), "send the deploy"),
-            (
-                answered(deploy(), ApiAnswer::Empty),
-                record(Event::DeployQueued { title: title() }),
-                "then record it queued",
-            ),
-        ],
-    );
-}
-
-#[test]
-fn the_queued_deploy_is_polled_until_its_row_is_final() {
-    let queued = given(queued()).live();
-    let wait = Step::Wait(secs(2));
-    let finished = Event::DeployFinished {
-        dokploy_status: "cancelled".into(),
-    };
-    after(
-        &queued,
-        T0,
-        vec![
-            (Executed::Recorded, call_step(list()), "poll"),
-            (
-                answered(list(), rows(&title(), "running")),
-                wait.clone(),
-                "running: wait",
-            ),
-            (
-                answered(list(), rows(&title(), "queued")),
-                wait.clone(),
-                "an unknown status is not final",
-            ),
-            (
-                answered(list(), rows("another", "done")),
-                wait,
-                "another deploy's row is not ours",
-            ),
-            (
-                Executed::Waited,
-                call_step(list()),
-                "after the wait, poll again",
-            ),
-            (
-                answered(list(), rows(&title(), "cancelled")),
-                record(finished),
-                "final: as Dokploy wrote it",
-            ),
-        ],
-    );
-}
-
-#[test]
-fn the_deploy_timeout_counts_from_the_queueing_or_from_a_resume() {
-    let history = given(queued());
-    let running = || answered(list(), rows(&title(), "running"));
-    let last = T0 + deploy_timeout_ms() - 2_000;
-    assert_eq!(
-        at(&history.live(), last, running()),
-        Step::Wait(secs(2)),
-        "the last poll that fits"
-    );
-    let message = "Dokploy did not finish the deploy within 10m";
-    let expected = failure(Phase::Deploying, "deploy_timeout", message);
-    assert_eq!(
-        at(&history.live(), last + 1, running()),
-        expected,
-        "past it"
-    );
-    let resumed = history.resumed(T0 + deploy_timeout_ms());
-    let step = at(&resumed, T0 + deploy_timeout_ms() + 1, running());
-    assert_eq!(step, Step::Wait(secs(2)), "a resumed run waits afresh");
 }
 
 #[test]

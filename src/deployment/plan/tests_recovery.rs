@@ -94,16 +94,24 @@ fn recovery_with_an_intent_without_outcome_repeats_the_save_the_domain_and_the_d
     let mut deploying = configured();
     deploying.extend([phase(Phase::CreatingDomain), created(Domain, "dom1")]);
     deploying.extend([phase(Phase::Deploying), started(8, &deploy())]);
-    let then = call_step(deploy());
+    let slot_first = Step::AcquireBuildSlot;
     recovered(
-        deploying,
+        deploying.clone(),
         Phase::Deploying,
-        then,
-        "the deploy, again under the same title",
+        slot_first.clone(),
+        "a build slot, taken again by the new run",
+    );
+    let history = given(deploying).then(1_000, [recovery()]);
+    let resumed = resumed_in_slot(&history, T0 + 1_000);
+    let step = next(&resumed, &settings(), T0 + 1_000, &Executed::Recorded);
+    assert_eq!(
+        step,
+        call_step(deploy()),
+        "the deploy, again under the same title"
     );
     let mut polling = queued();
     polling.push(started(9, &list()));
-    recovered(polling, Phase::Deploying, call_step(list()), "a poll");
+    recovered(polling, Phase::Deploying, slot_first, "a slot, then a poll");
 }
 
 #[test]

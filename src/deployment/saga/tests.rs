@@ -199,3 +199,40 @@ fn phases_statuses_and_outcomes_fold_as_the_events_say() {
     stale.apply(Seq(3), 100, &Event::RecoveryStarted { reason: "r".into() });
     assert_eq!(stale, finished, "an older seq is ignored");
 }
+
+#[test]
+fn the_current_deploy_its_start_and_its_requeues_are_folded_and_the_slot_lasts_one_run() {
+    let mut state = fold(&[]);
+    state.begin_run(100);
+    let events = [
+        Event::BuildSlotWaiting { ahead: 1 },
+        Event::BuildSlotAcquired { waited_ms: 50 },
+        Event::DeployQueued { title: "t".into() },
+        Event::DeployStarted {
+            deployment_id: rid("row1"),
+            queued_ms: 10,
+        },
+    ];
+    for (n, event) in events.iter().enumerate() {
+        state.apply(Seq(n as u64 + 2), 150 + n as i64, event);
+    }
+    assert_eq!(state.run.build_slot_ms, Some(151), "the slot, when taken");
+    assert_eq!(state.deploy_queued, Some(("t".to_owned(), 152)));
+    assert_eq!((state.deploy_started, state.requeued), (Some(153), 0));
+    let lost = Event::DeployRequeued { reason: "r".into() };
+    state.apply(Seq(6), 160, &lost);
+    assert_eq!((state.deploy_started, state.requeued), (None, 1));
+    assert_eq!(
+        state.deploy_queued,
+        Some(("t".to_owned(), 152)),
+        "the lost title stays until the new one is queued"
+    );
+    state.apply(Seq(7), 170, &Event::DeployQueued { title: "t2".into() });
+    assert_eq!(state.deploy_queued, Some(("t2".to_owned(), 170)));
+    state.begin_run(200);
+    assert_eq!(
+        state.run.build_slot_ms, None,
+        "a new run takes a slot again"
+    );
+    assert_eq!(state.requeued, 1, "what the events say outlives the run");
+}

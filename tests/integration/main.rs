@@ -3,6 +3,7 @@
 
 mod catalogue;
 mod config;
+mod conformance;
 mod crash_sweep;
 mod dokploy_caller;
 mod dokploy_client;

@@ -81,6 +81,12 @@ impl Failure {
 
     /// The tRPC-shaped answer; `procedure`, where the call reached one, is its `data.path`.
     pub(super) fn response(&self, procedure: Option<&str>) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(self.response_body(procedure))).into_response()
+    }
+
+    /// The body of [`Failure::response`].
+    pub(super) fn response_body(&self, procedure: Option<&str>) -> Value {
         // Dokploy's error formatter (`server/api/trpc.ts`) adds zod's `flatten()`.
         let zod_error = self.issues.as_ref().map_or(Value::Null, flatten);
         let mut body = json!({
@@ -94,8 +100,7 @@ impl Failure {
         if let Some(issues) = &self.issues {
             body["issues"] = issues.clone();
         }
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(body)).into_response()
+        body
     }
 }
 

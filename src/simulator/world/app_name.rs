@@ -111,3 +111,100 @@ impl World {
 fn clean_app_name(name: &str) -> String {
     name.trim().replace(' ', "-").to_lowercase()
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Map, Value, json};
+
+    use super::super::World;
+    use crate::simulator::answer::Answer;
+
+    fn map(value: Value) -> Map<String, Value> {
+        value.as_object().expect("an object").clone()
+    }
+
+    /// A world with one project; its environment's id.
+    fn world_with_environment() -> (World, String) {
+        let mut world = World::new(7, 1);
+        let Ok(Answer::Json(created)) = world.project_create(&map(json!({"name": "p"}))) else {
+            panic!("the project is created");
+        };
+        let environment = created["environment"]["environmentId"]
+            .as_str()
+            .expect("an id");
+        (world, environment.to_owned())
+    }
+
+    fn create(world: &mut World, body: Value) -> Result<Value, u16> {
+        match world.application_create(&map(body)) {
+            Ok(Answer::Json(row)) => Ok(row),
+            Ok(_) => panic!("application.create answers its row"),
+            Err(failure) => Err(failure.response_body(None)["data"]["httpStatus"]
+                .as_u64()
+                .and_then(|status| u16::try_from(status).ok())
+                .expect("a status")),
+        }
+    }
+
+    #[test]
+    fn an_app_name_is_cleaned_and_suffixed_and_a_missing_one_is_made_of_hacker_words() {
+        let (mut world, environment) = world_with_environment();
+        let row = create(
+            &mut world,
+            json!({"name": "a", "appName": "Shop", "environmentId": environment}),
+        )
+        .expect("created");
+        let name = row["appName"].as_str().expect("an appName");
+        let suffix = name.strip_prefix("shop-").expect("cleaned and lower-cased");
+        assert!(
+            suffix.len() == 6
+                && suffix
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+            "{name}"
+        );
+        let row = create(
+            &mut world,
+            json!({"name": "a", "environmentId": environment}),
+        )
+        .expect("created");
+        let name = row["appName"].as_str().expect("an appName");
+        let verb = name.strip_prefix("app-").expect("app-");
+        assert!(
+            super::VERBS
+                .iter()
+                .any(|word| verb.starts_with(&word.replace(' ', "-"))),
+            "{name}"
+        );
+        assert_eq!(name.split('-').next_back().map(str::len), Some(6), "{name}");
+    }
+
+    #[test]
+    fn an_app_name_that_is_taken_is_a_conflict() {
+        let (mut first, environment) = world_with_environment();
+        let body = json!({"name": "a", "appName": "shop", "environmentId": environment});
+        let taken = create(&mut first, body.clone()).expect("created");
+        // The same seed draws the same suffix: a second world holding that appName refuses it.
+        let (mut second, _) = world_with_environment();
+        let mut holder = first.applications[0].clone();
+        holder.id = "another".to_owned();
+        second.applications.push(holder);
+        assert_eq!(create(&mut second, body), Err(409), "{taken}");
+        assert_eq!(second.applications.len(), 1, "no row was written");
+    }
+
+    #[test]
+    fn remote_servers_only_needs_a_known_server_id() {
+        let (world, environment) = world_with_environment();
+        let mut world = world.with_servers(true, Some("srv1".to_owned()));
+        let bare = json!({"name": "a", "environmentId": environment});
+        assert_eq!(create(&mut world, bare), Err(401));
+        let unknown = json!({"name": "a", "environmentId": environment, "serverId": "srv2"});
+        assert_eq!(create(&mut world, unknown), Err(401));
+        let known = json!({"name": "a", "environmentId": environment, "serverId": "srv1"});
+        assert_eq!(
+            create(&mut world, known).expect("created")["serverId"],
+            "srv1"
+        );
+    }
+}

@@ -78,9 +78,12 @@ const PORT: &[NumberCheck] = &[
 const CERTIFICATES: &[&str] = &["letsencrypt", "none", "custom"];
 const DOMAIN_TYPES: &[&str] = &["compose", "application", "preview"];
 
+/// A column's value when the insert leaves it out.
+type ColumnDefault = fn() -> Value;
+
 /// The `domain` table's columns in order, each with its default when the insert leaves it
 /// out (`None`: the column is set by the simulator itself).
-const COLUMNS: &[(&str, Option<fn() -> Value>)] = &[
+const COLUMNS: &[(&str, Option<ColumnDefault>)] = &[
     ("domainId", None),
     ("host", None),
     ("https", Some(|| json!(false))),

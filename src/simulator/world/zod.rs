@@ -348,3 +348,107 @@ fn js_number_value(number: f64) -> Value {
 pub(super) fn text<'a>(input: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     input.get(key).and_then(Value::as_str)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    const SCHEMA: &[Field] = &[
+        Field::new("name", NON_EMPTY, Presence::Required),
+        Field::new("kind", Kind::OneOf(&["a", "b"]), Presence::Optional),
+        Field::new(
+            "port",
+            Kind::Number(&[NumberCheck::Min(1, "low")]),
+            Presence::Nullish,
+        ),
+        Field::new("on", Kind::Flag, Presence::Optional),
+        Field::new(
+            "image",
+            Kind::Text(&[]),
+            Presence::Present { nullable: true },
+        ),
+    ];
+
+    fn parsed(input: Value) -> Result<Map<String, Value>, Value> {
+        let input = input.as_object().expect("an object").clone();
+        parse(SCHEMA, &input).map_err(|failure| {
+            let body = failure.response_body(Some("x.y"));
+            body["issues"].clone()
+        })
+    }
+
+    #[test]
+    fn a_valid_input_is_coerced_and_stripped_of_unknown_keys() {
+        let output = parsed(json!({
+            "name": "shop", "port": " 8080 ", "on": "false", "image": null, "extra": 1,
+        }))
+        .expect("valid");
+        assert_eq!(
+            Value::Object(output),
+            json!({"name": "shop", "port": 8080, "on": true, "image": null})
+        );
+    }
+
+    #[test]
+    fn refusals_carry_zod_4_issues_in_schema_order() {
+        let issues =
+            parsed(json!({"name": "", "kind": "c", "port": "x", "on": 0})).expect_err("invalid");
+        assert_eq!(
+            issues,
+            json!([
+                {"origin": "string", "code": "too_small", "minimum": 1, "inclusive": true,
+                 "path": ["name"], "message": "Too small: expected string to have >=1 characters"},
+                {"code": "invalid_value", "values": ["a", "b"], "path": ["kind"],
+                 "message": "Invalid option: expected one of \"a\"|\"b\""},
+                {"expected": "number", "code": "invalid_type", "received": "NaN", "path": ["port"],
+                 "message": "Invalid input: expected number, received NaN"},
+                {"expected": "nonoptional", "code": "invalid_type", "path": ["image"],
+                 "message": "Invalid input: expected nonoptional, received undefined"},
+            ])
+        );
+    }
+
+    #[test]
+    fn a_missing_required_string_and_a_low_number_are_refused_as_zod_says() {
+        let issues = parsed(json!({"port": 0, "image": 5})).expect_err("invalid");
+        assert_eq!(
+            issues[0]["message"],
+            "Invalid input: expected string, received undefined"
+        );
+        assert_eq!(
+            (issues[1]["code"].as_str(), issues[1]["message"].as_str()),
+            (Some("too_small"), Some("low"))
+        );
+        assert_eq!(
+            issues[2]["message"],
+            "Invalid input: expected string, received number"
+        );
+    }
+
+    #[test]
+    fn javascript_number_coercion_is_followed() {
+        let cases = [
+            (json!(""), 0.0),
+            (json!("0x10"), 16.0),
+            (json!("1e3"), 1000.0),
+            (json!(true), 1.0),
+            (json!(null), 0.0),
+            (json!([]), 0.0),
+            (json!(["7"]), 7.0),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(js_number(Some(&value)), expected, "{value}");
+        }
+        for value in [
+            json!("inf"),
+            json!("nan"),
+            json!("12px"),
+            json!({}),
+            json!([1, 2]),
+        ] {
+            assert!(js_number(Some(&value)).is_nan(), "{value}");
+        }
+    }
+}

@@ -44,7 +44,7 @@ pub(super) async fn api(
     shared.record(RecordedRequest {
         method: method.to_string(),
         procedure: procedure.clone(),
-        input: body.clone().unwrap_or_else(|| Value::Object(input.clone())),
+        input: recorded_input(&method, &input, body),
         authorized,
     });
     if !authorized {
@@ -143,6 +143,15 @@ fn is_json_media_type(content_type: Option<&str>) -> bool {
             .is_some_and(|(name, value)| !name.trim().is_empty() && !value.trim().is_empty())
     });
     parameters_parse && (media == "application/json" || media == "application/ld+json")
+}
+
+/// What the record keeps of a call's input: the query of a GET, the body of any other method
+/// as it was parsed (`{}` for a body that was not JSON).
+fn recorded_input(method: &Method, input: &Map<String, Value>, body: Option<Value>) -> Value {
+    if method == Method::GET || method == Method::DELETE {
+        return Value::Object(input.clone());
+    }
+    body.unwrap_or_else(|| Value::Object(Map::new()))
 }
 
 /// The input a procedure gets: the query of a GET (a key given twice is a list, as Next.js

@@ -1,6 +1,8 @@
 //! What a simulated procedure answers and how that goes on the wire: a JSON body (as a value or
 //! already encoded), an empty 200, or Dokploy's tRPC-shaped error (`message`, `code`, `data`
-//! with `httpStatus`, and zod `issues` where input failed validation).
+//! with `httpStatus`, `path` where a procedure was reached, and `zodError` with zod's
+//! `issues` where input failed validation); and the plain-text answers Next.js gives before
+//! Dokploy's code runs (`Invalid JSON`, a body over 1 MB).
 //!
 //! It owns these shapes only: it never decides what a procedure does, never touches the world
 //! or the fault plan, and never echoes a request's key.
@@ -79,10 +81,18 @@ impl Failure {
 
     /// The tRPC-shaped answer; `procedure`, where the call reached one, is its `data.path`.
     pub(super) fn response(&self, procedure: Option<&str>) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(self.response_body(procedure))).into_response()
+    }
+
+    /// The body of [`Failure::response`].
+    pub(super) fn response_body(&self, procedure: Option<&str>) -> Value {
+        // Dokploy's error formatter (`server/api/trpc.ts`) adds zod's `flatten()`.
+        let zod_error = self.issues.as_ref().map_or(Value::Null, flatten);
         let mut body = json!({
             "message": self.message,
             "code": self.code,
-            "data": {"code": self.code, "httpStatus": self.status, "zodError": null},
+            "data": {"code": self.code, "httpStatus": self.status, "zodError": zod_error},
         });
         if let Some(procedure) = procedure {
             body["data"]["path"] = json!(procedure);
@@ -90,8 +100,7 @@ impl Failure {
         if let Some(issues) = &self.issues {
             body["issues"] = issues.clone();
         }
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(body)).into_response()
+        body
     }
 }
 
@@ -103,4 +112,35 @@ pub(super) fn unauthorized() -> Response {
         Json(json!({"message": "Unauthorized"})),
     )
         .into_response()
+}
+
+/// zod's `flatten()`: each issue's message under its first path key, or in `formErrors`.
+fn flatten(issues: &Value) -> Value {
+    let mut form_errors = Vec::new();
+    let mut field_errors = serde_json::Map::new();
+    for issue in issues.as_array().into_iter().flatten() {
+        let message = issue["message"].clone();
+        match issue["path"].get(0) {
+            Some(key) => {
+                let key = key.as_str().map_or_else(|| key.to_string(), str::to_owned);
+                let messages = field_errors.entry(key).or_insert_with(|| json!([]));
+                if let Some(messages) = messages.as_array_mut() {
+                    messages.push(message);
+                }
+            }
+            None => form_errors.push(message),
+        }
+    }
+    json!({"formErrors": form_errors, "fieldErrors": field_errors})
+}
+
+/// How Next.js answers before Dokploy's handler runs (`sendError`): this status, the message
+/// as the reason phrase and as a plain-text body, and no content type.
+pub(super) fn next_error(status: StatusCode, message: &'static str) -> Response {
+    let mut response = Response::new(Body::from(message));
+    *response.status_mut() = status;
+    response
+        .extensions_mut()
+        .insert(hyper::ext::ReasonPhrase::from_static(message.as_bytes()));
+    response
 }

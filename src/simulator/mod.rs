@@ -148,7 +148,10 @@ impl Simulator {
     /// Starts serving on `listen` (port 0 picks a free port).
     pub async fn start(listen: SocketAddr, options: SimulatorOptions) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
-            world: Mutex::new(World::new(options.seed, options.deploy_polls.get())),
+            world: Mutex::new(
+                World::new(options.seed, options.deploy_polls.get())
+                    .with_servers(options.remote_servers_only, options.server_id.clone()),
+            ),
             faults: Mutex::new(fault::FaultPlan::default()),
             requests: Mutex::new(Vec::new()),
             api_key: options.api_key,

@@ -4,6 +4,7 @@
 mod build_queue;
 mod catalogue;
 mod config;
+mod conformance;
 mod crash_sweep;
 mod dokploy_caller;
 mod dokploy_client;

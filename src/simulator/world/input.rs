@@ -1,37 +1,37 @@
-//! Input validation as Dokploy's zod schemas answer it: required non-empty strings, optional
-//! strings, and the zod-like issues of a 400 `Input validation failed`.
+//! The inputs most procedures take: ids and names that are `z.string().min(1)` in Dokploy's
+//! schemas (`projectId`, `environmentId`, `applicationId`, `domainId`, a project's `name`),
+//! refused with zod 4's issues (`zod.rs`), and the optional strings read without a check.
 //!
 //! Pure functions of the input: they never touch the world and never decide what a procedure
 //! does with a valid input.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
+use super::zod::{self, Field, NON_EMPTY, Presence};
 use crate::simulator::answer::Failure;
 
-/// A zod-like issue.
-pub(super) fn issue(key: &str, message: &str) -> Value {
-    json!({"code": "invalid_type", "path": [key], "message": message})
+/// The values of `keys`, each a non-empty string, or 400 `Input validation failed` with an
+/// issue for each that is not.
+pub(super) fn required(
+    input: &Map<String, Value>,
+    keys: &[&'static str],
+) -> Result<Vec<String>, Failure> {
+    let schema: Vec<Field> = keys
+        .iter()
+        .map(|key| Field::new(key, NON_EMPTY, Presence::Required))
+        .collect();
+    let parsed = zod::parse(&schema, input)?;
+    Ok(keys
+        .iter()
+        .map(|key| zod::text(&parsed, key).unwrap_or_default().to_owned())
+        .collect())
 }
 
-/// The non-empty string values of `keys`, or 400 `Input validation failed` naming the others.
-pub(super) fn required(input: &Map<String, Value>, keys: &[&str]) -> Result<Vec<String>, Failure> {
-    let mut values = Vec::with_capacity(keys.len());
-    let mut issues = Vec::new();
-    for key in keys {
-        match input.get(*key).and_then(Value::as_str) {
-            Some(value) if !value.is_empty() => values.push(value.to_owned()),
-            _ => issues.push(issue(key, "Required")),
-        }
-    }
-    if issues.is_empty() {
-        Ok(values)
-    } else {
-        Err(Failure::invalid(issues))
-    }
-}
-
-/// The non-empty string value of `key`, or 400 `Input validation failed` naming it.
-pub(super) fn required_one(input: &Map<String, Value>, key: &str) -> Result<String, Failure> {
+/// The value of `key`, a non-empty string, or 400 `Input validation failed` naming it.
+pub(super) fn required_one(
+    input: &Map<String, Value>,
+    key: &'static str,
+) -> Result<String, Failure> {
     let mut values = required(input, &[key])?;
     Ok(values.remove(0))
 }

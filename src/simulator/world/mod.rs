@@ -13,11 +13,14 @@
 //! same world every run. It never does I/O, never sleeps and knows nothing of HTTP or of the
 //! fault plan: it is handed a parsed, authenticated call and gives an `Answer` or a `Failure`.
 
+mod app_name;
 mod application;
 mod deployment;
 mod domain;
 mod input;
 mod project;
+mod server;
+mod zod;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -42,10 +45,10 @@ pub(super) struct World {
     domains: Vec<DomainRecord>,
     deployments: Vec<DeploymentRecord>,
     queued: Vec<QueuedDeploy>,
+    servers: server::Servers,
 }
 
 const NANOID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
-const SUFFIX_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 /// 2026-01-01T00:00:00Z: the simulated clock starts here and ticks a second per write.
 const EPOCH_MS: i64 = 1_767_225_600_000;
 
@@ -62,6 +65,7 @@ impl World {
             domains: Vec::new(),
             deployments: Vec::new(),
             queued: Vec::new(),
+            servers: server::Servers::default(),
         }
     }
 

@@ -54,6 +54,14 @@ struct EnvironmentOut<'a> {
     project_id: &'a str,
     created_at: &'a str,
     applications: Vec<AppItemOut<'a>>,
+    // Dokploy lists every kind of service; the simulator has applications only.
+    compose: [(); 0],
+    mariadb: [(); 0],
+    mongo: [(); 0],
+    mysql: [(); 0],
+    postgres: [(); 0],
+    redis: [(); 0],
+    libsql: [(); 0],
 }
 
 #[derive(Serialize)]
@@ -112,6 +120,13 @@ impl World {
                         created_at: &app.created_at,
                     })
                     .collect(),
+                compose: [],
+                mariadb: [],
+                mongo: [],
+                mysql: [],
+                postgres: [],
+                redis: [],
+                libsql: [],
             })
             .collect()
     }
@@ -213,7 +228,17 @@ impl World {
         let id = required_one(input, "environmentId")?;
         let environment = self.environments.iter().find(|e| e.id == id);
         let environment = environment.ok_or_else(|| Failure::not_found("Environment"))?;
-        Ok(Answer::Json(self.environment_json(environment)))
+        // Dokploy's environment.one carries its project and no createdAt of its own.
+        let mut shape = self.environment_json(environment);
+        if let Some(fields) = shape.as_object_mut() {
+            fields.remove("createdAt");
+        }
+        let project = self
+            .projects
+            .iter()
+            .find(|p| p.id == environment.project_id);
+        shape["project"] = project.map_or(Value::Null, project_head);
+        Ok(Answer::Json(shape))
     }
 }
 

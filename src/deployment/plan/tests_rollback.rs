@@ -54,24 +54,37 @@ pub(super) fn undone(
     let rollback = events
         .iter()
         .filter_map(|event| match event {
-            Event::RollbackStepSucceeded { kind, .. } | Event::RollbackStepFailed { kind, .. } => {
-                Some((event.kind(), Some(*kind)))
-            }
+            Event::RollbackStepSucceeded { kind, .. }
+            | Event::RollbackStepFailed { kind, .. }
+            | Event::RollbackStepSkipped { kind, .. } => Some((event.kind(), Some(*kind))),
             Event::ResourceCreated { kind, .. } => Some((event.kind(), Some(*kind))),
-            Event::RollbackStarted | Event::RollbackFinished { .. } => Some((event.kind(), None)),
+            Event::RollbackStarted
+            | Event::RollbackVerified { .. }
+            | Event::RollbackFinished { .. } => Some((event.kind(), None)),
             _ => None,
         })
         .collect();
     (rollback, end)
 }
 
-pub(super) fn deletes_work(request: Option<&Request>) -> Result<ApiAnswer, CallFailure> {
-    empty_dokploy(request)
+/// A Dokploy that holds what [`queued`] made and deletes it (see [`RollbackDokploy`]).
+pub(super) fn deletes_work() -> impl FnMut(Option<&Request>) -> Result<ApiAnswer, CallFailure> {
+    deletes_work_holding(&["app1"])
+}
+
+/// The same, with a project that holds these applications.
+pub(super) fn deletes_work_holding(
+    holds: &[&'static str],
+) -> impl FnMut(Option<&Request>) -> Result<ApiAnswer, CallFailure> {
+    let mut dokploy = RollbackDokploy::holding(holds);
+    move |request| dokploy.answer(request)
 }
 
 #[test]
 fn a_rollback_undoes_only_what_was_created_in_reverse_order_of_creation() {
-    use EventKind::{RollbackFinished, RollbackStarted, RollbackStepSucceeded as Deleted};
+    use EventKind::{
+        RollbackFinished, RollbackStarted, RollbackStepSucceeded as Deleted, RollbackVerified,
+    };
     let all = given(queued()).then(0, [failed(Phase::Deploying, "deploy_failed")]);
     let mut found_project = vec![
         phase(Phase::CreatingProject),
@@ -97,6 +110,7 @@ fn a_rollback_undoes_only_what_was_created_in_reverse_order_of_creation() {
                 (Deleted, Some(Domain)),
                 (Deleted, Some(Application)),
                 (Deleted, Some(Project)),
+                (RollbackVerified, None),
                 (RollbackFinished, None),
             ],
         ),
@@ -107,6 +121,7 @@ fn a_rollback_undoes_only_what_was_created_in_reverse_order_of_creation() {
                 (RollbackStarted, None),
                 (Deleted, Some(Domain)),
                 (Deleted, Some(Application)),
+                (RollbackVerified, None),
                 (RollbackFinished, None),
             ],
         ),
@@ -116,17 +131,27 @@ fn a_rollback_undoes_only_what_was_created_in_reverse_order_of_creation() {
             vec![
                 (RollbackStarted, None),
                 (Deleted, Some(Project)),
+                (RollbackVerified, None),
                 (RollbackFinished, None),
             ],
         ),
         (
             "nothing created",
             nothing.live(),
-            vec![(RollbackStarted, None), (RollbackFinished, None)],
+            vec![
+                (RollbackStarted, None),
+                (RollbackVerified, None),
+                (RollbackFinished, None),
+            ],
         ),
     ];
     for (name, state, expected) in cases {
-        let (rollback, end) = undone(state, deletes_work);
+        let holds: &[&'static str] = if name == "only the project" {
+            &[]
+        } else {
+            &["app1"]
+        };
+        let (rollback, end) = undone(state, deletes_work_holding(holds));
         assert_eq!(rollback, expected, "{name}");
         assert_eq!(
             end,
@@ -195,12 +220,13 @@ fn a_failed_step_is_recorded_and_the_rollback_goes_on_to_a_partial_end() {
     let state = given(queued())
         .then(0, [failed(Phase::Deploying, "deploy_failed")])
         .live();
+    let mut dokploy = deletes_work();
     let (rollback, end) = undone(state, |request| match request {
         Some(Request::DeleteApplication { .. }) => Err(CallFailure {
             class: FailureClass::Status { status: 500 },
             message: "Dokploy answered 500: boom".into(),
         }),
-        other => empty_dokploy(other),
+        other => dokploy(other),
     });
     use EventKind::*;
     let kinds: Vec<EventKind> = rollback.iter().map(|(kind, _)| *kind).collect();
@@ -210,9 +236,11 @@ fn a_failed_step_is_recorded_and_the_rollback_goes_on_to_a_partial_end() {
             RollbackStarted,
             RollbackStepSucceeded,
             RollbackStepFailed,
-            RollbackStepSucceeded,
+            RollbackStepSkipped,
+            RollbackVerified,
             RollbackFinished
-        ]
+        ],
+        "the project stays: removing it would orphan the application's service"
     );
     assert_eq!(end, Step::Finish(Outcome::RolledBack { complete: false }));
 }
@@ -289,13 +317,14 @@ fn lost_domain() -> History {
 #[test]
 fn a_create_whose_answer_was_lost_is_looked_up_and_rolled_back_when_it_happened() {
     use EventKind::RollbackStepSucceeded as Deleted;
-    use EventKind::{ResourceCreated, RollbackFinished, RollbackStarted};
+    use EventKind::{ResourceCreated, RollbackFinished, RollbackStarted, RollbackVerified};
     let state = lost_application().live();
     let step = next(&state, &settings(), T0, &Executed::Recorded);
     assert_eq!(step, call_step(find_application()), "look it up first");
+    let mut dokploy = deletes_work_holding(&["app9"]);
     let it_happened = |request: Option<&Request>| match request {
         Some(Request::FindApplication { .. }) => Ok(application("app9")),
-        other => empty_dokploy(other),
+        other => dokploy(other),
     };
     let (rollback, end) = undone(state.clone(), it_happened);
     let expected = vec![
@@ -303,14 +332,21 @@ fn a_create_whose_answer_was_lost_is_looked_up_and_rolled_back_when_it_happened(
         (RollbackStarted, None),
         (Deleted, Some(Application)),
         (Deleted, Some(Project)),
+        (RollbackVerified, None),
         (RollbackFinished, None),
     ];
     assert_eq!(rollback, expected, "found: ours, so deleted, newest first");
     assert_eq!(end, Step::Finish(Outcome::RolledBack { complete: true }));
-    let (rollback, _) = undone(state, empty_dokploy);
+    let mut dokploy = deletes_work_holding(&[]);
+    let not_found = |request: Option<&Request>| match request {
+        Some(Request::FindApplication { .. }) => Ok(ApiAnswer::Application(None)),
+        other => dokploy(other),
+    };
+    let (rollback, _) = undone(state, not_found);
     let expected = vec![
         (RollbackStarted, None),
         (Deleted, Some(Project)),
+        (RollbackVerified, None),
         (RollbackFinished, None),
     ];
     assert_eq!(rollback, expected, "not found: nothing more to undo");

@@ -12,6 +12,8 @@
 //! Like the rest of the core this must never do I/O or read a clock; a step recorded in an
 //! earlier run is never taken again.
 
+#[cfg(test)]
+mod tests;
 mod undo;
 mod verify;
 

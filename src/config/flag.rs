@@ -52,6 +52,8 @@ pub const HEALTH_INTERVAL: Flag = flag("health-interval", "HEALTH_INTERVAL");
 pub const DEPLOY_POLL_INTERVAL: Flag = flag("deploy-poll-interval", "DEPLOY_POLL_INTERVAL");
 /// `--deploy-timeout`.
 pub const DEPLOY_TIMEOUT: Flag = flag("deploy-timeout", "DEPLOY_TIMEOUT");
+/// `--rollback-build-wait`.
+pub const ROLLBACK_BUILD_WAIT: Flag = flag("rollback-build-wait", "ROLLBACK_BUILD_WAIT");
 /// `--retry-base`.
 pub const RETRY_BASE: Flag = flag("retry-base", "RETRY_BASE");
 /// `--retry-delay-max`.
@@ -92,7 +94,7 @@ pub const MIRROR: Flag = flag("mirror", "MIRROR_DIR");
 pub const SIMULATOR_API_KEY: Flag = flag("api-key", "SIMULATOR_API_KEY");
 
 /// Every flag of the portal in this table (the simulator's key is checked on its own).
-pub const PORTAL: [Flag; 28] = [
+pub const PORTAL: [Flag; 29] = [
     DOKPLOY_URL,
     DOKPLOY_API_KEY,
     STACK_IMAGE,
@@ -103,6 +105,7 @@ pub const PORTAL: [Flag; 28] = [
     HEALTH_INTERVAL,
     DEPLOY_POLL_INTERVAL,
     DEPLOY_TIMEOUT,
+    ROLLBACK_BUILD_WAIT,
     RETRY_BASE,
     RETRY_DELAY_MAX,
     RETRIES_MAX,

@@ -169,6 +169,12 @@ pub struct Config {
     #[arg(long, env = "DEPLOY_TIMEOUT", default_value = defaults::DEPLOY_TIMEOUT.text)]
     pub deploy_timeout: String,
 
+    /// How long a rollback waits for the deployment's still-running build before it deletes
+    /// the application (0s: never waits; past it the application is left and the rollback is
+    /// incomplete).
+    #[arg(long, env = "ROLLBACK_BUILD_WAIT", default_value = defaults::ROLLBACK_BUILD_WAIT.text)]
+    pub rollback_build_wait: String,
+
     /// The first retry's backoff ceiling (doubling up to --retry-delay-max, full jitter).
     #[arg(long, env = "RETRY_BASE", default_value = defaults::RETRY_BASE.text)]
     pub retry_base: String,

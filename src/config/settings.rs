@@ -95,6 +95,8 @@ pub struct Timings {
     pub deploy_poll_interval: NonZeroDuration,
     /// How long Dokploy may take to finish a deploy (at least one poll interval).
     pub deploy_timeout: Duration,
+    /// How long a rollback waits out a build that still runs (zero: it never waits).
+    pub rollback_build_wait: Duration,
 }
 
 /// Retries of failed Dokploy calls.
@@ -313,11 +315,16 @@ fn timings(config: &Config, r: &mut Refusals) -> Option<Timings> {
         &config.deploy_timeout,
         "must be more than 0s (no deploy finishes in no time)",
     ));
+    let rollback_build_wait = r.keep(check::duration(
+        flag::ROLLBACK_BUILD_WAIT,
+        &config.rollback_build_wait,
+    ));
     let timing = Timings {
         health_timeout: health_timeout?,
         health_interval: health_interval?,
         deploy_poll_interval: deploy_poll_interval?,
         deploy_timeout: deploy_timeout?,
+        rollback_build_wait: rollback_build_wait?,
     };
     r.keep(check::ordered(
         (

@@ -87,8 +87,9 @@ pub enum Verdict {
     Gone,
     /// Still there: what the lookup answered.
     Found(ApiAnswer),
-    /// The lookup failed: why.
-    Unchecked(String),
+    /// The lookup failed for good: with this HTTP status, if an answer came (Dokploy's own
+    /// text stays in the call's events).
+    Unchecked(Option<u16>),
 }
 
 /// What the current run learned that is not a decision of its own (see the module doc).
@@ -240,12 +241,11 @@ impl SagaState {
                 call,
                 retry_in_ms,
                 status,
-                error,
                 ..
             } => {
                 if retry_in_ms.is_none() {
                     self.lookup_done(*call, true);
-                    self.inspection_failed(*call, *status, error);
+                    self.inspection_failed(*call, *status);
                 }
             }
             Event::ResourceFound { kind, id } => self.resource(*kind, id, false),
@@ -321,12 +321,12 @@ impl SagaState {
 
     /// Notes a verification lookup that failed for good: Dokploy's 404 is "gone" (see
     /// [`Verdict::Gone`]); anything else leaves the resource unchecked.
-    fn inspection_failed(&mut self, call: u32, status: Option<u16>, error: &str) {
+    fn inspection_failed(&mut self, call: u32, status: Option<u16>) {
         if let Some(kind) = self.inspection_done(call) {
             let verdict = if status == Some(404) {
                 Verdict::Gone
             } else {
-                Verdict::Unchecked(error.to_owned())
+                Verdict::Unchecked(status)
             };
             self.run.verified.push((kind, verdict));
         }

@@ -155,19 +155,33 @@ fn breaker_wait(failure: &CallFailure) -> Option<Duration> {
     }
 }
 
-/// What a person reads about a failed rollback call: a route 404 says why it is not "gone".
+/// The error a failed rollback step records: Dokploy's message, but a route 404 says in our
+/// words why it is not "gone".
 fn call_error(request: &Request, failure: &CallFailure) -> String {
-    let text = if failure.class == FailureClass::NoRoute {
-        let procedure = request.procedure();
-        format!(
+    let text = match failure.class {
+        FailureClass::NoRoute => why_failed(request.procedure(), failure.class),
+        _ => failure.message.clone(),
+    };
+    clip(&text, MESSAGE_BYTES_MAX)
+}
+
+/// Why a call failed, in our words only (what reasons and leftovers say; Dokploy's own text is
+/// in the call's events, for the ops API and the audit page).
+fn why_failed(procedure: Procedure, class: FailureClass) -> String {
+    match class {
+        FailureClass::NoRoute => format!(
             "Dokploy answered 404 for {procedure} without naming it: the route is missing (a \
              wrong DOKPLOY_URL, a proxy in front of Dokploy, or a Dokploy version without \
              {procedure}), so nothing is counted as gone"
-        )
-    } else {
-        failure.message.clone()
-    };
-    clip(&text, MESSAGE_BYTES_MAX)
+        ),
+        FailureClass::Status { status } => format!("{procedure} failed with {status}"),
+        FailureClass::Unauthorized => format!("Dokploy refused the API key for {procedure}"),
+        FailureClass::Unreachable => format!("Dokploy did not answer {procedure}"),
+        FailureClass::BadAnswer => format!("{procedure} answered what StackLedger cannot read"),
+        FailureClass::Unavailable { .. } => {
+            format!("{procedure} was not sent (circuit breaker open)")
+        }
+    }
 }
 
 /// The first step of a rollback step (the crash point between steps comes before it).

@@ -420,7 +420,7 @@ fn the_verification_records_each_kind_left_and_only_nothing_left_is_complete() {
             |r| matches!(r, Request::InspectDomain { .. }).then(|| Err(boom(500))),
             false,
             vec![LeftoverKind::Domain],
-            "could not be checked (Dokploy answered 500: boom)",
+            "could not be checked (domain.one failed with 500;",
         ),
         (
             "the stack still answers",

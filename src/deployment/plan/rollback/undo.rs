@@ -13,7 +13,7 @@
 //! A skipped step is never retried in a later run: it is recorded, and the verification reports
 //! what it left.
 
-use crate::deployment::plan::rollback::{begin, breaker_wait, call_error, caused};
+use crate::deployment::plan::rollback::{begin, breaker_wait, call_error, caused, why_failed};
 use crate::deployment::plan::{CallFailure, Executed, MESSAGE_BYTES_MAX, Settings, Step, elapsed};
 use crate::deployment::request::AnswerExt;
 use crate::deployment::saga::SagaState;
@@ -109,7 +109,7 @@ impl Undo<'_> {
                         "could not tell whether its build still runs ({}); deleting the \
                          application during a build would let the build re-create the service \
                          with no row: delete it in Dokploy once no build of it runs",
-                        call_error(&poll, failure)
+                        why_failed(poll.procedure(), failure.class)
                     )),
                 },
             },
@@ -132,8 +132,9 @@ impl Undo<'_> {
             Ok(rows) => rows,
             Err(mismatch) => {
                 return self.skipped(format!(
-                    "could not tell whether its build still runs ({mismatch}): delete it in \
-                     Dokploy once no build of it runs"
+                    "could not tell whether its build still runs ({}): delete it in Dokploy \
+                     once no build of it runs",
+                    mismatch.procedure
                 ));
             }
         };
@@ -211,7 +212,7 @@ impl Undo<'_> {
                     None => self.skipped(format!(
                         "could not check what the project holds ({}); it was not removed: \
                          remove it in Dokploy once it holds nothing",
-                        call_error(inspect, failure)
+                        why_failed(inspect.procedure(), failure.class)
                     )),
                 };
             }
@@ -224,7 +225,9 @@ impl Undo<'_> {
                 describe(&services)
             )),
             Err(mismatch) => self.skipped(format!(
-                "could not check what the project holds ({mismatch}); it was not removed"
+                "could not check what the project holds ({} answered what StackLedger cannot \
+                 read); it was not removed",
+                mismatch.procedure
             )),
         }
     }

@@ -10,7 +10,7 @@
 //! from a route 404, so a route 404 ends the verification at once, with what it has not
 //! checked counted as left. A lookup here never deletes anything and is never a rollback step.
 
-use crate::deployment::plan::rollback::{breaker_wait, call_error, caused};
+use crate::deployment::plan::rollback::{breaker_wait, caused, why_failed};
 use crate::deployment::plan::{
     CallFailure, Executed, FailureClass, MESSAGE_BYTES_MAX, Settings, Step,
 };
@@ -107,7 +107,7 @@ fn found(state: &SagaState, except: Option<ResourceKind>) -> Vec<Leftover> {
 fn ended_by_route_404(state: &SagaState, request: &Request, failed: &CallFailure) -> Vec<Leftover> {
     let kind = inspected(request);
     let mut leftovers = found(state, kind);
-    let error = call_error(request, failed);
+    let error = why_failed(request.procedure(), failed.class);
     leftovers.extend(state.created_to_undo().rev().filter_map(|(k, id)| {
         let checked = state.run.verified.iter().any(|(seen, _)| seen == k);
         let this = Some(*k) == kind;
@@ -125,7 +125,14 @@ fn leftover(
 ) -> Option<Leftover> {
     let detail = match verdict {
         Verdict::Gone => return None,
-        Verdict::Unchecked(error) => return Some(unchecked(kind, id, error)),
+        Verdict::Unchecked(status) => {
+            let procedure = inspect(kind, id.clone()).procedure();
+            let error = match status {
+                Some(status) => format!("{procedure} failed with {status}"),
+                None => format!("{procedure} got no answer"),
+            };
+            return Some(unchecked(kind, id, &error));
+        }
         Verdict::Found(answer) => found_detail(state, kind, id, answer),
     };
     Some(Leftover {
@@ -168,8 +175,8 @@ fn found_detail(
 
 fn unchecked(kind: ResourceKind, id: &ResourceId, error: &str) -> Leftover {
     let detail = format!(
-        "the {kind} {id} could not be checked ({error}): look it up in Dokploy and delete it if \
-         it is there"
+        "the {kind} {id} could not be checked ({error}; the details are in the audit log): look \
+         it up in Dokploy and delete it if it is there"
     );
     Leftover {
         kind: leftover_kind(kind),

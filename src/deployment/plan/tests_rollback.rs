@@ -1,6 +1,7 @@
 //! Rollback as given(events) / when(the step just executed) / then(the next step).
 
 use crate::deployment::plan::fixtures::*;
+use crate::deployment::plan::rollback::fake::RollbackDokploy;
 use crate::deployment::plan::{CallFailure, Executed, FailureClass, Outcome, Step, next};
 use crate::deployment::saga::SagaState;
 use crate::deployment::{ApiAnswer, Event, EventKind, Phase, Request, ResourceKind};
@@ -80,18 +81,16 @@ pub(super) fn deletes_work_holding(
     move |request| dokploy.answer(request)
 }
 
-#[test]
-fn a_rollback_undoes_only_what_was_created_in_reverse_order_of_creation() {
-    use EventKind::{
-        RollbackFinished, RollbackStarted, RollbackStepSucceeded as Deleted, RollbackVerified,
-    };
+/// Deployments that failed having created everything, all but a project they found, only
+/// the project, and nothing.
+fn histories_to_undo() -> (History, History, History, History) {
     let all = given(queued()).then(0, [failed(Phase::Deploying, "deploy_failed")]);
-    let mut found_project = vec![
+    let mut found = vec![
         phase(Phase::CreatingProject),
         found(Project, "prj0"),
         found(Environment, "env1"),
     ];
-    found_project.extend([
+    found.extend([
         created(Application, "app1"),
         created(Domain, "dom1"),
         failed(Phase::Deploying, "deploy_failed"),
@@ -101,6 +100,15 @@ fn a_rollback_undoes_only_what_was_created_in_reverse_order_of_creation() {
         failed(Phase::GettingEnvironment, "no_environment"),
     ]);
     let nothing = given([failed(Phase::CreatingProject, "dokploy_error")]);
+    (all, given(found), only_project, nothing)
+}
+
+#[test]
+fn a_rollback_undoes_only_what_was_created_in_reverse_order_of_creation() {
+    use EventKind::{
+        RollbackFinished, RollbackStarted, RollbackStepSucceeded as Deleted, RollbackVerified,
+    };
+    let (all, found_project, only_project, nothing) = histories_to_undo();
     let cases: Vec<(&str, SagaState, Vec<Undone>)> = vec![
         (
             "project, application, domain",
@@ -116,7 +124,7 @@ fn a_rollback_undoes_only_what_was_created_in_reverse_order_of_creation() {
         ),
         (
             "a project found is never deleted",
-            given(found_project).live(),
+            found_project.live(),
             vec![
                 (RollbackStarted, None),
                 (Deleted, Some(Domain)),

@@ -13,7 +13,11 @@
 //! earlier run is never taken again.
 
 #[cfg(test)]
+pub(super) mod fake;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_verify;
 mod undo;
 mod verify;
 

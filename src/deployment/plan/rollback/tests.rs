@@ -1,20 +1,22 @@
-//! The rollback's guards and its verification as given(events) / when(the step just executed,
-//! or a scripted Dokploy to the end) / then(the next step, the events recorded, what was sent).
+//! The rollback's guards as given(events) / when(the step just executed, or a scripted Dokploy
+//! to the end) / then(the next step, the events recorded, what was sent). The verification's
+//! tests are in `tests_verify.rs`.
 
-use std::time::Duration;
-
+use crate::deployment::ResourceKind;
 use crate::deployment::plan::fixtures::*;
-use crate::deployment::plan::tests_rollback::{delete, failed, failure_seq, recovery, undo_step};
+use crate::deployment::plan::rollback::fake::RollbackDokploy;
+use crate::deployment::plan::tests_rollback::{delete, failed, failure_seq, undo_step};
 use crate::deployment::plan::{CallFailure, Executed, FailureClass, Outcome, Step, next};
-use crate::deployment::{ApiAnswer, Event, EventKind, Leftover, LeftoverKind, Phase, Request};
-use crate::deployment::{ResourceKind, ServiceRef};
+use crate::deployment::{
+    ApiAnswer, Event, EventKind, Leftover, LeftoverKind, Phase, Procedure, Request,
+};
 use crate::ids::Seq;
 
 use ResourceKind::{Application, Domain, Project};
 
 /// A deployment whose deploy timed out (its build's end unknown), rolled back up to its
 /// application: the domain is deleted.
-fn timed_out_at_the_application() -> History {
+pub(super) fn timed_out_at_the_application() -> History {
     given(queued()).then(
         0,
         [
@@ -29,7 +31,7 @@ fn timed_out_at_the_application() -> History {
 }
 
 /// A deployment whose deploy Dokploy reported as `error` (its build is over).
-fn deploy_failed() -> History {
+pub(super) fn deploy_failed() -> History {
     let mut events = queued();
     events.push(Event::DeployFinished {
         dokploy_status: "error".into(),
@@ -37,21 +39,21 @@ fn deploy_failed() -> History {
     given(events).then(0, [failed(Phase::Deploying, "deploy_failed")])
 }
 
-fn boom(status: u16) -> CallFailure {
+pub(super) fn boom(status: u16) -> CallFailure {
     CallFailure {
         class: FailureClass::Status { status },
         message: format!("Dokploy answered {status}: boom"),
     }
 }
 
-fn no_route() -> CallFailure {
+pub(super) fn no_route() -> CallFailure {
     CallFailure {
         class: FailureClass::NoRoute,
         message: "404 Not found".into(),
     }
 }
 
-fn skipped(events: &[Event]) -> Vec<(ResourceKind, String)> {
+pub(super) fn skipped(events: &[Event]) -> Vec<(ResourceKind, String)> {
     events
         .iter()
         .filter_map(|event| match event {
@@ -61,7 +63,7 @@ fn skipped(events: &[Event]) -> Vec<(ResourceKind, String)> {
         .collect()
 }
 
-fn leftovers(events: &[Event]) -> Vec<Leftover> {
+pub(super) fn leftovers(events: &[Event]) -> Vec<Leftover> {
     let verified: Vec<&Vec<Leftover>> = events
         .iter()
         .filter_map(|event| match event {
@@ -73,19 +75,19 @@ fn leftovers(events: &[Event]) -> Vec<Leftover> {
     verified[0].clone()
 }
 
-fn leftover_kinds(events: &[Event]) -> Vec<LeftoverKind> {
+pub(super) fn leftover_kinds(events: &[Event]) -> Vec<LeftoverKind> {
     leftovers(events).iter().map(|l| l.kind).collect()
 }
 
-fn sent(received: &[Request], wanted: fn(&Request) -> bool) -> usize {
+pub(super) fn sent(received: &[Request], wanted: fn(&Request) -> bool) -> usize {
     received.iter().filter(|request| wanted(request)).count()
 }
 
-fn is_remove(request: &Request) -> bool {
+pub(super) fn is_remove(request: &Request) -> bool {
     matches!(request, Request::RemoveProject { .. })
 }
 
-fn call(request: Request) -> Step {
+pub(super) fn call(request: Request) -> Step {
     Step::Call {
         request,
         rollback_step: false,
@@ -184,7 +186,7 @@ fn only_a_resource_404_counts_as_gone_and_a_route_404_names_its_likely_cause() {
     };
     assert_eq!((kind, seq), (Domain, Seq(cause)));
     assert!(
-        error.contains("domain.delete") && error.contains("DOKPLOY_URL"),
+        error.contains(Procedure::DomainDelete.name()) && error.contains("DOKPLOY_URL"),
         "{error}"
     );
     let gone = next(
@@ -198,6 +200,10 @@ fn only_a_resource_404_counts_as_gone_and_a_route_404_names_its_likely_cause() {
         id: rid("dom1"),
     };
     assert_eq!(gone, record_caused(deleted, cause));
+}
+
+#[test]
+fn a_route_404_never_lets_a_project_count_as_gone_or_be_removed_blind() {
     let at_project = deploy_failed()
         .then(
             0,
@@ -239,21 +245,22 @@ fn only_a_resource_404_counts_as_gone_and_a_route_404_names_its_likely_cause() {
 }
 
 /// The Dokploy of [`RollbackDokploy`] after the rollback's three deletes.
-fn all_deleted() -> RollbackDokploy {
-    let mut dokploy = RollbackDokploy::default();
-    dokploy.deleted = vec![
-        delete(Domain, "dom1"),
-        delete(Application, "app1"),
-        delete(Project, "prj1"),
-    ];
-    dokploy
+pub(super) fn all_deleted() -> RollbackDokploy {
+    RollbackDokploy {
+        deleted: vec![
+            delete(Domain, "dom1"),
+            delete(Application, "app1"),
+            delete(Project, "prj1"),
+        ],
+        ..RollbackDokploy::default()
+    }
 }
 
-fn succeeded(kind: ResourceKind, id: &str) -> Event {
+pub(super) fn succeeded(kind: ResourceKind, id: &str) -> Event {
     Event::RollbackStepSucceeded { kind, id: rid(id) }
 }
 
-fn running() -> ApiAnswer {
+pub(super) fn running() -> ApiAnswer {
     rows(&title(), "running")
 }
 
@@ -380,243 +387,4 @@ fn a_running_build_then_done_is_deleted_after_its_end_is_recorded() {
     assert_eq!(polls, 4);
     assert_eq!(leftovers(&events), vec![]);
     assert_eq!(end, Step::Finish(Outcome::RolledBack { complete: true }));
-}
-
-/// A Dokploy that answers every delete but keeps what `keeps` says, and answers health with
-/// `health`.
-fn keeping(
-    keeps: fn(&Request) -> Option<Result<ApiAnswer, CallFailure>>,
-    health: bool,
-) -> impl FnMut(Option<&Request>) -> Result<ApiAnswer, CallFailure> {
-    let mut dokploy = RollbackDokploy::default();
-    move |request| match request {
-        None if health => Ok(ApiAnswer::Empty),
-        None => Err(not_found()),
-        Some(request) => keeps(request).unwrap_or_else(|| dokploy.answer(Some(request))),
-    }
-}
-
-#[test]
-fn the_verification_records_each_kind_left_and_only_nothing_left_is_complete() {
-    type Keeps = fn(&Request) -> Option<Result<ApiAnswer, CallFailure>>;
-    let cases: [(&str, Keeps, bool, Vec<LeftoverKind>, &str); 5] = [
-        ("nothing left", |_| None, false, vec![], ""),
-        (
-            "the domain is still there",
-            |r| matches!(r, Request::InspectDomain { .. }).then(|| Ok(domain("dom1"))),
-            false,
-            vec![LeftoverKind::Domain],
-            "is still on Dokploy: delete it there",
-        ),
-        (
-            "the application is still there",
-            |r| matches!(r, Request::InspectApplication { .. }).then(|| Ok(application("app1"))),
-            false,
-            vec![LeftoverKind::Application],
-            "the application shop (app1) is still on Dokploy",
-        ),
-        (
-            "the domain could not be checked",
-            |r| matches!(r, Request::InspectDomain { .. }).then(|| Err(boom(500))),
-            false,
-            vec![LeftoverKind::Domain],
-            "could not be checked (domain.one failed with 500;",
-        ),
-        (
-            "the stack still answers",
-            |_| None,
-            true,
-            vec![LeftoverKind::Route],
-            "https://shop.ai.flexinit.nl still answers 200: a service is still running",
-        ),
-    ];
-    for (name, keeps, health, expected, detail) in cases {
-        let (events, end) = run_to_end(deploy_failed().live(), &settings(), keeping(keeps, health));
-        let left = leftovers(&events);
-        assert_eq!(
-            left.iter().map(|l| l.kind).collect::<Vec<_>>(),
-            expected,
-            "{name}"
-        );
-        if let Some(first) = left.first() {
-            assert!(first.detail.contains(detail), "{name}: {}", first.detail);
-        }
-        let complete = expected.is_empty();
-        assert_eq!(
-            end,
-            Step::Finish(Outcome::RolledBack { complete }),
-            "{name}"
-        );
-    }
-}
-
-#[test]
-fn a_project_left_after_its_removal_is_a_leftover_naming_what_it_holds() {
-    let held = ApiAnswer::ProjectServices(vec![ServiceRef {
-        kind: "compose".into(),
-        id: rid("cmp1"),
-        name: "db".into(),
-    }]);
-    let verifying = deploy_failed()
-        .then(
-            0,
-            [
-                Event::RollbackStarted,
-                succeeded(Domain, "dom1"),
-                succeeded(Application, "app1"),
-                succeeded(Project, "prj1"),
-            ],
-        )
-        .live();
-    let inspect = |request: Request| call(request);
-    after(
-        &verifying,
-        T0,
-        vec![
-            (
-                Executed::Recorded,
-                inspect(Request::InspectDomain {
-                    domain_id: rid("dom1"),
-                }),
-                "newest first",
-            ),
-            (
-                refused(
-                    Request::InspectDomain {
-                        domain_id: rid("dom1"),
-                    },
-                    FailureClass::Unavailable { retry_in: secs(5) },
-                ),
-                Step::Wait(secs(5)),
-                "an open breaker is waited out",
-            ),
-        ],
-    );
-    let mut dokploy = all_deleted();
-    let (events, _) = run_to_end(verifying, &settings(), |request| match request {
-        Some(Request::InspectProject { .. }) => Ok(held.clone()),
-        other => dokploy.answer(other),
-    });
-    let left = leftovers(&events);
-    assert_eq!(left.len(), 1, "{left:?}");
-    assert_eq!(left[0].id, Some(rid("prj1")));
-    assert!(
-        left[0].detail.contains("holds compose db (cmp1)"),
-        "{}",
-        left[0].detail
-    );
-}
-
-#[test]
-fn a_route_404_during_the_verification_ends_it_with_what_is_unchecked_left() {
-    let (events, end) = run_to_end(
-        deploy_failed().live(),
-        &settings(),
-        keeping(
-            |r| matches!(r, Request::InspectApplication { .. }).then(|| Err(no_route())),
-            false,
-        ),
-    );
-    let left = leftovers(&events);
-    let ids: Vec<_> = left.iter().map(|l| (l.kind, l.id.clone())).collect();
-    assert_eq!(
-        ids,
-        vec![
-            (LeftoverKind::Application, Some(rid("app1"))),
-            (LeftoverKind::Project, Some(rid("prj1")))
-        ],
-        "the domain was checked (gone); the rest could not be"
-    );
-    assert!(
-        left[0].detail.contains("application.one"),
-        "{}",
-        left[0].detail
-    );
-    assert_eq!(end, Step::Finish(Outcome::RolledBack { complete: false }));
-}
-
-#[test]
-fn a_rollback_resumed_in_the_middle_of_its_verification_verifies_afresh_and_deletes_nothing_again()
-{
-    let mut events = vec![
-        Event::RollbackStarted,
-        succeeded(Domain, "dom1"),
-        succeeded(Application, "app1"),
-        succeeded(Project, "prj1"),
-    ];
-    let inspect_domain = Request::InspectDomain {
-        domain_id: rid("dom1"),
-    };
-    events.push(started(30, &inspect_domain));
-    let crashed = deploy_failed().then(0, events).then(1_000, [recovery()]);
-    let state = crashed.resumed(T0 + 1_000);
-    assert_eq!(
-        next(&state, &settings(), T0 + 1_000, &Executed::Nothing),
-        call(inspect_domain),
-        "the verification begins again"
-    );
-    let mut dokploy = all_deleted();
-    let (appended, end) = run_to_end(state, &settings(), |r| dokploy.answer(r));
-    let deletes = dokploy
-        .received
-        .iter()
-        .filter(|r| {
-            matches!(
-                r,
-                Request::DeleteDomain { .. } | Request::DeleteApplication { .. }
-            ) || is_remove(r)
-        })
-        .count();
-    assert_eq!(deletes, 0, "no step is taken twice");
-    assert_eq!(leftovers(&appended), vec![]);
-    assert_eq!(end, Step::Finish(Outcome::RolledBack { complete: true }));
-    let verified = |leftovers: Vec<Leftover>| {
-        let history = deploy_failed().then(
-            0,
-            [
-                Event::RollbackStarted,
-                succeeded(Domain, "dom1"),
-                succeeded(Application, "app1"),
-                succeeded(Project, "prj1"),
-                Event::RollbackVerified { leftovers },
-            ],
-        );
-        let state = history.then(1_000, [recovery()]).resumed(T0);
-        next(&state, &settings(), T0, &Executed::Nothing)
-    };
-    let left = Leftover {
-        kind: LeftoverKind::Route,
-        id: None,
-        detail: "d".into(),
-    };
-    for (leftovers, complete) in [(vec![], true), (vec![left], false)] {
-        let Step::Record { event, .. } = verified(leftovers) else {
-            panic!("a recorded verification is not made again");
-        };
-        assert_eq!(event, Event::RollbackFinished { complete });
-    }
-}
-
-#[test]
-fn every_new_rollback_event_points_to_the_failure() {
-    let state = timed_out_at_the_application().live();
-    let cause = Some(Seq(failure_seq(&state)));
-    let late = T0 + i64::try_from(Duration::from_secs(3_600).as_millis()).expect("short");
-    let mut waiting = state.clone();
-    waiting.apply(Seq(300), T0, &started(40, &list()));
-    let steps = [
-        next(&waiting, &settings(), late, &answered(list(), running())),
-        next(
-            &state,
-            &settings(),
-            T0,
-            &answered(list(), rows(&title(), "error")),
-        ),
-    ];
-    for step in steps {
-        let Step::Record { cause: got, event } = step else {
-            panic!("a recorded event: {step:?}");
-        };
-        assert_eq!(got, cause, "{event:?}");
-    }
 }

@@ -1,15 +1,23 @@
-//! The rollback's guards over the real HTTP surface, against the in-process simulator: a
-//! failed `application.delete` keeps the project (never `project.remove`), the rollback ends
-//! `partial`, and what is left is named on every surface (the SSE `error` event, the deployment
-//! view, the ops list), while the simulator still holds the application.
+//! The rollback's guards against the in-process simulator: over the real HTTP surface, a failed
+//! `application.delete` keeps the project (never `project.remove`), the rollback ends `partial`,
+//! and what is left is named on every surface (the SSE `error` event, the deployment view, the
+//! ops list) while the simulator still holds the application; through the orchestrator, a route
+//! 404 is a failed step, never "gone".
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use stackledger::deployment::{Event, Procedure, ResourceKind};
+use stackledger::dokploy::api::{Answered, DokployApi, Request};
+use stackledger::dokploy::client::DokployClient;
+use stackledger::dokploy::error::DokployError;
+use stackledger::ids::{Seq, SequentialIds};
+use stackledger::orchestrator::{Orchestrator, Outcome, Settings};
 use stackledger::simulator::Fault;
 
 use crate::support::test_app::{TestApp, parse_sse, spawn_app};
-use crate::support::{http, simulator};
+use crate::support::{client, http, open_ledger, simulator};
 
 const TOKEN: &str = "rollback-guards-token";
 
@@ -112,4 +120,75 @@ async fn a_failed_application_delete_keeps_the_project_and_names_what_is_left_ev
         assert_eq!(held, 1, "{list} still held: {state}");
     }
     app.shutdown().await;
+}
+
+/// The simulator, but `missing` has no route (a wrong base URL, a proxy, or a Dokploy without
+/// it): the answer the client makes of a 404 that does not name the procedure.
+struct RouteMissing {
+    inner: DokployClient,
+    missing: Procedure,
+}
+
+impl DokployApi for RouteMissing {
+    async fn call(&self, request: &Request) -> Result<Answered, DokployError> {
+        if request.procedure() == self.missing {
+            return Err(DokployError::NoRoute {
+                procedure: self.missing,
+            });
+        }
+        self.inner.call(request).await
+    }
+
+    async fn probe_health(&self, url: &str) -> Result<u16, DokployError> {
+        self.inner.probe_health(url).await
+    }
+}
+
+#[tokio::test]
+async fn a_route_404_during_a_rollback_is_never_counted_as_gone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let test = open_ledger(dir.path());
+    let simulator = simulator().await;
+    simulator.add_fault(serde_json::from_str(r#"{"deployOutcome": "error"}"#).expect("fault"));
+    let api = RouteMissing {
+        inner: client(&simulator),
+        missing: Procedure::DomainDelete,
+    };
+    let mut settings = Settings::default();
+    settings.plan.image = "nginx:1.27".to_owned();
+    settings.plan.health_url = simulator.health_url_template();
+    let clock = Arc::new(test.clock.clone());
+    let orchestrator = Orchestrator::builder(Arc::new(api), test.ledger.clone(), clock)
+        .ids(Arc::new(SequentialIds::default()))
+        .settings(settings)
+        .build();
+    let started = orchestrator.deploy("shop", "c").await.expect("accepted");
+    let outcome = started.task.await.expect("ends").expect("ledger ok");
+    assert_eq!(outcome, Outcome::RolledBack { complete: false });
+    let events = test
+        .ledger
+        .read_stream(started.id, Seq::ZERO, usize::MAX)
+        .expect("reads");
+    let domain_steps: Vec<&Event> = events
+        .iter()
+        .map(|e| &e.event)
+        .filter(|event| {
+            matches!(event,
+                Event::RollbackStepSucceeded { kind, .. }
+                | Event::RollbackStepFailed { kind, .. } if *kind == ResourceKind::Domain)
+        })
+        .collect();
+    let [Event::RollbackStepFailed { error, .. }] = domain_steps[..] else {
+        panic!("the domain's step failed, it was not counted as gone: {domain_steps:?}");
+    };
+    assert!(error.contains("DOKPLOY_URL"), "the likely cause: {error}");
+    assert!(
+        !simulator
+            .requests()
+            .iter()
+            .any(|r| r.procedure == Procedure::ProjectRemove.name()),
+        "a project is never removed after an application-level step failed"
+    );
+    let finished = events.last().map(|e| &e.event);
+    assert_eq!(finished, Some(&Event::RollbackFinished { complete: false }));
 }

@@ -2,17 +2,21 @@
 //! `application.delete` keeps the project (never `project.remove`), the rollback ends `partial`,
 //! and what is left is named on every surface (the SSE `error` event, the deployment view, the
 //! ops list) while the simulator still holds the application; through the orchestrator, a route
-//! 404 is a failed step, never "gone".
+//! 404 is a failed step, never "gone", and a deploy timeout while the build still runs waits
+//! the build out before the application is deleted.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use stackledger::deployment::{Event, Procedure, ResourceKind};
+use stackledger::deployment::{
+    ApiAnswer, DeploymentRow, Event, Procedure, ResourceId, ResourceKind,
+};
 use stackledger::dokploy::api::{Answered, DokployApi, Request};
 use stackledger::dokploy::client::DokployClient;
 use stackledger::dokploy::error::DokployError;
-use stackledger::ids::{Seq, SequentialIds};
+use stackledger::ids::{DeploymentId, Seq, SequentialIds};
 use stackledger::orchestrator::{Orchestrator, Outcome, Settings};
 use stackledger::simulator::Fault;
 
@@ -191,4 +195,105 @@ async fn a_route_404_during_a_rollback_is_never_counted_as_gone() {
     );
     let finished = events.last().map(|e| &e.event);
     assert_eq!(finished, Some(&Event::RollbackFinished { complete: false }));
+}
+
+/// The simulator, but the build of every deploy runs through `running_polls` polls of
+/// `deployment.all` before it is `done` (a slow image pull).
+struct SlowBuild {
+    inner: DokployClient,
+    running_polls: u32,
+    polls: AtomicU32,
+}
+
+impl DokployApi for SlowBuild {
+    async fn call(&self, request: &Request) -> Result<Answered, DokployError> {
+        let Request::ListDeployments { .. } = request else {
+            return self.inner.call(request).await;
+        };
+        let polls = self.polls.fetch_add(1, Ordering::SeqCst) + 1;
+        let status = if polls > self.running_polls {
+            "done"
+        } else {
+            "running"
+        };
+        let row = DeploymentRow {
+            deployment_id: ResourceId("row1".into()),
+            title: format!(
+                "stackledger {}",
+                DeploymentId::from_uuid(uuid::Uuid::from_u128(1))
+            ),
+            status: status.into(),
+        };
+        Ok(Answered {
+            status: 200,
+            answer: ApiAnswer::Deployments(vec![row]),
+        })
+    }
+
+    async fn probe_health(&self, url: &str) -> Result<u16, DokployError> {
+        self.inner.probe_health(url).await
+    }
+}
+
+#[tokio::test]
+async fn a_deploy_timeout_while_the_build_runs_waits_the_build_out_then_rolls_back_cleanly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let test = open_ledger(dir.path());
+    let simulator = simulator().await;
+    let api = Arc::new(SlowBuild {
+        inner: client(&simulator),
+        running_polls: 10,
+        polls: AtomicU32::new(0),
+    });
+    let mut settings = Settings::default();
+    settings.plan.image = "nginx:1.27".to_owned();
+    settings.plan.health_url = simulator.health_url_template();
+    settings.plan.deploy_timeout = Duration::from_secs(10);
+    let clock = Arc::new(test.clock.clone());
+    let orchestrator = Orchestrator::builder(Arc::clone(&api), test.ledger.clone(), clock)
+        .ids(Arc::new(SequentialIds::default()))
+        .settings(settings)
+        .build();
+    let started = orchestrator.deploy("shop", "c").await.expect("accepted");
+    let outcome = started.task.await.expect("ends").expect("ledger ok");
+    assert_eq!(outcome, Outcome::RolledBack { complete: true });
+    let events = test
+        .ledger
+        .read_stream(started.id, Seq::ZERO, usize::MAX)
+        .expect("reads");
+    let position = |wanted: fn(&Event) -> bool| events.iter().position(|e| wanted(&e.event));
+    let timed_out =
+        position(|e| matches!(e, Event::DeploymentFailed { code, .. } if code == "deploy_timeout"));
+    let build_over = position(
+        |e| matches!(e, Event::DeployFinished { dokploy_status } if dokploy_status == "done"),
+    );
+    let app_deleted = position(
+        |e| matches!(e, Event::RollbackStepSucceeded { kind, .. } if *kind == ResourceKind::Application),
+    );
+    assert!(
+        timed_out.is_some(),
+        "the deploy timed out while the build ran"
+    );
+    assert!(
+        timed_out < build_over && build_over < app_deleted,
+        "the build was waited out before its application was deleted: {timed_out:?} {build_over:?} {app_deleted:?}"
+    );
+    assert_eq!(
+        api.polls.load(Ordering::SeqCst),
+        11,
+        "6 polls in the deploy phase, 5 in the rollback"
+    );
+    let verified = events.iter().find_map(|e| match &e.event {
+        Event::RollbackVerified { leftovers } => Some(leftovers.clone()),
+        _ => None,
+    });
+    assert_eq!(verified, Some(vec![]), "nothing left");
+    let state = simulator.state();
+    for list in ["projects", "applications", "domains"] {
+        assert_eq!(
+            state[list].as_array().map_or(0, Vec::len),
+            0,
+            "{list}: {state}"
+        );
+    }
 }

@@ -329,7 +329,7 @@ fn orchestrator_settings(settings: &Settings, health_url: String) -> orchestrato
             deploy_poll_interval: settings.timing.deploy_poll_interval,
             deploy_timeout: settings.timing.deploy_timeout,
             deploy_queue_timeout: settings.timing.deploy_queue_timeout,
-            rollback_build_wait: crate::defaults::ROLLBACK_BUILD_WAIT.value,
+            rollback_build_wait: settings.timing.rollback_build_wait,
             recovery: settings.recovery,
         },
         running_max: settings.running_max,

@@ -148,10 +148,16 @@ function follow(id, name) {
     $("result").className = "failure";
     const rolled = data.rollback === "complete"
       ? "Everything it created was removed."
-      : "Some resources could not be removed; the operators have the details.";
+      : "Rollback incomplete: " + leftOnDokploy(data.leftovers);
     $("result").replaceChildren("The deployment failed: " + data.message + ". " + rolled + " Receipt: ", receipt(data.headHash));
     addLine(event.lastEventId, data.message, "error");
   });
+}
+
+// What an incomplete rollback left, in the words the server recorded (DESIGN §6 `leftovers`).
+function leftOnDokploy(leftovers) {
+  if (!leftovers || leftovers.length === 0) return "some resources could not be removed; the operators have the details.";
+  return "left on Dokploy: " + leftovers.map((left) => left.detail).join("; ") + ".";
 }
 
 function receipt(hash) {

@@ -42,7 +42,8 @@ async function load(reset) {
     link.textContent = deployment.stackName;
     link.addEventListener("click", (event) => { event.preventDefault(); show(deployment).catch(report); });
     name.append(link);
-    row.append(name, cell(deployment.status), cell(deployment.phase), cell(deployment.started), cell(String(deployment.retries)));
+    const status = deployment.status + (deployment.rollback === "partial" ? " (rollback incomplete)" : "");
+    row.append(name, cell(status), cell(deployment.phase), cell(deployment.started), cell(String(deployment.retries)));
     $("rows").append(row);
   }
   next = page.next;
@@ -88,11 +89,35 @@ function eventItem(envelope, kind, data, bySeq) {
   return item;
 }
 
+// An incomplete rollback, as the ops list carries it: the steps not taken and what is left.
+function showLeftBehind(deployment) {
+  const skipped = deployment.skippedSteps || [];
+  const leftovers = deployment.leftovers || [];
+  const box = $("left-behind");
+  box.hidden = deployment.rollback !== "partial" && skipped.length === 0 && leftovers.length === 0;
+  if (box.hidden) return;
+  const heading = document.createElement("p");
+  heading.textContent = leftovers.length ? "Rollback incomplete: left on Dokploy:" : "Rollback incomplete.";
+  const list = document.createElement("ul");
+  for (const left of leftovers) {
+    const item = document.createElement("li");
+    item.textContent = left.kind + (left.id ? " " + left.id : "") + ": " + left.detail;
+    list.append(item);
+  }
+  for (const step of skipped) {
+    const item = document.createElement("li");
+    item.textContent = "Not deleted: " + step.kind + " " + step.id + ": " + step.reason;
+    list.append(item);
+  }
+  box.replaceChildren(heading, list);
+}
+
 async function show(deployment) {
   const { events } = await (await api("/api/deployments/" + deployment.id + "/events")).json();
   $("detail").hidden = false;
   $("detail-title").textContent = deployment.stackName + " (" + deployment.status + ")";
   $("receipt").textContent = deployment.headHash;
+  showLeftBehind(deployment);
   const items = [];
   const calls = new Map();
   const bySeq = new Map();

@@ -56,6 +56,8 @@ pub const DEPLOY_TIMEOUT: Flag = flag("deploy-timeout", "DEPLOY_TIMEOUT");
 pub const DEPLOY_QUEUE_TIMEOUT: Flag = flag("deploy-queue-timeout", "DEPLOY_QUEUE_TIMEOUT");
 /// `--dokploy-builds`.
 pub const DOKPLOY_BUILDS: Flag = flag("dokploy-builds", "DOKPLOY_BUILDS");
+/// `--rollback-build-wait`.
+pub const ROLLBACK_BUILD_WAIT: Flag = flag("rollback-build-wait", "ROLLBACK_BUILD_WAIT");
 /// `--retry-base`.
 pub const RETRY_BASE: Flag = flag("retry-base", "RETRY_BASE");
 /// `--retry-delay-max`.
@@ -96,7 +98,7 @@ pub const MIRROR: Flag = flag("mirror", "MIRROR_DIR");
 pub const SIMULATOR_API_KEY: Flag = flag("api-key", "SIMULATOR_API_KEY");
 
 /// Every flag of the portal in this table (the simulator's key is checked on its own).
-pub const PORTAL: [Flag; 30] = [
+pub const PORTAL: [Flag; 31] = [
     DOKPLOY_URL,
     DOKPLOY_API_KEY,
     STACK_IMAGE,
@@ -109,6 +111,7 @@ pub const PORTAL: [Flag; 30] = [
     DEPLOY_TIMEOUT,
     DEPLOY_QUEUE_TIMEOUT,
     DOKPLOY_BUILDS,
+    ROLLBACK_BUILD_WAIT,
     RETRY_BASE,
     RETRY_DELAY_MAX,
     RETRIES_MAX,

@@ -179,6 +179,11 @@ pub struct Config {
     /// more deployments wait in the portal's line, shown their place.
     #[arg(long, env = "DOKPLOY_BUILDS", default_value_t = defaults::DOKPLOY_BUILDS.to_string())]
     pub dokploy_builds: String,
+    /// How long a rollback waits for the deployment's still-running build before it deletes
+    /// the application (0s: never waits; past it the application is left and the rollback is
+    /// incomplete).
+    #[arg(long, env = "ROLLBACK_BUILD_WAIT", default_value = defaults::ROLLBACK_BUILD_WAIT.text)]
+    pub rollback_build_wait: String,
 
     /// The first retry's backoff ceiling (doubling up to --retry-delay-max, full jitter).
     #[arg(long, env = "RETRY_BASE", default_value = defaults::RETRY_BASE.text)]

@@ -99,6 +99,8 @@ pub struct Timings {
     pub deploy_timeout: Duration,
     /// How long a deploy may wait in Dokploy's queue, with no row (at least one interval).
     pub deploy_queue_timeout: Duration,
+    /// How long a rollback waits out a build that still runs (zero: it never waits).
+    pub rollback_build_wait: Duration,
 }
 
 /// Retries of failed Dokploy calls.
@@ -328,12 +330,17 @@ fn timings(config: &Config, r: &mut Refusals) -> Option<Timings> {
         &config.deploy_queue_timeout,
         "must be more than 0s (no build starts in no time)",
     ));
+    let rollback_build_wait = r.keep(check::duration(
+        flag::ROLLBACK_BUILD_WAIT,
+        &config.rollback_build_wait,
+    ));
     let timing = Timings {
         health_timeout: health_timeout?,
         health_interval: health_interval?,
         deploy_poll_interval: deploy_poll_interval?,
         deploy_timeout: deploy_timeout?,
         deploy_queue_timeout: deploy_queue_timeout?,
+        rollback_build_wait: rollback_build_wait?,
     };
     let interval = (
         flag::DEPLOY_POLL_INTERVAL,

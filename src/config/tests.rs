@@ -102,6 +102,7 @@ fn the_defaults_are_the_table_of_defaults() {
             .expect("not zero"),
         deploy_timeout: defaults::DEPLOY_TIMEOUT.value,
         deploy_queue_timeout: defaults::DEPLOY_QUEUE_TIMEOUT.value,
+        rollback_build_wait: defaults::ROLLBACK_BUILD_WAIT.value,
     };
     assert_eq!(checked.timing, timing);
     let retry = RetrySettings {
@@ -145,6 +146,7 @@ fn valid_values_are_accepted() {
     let table: &[&[&str]] = &[
         &[],
         &["--health-timeout=0s"],
+        &["--rollback-build-wait=0s"],
         &["--retries-max=0"],
         &["--retry-base=16s", "--retry-delay-max=16s"],
         &["--deploy-poll-interval=10m", "--deploy-timeout=10m"],
@@ -174,6 +176,7 @@ const INVALID: &[(&[&str], &[Flag])] = &[
     (&["--health-timeout=soon"], &[HEALTH_TIMEOUT]),
     (&["--deploy-poll-interval=0ms"], &[DEPLOY_POLL_INTERVAL]),
     (&["--deploy-timeout=0s"], &[DEPLOY_TIMEOUT]),
+    (&["--rollback-build-wait=later"], &[ROLLBACK_BUILD_WAIT]),
     (
         &["--deploy-poll-interval=2m", "--deploy-timeout=1m"],
         &[DEPLOY_POLL_INTERVAL, DEPLOY_TIMEOUT],
@@ -403,4 +406,16 @@ fn a_mirror_inside_the_ledger_directory_is_refused_naming_the_flag() {
         error.to_string().contains("--mirror (MIRROR_DIR)"),
         "{error}"
     );
+}
+
+#[test]
+fn the_rollback_build_wait_is_read_from_its_flag_and_zero_means_never_wait() {
+    for (args, expected) in [
+        (&[][..], defaults::ROLLBACK_BUILD_WAIT.value),
+        (&["--rollback-build-wait=90s"][..], Duration::from_secs(90)),
+        (&["--rollback-build-wait=0s"][..], Duration::ZERO),
+    ] {
+        let checked = settings(args).expect("valid");
+        assert_eq!(checked.timing.rollback_build_wait, expected, "{args:?}");
+    }
 }

@@ -364,7 +364,7 @@ pub fn next(state: &SagaState, settings: &Settings, now_ms: i64, executed: &Exec
         DeploymentStatus::InProgress => {}
     }
     if let Some(failed) = state.failure {
-        return rollback::next(state, settings, failed.seq, executed);
+        return rollback::next(state, settings, now_ms, failed.seq, executed);
     }
     let recovering = state.last_event == EventKind::RecoveryStarted;
     if recovering && settings.recovery == RecoveryPolicy::Rollback {

@@ -71,8 +71,25 @@ pub struct Failed {
 pub struct Rollback {
     /// Steps recorded as failed (in any run).
     pub steps_failed: u32,
+    /// Steps recorded as skipped (in any run).
+    pub steps_skipped: u32,
+    /// How many leftovers the verification recorded, once it has.
+    pub leftovers: Option<u32>,
     /// None while running; then whether nothing was left behind.
     pub complete: Option<bool>,
+}
+
+/// What the rollback's verification found for one created resource (run memory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Dokploy's resource 404: it is gone. (A route 404 never gets here: the verification
+    /// ends at the first one, since the saga cannot tell the two apart from the events.)
+    Gone,
+    /// Still there: what the lookup answered.
+    Found(ApiAnswer),
+    /// The lookup failed for good: with this HTTP status, if an answer came (Dokploy's own
+    /// text stays in the call's events).
+    Unchecked(Option<u16>),
 }
 
 /// What the current run learned that is not a decision of its own (see the module doc).
@@ -93,6 +110,12 @@ pub struct RunMemory {
     /// When this run took its build slot (unix ms); None until it has one. A slot never
     /// outlives its run: a resumed run takes one again.
     pub build_slot_ms: Option<i64>,
+    /// When this run's rollback began to wait out the deployment's build (its first poll).
+    pub build_wait_started_ms: Option<i64>,
+    /// The verification lookup in flight: its call number and the kind it looks at.
+    inspection: Option<(u32, ResourceKind)>,
+    /// What this run's verification found, kind by kind, in the order looked at.
+    pub verified: Vec<(ResourceKind, Verdict)>,
 }
 
 /// One deployment's decision state, folded from its own stream.
@@ -135,8 +158,10 @@ pub struct SagaState {
     pub failure: Option<Failed>,
     /// The rollback, once started.
     pub rollback: Option<Rollback>,
-    /// Resources the rollback dealt with (deleted, gone, or failed to delete).
+    /// Resources the rollback dealt with (deleted, gone, failed to delete, or skipped).
     pub rolled_back: Vec<(ResourceKind, ResourceId)>,
+    /// Of those, the ones the rollback left (its step failed or was skipped).
+    pub rollback_kept: Vec<(ResourceKind, ResourceId)>,
     /// The kind of the last event folded.
     pub last_event: EventKind,
     /// The seq of the last event folded.
@@ -171,6 +196,7 @@ impl SagaState {
             failure: None,
             rollback: None,
             rolled_back: Vec::new(),
+            rollback_kept: Vec::new(),
             last_event: EventKind::DeploymentRequested,
             last_seq: seq,
             run: RunMemory::default(),
@@ -217,13 +243,19 @@ impl SagaState {
                     self.health_entered_ms = Some(at);
                 }
             }
-            Event::ApiCallStarted { call, endpoint, .. } => self.call_started(*call, endpoint),
+            Event::ApiCallStarted { call, endpoint, .. } => {
+                self.call_started(*call, endpoint, at);
+            }
             Event::ApiCallSucceeded { call, answer, .. } => self.call_answered(*call, answer),
             Event::ApiCallFailed {
-                call, retry_in_ms, ..
+                call,
+                retry_in_ms,
+                status,
+                ..
             } => {
                 if retry_in_ms.is_none() {
                     self.lookup_done(*call, true);
+                    self.inspection_failed(*call, *status);
                 }
             }
             Event::ResourceFound { kind, id } => self.resource(*kind, id, false),
@@ -250,6 +282,8 @@ impl SagaState {
             Event::RollbackStarted
             | Event::RollbackStepSucceeded { .. }
             | Event::RollbackStepFailed { .. }
+            | Event::RollbackStepSkipped { .. }
+            | Event::RollbackVerified { .. }
             | Event::RollbackFinished { .. } => self.rollback_event(event),
             Event::DeploymentRequested { .. }
             | Event::HealthVerified { .. }
@@ -258,8 +292,6 @@ impl SagaState {
             | Event::CircuitHalfOpened
             | Event::CircuitClosed
             | Event::ServerStarted { .. }
-            | Event::RollbackStepSkipped { .. }
-            | Event::RollbackVerified { .. }
             | Event::BuildSlotWaiting { .. } => {}
         }
     }
@@ -281,15 +313,22 @@ impl SagaState {
         }
     }
 
-    fn call_started(&mut self, call: u32, endpoint: &str) {
+    fn call_started(&mut self, call: u32, endpoint: &str, at: i64) {
         self.last_call = self.last_call.max(call);
         let Some(procedure) = Procedure::from_name(endpoint) else {
             return;
         };
         self.attempted.insert(procedure);
-        // After the failure, the only lookups are the rollback's reconciliation.
+        // After the failure, the only lookups are the rollback's reconciliation, its build
+        // wait and its verification.
         if self.failure.is_some() {
             self.run.lookup = looked_up_kind(procedure).map(|kind| (call, kind));
+            if procedure == Procedure::DeploymentAll && self.run.build_wait_started_ms.is_none() {
+                self.run.build_wait_started_ms = Some(at);
+            }
+            if self.verifying() {
+                self.run.inspection = inspected_kind(procedure).map(|kind| (call, kind));
+            }
         }
     }
 
@@ -298,6 +337,37 @@ impl SagaState {
             self.run.last_project_environment = project.environment_id.clone();
         }
         self.lookup_done(call, false);
+        if let Some(kind) = self.inspection_done(call) {
+            let verdict = match answer {
+                ApiAnswer::Application(None) | ApiAnswer::Domain(None) => Verdict::Gone,
+                answer => Verdict::Found(answer.clone()),
+            };
+            self.run.verified.push((kind, verdict));
+        }
+    }
+
+    /// Notes a verification lookup that failed for good: Dokploy's 404 is "gone" (see
+    /// [`Verdict::Gone`]); anything else leaves the resource unchecked.
+    fn inspection_failed(&mut self, call: u32, status: Option<u16>) {
+        if let Some(kind) = self.inspection_done(call) {
+            let verdict = if status == Some(404) {
+                Verdict::Gone
+            } else {
+                Verdict::Unchecked(status)
+            };
+            self.run.verified.push((kind, verdict));
+        }
+    }
+
+    /// Ends the verification lookup `call`, if it is the one in flight: its kind.
+    fn inspection_done(&mut self, call: u32) -> Option<ResourceKind> {
+        match self.run.inspection {
+            Some((in_flight, kind)) if in_flight == call => {
+                self.run.inspection = None;
+                Some(kind)
+            }
+            _ => None,
+        }
     }
 
     /// Notes the end of the rollback lookup `call`, if it is the one in flight.
@@ -316,6 +386,10 @@ impl SagaState {
         self.resources.set(kind, id);
         if created {
             self.created.push((kind, id.clone()));
+            // Something new to undo: what a verification found before it no longer holds.
+            if let Some(rollback) = &mut self.rollback {
+                rollback.leftovers = None;
+            }
         }
         if kind == ResourceKind::Project {
             self.run.project_environment = self.run.last_project_environment.take();
@@ -330,6 +404,15 @@ impl SagaState {
             Event::RollbackStepFailed { kind, id, .. } => {
                 rollback.steps_failed += 1;
                 self.rolled_back.push((*kind, id.clone()));
+                self.rollback_kept.push((*kind, id.clone()));
+            }
+            Event::RollbackStepSkipped { kind, id, .. } => {
+                rollback.steps_skipped += 1;
+                self.rolled_back.push((*kind, id.clone()));
+                self.rollback_kept.push((*kind, id.clone()));
+            }
+            Event::RollbackVerified { leftovers } => {
+                rollback.leftovers = Some(u32::try_from(leftovers.len()).unwrap_or(u32::MAX));
             }
             Event::RollbackFinished { complete } => {
                 rollback.complete = Some(*complete);
@@ -357,9 +440,48 @@ impl SagaState {
         self.rolled_back.iter().any(|(k, i)| *k == kind && i == id)
     }
 
+    /// Whether the rollback left a resource of `kind` (its step failed or was skipped).
+    pub fn rollback_kept(&self, kind: ResourceKind) -> bool {
+        self.rollback_kept.iter().any(|(k, _)| *k == kind)
+    }
+
+    /// The resources this deployment created that a rollback deletes, in order of creation.
+    pub fn created_to_undo(&self) -> impl DoubleEndedIterator<Item = &(ResourceKind, ResourceId)> {
+        self.created
+            .iter()
+            .filter(|(kind, _)| UNDONE.contains(kind))
+    }
+
+    /// Whether the rollback dealt with every resource it deletes and has not verified yet:
+    /// a lookup of a resource now is the verification's.
+    pub fn verifying(&self) -> bool {
+        self.rollback
+            .is_some_and(|rollback| rollback.leftovers.is_none())
+            && self
+                .created_to_undo()
+                .all(|(kind, id)| self.rolled_back(*kind, id))
+    }
+
     /// Whether the rollback of this run has looked up `kind` already.
     pub fn looked_up(&self, kind: ResourceKind) -> bool {
         self.run.looked_up.contains(&kind)
+    }
+}
+
+/// The kinds a deployment creates and a rollback deletes, in the order they are created.
+pub const UNDONE: [ResourceKind; 3] = [
+    ResourceKind::Project,
+    ResourceKind::Application,
+    ResourceKind::Domain,
+];
+
+/// The kind a verification lookup (`project.one`, `application.one`, `domain.one`) looks at.
+fn inspected_kind(procedure: Procedure) -> Option<ResourceKind> {
+    match procedure {
+        Procedure::ProjectOne => Some(ResourceKind::Project),
+        Procedure::ApplicationOne => Some(ResourceKind::Application),
+        Procedure::DomainOne => Some(ResourceKind::Domain),
+        _ => None,
     }
 }
 

@@ -14,7 +14,7 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::rfc3339;
-use crate::deployment::{DeploymentStatus, Phase, RollbackOutcome};
+use crate::deployment::{DeploymentStatus, Leftover, Phase, ResourceKind, RollbackOutcome};
 use crate::http::AppState;
 use crate::http::error::{ApiError, json};
 use crate::http::extract::{DeploymentPath, Query};
@@ -164,9 +164,21 @@ struct Summary<'a> {
     completed: Option<String>,
     error: Option<FailureSummary<'a>>,
     rollback: Option<RollbackOutcome>,
+    /// What the rollback's verification found left on Dokploy.
+    leftovers: &'a [Leftover],
+    /// The rollback steps not taken, and why.
+    skipped_steps: Vec<SkippedSummary<'a>>,
     retries: u32,
     last_seq: u64,
     head_hash: String,
+}
+
+/// A rollback step not taken.
+#[derive(Debug, Serialize)]
+struct SkippedSummary<'a> {
+    kind: ResourceKind,
+    id: &'a str,
+    reason: &'a str,
 }
 
 #[derive(Debug, Serialize)]
@@ -193,6 +205,17 @@ impl<'a> Summary<'a> {
                 message: &failure.message,
             }),
             rollback: state.rollback_outcome(),
+            leftovers: state.leftovers(),
+            skipped_steps: state
+                .rollback
+                .iter()
+                .flat_map(|rollback| &rollback.skipped)
+                .map(|step| SkippedSummary {
+                    kind: step.kind,
+                    id: &step.id.0,
+                    reason: &step.reason,
+                })
+                .collect(),
             retries: state.retries,
             last_seq: state.last_seq.0,
             head_hash: state.head_hash.to_string(),

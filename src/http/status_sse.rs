@@ -22,7 +22,7 @@ use futures_util::Stream;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::deployment::{DeploymentStatus, Event, Phase, RollbackOutcome};
+use crate::deployment::{DeploymentStatus, Event, Leftover, Phase, RollbackOutcome};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::DeploymentPath;
@@ -291,6 +291,8 @@ struct Failed<'a> {
     phase: Phase,
     code: &'a str,
     rollback: RollbackOutcome,
+    /// What the rollback left on Dokploy (`[{kind, id, detail}]`; empty when nothing is).
+    leftovers: &'a [Leftover],
     head_hash: String,
 }
 
@@ -337,6 +339,7 @@ fn terminal(state: &DeploymentState) -> SseEvent {
         phase,
         code,
         rollback: state.rollback_outcome().unwrap_or(RollbackOutcome::Partial),
+        leftovers: state.leftovers(),
         head_hash,
     };
     message("error", state.last_seq, &data)

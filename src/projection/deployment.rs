@@ -12,7 +12,7 @@
 //! ([`crate::deployment::saga`]).
 
 use crate::deployment::{
-    DeploymentStatus, Event, Phase, ResourceId, ResourceKind, RollbackOutcome,
+    DeploymentStatus, Event, Leftover, Phase, ResourceId, ResourceKind, RollbackOutcome,
 };
 use crate::ids::{DeploymentId, Seq, StreamVersion};
 use crate::ledger::envelope::{Envelope, Hash};
@@ -60,12 +60,27 @@ pub struct Failure {
 }
 
 /// How a rollback went.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RollbackProgress {
     /// Resources that could not be deleted.
     pub steps_failed: u32,
+    /// Resources deliberately not deleted (deleting them was unsafe or could not be checked).
+    pub skipped: Vec<SkippedStep>,
+    /// What the verification found left on Dokploy (empty before it, and when nothing is).
+    pub leftovers: Vec<Leftover>,
     /// None while running; then whether every created resource is gone.
     pub outcome: Option<RollbackOutcome>,
+}
+
+/// A rollback step not taken, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedStep {
+    /// What was not deleted.
+    pub kind: ResourceKind,
+    /// Its Dokploy id.
+    pub id: ResourceId,
+    /// Why, in words an operator can act on.
+    pub reason: String,
 }
 
 /// Everything the read side knows about one deployment, as of its last folded event.
@@ -170,6 +185,8 @@ impl DeploymentState {
             Event::RollbackStarted
             | Event::RollbackStepSucceeded { .. }
             | Event::RollbackStepFailed { .. }
+            | Event::RollbackStepSkipped { .. }
+            | Event::RollbackVerified { .. }
             | Event::RollbackFinished { .. } => self.fold_rollback(envelope),
             _ => self.fold(envelope),
         }
@@ -220,6 +237,12 @@ impl DeploymentState {
         match &envelope.event {
             Event::RollbackStarted => self.switch_phase(Phase::RollingBack, envelope.at),
             Event::RollbackStepFailed { .. } => progress.steps_failed += 1,
+            Event::RollbackStepSkipped { kind, id, reason } => progress.skipped.push(SkippedStep {
+                kind: *kind,
+                id: id.clone(),
+                reason: reason.clone(),
+            }),
+            Event::RollbackVerified { leftovers } => progress.leftovers = leftovers.clone(),
             Event::RollbackFinished { complete } => {
                 progress.outcome = Some(RollbackOutcome::of(*complete));
                 self.switch_phase(Phase::Failed, envelope.at);
@@ -267,7 +290,14 @@ impl DeploymentState {
 
     /// How the rollback ended, once it has.
     pub fn rollback_outcome(&self) -> Option<RollbackOutcome> {
-        self.rollback?.outcome
+        self.rollback.as_ref()?.outcome
+    }
+
+    /// What the rollback's verification found left on Dokploy (empty: nothing, or not yet).
+    pub fn leftovers(&self) -> &[Leftover] {
+        self.rollback
+            .as_ref()
+            .map_or(&[][..], |rollback| rollback.leftovers.as_slice())
     }
 
     /// Whether the deployment is over (succeeded, or failed and rolled back).
@@ -362,11 +392,42 @@ mod tests {
             Event::RollbackFinished { complete: false },
         ]);
         assert_eq!(finished.rollback_outcome(), Some(RollbackOutcome::Partial));
-        assert_eq!(finished.rollback.map(|r| r.steps_failed), Some(1));
+        assert_eq!(finished.rollback.as_ref().map(|r| r.steps_failed), Some(1));
         assert_eq!(
             (finished.phase, finished.current_step.as_str()),
             (Phase::Failed, Phase::Failed.title())
         );
+    }
+
+    #[test]
+    fn deployment_state_keeps_skipped_steps_and_the_leftovers_of_an_incomplete_rollback() {
+        let skipped = Event::RollbackStepSkipped {
+            kind: ResourceKind::Project,
+            id: ResourceId("p1".into()),
+            reason: "the project still holds application blog (a2)".into(),
+        };
+        let left = Leftover {
+            kind: crate::deployment::LeftoverKind::Project,
+            id: Some(ResourceId("p1".into())),
+            detail: "the project shop (p1) is still on Dokploy".into(),
+        };
+        let verified = Event::RollbackVerified {
+            leftovers: vec![left.clone()],
+        };
+        let before = folded(vec![Event::RollbackStarted, skipped.clone()]);
+        assert_eq!(before.leftovers(), &[][..], "not verified yet");
+        let state = folded(vec![
+            Event::RollbackStarted,
+            skipped,
+            verified,
+            Event::RollbackFinished { complete: false },
+        ]);
+        let rollback = state.rollback.as_ref().expect("a rollback");
+        assert_eq!(rollback.skipped.len(), 1);
+        assert_eq!(rollback.skipped[0].kind, ResourceKind::Project);
+        assert_eq!(state.leftovers(), &[left][..]);
+        assert_eq!(state.rollback_outcome(), Some(RollbackOutcome::Partial));
+        assert_eq!(state.phase, Phase::Failed);
     }
 
     #[test]

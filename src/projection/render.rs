@@ -162,7 +162,7 @@ impl Narrator {
             | Event::ServerStarted { .. } => system(&envelope.event),
             Event::RollbackStepSkipped { kind, id, reason } => Said::new(
                 LogLevel::Warn,
-                format!("Left {kind} {id} in place: {reason}"),
+                format!("Did not delete {kind} {id}: {reason}"),
             ),
             Event::RollbackVerified { leftovers } => leftovers_said(leftovers),
             Event::DeployStarted { queued_ms, .. } => Said::info(format!(

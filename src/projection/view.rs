@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use crate::clock::rfc3339;
-use crate::deployment::{DeploymentStatus, Phase, ResourceId, RollbackOutcome};
+use crate::deployment::{DeploymentStatus, Leftover, Phase, ResourceId, RollbackOutcome};
 use crate::ledger::envelope::Envelope;
 use crate::projection::deployment::{DeploymentState, Resources};
 use crate::projection::logs::LogEntry;
@@ -94,6 +94,12 @@ pub struct DeploymentView {
     pub error: Option<ErrorView>,
     /// `complete` or `partial` once a rollback finished.
     pub rollback: Option<RollbackOutcome>,
+    /// What the rollback's verification found left on Dokploy: `[{kind, id, detail}]`; the
+    /// field is absent when nothing is left (or there was no rollback).
+    // Left out when empty, so that a deployment recorded before leftovers existed (every
+    // released ledger) is served exactly as before.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub leftovers: Vec<Leftover>,
     /// The last 50 log lines, oldest first.
     pub logs: Vec<LogEntryView>,
     /// The seq of the deployment's last event.
@@ -125,6 +131,7 @@ impl DeploymentView {
                 code: failure.code.clone(),
             }),
             rollback: state.rollback_outcome(),
+            leftovers: state.leftovers().to_vec(),
             logs: state.logs().iter().map(LogEntryView::of).collect(),
             last_seq: state.last_seq.0,
             head_hash: state.head_hash.to_string(),

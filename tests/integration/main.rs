@@ -27,6 +27,7 @@ mod private_files;
 mod projection_fold;
 mod read_only;
 mod replay;
+mod rollback_guards;
 mod server;
 mod simulator;
 mod subscription;

@@ -68,11 +68,13 @@ pub(crate) fn show(
     json: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
-    let view = DeploymentView::of(&state_of(events, id, at)?);
+    let state = state_of(events, id, at)?;
+    let view = DeploymentView::of(&state);
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&view)?)?;
     } else {
         write_view(&view, out)?;
+        write_left_behind(&state, out)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -90,6 +92,28 @@ fn state_of(
         .get(id)
         .cloned()
         .with_context(|| format!("no deployment {id} in this log{as_of}"))
+}
+
+/// The rollback steps not taken and what the verification found left, one line each, in words
+/// an operator can act on.
+fn write_left_behind(state: &DeploymentState, out: &mut impl Write) -> std::io::Result<()> {
+    let Some(rollback) = &state.rollback else {
+        return Ok(());
+    };
+    for step in &rollback.skipped {
+        writeln!(out, "skipped: {} {}: {}", step.kind, step.id, step.reason)?;
+    }
+    if !rollback.leftovers.is_empty() {
+        writeln!(out, "left on Dokploy:")?;
+    }
+    for leftover in &rollback.leftovers {
+        let id = leftover
+            .id
+            .as_ref()
+            .map_or_else(String::new, |id| format!(" {id}"));
+        writeln!(out, "  {}{id}: {}", leftover.kind, leftover.detail)?;
+    }
+    Ok(())
 }
 
 fn write_view(view: &DeploymentView, out: &mut impl Write) -> std::io::Result<()> {

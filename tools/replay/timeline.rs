@@ -101,7 +101,8 @@ fn call_of(event: &Event) -> Option<(u32, u32)> {
     }
 }
 
-/// Marks retries, give-ups, health polls, failures and rollback steps.
+/// Marks retries, give-ups, health polls, failures and rollback steps; a skipped rollback
+/// step and a verification that found leftovers get a warning.
 fn mark(event: &Event) -> &'static str {
     match event {
         Event::ApiCallFailed {
@@ -114,6 +115,9 @@ fn mark(event: &Event) -> &'static str {
         | Event::RollbackStepSucceeded { .. }
         | Event::RollbackStepFailed { .. }
         | Event::RollbackFinished { .. } => "⟲",
+        Event::RollbackStepSkipped { .. } => "⚠",
+        Event::RollbackVerified { leftovers } if !leftovers.is_empty() => "⚠",
+        Event::RollbackVerified { .. } => "⟲",
         _ => "",
     }
 }
@@ -229,5 +233,56 @@ mod tests {
         let error = timeline(&a_retried_call(), other, false, &mut out).expect_err("unknown");
         assert!(error.to_string().contains("no deployment"), "{error}");
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn timeline_and_show_print_skipped_steps_and_leftovers_of_an_incomplete_rollback() {
+        use stackledger::deployment::{Leftover, LeftoverKind, Phase, ResourceId, ResourceKind};
+        let mut events: Vec<Event> = a_retried_call().into_iter().map(|e| e.event).collect();
+        let project = ResourceId("prj1".into());
+        events.extend([
+            Event::DeploymentFailed {
+                phase: Phase::Deploying,
+                code: "deploy_timeout".into(),
+                message: "m".into(),
+            },
+            Event::RollbackStarted,
+            Event::RollbackStepSkipped {
+                kind: ResourceKind::Project,
+                id: project.clone(),
+                reason: "the project still holds application blog (app7)".into(),
+            },
+            Event::RollbackVerified {
+                leftovers: vec![Leftover {
+                    kind: LeftoverKind::Route,
+                    id: None,
+                    detail: "https://shop.example still answers 200".into(),
+                }],
+            },
+            Event::RollbackFinished { complete: false },
+        ]);
+        let events = envelopes(events);
+        let own: Vec<&Envelope> = events.iter().collect();
+        let rows = rows(&own).expect("the stream opens with its request");
+        let marks: Vec<_> = rows.iter().rev().take(3).map(|row| row.mark).collect();
+        assert_eq!(
+            marks,
+            ["⟲", "⚠", "⚠"],
+            "finished, verified with leftovers, skipped"
+        );
+        let skipped = &rows[rows.len() - 3].text;
+        assert!(skipped.starts_with("Did not delete project prj1: the project still holds"));
+        let mut out = Vec::new();
+        crate::show::show(&events, stream(), None, false, &mut out).expect("shows");
+        let shown = String::from_utf8(out).expect("utf-8");
+        assert!(
+            shown
+                .contains("skipped: project prj1: the project still holds application blog (app7)"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("left on Dokploy:\n  route: https://shop.example still answers 200"),
+            "{shown}"
+        );
     }
 }

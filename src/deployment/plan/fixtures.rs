@@ -390,7 +390,11 @@ impl Driver {
             Err(failure) => Event::ApiCallFailed {
                 call: self.call,
                 attempt: 1,
-                status: None,
+                status: match failure.class {
+                    FailureClass::Status { status } => Some(status),
+                    FailureClass::NoRoute => Some(404),
+                    _ => None,
+                },
                 error: failure.message.clone(),
                 duration_ms: 3,
                 retry_in_ms: None,

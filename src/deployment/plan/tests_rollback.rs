@@ -1,6 +1,7 @@
 //! Rollback as given(events) / when(the step just executed) / then(the next step).
 
 use crate::deployment::plan::fixtures::*;
+use crate::deployment::plan::rollback::fake::RollbackDokploy;
 use crate::deployment::plan::{CallFailure, Executed, FailureClass, Outcome, Step, next};
 use crate::deployment::saga::SagaState;
 use crate::deployment::{ApiAnswer, Event, EventKind, Phase, Request, ResourceKind};
@@ -54,31 +55,42 @@ pub(super) fn undone(
     let rollback = events
         .iter()
         .filter_map(|event| match event {
-            Event::RollbackStepSucceeded { kind, .. } | Event::RollbackStepFailed { kind, .. } => {
-                Some((event.kind(), Some(*kind)))
-            }
+            Event::RollbackStepSucceeded { kind, .. }
+            | Event::RollbackStepFailed { kind, .. }
+            | Event::RollbackStepSkipped { kind, .. } => Some((event.kind(), Some(*kind))),
             Event::ResourceCreated { kind, .. } => Some((event.kind(), Some(*kind))),
-            Event::RollbackStarted | Event::RollbackFinished { .. } => Some((event.kind(), None)),
+            Event::RollbackStarted
+            | Event::RollbackVerified { .. }
+            | Event::RollbackFinished { .. } => Some((event.kind(), None)),
             _ => None,
         })
         .collect();
     (rollback, end)
 }
 
-pub(super) fn deletes_work(request: Option<&Request>) -> Result<ApiAnswer, CallFailure> {
-    empty_dokploy(request)
+/// A Dokploy that holds what [`queued`] made and deletes it (see [`RollbackDokploy`]).
+pub(super) fn deletes_work() -> impl FnMut(Option<&Request>) -> Result<ApiAnswer, CallFailure> {
+    deletes_work_holding(&["app1"])
 }
 
-#[test]
-fn a_rollback_undoes_only_what_was_created_in_reverse_order_of_creation() {
-    use EventKind::{RollbackFinished, RollbackStarted, RollbackStepSucceeded as Deleted};
+/// The same, with a project that holds these applications.
+pub(super) fn deletes_work_holding(
+    holds: &[&'static str],
+) -> impl FnMut(Option<&Request>) -> Result<ApiAnswer, CallFailure> {
+    let mut dokploy = RollbackDokploy::holding(holds);
+    move |request| dokploy.answer(request)
+}
+
+/// Deployments that failed having created everything, all but a project they found, only
+/// the project, and nothing.
+fn histories_to_undo() -> (History, History, History, History) {
     let all = given(queued()).then(0, [failed(Phase::Deploying, "deploy_failed")]);
-    let mut found_project = vec![
+    let mut found = vec![
         phase(Phase::CreatingProject),
         found(Project, "prj0"),
         found(Environment, "env1"),
     ];
-    found_project.extend([
+    found.extend([
         created(Application, "app1"),
         created(Domain, "dom1"),
         failed(Phase::Deploying, "deploy_failed"),
@@ -88,6 +100,15 @@ fn a_rollback_undoes_only_what_was_created_in_reverse_order_of_creation() {
         failed(Phase::GettingEnvironment, "no_environment"),
     ]);
     let nothing = given([failed(Phase::CreatingProject, "dokploy_error")]);
+    (all, given(found), only_project, nothing)
+}
+
+#[test]
+fn a_rollback_undoes_only_what_was_created_in_reverse_order_of_creation() {
+    use EventKind::{
+        RollbackFinished, RollbackStarted, RollbackStepSucceeded as Deleted, RollbackVerified,
+    };
+    let (all, found_project, only_project, nothing) = histories_to_undo();
     let cases: Vec<(&str, SagaState, Vec<Undone>)> = vec![
         (
             "project, application, domain",
@@ -97,16 +118,18 @@ fn a_rollback_undoes_only_what_was_created_in_reverse_order_of_creation() {
                 (Deleted, Some(Domain)),
                 (Deleted, Some(Application)),
                 (Deleted, Some(Project)),
+                (RollbackVerified, None),
                 (RollbackFinished, None),
             ],
         ),
         (
             "a project found is never deleted",
-            given(found_project).live(),
+            found_project.live(),
             vec![
                 (RollbackStarted, None),
                 (Deleted, Some(Domain)),
                 (Deleted, Some(Application)),
+                (RollbackVerified, None),
                 (RollbackFinished, None),
             ],
         ),
@@ -116,17 +139,27 @@ fn a_rollback_undoes_only_what_was_created_in_reverse_order_of_creation() {
             vec![
                 (RollbackStarted, None),
                 (Deleted, Some(Project)),
+                (RollbackVerified, None),
                 (RollbackFinished, None),
             ],
         ),
         (
             "nothing created",
             nothing.live(),
-            vec![(RollbackStarted, None), (RollbackFinished, None)],
+            vec![
+                (RollbackStarted, None),
+                (RollbackVerified, None),
+                (RollbackFinished, None),
+            ],
         ),
     ];
     for (name, state, expected) in cases {
-        let (rollback, end) = undone(state, deletes_work);
+        let holds: &[&'static str] = if name == "only the project" {
+            &[]
+        } else {
+            &["app1"]
+        };
+        let (rollback, end) = undone(state, deletes_work_holding(holds));
         assert_eq!(rollback, expected, "{name}");
         assert_eq!(
             end,
@@ -195,12 +228,13 @@ fn a_failed_step_is_recorded_and_the_rollback_goes_on_to_a_partial_end() {
     let state = given(queued())
         .then(0, [failed(Phase::Deploying, "deploy_failed")])
         .live();
+    let mut dokploy = deletes_work();
     let (rollback, end) = undone(state, |request| match request {
         Some(Request::DeleteApplication { .. }) => Err(CallFailure {
             class: FailureClass::Status { status: 500 },
             message: "Dokploy answered 500: boom".into(),
         }),
-        other => empty_dokploy(other),
+        other => dokploy(other),
     });
     use EventKind::*;
     let kinds: Vec<EventKind> = rollback.iter().map(|(kind, _)| *kind).collect();
@@ -210,9 +244,11 @@ fn a_failed_step_is_recorded_and_the_rollback_goes_on_to_a_partial_end() {
             RollbackStarted,
             RollbackStepSucceeded,
             RollbackStepFailed,
-            RollbackStepSucceeded,
+            RollbackStepSkipped,
+            RollbackVerified,
             RollbackFinished
-        ]
+        ],
+        "the project stays: removing it would orphan the application's service"
     );
     assert_eq!(end, Step::Finish(Outcome::RolledBack { complete: false }));
 }
@@ -289,13 +325,14 @@ fn lost_domain() -> History {
 #[test]
 fn a_create_whose_answer_was_lost_is_looked_up_and_rolled_back_when_it_happened() {
     use EventKind::RollbackStepSucceeded as Deleted;
-    use EventKind::{ResourceCreated, RollbackFinished, RollbackStarted};
+    use EventKind::{ResourceCreated, RollbackFinished, RollbackStarted, RollbackVerified};
     let state = lost_application().live();
     let step = next(&state, &settings(), T0, &Executed::Recorded);
     assert_eq!(step, call_step(find_application()), "look it up first");
+    let mut dokploy = deletes_work_holding(&["app9"]);
     let it_happened = |request: Option<&Request>| match request {
         Some(Request::FindApplication { .. }) => Ok(application("app9")),
-        other => empty_dokploy(other),
+        other => dokploy(other),
     };
     let (rollback, end) = undone(state.clone(), it_happened);
     let expected = vec![
@@ -303,14 +340,21 @@ fn a_create_whose_answer_was_lost_is_looked_up_and_rolled_back_when_it_happened(
         (RollbackStarted, None),
         (Deleted, Some(Application)),
         (Deleted, Some(Project)),
+        (RollbackVerified, None),
         (RollbackFinished, None),
     ];
     assert_eq!(rollback, expected, "found: ours, so deleted, newest first");
     assert_eq!(end, Step::Finish(Outcome::RolledBack { complete: true }));
-    let (rollback, _) = undone(state, empty_dokploy);
+    let mut dokploy = deletes_work_holding(&[]);
+    let not_found = |request: Option<&Request>| match request {
+        Some(Request::FindApplication { .. }) => Ok(ApiAnswer::Application(None)),
+        other => dokploy(other),
+    };
+    let (rollback, _) = undone(state, not_found);
     let expected = vec![
         (RollbackStarted, None),
         (Deleted, Some(Project)),
+        (RollbackVerified, None),
         (RollbackFinished, None),
     ];
     assert_eq!(rollback, expected, "not found: nothing more to undo");

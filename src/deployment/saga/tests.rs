@@ -236,3 +236,64 @@ fn the_current_deploy_its_start_and_its_requeues_are_folded_and_the_slot_lasts_o
     );
     assert_eq!(state.requeued, 1, "what the events say outlives the run");
 }
+
+#[test]
+fn verification_lookups_are_remembered_only_after_every_step_and_only_for_the_run() {
+    let domain = || Event::ResourceCreated {
+        kind: ResourceKind::Domain,
+        id: rid("d"),
+    };
+    let failed = Event::DeploymentFailed {
+        phase: Phase::Deploying,
+        code: "deploy_failed".into(),
+        message: "m".into(),
+    };
+    let mut state = fold(&[domain(), failed, Event::RollbackStarted]);
+    state.begin_run(100);
+    state.apply(Seq(10), 100, &started(7, Procedure::DomainOne));
+    state.apply(
+        Seq(11),
+        100,
+        &answered(7, ApiAnswer::Domain(Some(rid("d")))),
+    );
+    assert!(
+        state.run.verified.is_empty(),
+        "before the step, not the verification's"
+    );
+    let deleted = Event::RollbackStepSucceeded {
+        kind: ResourceKind::Domain,
+        id: rid("d"),
+    };
+    state.apply(Seq(12), 100, &deleted);
+    assert!(state.verifying());
+    let not_found = Event::ApiCallFailed {
+        call: 8,
+        attempt: 1,
+        status: Some(404),
+        error: "Application not found".into(),
+        duration_ms: 1,
+        retry_in_ms: None,
+    };
+    let cases = [
+        (
+            answered(8, ApiAnswer::Domain(Some(rid("d")))),
+            Verdict::Found(ApiAnswer::Domain(Some(rid("d")))),
+        ),
+        (not_found, Verdict::Gone),
+        (gave_up(8, None), Verdict::Unchecked(Some(503))),
+    ];
+    for (outcome, verdict) in cases {
+        let mut looked = state.clone();
+        looked.apply(Seq(13), 100, &started(8, Procedure::DomainOne));
+        looked.apply(Seq(14), 100, &gave_up(8, Some(1_000)));
+        assert!(looked.run.verified.is_empty(), "a retry is not an outcome");
+        looked.apply(Seq(15), 100, &outcome);
+        assert_eq!(looked.run.verified, vec![(ResourceKind::Domain, verdict)]);
+        let verified = Event::RollbackVerified { leftovers: vec![] };
+        looked.apply(Seq(16), 100, &verified);
+        assert!(!looked.verifying(), "verified once");
+        assert_eq!(looked.rollback.and_then(|r| r.leftovers), Some(0));
+        looked.begin_run(200);
+        assert!(looked.run.verified.is_empty(), "a new run looks again");
+    }
+}

@@ -1,8 +1,25 @@
 //! Rollback as decisions: undo what this deployment created, in reverse order of creation,
-//! and nothing it found. First, every create whose answer was lost is looked up, so that what it
-//! made is rolled back too. A 404 means already gone; a step that still fails is recorded and
-//! the rollback goes on; while the breaker is open the rollback waits for it, and is never
-//! dropped. Every rollback event's `cause` is the failure it undoes.
+//! and nothing it found; then verify what is left. First, every create whose answer was lost is
+//! looked up, so that what it made is rolled back too. Then each created resource is deleted
+//! under the guards of `undo.rs` (only Dokploy's resource 404 counts as gone; a running build
+//! is waited out before its application is deleted; a project is removed only when verified
+//! empty), and `verify.rs` looks everything up again and records the leftovers. A step that
+//! fails or is skipped is recorded and the rollback goes on; while the breaker is open the
+//! rollback waits for it, and is never dropped. The rollback is complete only when no step
+//! failed or was skipped, no lookup failed and nothing is left. Every rollback event's `cause`
+//! is the failure it undoes.
+//!
+//! Like the rest of the core this must never do I/O or read a clock; a step recorded in an
+//! earlier run is never taken again.
+
+#[cfg(test)]
+pub(super) mod fake;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_verify;
+mod undo;
+mod verify;
 
 use std::time::Duration;
 
@@ -10,7 +27,7 @@ use crate::deployment::plan::{
     CallFailure, Executed, FailureClass, MESSAGE_BYTES_MAX, Settings, Step,
 };
 use crate::deployment::request::AnswerExt;
-use crate::deployment::saga::{SagaState, create_of};
+use crate::deployment::saga::{SagaState, UNDONE, create_of};
 use crate::deployment::{ApiAnswer, Event, Procedure, Request, ResourceId, ResourceKind, clip};
 use crate::ids::Seq;
 
@@ -18,16 +35,13 @@ use crate::ids::Seq;
 const BREAKER_WAIT_MIN: Duration = Duration::from_secs(1);
 
 /// The kinds a deployment creates, in the order it creates them.
-const CREATED: [ResourceKind; 3] = [
-    ResourceKind::Project,
-    ResourceKind::Application,
-    ResourceKind::Domain,
-];
+const CREATED: [ResourceKind; 3] = UNDONE;
 
-/// The next rollback step after the failure recorded at `failure`.
+/// The next rollback step after the failure recorded at `failure`, at `now_ms`.
 pub(super) fn next(
     state: &SagaState,
     settings: &Settings,
+    now_ms: i64,
     failure: Seq,
     executed: &Executed,
 ) -> Step {
@@ -37,10 +51,16 @@ pub(super) fn next(
     let Some(rollback) = state.rollback else {
         return caused(Event::RollbackStarted, failure);
     };
-    if let Some(step) = undo(state, failure, executed) {
+    if let Some(step) = undo::next(state, settings, now_ms, failure, executed) {
         return step;
     }
-    let complete = !state.run.lookup_failed && rollback.steps_failed == 0;
+    if rollback.leftovers.is_none() {
+        return verify::next(state, settings, failure, executed);
+    }
+    let complete = !state.run.lookup_failed
+        && rollback.steps_failed == 0
+        && rollback.steps_skipped == 0
+        && rollback.leftovers == Some(0);
     caused(Event::RollbackFinished { complete }, failure)
 }
 
@@ -131,55 +151,48 @@ fn found_id(kind: ResourceKind, answer: &ApiAnswer) -> Option<ResourceId> {
     }
 }
 
-/// Deletes the newest created resource not yet dealt with. None when none is left.
-fn undo(state: &SagaState, failure: Seq, executed: &Executed) -> Option<Step> {
-    let (kind, id) = state
-        .created
-        .iter()
-        .rev()
-        .find(|(kind, id)| CREATED.contains(kind) && !state.rolled_back(*kind, id))
-        .cloned()?;
-    let request = delete(kind, id.clone())?;
-    Some(match executed {
-        Executed::Called {
-            request: sent,
-            result,
-        } if *sent == request => match result {
-            Ok(_) => caused(Event::RollbackStepSucceeded { kind, id }, failure),
-            Err(f) if f.is_not_found() => {
-                caused(Event::RollbackStepSucceeded { kind, id }, failure)
-            }
-            Err(f) => match breaker_wait(f) {
-                Some(wait) => Step::Wait(wait),
-                None => {
-                    let error = clip(&f.message, MESSAGE_BYTES_MAX);
-                    caused(Event::RollbackStepFailed { kind, id, error }, failure)
-                }
-            },
-        },
-        // The same step again, after waiting out the open breaker.
-        Executed::Waited => Step::call(request),
-        _ => Step::Call {
-            request,
-            rollback_step: true,
-        },
-    })
-}
-
-fn delete(kind: ResourceKind, id: ResourceId) -> Option<Request> {
-    match kind {
-        ResourceKind::Domain => Some(Request::DeleteDomain { domain_id: id }),
-        ResourceKind::Application => Some(Request::DeleteApplication { application_id: id }),
-        ResourceKind::Project => Some(Request::RemoveProject { project_id: id }),
-        ResourceKind::Environment | ResourceKind::Deployment => None,
-    }
-}
-
 /// How long to wait before asking again, when the breaker refused the call.
 fn breaker_wait(failure: &CallFailure) -> Option<Duration> {
     match failure.class {
         FailureClass::Unavailable { retry_in } => Some(retry_in.max(BREAKER_WAIT_MIN)),
         _ => None,
+    }
+}
+
+/// The error a failed rollback step records: Dokploy's message, but a route 404 says in our
+/// words why it is not "gone".
+fn call_error(request: &Request, failure: &CallFailure) -> String {
+    let text = match failure.class {
+        FailureClass::NoRoute => why_failed(request.procedure(), failure.class),
+        _ => failure.message.clone(),
+    };
+    clip(&text, MESSAGE_BYTES_MAX)
+}
+
+/// Why a call failed, in our words only (what reasons and leftovers say; Dokploy's own text is
+/// in the call's events, for the ops API and the audit page).
+fn why_failed(procedure: Procedure, class: FailureClass) -> String {
+    match class {
+        FailureClass::NoRoute => format!(
+            "Dokploy answered 404 for {procedure} without naming it: the route is missing (a \
+             wrong DOKPLOY_URL, a proxy in front of Dokploy, or a Dokploy version without \
+             {procedure}), so nothing is counted as gone"
+        ),
+        FailureClass::Status { status } => format!("{procedure} failed with {status}"),
+        FailureClass::Unauthorized => format!("Dokploy refused the API key for {procedure}"),
+        FailureClass::Unreachable => format!("Dokploy did not answer {procedure}"),
+        FailureClass::BadAnswer => format!("{procedure} answered what StackLedger cannot read"),
+        FailureClass::Unavailable { .. } => {
+            format!("{procedure} was not sent (circuit breaker open)")
+        }
+    }
+}
+
+/// The first step of a rollback step (the crash point between steps comes before it).
+fn begin(request: Request) -> Step {
+    Step::Call {
+        request,
+        rollback_step: true,
     }
 }
 

@@ -7,10 +7,12 @@
 //! answers only.
 
 pub mod api;
+mod answer;
 pub mod breaker;
 pub mod caller;
 pub mod client;
 pub mod error;
+mod lookup;
 pub mod recorded;
 pub mod retry;
 mod wire;

@@ -222,7 +222,7 @@ impl Narrator {
         let endpoint = self.name_of(*call);
         let what = match status {
             Some(status) => format!("{endpoint} failed with {status}"),
-            None => format!("{endpoint} failed: {error}"),
+            None => format!("{endpoint} failed: {}", unanswered(error)),
         };
         let said = match retry_in_ms {
             Some(delay) => Said::new(
@@ -231,11 +231,13 @@ impl Narrator {
             ),
             None => Said::new(LogLevel::Error, format!("{what}, giving up")),
         };
-        // With a status the sentence leaves the recorded error out; the note keeps it.
+        // The sentence never quotes what Dokploy said (the public log shows it); the note
+        // keeps the recorded error for the ops timeline.
         let said = said.lasting(*duration_ms);
-        match status {
-            Some(_) => said.noting(error.as_str()),
-            None => said,
+        if status.is_some() || unanswered(error) != error.as_str() {
+            said.noting(error.as_str())
+        } else {
+            said
         }
     }
 
@@ -290,6 +292,19 @@ impl Narrator {
     fn name_of(&self, call: u32) -> String {
         self.endpoint(call)
             .map_or_else(|| format!("call {call}"), str::to_owned)
+    }
+}
+
+/// A failure without a status, in words that never quote Dokploy: a transport error's cause
+/// chain and a bad answer's body preview are left to the note. Our own sentences (a timeout,
+/// an answer over the cap, the open breaker) are kept as recorded.
+fn unanswered(error: &str) -> &str {
+    if error.starts_with("cannot reach Dokploy") {
+        "cannot reach Dokploy"
+    } else if error.starts_with("unexpected Dokploy response") {
+        "Dokploy's answer was not what the procedure returns"
+    } else {
+        error
     }
 }
 

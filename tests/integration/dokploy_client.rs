@@ -302,6 +302,7 @@ async fn malformed_huge_dropped_and_hung_answers_are_clear_errors() {
         stackledger::dokploy::client::ClientOptions {
             timeout: std::time::Duration::from_secs(30),
             body_bytes_max: 1 << 20,
+            ..Default::default()
         },
     )
     .expect("builds");

@@ -51,7 +51,10 @@ pub(super) fn deploy(
                 request: Request::Deploy { .. },
                 result: Ok(_),
             } => Step::record(Event::DeployQueued { title }),
-            Executed::Called { result: Err(f), .. } => failed_call(phase, f),
+            Executed::Called {
+                request,
+                result: Err(f),
+            } => failed_call(phase, request, f),
             _ => Step::call(Request::Deploy {
                 application_id,
                 title,
@@ -66,7 +69,10 @@ pub(super) fn deploy(
             let since = (*queued_ms).max(state.run.started_ms);
             polled(settings, title, answer, elapsed(since, now_ms))
         }
-        Executed::Called { result: Err(f), .. } => failed_call(phase, f),
+        Executed::Called {
+                request,
+                result: Err(f),
+            } => failed_call(phase, request, f),
         _ => Step::call(Request::ListDeployments { application_id }),
     })
 }

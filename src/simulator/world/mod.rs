@@ -18,6 +18,7 @@ mod deployment;
 mod domain;
 mod input;
 mod project;
+mod search;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -104,6 +105,7 @@ impl World {
             Procedure::DomainDelete => self.domain_delete(input),
             Procedure::DeploymentAll => self.deployment_all(input),
             Procedure::DomainOne => self.domain_one(input),
+            Procedure::ProjectSearch => self.project_search(input),
         }
     }
 

@@ -254,7 +254,7 @@ async fn dokploy_errors_keep_status_message_and_code() {
     }
     simulator.add_fault(Fault {
         retry_after: Some(7),
-        ..Fault::on("project.all").status(429)
+        ..Fault::on("project.search").status(429)
     });
     match client
         .call(&Request::FindProject { name: "x".into() })
@@ -275,7 +275,7 @@ async fn malformed_huge_dropped_and_hung_answers_are_clear_errors() {
     let find = Request::FindProject { name: "x".into() };
     simulator.add_fault(Fault {
         malformed: true,
-        ..Fault::on("project.all")
+        ..Fault::on("project.search")
     });
     let error = client
         .call(&find)
@@ -285,7 +285,7 @@ async fn malformed_huge_dropped_and_hung_answers_are_clear_errors() {
         matches!(
             error,
             DokployError::UnexpectedResponse {
-                operation: Procedure::ProjectAll,
+                operation: Procedure::ProjectSearch,
                 ..
             }
         ),
@@ -293,7 +293,7 @@ async fn malformed_huge_dropped_and_hung_answers_are_clear_errors() {
     );
     simulator.add_fault(Fault {
         huge_bytes: Some(10 * 1024 * 1024),
-        ..Fault::on("project.all")
+        ..Fault::on("project.search")
     });
     // A patient client: the cap, not the clock, must stop this one.
     let patient = stackledger::dokploy::client::DokployClient::new(
@@ -313,13 +313,13 @@ async fn malformed_huge_dropped_and_hung_answers_are_clear_errors() {
     assert_eq!(
         error,
         DokployError::ResponseTooLarge {
-            operation: Procedure::ProjectAll,
+            operation: Procedure::ProjectSearch,
             limit: 1 << 20
         }
     );
     simulator.add_fault(Fault {
         drop: true,
-        ..Fault::on("project.all")
+        ..Fault::on("project.search")
     });
     let error = client.call(&find).await.expect_err("the connection broke");
     assert!(
@@ -329,7 +329,7 @@ async fn malformed_huge_dropped_and_hung_answers_are_clear_errors() {
     assert!(error.outcome_unknown());
     simulator.add_fault(Fault {
         hang: true,
-        ..Fault::on("project.all")
+        ..Fault::on("project.search")
     });
     let impatient = client_with_timeout(&simulator, SIM_KEY, 1 << 20, Duration::from_millis(300));
     let error = impatient.call(&find).await.expect_err("no answer");

@@ -360,3 +360,140 @@ async fn a_dokploy_that_is_not_there_is_a_transport_error_that_was_never_sent() 
     );
     assert!(error.is_retryable() && !error.outcome_unknown());
 }
+
+#[tokio::test]
+async fn a_404_is_a_resource_404_only_when_dokploy_names_the_procedure() {
+    let simulator = simulator().await;
+    let client = client(&simulator);
+    let gone = Request::DeleteDomain {
+        domain_id: ResourceId("nope".into()),
+    };
+    let error = client.call(&gone).await.expect_err("no such domain");
+    assert!(error.is_not_found(), "a resource 404 is gone: {error:?}");
+    // A base URL one level off makes every route a 404 without `data.path`.
+    let mut wrong = simulator.origin();
+    wrong.set_path("/dokploy");
+    let key = stackledger::config::ApiKey::new(SIM_KEY).expect("valid");
+    let options = stackledger::dokploy::client::ClientOptions::default();
+    let lost = stackledger::dokploy::client::DokployClient::new(&wrong, key, options)
+        .expect("builds");
+    let error = lost.call(&gone).await.expect_err("no such route");
+    assert_eq!(
+        error,
+        DokployError::NoRoute {
+            procedure: Procedure::DomainDelete
+        }
+    );
+    assert!(!error.is_not_found(), "a missing route is never gone");
+    assert!(error.to_string().contains("DOKPLOY_URL"), "{error}");
+}
+
+#[tokio::test]
+async fn the_project_lookup_searches_and_keeps_the_oldest_exact_match() {
+    let simulator = simulator().await;
+    let client = client(&simulator);
+    let (oldest, environment, _, _) = provision(&client, "shop").await;
+    for name in ["shop", "shopping", "workshop"] {
+        answer(&client, Request::CreateProject { name: name.into() }).await;
+    }
+    let find = Request::FindProject {
+        name: "shop".into(),
+    };
+    let found = answer(&client, find.clone())
+        .await
+        .project(Procedure::ProjectSearch)
+        .expect("a project answer")
+        .expect("found");
+    assert_eq!(found.project_id, oldest);
+    assert_eq!(found.environment_id, Some(environment));
+    let sent: Vec<String> = simulator
+        .requests()
+        .into_iter()
+        .map(|request| request.procedure)
+        .collect();
+    assert!(sent.contains(&"project.search".to_owned()), "{sent:?}");
+    assert!(!sent.contains(&"project.all".to_owned()), "{sent:?}");
+    let missing = Request::FindProject {
+        name: "shops".into(),
+    };
+    let none = answer(&client, missing).await.project(Procedure::ProjectSearch);
+    assert_eq!(none.expect("a project answer"), None);
+}
+
+#[tokio::test]
+async fn a_dokploy_without_search_is_asked_for_its_list_from_then_on() {
+    let simulator = simulator().await;
+    let client = client(&simulator);
+    let (oldest, environment, _, _) = provision(&client, "shop").await;
+    answer(&client, Request::CreateProject { name: "shop".into() }).await;
+    // An older Dokploy: project.search is a route 404 (no NOT_FOUND naming it).
+    simulator.add_fault(Fault::on("project.search").status(404).times(100));
+    let find = Request::FindProject {
+        name: "shop".into(),
+    };
+    for _ in 0..2 {
+        let found = answer(&client, find.clone())
+            .await
+            .project(Procedure::ProjectSearch)
+            .expect("a project answer")
+            .expect("found");
+        assert_eq!(found.project_id, oldest);
+        assert_eq!(found.environment_id, Some(environment.clone()));
+    }
+    let searches = simulator
+        .requests()
+        .iter()
+        .filter(|request| request.procedure == "project.search")
+        .count();
+    assert_eq!(searches, 1, "search is not asked again once it is missing");
+}
+
+#[tokio::test]
+async fn registry_credentials_are_empty_strings_and_the_server_id_is_sent_when_set() {
+    let simulator = simulator().await;
+    let key = stackledger::config::ApiKey::new(SIM_KEY).expect("valid");
+    let options = stackledger::dokploy::client::ClientOptions {
+        server_id: Some("srv_0123456789abcdefgh".into()),
+        ..Default::default()
+    };
+    let client =
+        stackledger::dokploy::client::DokployClient::new(&simulator.origin(), key, options)
+            .expect("builds");
+    let (_, _, application, _) = provision(&client, "shop").await;
+    let save = Request::SaveDockerProvider {
+        application_id: application,
+        image: "nginx:1".into(),
+    };
+    answer(&client, save).await;
+    let requests = simulator.requests();
+    let input = |procedure: &str| {
+        requests
+            .iter()
+            .find(|request| request.procedure == procedure)
+            .map(|request| request.input.clone())
+            .expect("sent")
+    };
+    assert_eq!(input("application.create")["serverId"], "srv_0123456789abcdefgh");
+    let saved = input("application.saveDockerProvider");
+    for field in ["username", "password", "registryUrl"] {
+        assert_eq!(saved[field], "", "{field}: {saved}");
+    }
+    let plain = crate::support::client(&simulator);
+    let other = answer(&plain, Request::CreateProject { name: "blog".into() })
+        .await
+        .project(Procedure::ProjectCreate)
+        .expect("a project answer")
+        .expect("created");
+    let create = Request::CreateApplication {
+        environment_id: other.environment_id.expect("an environment"),
+        name: "blog".into(),
+    };
+    answer(&plain, create).await;
+    let last = simulator
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|request| request.procedure == "application.create")
+        .expect("sent");
+    assert!(last.input.get("serverId").is_none(), "{}", last.input);
+}

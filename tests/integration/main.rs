@@ -25,6 +25,7 @@ mod private_files;
 mod projection_fold;
 mod read_only;
 mod replay;
+mod secret_echo;
 mod server;
 mod simulator;
 mod subscription;

@@ -104,7 +104,7 @@ impl DokployClient {
         let (sender, receiver) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
         let wanted = name.to_owned();
         let parser = tokio::task::spawn_blocking(move || {
-            let mut reader = ChunkReader::new(receiver);
+            let mut reader = std::io::BufReader::new(ChunkReader::new(receiver));
             let found = oldest_named(&mut reader, &wanted);
             // Whatever follows the list is read too, so a cap or a transport error behind it
             // is noticed; and the sender never waits on a parser that has stopped.

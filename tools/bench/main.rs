@@ -8,6 +8,9 @@
 //! to sled's raw scan of it; disk bytes per event), and prints each ledger figure beside its
 //! raw reference and the ratio.
 //!
+//! `stackledger-bench lookup` finds one project among 50,000 through `project.search` and
+//! through the streamed `project.all`, printing answer bytes, time and peak memory growth.
+//!
 //! `stackledger-bench append --data-dir DIR` appends without end from several tasks and
 //! prints every acknowledged seq on its own line, so that a test can kill it mid-stream and
 //! check that every printed seq survived.
@@ -18,6 +21,7 @@ mod drive;
 mod http_bench;
 mod ledger_bench;
 mod load;
+mod lookup_bench;
 mod orchestrator_bench;
 mod sse_bench;
 
@@ -57,6 +61,8 @@ enum Command {
     Drive(drive::DriveArgs),
     /// Appends from several tasks until killed, printing each acknowledged seq.
     Append(load::AppendArgs),
+    /// The client's project lookup among many projects: search, then the streamed listing.
+    Lookup(lookup_bench::LookupArgs),
 }
 
 impl Command {
@@ -70,6 +76,7 @@ impl Command {
             Command::Sse(args) => sse_bench::fan_out(args).await,
             Command::Drive(args) => drive::run(args).await,
             Command::Append(args) => load::append_until_killed(args).await,
+            Command::Lookup(args) => lookup_bench::run(args).await,
         }
     }
 }

@@ -210,7 +210,10 @@ mod tests {
         let cleaned = scrubber().scrub(text);
         assert!(cleaned.contains(REDACTED), "{text:?} → {cleaned:?}");
         let lower = cleaned.to_ascii_lowercase();
-        for form in forms(KEY).iter().chain(&forms("admin-token-0123456789abcdef")) {
+        for form in forms(KEY)
+            .iter()
+            .chain(&forms("admin-token-0123456789abcdef"))
+        {
             let form = form.to_ascii_lowercase();
             assert!(!lower.contains(&form), "{form:?} left in {cleaned:?}");
         }
@@ -243,13 +246,19 @@ mod tests {
             format!("Invalid API key {}", key.to_ascii_uppercase()),
             format!("Invalid API key {}", key.to_ascii_lowercase()),
             format!("GET /api/x?key={}", percent(key, false)),
-            format!("GET /api/x?key={}", percent(key, false).to_ascii_lowercase()),
+            format!(
+                "GET /api/x?key={}",
+                percent(key, false).to_ascii_lowercase()
+            ),
             format!("form key={}", percent(key, true)),
             format!(r#"{{"message":"{}"}}"#, json_escaped(key, false)),
             format!(r#"{{"message":"{}"}}"#, json_escaped(key, true)),
             format!("basic {}", base64(key.as_bytes(), STANDARD)),
             format!("basic {}", base64(key.as_bytes(), URL_SAFE)),
-            format!("basic {}.", base64(key.as_bytes(), URL_SAFE).trim_end_matches('=')),
+            format!(
+                "basic {}.",
+                base64(key.as_bytes(), URL_SAFE).trim_end_matches('=')
+            ),
             format!("authorization: Bearer {key}"),
             format!("authorization: bearer {}", key.to_ascii_lowercase()),
             "token admin-token-0123456789ABCDEF echoed".to_owned(),
@@ -263,7 +272,10 @@ mod tests {
     #[test]
     fn a_text_cut_inside_a_secret_loses_the_secret_s_first_characters() {
         let cut = format!("Invalid API key {}", &KEY[..12]);
-        assert_eq!(scrubber().scrub(&cut), format!("Invalid API key {REDACTED}"));
+        assert_eq!(
+            scrubber().scrub(&cut),
+            format!("Invalid API key {REDACTED}")
+        );
         // Fewer than six characters are too little to be a secret's start.
         assert_eq!(scrubber().scrub("ends in sk_Li"), "ends in sk_Li");
     }
@@ -283,6 +295,9 @@ mod tests {
     fn debug_never_shows_a_secret() {
         let shown = format!("{:?}", scrubber());
         assert!(!shown.contains("sk_"), "{shown}");
-        assert!(!shown.to_ascii_lowercase().contains("admin-token"), "{shown}");
+        assert!(
+            !shown.to_ascii_lowercase().contains("admin-token"),
+            "{shown}"
+        );
     }
 }

@@ -111,4 +111,3 @@ fn names_procedure(body: Option<&wire::ErrorBody>, procedure: Procedure) -> bool
     body.code.as_deref() == Some("NOT_FOUND")
         && path.is_some_and(|path| path.eq_ignore_ascii_case(procedure.name()))
 }
-

@@ -114,7 +114,9 @@ impl DokployClient {
         procedure: Procedure,
         query: &[(&str, &str)],
     ) -> Result<T, DokployError> {
-        let response = self.answer(procedure, self.get_request(procedure, query)?).await?;
+        let response = self
+            .answer(procedure, self.get_request(procedure, query)?)
+            .await?;
         let body = self.body(procedure, response).await?;
         self.parse(procedure, &body)
     }

@@ -87,9 +87,8 @@ impl DokployClient {
             Err(error) if error.is_not_found() => return Ok(Some(None)),
             Err(error) => return Err(error),
         };
-        let environment = wire::default_environment(&project.environments, |e| {
-            (e.name.as_str(), e.is_default)
-        });
+        let environment =
+            wire::default_environment(&project.environments, |e| (e.name.as_str(), e.is_default));
         Ok(Some(Some(ProjectAnswer {
             project_id: ResourceId(project_id),
             environment_id: environment.map(|e| ResourceId(e.environment_id.clone())),
@@ -273,7 +272,11 @@ mod tests {
             sender.send(piece.to_vec()).await.expect("the parser reads");
         }
         drop(sender);
-        let project = parser.await.expect("joins").expect("parses").expect("found");
+        let project = parser
+            .await
+            .expect("joins")
+            .expect("parses")
+            .expect("found");
         assert_eq!(project.project_id, ResourceId("p".into()));
     }
 }

@@ -6,8 +6,8 @@
 //! (`wire`) never leave this module: the rest of the crate sees the domain's typed requests and
 //! answers only.
 
-pub mod api;
 mod answer;
+pub mod api;
 pub mod breaker;
 pub mod caller;
 pub mod client;

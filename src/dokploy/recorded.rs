@@ -242,3 +242,35 @@ impl DokployApi for RecordedDokploy {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_404s_map_back_to_route_or_resource_as_the_client_told_them() {
+        let asked = Procedure::DomainDelete;
+        let route = DokployError::NoRoute { procedure: asked }.to_string();
+        assert_eq!(
+            failure(asked, 404, &route),
+            DokployError::NoRoute { procedure: asked }
+        );
+        // Recorded by 0.1.0, which wrote every 404 as `Dokploy answered 404: <message>`.
+        let old_route = failure(asked, 404, "Dokploy answered 404: Not found");
+        assert_eq!(old_route, DokployError::NoRoute { procedure: asked });
+        let gone = failure(asked, 404, "Dokploy answered 404: Domain not found");
+        assert!(gone.is_not_found(), "{gone:?}");
+        assert_eq!(gone.to_string(), "Dokploy answered 404: Domain not found");
+        let failed = failure(asked, 500, "Dokploy answered 500: boom");
+        assert_eq!(failed.status(), Some(500));
+        assert_eq!(failed.to_string(), "Dokploy answered 500: boom");
+    }
+
+    #[test]
+    fn a_lookup_recorded_as_project_all_answers_project_search() {
+        assert!(answers("project.all", Procedure::ProjectSearch));
+        assert!(answers("project.search", Procedure::ProjectSearch));
+        assert!(!answers("project.all", Procedure::ProjectOne));
+        assert!(!answers("environment.one", Procedure::ProjectSearch));
+    }
+}

@@ -139,10 +139,10 @@ pub(crate) struct EnvironmentHead {
 
 /// The default environment: the one marked `isDefault`, else (Dokploy v0.25.0-v0.26.0, which
 /// has no such column) the one named `production`, which `project.create` makes.
-pub(crate) fn default_environment<'a, T>(
-    environments: &'a [T],
+pub(crate) fn default_environment<T>(
+    environments: &[T],
     head: impl Fn(&T) -> (&str, bool),
-) -> Option<&'a T> {
+) -> Option<&T> {
     environments
         .iter()
         .find(|environment| head(environment).1)

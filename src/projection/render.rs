@@ -445,6 +445,54 @@ pub fn human_ms(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_call_failure_without_status_never_quotes_what_dokploy_sent() {
+        let mut narrator = Narrator::default();
+        let stream = crate::ids::DeploymentId::from_uuid(uuid::Uuid::from_u128(1));
+        let started = Event::ApiCallStarted {
+            call: 1,
+            attempt: 1,
+            method: crate::deployment::HttpMethod::Get,
+            endpoint: "project.search".into(),
+        };
+        narrator.line(&crate::projection::fixture::envelope(stream, 1, 1, started));
+        let failed = |error: &str| Event::ApiCallFailed {
+            call: 1,
+            attempt: 1,
+            status: None,
+            error: error.into(),
+            duration_ms: 3,
+            retry_in_ms: None,
+        };
+        let bad = "unexpected Dokploy response to project.search: expected value (body starts \"<html>oops\")";
+        let line = narrator.line(&crate::projection::fixture::envelope(
+            stream,
+            2,
+            2,
+            failed(bad),
+        ));
+        assert_eq!(
+            line.text,
+            "project.search failed: Dokploy's answer was not what the procedure returns, giving up"
+        );
+        assert_eq!(
+            line.note.as_deref(),
+            Some(bad),
+            "the timeline keeps the detail"
+        );
+        let timeout = "Dokploy did not answer within 30000 ms";
+        let line = narrator.line(&crate::projection::fixture::envelope(
+            stream,
+            3,
+            3,
+            failed(timeout),
+        ));
+        assert_eq!(
+            line.text,
+            format!("project.search failed: {timeout}, giving up")
+        );
+    }
     use crate::deployment::{
         ApplicationAnswer, DeploymentRow, HttpMethod, Phase, ProjectAnswer, ResourceId,
         ResourceKind,

@@ -284,7 +284,11 @@ async fn retries_stop_after_five_and_the_last_failure_says_so() {
         error,
         Err(CallError::Dokploy(DokployError::Status { status: 502, .. }))
     ));
-    assert_eq!(rig.sent("project.search"), 6, "one attempt and five retries");
+    assert_eq!(
+        rig.sent("project.search"),
+        6,
+        "one attempt and five retries"
+    );
     let delays = retry_delays(&rig.stream_events());
     assert_eq!(delays.len(), 6);
     assert!(delays[..5].iter().all(Option::is_some));
@@ -419,7 +423,11 @@ async fn a_failed_probe_opens_the_breaker_again() {
         error,
         Err(CallError::Dokploy(DokployError::CircuitOpen { .. }))
     ));
-    assert_eq!(rig.sent("project.search"), 6, "exactly one probe went through");
+    assert_eq!(
+        rig.sent("project.search"),
+        6,
+        "exactly one probe went through"
+    );
     use EventKind::{CircuitHalfOpened, CircuitOpened};
     assert_eq!(
         kinds(&rig.system_events()),
@@ -535,4 +543,63 @@ async fn the_api_key_never_reaches_the_ledger_the_logs_or_an_error() {
         !contains(&logs, CANARY.as_bytes()),
         "the key is in the logs"
     );
+}
+
+/// The golden log's envelopes, verified as read (`<seq> <hex>` per line).
+fn golden_envelopes() -> Vec<stackledger::ledger::envelope::Envelope> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events/golden/scenario.log");
+    let text = std::fs::read_to_string(path).expect("the golden log reads");
+    let mut verifier = stackledger::ledger::Verifier::new();
+    text.lines()
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let (seq, hex) = line.split_once(' ').expect("`<seq> <hex>`");
+            let bytes: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .map(|at| u8::from_str_radix(&hex[at..at + 2], 16).expect("hex"))
+                .collect();
+            let seq = stackledger::ids::Seq(seq.parse().expect("a seq"));
+            verifier
+                .record(seq, &bytes)
+                .expect("the golden log verifies")
+        })
+        .collect()
+}
+
+#[test]
+fn regression_12_the_golden_log_redrives_without_divergence() {
+    // Recorded by 0.1.0: the project lookup under `project.all`, 404s as
+    // `Dokploy answered 404: …`. The recorded stand-in must still answer every call.
+    let envelopes = golden_envelopes();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("golden.ndjson");
+    let lines: Vec<String> = envelopes
+        .iter()
+        .map(|envelope| serde_json::to_string(envelope).expect("serializes"))
+        .collect();
+    std::fs::write(&file, lines.join("\n") + "\n").expect("written");
+    let file = file.to_str().expect("utf-8");
+    let mut streams: Vec<String> = Vec::new();
+    for envelope in &envelopes {
+        let id = envelope.stream.to_string();
+        let requested = matches!(
+            envelope.event,
+            stackledger::deployment::Event::DeploymentRequested { .. }
+        );
+        if requested && !streams.contains(&id) {
+            streams.push(id);
+        }
+    }
+    assert!(!streams.is_empty(), "the golden log holds deployments");
+    for id in &streams {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_stackledger-replay"))
+            .args(["--file", file, "--json", "redrive", id.as_str()])
+            .args(["--health-interval", "1ms"])
+            .env_remove("ADMIN_TOKEN")
+            .output()
+            .expect("the replay tool runs");
+        let answer: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|_| panic!("{id}: {}", String::from_utf8_lossy(&output.stderr)));
+        eprintln!("REDRIVE {id}: {}", answer["divergence"]);
+    }
 }

@@ -375,8 +375,8 @@ async fn a_404_is_a_resource_404_only_when_dokploy_names_the_procedure() {
     wrong.set_path("/dokploy");
     let key = stackledger::config::ApiKey::new(SIM_KEY).expect("valid");
     let options = stackledger::dokploy::client::ClientOptions::default();
-    let lost = stackledger::dokploy::client::DokployClient::new(&wrong, key, options)
-        .expect("builds");
+    let lost =
+        stackledger::dokploy::client::DokployClient::new(&wrong, key, options).expect("builds");
     let error = lost.call(&gone).await.expect_err("no such route");
     assert_eq!(
         error,
@@ -416,7 +416,9 @@ async fn the_project_lookup_searches_and_keeps_the_oldest_exact_match() {
     let missing = Request::FindProject {
         name: "shops".into(),
     };
-    let none = answer(&client, missing).await.project(Procedure::ProjectSearch);
+    let none = answer(&client, missing)
+        .await
+        .project(Procedure::ProjectSearch);
     assert_eq!(none.expect("a project answer"), None);
 }
 
@@ -425,7 +427,13 @@ async fn a_dokploy_without_search_is_asked_for_its_list_from_then_on() {
     let simulator = simulator().await;
     let client = client(&simulator);
     let (oldest, environment, _, _) = provision(&client, "shop").await;
-    answer(&client, Request::CreateProject { name: "shop".into() }).await;
+    answer(
+        &client,
+        Request::CreateProject {
+            name: "shop".into(),
+        },
+    )
+    .await;
     // An older Dokploy: project.search is a route 404 (no NOT_FOUND naming it).
     simulator.add_fault(Fault::on("project.search").status(404).times(100));
     let find = Request::FindProject {
@@ -473,17 +481,25 @@ async fn registry_credentials_are_empty_strings_and_the_server_id_is_sent_when_s
             .map(|request| request.input.clone())
             .expect("sent")
     };
-    assert_eq!(input("application.create")["serverId"], "srv_0123456789abcdefgh");
+    assert_eq!(
+        input("application.create")["serverId"],
+        "srv_0123456789abcdefgh"
+    );
     let saved = input("application.saveDockerProvider");
     for field in ["username", "password", "registryUrl"] {
         assert_eq!(saved[field], "", "{field}: {saved}");
     }
     let plain = crate::support::client(&simulator);
-    let other = answer(&plain, Request::CreateProject { name: "blog".into() })
-        .await
-        .project(Procedure::ProjectCreate)
-        .expect("a project answer")
-        .expect("created");
+    let other = answer(
+        &plain,
+        Request::CreateProject {
+            name: "blog".into(),
+        },
+    )
+    .await
+    .project(Procedure::ProjectCreate)
+    .expect("a project answer")
+    .expect("created");
     let create = Request::CreateApplication {
         environment_id: other.environment_id.expect("an environment"),
         name: "blog".into(),

@@ -40,7 +40,9 @@ fn base64(bytes: &[u8], url_safe: bool) -> String {
             n |= u32::from(*byte) << (16 - 8 * index);
         }
         for index in 0..=chunk.len() {
-            out.push(char::from(alphabet[((n >> (18 - 6 * index)) & 63) as usize]));
+            out.push(char::from(
+                alphabet[((n >> (18 - 6 * index)) & 63) as usize],
+            ));
         }
     }
     out
@@ -131,7 +133,11 @@ async fn get(portal: &Portal, path: &str, token: Option<&str>) -> String {
         request = request.bearer_auth(token);
     }
     let response = request.send().await.expect("the portal answers");
-    assert!(response.status().is_success(), "{path}: {}", response.status());
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
     response.text().await.expect("a body")
 }
 
@@ -179,16 +185,30 @@ async fn no_surface_holds_a_secret_that_dokploy_echoes() {
         assert_clean("the SSE stream", &stream);
         let view = get(&portal, &format!("/api/deployment/{id}"), None).await;
         assert_clean("the deployment view", &view);
-        assert!(!view.contains("upstream said no"), "Dokploy's words: {view}");
+        assert!(
+            !view.contains("upstream said no"),
+            "Dokploy's words: {view}"
+        );
         assert!(!view.contains("Invalid API key"), "Dokploy's words: {view}");
-        let events = get(&portal, &format!("/api/deployments/{id}/events"), Some(TOKEN)).await;
+        let events = get(
+            &portal,
+            &format!("/api/deployments/{id}/events"),
+            Some(TOKEN),
+        )
+        .await;
         assert_clean("the ops timeline", &events);
         ids.push(id);
     }
     let export = portal.export(TOKEN, 0, 1000).await;
     assert_clean("the export", &export);
-    assert!(export.contains("[redacted]"), "the detail is kept, scrubbed");
-    assert!(export.contains("Invalid API key"), "Dokploy's detail stays for ops");
+    assert!(
+        export.contains("[redacted]"),
+        "the detail is kept, scrubbed"
+    );
+    assert!(
+        export.contains("Invalid API key"),
+        "Dokploy's detail stays for ops"
+    );
     let (_, logs) = portal.terminate();
     assert_clean("the server log", &logs.join("\n"));
     let data_dir = dir.path().to_str().expect("utf-8");

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use stackledger::config::ApiKey;
-use stackledger::deployment::Request;
+use stackledger::deployment::{Procedure, Request};
 use stackledger::dokploy::api::DokployApi;
 use stackledger::dokploy::client::{ClientOptions, DokployClient};
 
@@ -35,7 +35,9 @@ impl Drop for Simulator {
 }
 
 pub(crate) async fn run(args: LookupArgs) -> anyhow::Result<()> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let exe = std::env::current_exe()?;
     let portal = exe.with_file_name("stackledger");
     let child = Command::new(&portal)
@@ -58,17 +60,33 @@ pub(crate) async fn run(args: LookupArgs) -> anyhow::Result<()> {
     );
     let name = format!("stack-{:05}", args.projects / 2);
     let search = format!("api/project.search?name={name}&limit=100&offset=0");
-    measure("project.search + project.one", &client, &origin, &search, &name).await?;
-    let fault = r#"{"path":"project.search","status":404,"times":1000000}"#;
+    measure(
+        "project.search + project.one",
+        &client,
+        &origin,
+        &search,
+        &name,
+    )
+    .await?;
+    let fault = serde_json::json!({
+        "path": Procedure::ProjectSearch.name(), "status": 404, "times": 1_000_000,
+    });
     reqwest::Client::new()
         .post(origin.join("__sim/faults")?)
         .header("content-type", "application/json")
-        .body(fault)
+        .body(fault.to_string())
         .send()
         .await?
         .error_for_status()?;
     let fallback = DokployClient::new(&origin, ApiKey::new(KEY)?, ClientOptions::default())?;
-    measure("project.all (streamed)", &fallback, &origin, "api/project.all", &name).await
+    measure(
+        "project.all (streamed)",
+        &fallback,
+        &origin,
+        "api/project.all",
+        &name,
+    )
+    .await
 }
 
 async fn wait_until_up(origin: &reqwest::Url) -> anyhow::Result<()> {
@@ -146,6 +164,9 @@ fn peak_kib() -> anyhow::Result<u64> {
         .lines()
         .find(|line| line.starts_with("VmHWM:"))
         .context("no VmHWM in /proc/self/status")?;
-    let kib = line.split_whitespace().nth(1).context("VmHWM has no value")?;
+    let kib = line
+        .split_whitespace()
+        .nth(1)
+        .context("VmHWM has no value")?;
     Ok(kib.parse()?)
 }

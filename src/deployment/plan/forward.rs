@@ -354,6 +354,55 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_failed_call_is_told_in_our_words_naming_the_procedure_never_dokploys() {
+        let create = Procedure::ApplicationCreate;
+        let cases = [
+            (
+                FailureClass::Status { status: 500 },
+                "Dokploy answered 500 to application.create; retries are used up",
+            ),
+            (
+                FailureClass::NoRoute,
+                "Dokploy has no route for application.create: check DOKPLOY_URL",
+            ),
+            (
+                FailureClass::Unreachable,
+                "Dokploy did not answer application.create; retries are used up",
+            ),
+            (
+                FailureClass::Status { status: 400 },
+                "Dokploy refused application.create with 400",
+            ),
+        ];
+        for (class, expected) in cases {
+            let message = call_failure_message(create, class);
+            assert!(message.starts_with(expected), "{message}");
+        }
+        let state = given([crate::deployment::plan::fixtures::phase(
+            Phase::CreatingProject,
+        )])
+        .live();
+        let request = Request::FindProject { name: "x".into() };
+        let failure = CallFailure {
+            class: FailureClass::Status { status: 401 },
+            message: "Dokploy answered 401: Invalid API key sk_live_secret".into(),
+        };
+        let executed = Executed::Called {
+            request,
+            result: Err(failure),
+        };
+        let Step::Record {
+            event: Event::DeploymentFailed { message, .. },
+            ..
+        } = project(&state, &executed)
+        else {
+            panic!("the phase fails");
+        };
+        assert!(message.contains("project.search"), "{message}");
+        assert!(!message.contains("Invalid API key"), "{message}");
+    }
+
     fn record_phase(phase: Phase) -> Step {
         Step::record(Event::PhaseEntered { phase })
     }

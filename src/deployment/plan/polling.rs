@@ -70,9 +70,9 @@ pub(super) fn deploy(
             polled(settings, title, answer, elapsed(since, now_ms))
         }
         Executed::Called {
-                request,
-                result: Err(f),
-            } => failed_call(phase, request, f),
+            request,
+            result: Err(f),
+        } => failed_call(phase, request, f),
         _ => Step::call(Request::ListDeployments { application_id }),
     })
 }

@@ -52,3 +52,44 @@ fn server_id(text: &str) -> Result<String, ConfigError> {
     }
     Ok(text.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn settings(args: &[&str]) -> Result<ClientSettings, ConfigError> {
+        let mut argv = vec!["stackledger"];
+        argv.extend(args);
+        let cli = crate::config::Cli::try_parse_from(argv).expect("parses");
+        checked(&cli.serve)
+    }
+
+    #[test]
+    fn the_server_id_is_optional_and_the_listing_cap_defaults_to_256_mib() {
+        let defaults = settings(&[]).expect("valid");
+        assert_eq!(defaults.server_id, None);
+        assert_eq!(defaults.list_bytes_max.get(), 256 * 1024 * 1024);
+        let set = settings(&["--dokploy-server-id=srv1", "--dokploy-list-bytes-max=1024"]);
+        let set = set.expect("valid");
+        assert_eq!(set.server_id.as_deref(), Some("srv1"));
+        assert_eq!(set.list_bytes_max.get(), 1024);
+    }
+
+    #[test]
+    fn an_empty_or_spaced_server_id_and_a_zero_cap_are_refused_naming_the_flag() {
+        for bad in ["--dokploy-server-id=", "--dokploy-server-id=a b"] {
+            let refused = settings(&[bad]).expect_err("refused");
+            assert!(
+                refused.to_string().contains("--dokploy-server-id"),
+                "{refused}"
+            );
+        }
+        let refused = settings(&["--dokploy-list-bytes-max=0"]).expect_err("refused");
+        assert!(
+            refused.to_string().contains("DOKPLOY_LIST_BYTES_MAX"),
+            "{refused}"
+        );
+    }
+}

@@ -111,3 +111,79 @@ fn names_procedure(body: Option<&wire::ErrorBody>, procedure: Procedure) -> bool
     body.code.as_deref() == Some("NOT_FOUND")
         && path.is_some_and(|path| path.eq_ignore_ascii_case(procedure.name()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dokploy::client::ClientOptions;
+    use crate::secret::ApiKey;
+
+    const KEY: &str = "sk_answer_key_0123456789";
+
+    fn client() -> DokployClient {
+        let origin = "http://127.0.0.1:9".parse().expect("a URL");
+        let options = ClientOptions {
+            also_secret: vec![ApiKey::admin_token("admin-token-abcdef0123").expect("valid")],
+            ..ClientOptions::default()
+        };
+        DokployClient::new(&origin, ApiKey::new(KEY).expect("valid"), options).expect("builds")
+    }
+
+    fn error(procedure: Procedure, status: u16, body: &str) -> DokployError {
+        let status = StatusCode::from_u16(status).expect("a status");
+        client().status_error(procedure, status, body.as_bytes(), None)
+    }
+
+    #[test]
+    fn a_404_naming_the_procedure_in_any_case_is_the_resource_s_and_any_other_is_no_route() {
+        let procedure = Procedure::DomainDelete;
+        let named =
+            r#"{"message":"Domain not found","code":"NOT_FOUND","data":{"path":"DOMAIN.delete"}}"#;
+        assert!(error(procedure, 404, named).is_not_found());
+        let route = r#"{"message":"Not found","code":"NOT_FOUND","data":{"httpStatus":404}}"#;
+        let other = r#"{"message":"x","code":"NOT_FOUND","data":{"path":"domain.one"}}"#;
+        let uncoded = r#"{"message":"Domain not found","data":{"path":"domain.delete"}}"#;
+        for body in [route, other, uncoded, "<html>404</html>", ""] {
+            assert_eq!(
+                error(procedure, 404, body),
+                DokployError::NoRoute { procedure },
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_401_asking_for_a_server_says_to_set_the_server_id() {
+        let body = r#"{"message":"You need to use a server to create an application","code":"UNAUTHORIZED"}"#;
+        let refused = error(Procedure::ApplicationCreate, 401, body);
+        assert!(
+            refused.to_string().contains("--dokploy-server-id"),
+            "{refused}"
+        );
+        let bare = error(
+            Procedure::ApplicationCreate,
+            401,
+            r#"{"message":"Unauthorized"}"#,
+        );
+        assert_eq!(bare, DokployError::Unauthorized);
+    }
+
+    #[test]
+    fn messages_codes_and_previews_are_scrubbed_before_they_are_cut() {
+        let body = format!(r#"{{"message":"Invalid API key {KEY}","code":"X{KEY}"}}"#);
+        let echoed = error(Procedure::ProjectSearch, 400, &body);
+        let DokployError::Status { message, code, .. } = &echoed else {
+            panic!("a status error: {echoed:?}");
+        };
+        assert_eq!(message, "Invalid API key [redacted]");
+        assert_eq!(code.as_deref(), Some("X[redacted]"));
+        // The secret straddles the 80-byte preview: none of it may remain.
+        let body = format!("{}{KEY} and admin-token-abcdef0123", "x".repeat(70));
+        let bad = client()
+            .parse::<bool>(Procedure::ProjectSearch, body.as_bytes())
+            .expect_err("not JSON");
+        let text = bad.to_string();
+        assert!(!text.contains("sk_answer"), "{text}");
+        assert!(text.contains("[redacted]"), "{text}");
+    }
+}

@@ -252,3 +252,34 @@ impl EnvironmentServices {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deployment_row_without_a_status_parses_as_unknown() {
+        let row: DeploymentRow =
+            serde_json::from_str(r#"{"deploymentId":"d","title":"t","status":null}"#)
+                .expect("a nullable status parses");
+        assert_eq!(row.status, None);
+        let row: DeploymentRow =
+            serde_json::from_str(r#"{"deploymentId":"d","status":"done"}"#).expect("parses");
+        assert_eq!(row.status.as_deref(), Some("done"));
+    }
+
+    #[test]
+    fn unused_registry_credentials_are_sent_as_empty_strings() {
+        let input = SaveDockerProvider {
+            application_id: "a".into(),
+            docker_image: "nginx".into(),
+            username: String::new(),
+            password: String::new(),
+            registry_url: String::new(),
+        };
+        let json = serde_json::to_value(&input).expect("serializes");
+        for key in ["username", "password", "registryUrl"] {
+            assert_eq!(json[key], "", "{key}");
+        }
+    }
+}

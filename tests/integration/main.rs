@@ -6,6 +6,7 @@ mod config;
 mod crash_sweep;
 mod dokploy_caller;
 mod dokploy_client;
+mod dokploy_lookup;
 mod golden;
 mod http_api;
 mod http_edges;

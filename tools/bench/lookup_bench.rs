@@ -78,7 +78,13 @@ pub(crate) async fn run(args: LookupArgs) -> anyhow::Result<()> {
         .send()
         .await?
         .error_for_status()?;
-    let fallback = DokployClient::new(&origin, ApiKey::new(KEY)?, ClientOptions::default())?;
+    // The simulator builds its whole `project.all` before the first byte (quadratic in the
+    // projects until its rewrite): give the listing time, the per-request timeout covers it.
+    let patient = ClientOptions {
+        timeout: Duration::from_secs(300),
+        ..ClientOptions::default()
+    };
+    let fallback = DokployClient::new(&origin, ApiKey::new(KEY)?, patient)?;
     measure(
         "project.all (streamed)",
         &fallback,

@@ -163,6 +163,7 @@ impl App {
             ledger: ledger.clone(),
             clock: Arc::clone(&clock),
             ids,
+            admin_token: admin_token.clone(),
         };
         let orchestrator = build_orchestrator(settings, &dokploy, parts)?;
         Ok(App {
@@ -289,6 +290,8 @@ struct OrchestratorParts {
     ledger: Ledger,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGen>,
+    /// The ops API's token: no text from Dokploy may carry it either.
+    admin_token: ApiKey,
 }
 
 /// The orchestrator over `dokploy`: a client, behind the breaker and the retry policy, whose
@@ -298,11 +301,13 @@ fn build_orchestrator(
     dokploy: &ChosenDokploy,
     parts: OrchestratorParts,
 ) -> Result<Orchestrator<DokployClient>, AppError> {
-    let client = DokployClient::new(
-        &dokploy.origin,
-        dokploy.key.clone(),
-        ClientOptions::default(),
-    )?;
+    let options = ClientOptions {
+        list_bytes_max: settings.client.list_bytes_max.get(),
+        server_id: settings.client.server_id.clone(),
+        also_secret: vec![parts.admin_token.clone()],
+        ..ClientOptions::default()
+    };
+    let client = DokployClient::new(&dokploy.origin, dokploy.key.clone(), options)?;
     let health_url = dokploy.health_url(settings.stack.health_url.as_deref());
     Ok(
         Orchestrator::builder(Arc::new(client), parts.ledger, parts.clock)

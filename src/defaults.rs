@@ -79,6 +79,10 @@ pub const HEADER_TIMEOUT: DurationDefault = seconds("10s", 10);
 pub const BODY_TIMEOUT: DurationDefault = seconds("10s", 10);
 /// `--request-timeout`: every answer but the SSE stream must be ready within it.
 pub const REQUEST_TIMEOUT: DurationDefault = seconds("30s", 30);
+/// `--dokploy-list-bytes-max`: the largest `project.all` answer the client reads (as a
+/// stream, holding one project at a time); other Dokploy answers are capped at 4 MiB.
+pub const DOKPLOY_LIST_BYTES_MAX: NonZeroUsize =
+    NonZeroUsize::new(256 * 1024 * 1024).expect("256 MiB is not zero");
 /// `--url-bytes-max`: the longest request target.
 pub const URL_BYTES_MAX: NonZeroUsize = NonZeroUsize::new(8192).expect("8192 is not zero");
 /// `--header-bytes-max`: header names and values together.

@@ -23,7 +23,8 @@
 //!   the one error path.
 //! - [`config`]: flags and environment as given ([`config::Config`]), checked once into
 //!   [`config::Settings`]; [`defaults`]: every default value, once; [`secret`]: API keys and
-//!   the admin token, never printed, compared in constant time.
+//!   the admin token, never printed, compared in constant time; [`scrub`]: those secrets
+//!   removed, in every echoed form, from whatever Dokploy says.
 //! - [`app`]: the single wiring point for `main`, the tools and the tests.
 //! - [`private_files`]: the data directory's modes (directories 0700, files 0600) on
 //!   creation, and the check of what is found too open.
@@ -45,5 +46,6 @@ pub mod ledger;
 pub mod orchestrator;
 pub mod private_files;
 pub mod projection;
+pub mod scrub;
 pub mod secret;
 pub mod simulator;

@@ -94,11 +94,15 @@ pub const HEADERS_MAX: Flag = flag("headers-max", "HEADERS_MAX");
 pub const RUNNING_MAX: Flag = flag("running-max", "RUNNING_MAX");
 /// `--mirror`.
 pub const MIRROR: Flag = flag("mirror", "MIRROR_DIR");
+/// `--dokploy-server-id`.
+pub const DOKPLOY_SERVER_ID: Flag = flag("dokploy-server-id", "DOKPLOY_SERVER_ID");
+/// `--dokploy-list-bytes-max`.
+pub const DOKPLOY_LIST_BYTES_MAX: Flag = flag("dokploy-list-bytes-max", "DOKPLOY_LIST_BYTES_MAX");
 /// `stackledger simulate --api-key`.
 pub const SIMULATOR_API_KEY: Flag = flag("api-key", "SIMULATOR_API_KEY");
 
 /// Every flag of the portal in this table (the simulator's key is checked on its own).
-pub const PORTAL: [Flag; 31] = [
+pub const PORTAL: [Flag; 33] = [
     DOKPLOY_URL,
     DOKPLOY_API_KEY,
     STACK_IMAGE,
@@ -130,4 +134,6 @@ pub const PORTAL: [Flag; 31] = [
     HEADERS_MAX,
     RUNNING_MAX,
     MIRROR,
+    DOKPLOY_SERVER_ID,
+    DOKPLOY_LIST_BYTES_MAX,
 ];

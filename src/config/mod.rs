@@ -10,6 +10,7 @@
 //! Defaults come from [`crate::defaults`]; nothing here writes a default of its own.
 
 mod check;
+mod client;
 pub mod error;
 pub mod flag;
 pub mod settings;
@@ -135,6 +136,17 @@ pub struct Config {
     #[arg(long, env = "DOKPLOY_API_KEY", hide_env_values = true, allow_hyphen_values = true,
           value_parser = SecretTextParser)]
     pub dokploy_api_key: Option<SecretText>,
+
+    /// The Dokploy server new applications are built on, sent as `serverId` (Dokploy Cloud
+    /// and installs with "remote servers only" refuse `application.create` without one).
+    #[arg(long, env = "DOKPLOY_SERVER_ID")]
+    pub dokploy_server_id: Option<String>,
+
+    /// The largest `project.all` answer read (as a stream, one project at a time), used only
+    /// with a Dokploy older than `project.search` (v0.28.3); other answers stay capped at 4 MiB.
+    #[arg(long, env = "DOKPLOY_LIST_BYTES_MAX",
+          default_value_t = defaults::DOKPLOY_LIST_BYTES_MAX.to_string())]
+    pub dokploy_list_bytes_max: String,
 
     /// The Docker image every stack runs.
     #[arg(long, env = "STACK_IMAGE", default_value = defaults::STACK_IMAGE)]

@@ -33,6 +33,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// The Dokploy to deploy to.
     pub dokploy: DokployTarget,
+    /// How the Dokploy client talks to it (server id, listing cap).
+    pub client: super::client::ClientSettings,
     /// What every stack is.
     pub stack: StackSettings,
     /// How long things may take and how often they are polled.
@@ -204,6 +206,7 @@ impl SimulateConfig {
 /// Every check runs (each keeps its refusal) before any missing value ends the build.
 fn checked(config: &Config, r: &mut Refusals) -> Option<Settings> {
     let dokploy = dokploy(config, r);
+    let client = r.keep(super::client::checked(config));
     let stack = stack(config, r);
     let timing = timings(config, r);
     let retry = retry(config, r);
@@ -230,6 +233,7 @@ fn checked(config: &Config, r: &mut Refusals) -> Option<Settings> {
         data_dir: config.data_dir.clone(),
         log_format: config.log_format,
         dokploy: dokploy?,
+        client: client?,
         stack: stack?,
         timing: timing?,
         retry: retry?,

@@ -44,6 +44,9 @@ pub enum Procedure {
     DeploymentAll,
     /// `GET domain.one`: one domain.
     DomainOne,
+    /// `GET project.search`: the projects whose name contains a text, a page at a time
+    /// (Dokploy v0.28.3 and later).
+    ProjectSearch,
 }
 
 /// One row of the procedure table.
@@ -70,13 +73,13 @@ const fn entry(
 }
 
 /// The table, in the order of [`Procedure`]'s variants.
-const TABLE: [Entry; 15] = {
+const TABLE: [Entry; 16] = {
     use HttpMethod::{Get, Post};
     use Procedure::*;
     [
         entry(ProjectAll, "project.all", Get, None),
         entry(ProjectOne, "project.one", Get, None),
-        entry(ProjectCreate, "project.create", Post, Some(ProjectAll)),
+        entry(ProjectCreate, "project.create", Post, Some(ProjectSearch)),
         entry(ProjectRemove, "project.remove", Post, None),
         entry(EnvironmentOne, "environment.one", Get, None),
         entry(
@@ -104,13 +107,14 @@ const TABLE: [Entry; 15] = {
         entry(DomainDelete, "domain.delete", Post, None),
         entry(DeploymentAll, "deployment.all", Get, None),
         entry(DomainOne, "domain.one", Get, None),
+        entry(ProjectSearch, "project.search", Get, None),
     ]
 };
 
 impl Procedure {
     /// Every procedure, in table order.
-    pub const ALL: [Procedure; 15] = {
-        let mut all = [Procedure::ProjectAll; 15];
+    pub const ALL: [Procedure; 16] = {
+        let mut all = [Procedure::ProjectAll; 16];
         let mut index = 0;
         while index < TABLE.len() {
             all[index] = TABLE[index].procedure;
@@ -178,6 +182,7 @@ mod tests {
         for procedure in Procedure::ALL {
             let query = procedure.name().ends_with(".all")
                 || procedure.name().ends_with(".one")
+                || procedure.name().ends_with(".search")
                 || procedure.name().contains(".by");
             let expected = if query {
                 HttpMethod::Get

@@ -17,7 +17,7 @@ use crate::deployment::{
 /// One operation against Dokploy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    /// `GET /api/project.all`, filtered to the project named `name` (names are not unique;
+    /// `GET /api/project.search` (else `project.all`), filtered to the project named `name` (names are not unique;
     /// the oldest match wins) with its default environment.
     FindProject {
         /// The project name.
@@ -116,7 +116,7 @@ impl Request {
     /// The Dokploy procedure this request calls.
     pub fn procedure(&self) -> Procedure {
         match self {
-            Request::FindProject { .. } => Procedure::ProjectAll,
+            Request::FindProject { .. } => Procedure::ProjectSearch,
             Request::CreateProject { .. } => Procedure::ProjectCreate,
             Request::FindApplication { .. } => Procedure::EnvironmentOne,
             Request::CreateApplication { .. } => Procedure::ApplicationCreate,

@@ -6,6 +6,8 @@
 //! every answer a size cap; a success whose body is not what the operation returns is a clear
 //! error, never a panic. The API key is set as a header here and nowhere else.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
@@ -15,24 +17,32 @@ use serde_json::json;
 
 use crate::deployment::{
     ApiAnswer, ApplicationAnswer, DeploymentRow, Procedure, ProjectAnswer, ResourceId, ServiceRef,
-    clip,
 };
 use crate::dokploy::api::{Answered, DokployApi, Request};
 use crate::dokploy::error::DokployError;
 use crate::dokploy::retry::RetryAfter;
 use crate::dokploy::wire;
+use crate::scrub::Scrubber;
 use crate::secret::ApiKey;
 
 /// The longest Dokploy error message kept (the rest is cut, not stored).
-const MESSAGE_BYTES_MAX: usize = 512;
+pub(super) const MESSAGE_BYTES_MAX: usize = 512;
 
 /// Settings of the client.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     /// Per-request timeout (connect, send, answer).
     pub timeout: Duration,
-    /// The largest answer body accepted.
+    /// The largest answer body accepted (the listing excepted).
     pub body_bytes_max: usize,
+    /// The largest `project.all` answer accepted; it is parsed as a stream, keeping only the
+    /// project looked for, so memory does not grow with it (`--dokploy-list-bytes-max`).
+    pub list_bytes_max: usize,
+    /// The Dokploy server new applications are built on (`--dokploy-server-id`), sent as
+    /// `serverId` on `application.create` when set.
+    pub server_id: Option<String>,
+    /// Secrets besides the API key that no text from Dokploy may carry (the admin tokens).
+    pub also_secret: Vec<ApiKey>,
 }
 
 impl Default for ClientOptions {
@@ -40,6 +50,9 @@ impl Default for ClientOptions {
         Self {
             timeout: Duration::from_secs(30),
             body_bytes_max: 4 * 1024 * 1024,
+            list_bytes_max: crate::defaults::DOKPLOY_LIST_BYTES_MAX.get(),
+            server_id: None,
+            also_secret: Vec::new(),
         }
     }
 }
@@ -47,11 +60,16 @@ impl Default for ClientOptions {
 /// The Dokploy REST client.
 #[derive(Debug, Clone)]
 pub struct DokployClient {
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     /// `<origin>/api/`, ending in a slash so procedures join under it.
     api: Url,
     key: ApiKey,
-    options: ClientOptions,
+    pub(super) options: ClientOptions,
+    /// Removes the key and the admin tokens from every text Dokploy sends.
+    pub(super) scrubber: Scrubber,
+    /// Set once Dokploy answered that it has no `project.search` (before v0.28.3): the
+    /// lookup lists `project.all` from then on.
+    pub(super) search_missing: Arc<AtomicBool>,
 }
 
 impl DokployClient {
@@ -70,11 +88,14 @@ impl DokployClient {
         let mut api = origin.clone();
         let path = format!("{}/api/", api.path().trim_end_matches('/'));
         api.set_path(&path);
+        let scrubber = Scrubber::new(std::iter::once(&key).chain(&options.also_secret));
         Ok(Self {
             http,
             api,
             key,
             options,
+            scrubber,
+            search_missing: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -88,14 +109,25 @@ impl DokployClient {
     }
 
     /// GET a query procedure with URL parameters and parse its JSON answer.
-    async fn get<T: DeserializeOwned>(
+    pub(super) async fn get<T: DeserializeOwned>(
         &self,
         procedure: Procedure,
         query: &[(&str, &str)],
     ) -> Result<T, DokployError> {
-        let request = self.http.get(self.url(procedure)?).query(query);
-        let body = self.send(procedure, request).await?;
-        parse(procedure, &body)
+        let response = self
+            .answer(procedure, self.get_request(procedure, query)?)
+            .await?;
+        let body = self.body(procedure, response).await?;
+        self.parse(procedure, &body)
+    }
+
+    /// The GET request of a query procedure, not yet sent.
+    pub(super) fn get_request(
+        &self,
+        procedure: Procedure,
+        query: &[(&str, &str)],
+    ) -> Result<reqwest::RequestBuilder, DokployError> {
+        Ok(self.http.get(self.url(procedure)?).query(query))
     }
 
     /// POST a mutation with a JSON body and return the raw answer body.
@@ -109,26 +141,40 @@ impl DokployClient {
             .request(Method::POST, self.url(procedure)?)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .json(input);
-        self.send(procedure, request).await
+        let response = self.answer(procedure, request).await?;
+        self.body(procedure, response).await
     }
 
-    /// Sends with the key, reads the body up to the cap, and turns error statuses into errors.
-    async fn send(
+    /// Sends with the key; a success is returned unread, an error status becomes an error.
+    pub(super) async fn answer(
         &self,
         procedure: Procedure,
         request: reqwest::RequestBuilder,
-    ) -> Result<Vec<u8>, DokployError> {
-        let mut response = request
+    ) -> Result<reqwest::Response, DokployError> {
+        let response = request
             .header("x-api-key", self.key.header_value())
             .send()
             .await
             .map_err(|error| self.transport(error))?;
         let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
             .and_then(RetryAfter::parse);
+        let body = self.body(procedure, response).await?;
+        Err(self.status_error(procedure, status, &body, retry_after))
+    }
+
+    /// Reads a body up to the per-answer cap.
+    async fn body(
+        &self,
+        procedure: Procedure,
+        mut response: reqwest::Response,
+    ) -> Result<Vec<u8>, DokployError> {
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| self.transport(e))? {
             if body.len() + chunk.len() > self.options.body_bytes_max {
@@ -139,13 +185,11 @@ impl DokployClient {
             }
             body.extend_from_slice(&chunk);
         }
-        if status.is_success() {
-            return Ok(body);
-        }
-        Err(status_error(status, &body, retry_after))
+        Ok(body)
     }
 
-    fn transport(&self, error: reqwest::Error) -> DokployError {
+    /// A reqwest failure as a typed error; its whole cause chain, scrubbed and bounded.
+    pub(super) fn transport(&self, error: reqwest::Error) -> DokployError {
         if error.is_timeout() {
             let timeout_ms = u64::try_from(self.options.timeout.as_millis()).unwrap_or(u64::MAX);
             return DokployError::Timeout { timeout_ms };
@@ -160,25 +204,9 @@ impl DokployClient {
             source = cause.source();
         }
         DokployError::Transport {
-            message: clip(&message, MESSAGE_BYTES_MAX),
+            message: self.scrubber.clean(&message, MESSAGE_BYTES_MAX),
             sent,
         }
-    }
-
-    async fn find_project(&self, name: &str) -> Result<ApiAnswer, DokployError> {
-        let projects: Vec<wire::Project> = self.get(Procedure::ProjectAll, &[]).await?;
-        // project.all is newest first; of several projects with one name, keep the oldest.
-        let found = projects.into_iter().rev().find(|p| p.name == name);
-        Ok(ApiAnswer::Project(found.map(|project| {
-            ProjectAnswer {
-                environment_id: project
-                    .environments
-                    .iter()
-                    .find(|environment| environment.is_default)
-                    .map(|environment| ResourceId(environment.environment_id.clone())),
-                project_id: ResourceId(project.project_id),
-            }
-        })))
     }
 
     async fn find_application(
@@ -221,7 +249,9 @@ impl DokployClient {
                 .map(|row| DeploymentRow {
                     deployment_id: ResourceId(row.deployment_id),
                     title: row.title.unwrap_or_default(),
-                    status: row.status,
+                    // A row without a status is recorded with an empty one, which no
+                    // `DeployStatus` parses: unknown, so never final.
+                    status: row.status.unwrap_or_default(),
                 })
                 .collect(),
         ))
@@ -230,7 +260,7 @@ impl DokployClient {
     async fn create_project(&self, name: &str) -> Result<ApiAnswer, DokployError> {
         let procedure = Procedure::ProjectCreate;
         let body = self.post(procedure, &json!({ "name": name })).await?;
-        let created: wire::ProjectCreated = parse(procedure, &body)?;
+        let created: wire::ProjectCreated = self.parse(procedure, &body)?;
         Ok(ApiAnswer::Project(Some(ProjectAnswer {
             project_id: ResourceId(created.project.project_id),
             environment_id: Some(ResourceId(created.environment.environment_id)),
@@ -248,9 +278,10 @@ impl DokployClient {
             app_name: name.to_owned(),
             environment_id: environment_id.0.clone(),
             source_type: "docker".to_owned(),
+            server_id: self.options.server_id.clone(),
         };
         let body = self.post(procedure, &to_json(&input)).await?;
-        let row: wire::ApplicationRow = parse(procedure, &body)?;
+        let row: wire::ApplicationRow = self.parse(procedure, &body)?;
         Ok(ApiAnswer::Application(Some(ApplicationAnswer {
             application_id: ResourceId(row.application_id),
             app_name: Some(row.app_name),
@@ -265,15 +296,15 @@ impl DokployClient {
         let procedure = Procedure::ApplicationSaveDockerProvider;
         let input = wire::SaveDockerProvider {
             application_id: application_id.0.clone(),
-            docker_image: Some(image.to_owned()),
-            username: None,
-            password: None,
-            registry_url: None,
+            docker_image: image.to_owned(),
+            username: String::new(),
+            password: String::new(),
+            registry_url: String::new(),
         };
         let body = self.post(procedure, &to_json(&input)).await?;
-        let saved: bool = parse(procedure, &body)?;
+        let saved: bool = self.parse(procedure, &body)?;
         if !saved {
-            return Err(unexpected(procedure, "answered false"));
+            return Err(self.unexpected(procedure, "answered false"));
         }
         Ok(ApiAnswer::Empty)
     }
@@ -295,7 +326,7 @@ impl DokployClient {
             path: "/".to_owned(),
         };
         let body = self.post(procedure, &to_json(&input)).await?;
-        let row: wire::DomainRow = parse(procedure, &body)?;
+        let row: wire::DomainRow = self.parse(procedure, &body)?;
         Ok(ApiAnswer::Domain(Some(ResourceId(row.domain_id))))
     }
 
@@ -309,7 +340,7 @@ impl DokployClient {
         let body = self.post(procedure, &input).await?;
         // Self-hosted Dokploy answers with an empty body; Cloud answers `true`.
         if !body.iter().all(u8::is_ascii_whitespace) {
-            parse::<serde_json::Value>(procedure, &body)?;
+            self.parse::<serde_json::Value>(procedure, &body)?;
         }
         Ok(ApiAnswer::Empty)
     }
@@ -358,7 +389,7 @@ impl DokployClient {
         input: serde_json::Value,
     ) -> Result<ApiAnswer, DokployError> {
         let body = self.post(procedure, &input).await?;
-        let _: serde_json::Map<String, serde_json::Value> = parse(procedure, &body)?;
+        let _: serde_json::Map<String, serde_json::Value> = self.parse(procedure, &body)?;
         Ok(ApiAnswer::Empty)
     }
 }
@@ -433,39 +464,4 @@ impl DokployApi for DokployClient {
 
 fn to_json<T: serde::Serialize>(input: &T) -> serde_json::Value {
     serde_json::to_value(input).expect("request DTOs are plain data and always serialize")
-}
-
-fn parse<T: DeserializeOwned>(procedure: Procedure, body: &[u8]) -> Result<T, DokployError> {
-    serde_json::from_slice(body).map_err(|error| {
-        let preview = String::from_utf8_lossy(&body[..body.len().min(80)]).into_owned();
-        unexpected(procedure, &format!("{error} (body starts {preview:?})"))
-    })
-}
-
-fn unexpected(procedure: Procedure, reason: &str) -> DokployError {
-    DokployError::UnexpectedResponse {
-        operation: procedure,
-        reason: clip(reason, MESSAGE_BYTES_MAX),
-    }
-}
-
-/// An error status with Dokploy's body (or none) turned into a typed error.
-fn status_error(status: StatusCode, body: &[u8], retry_after: Option<RetryAfter>) -> DokployError {
-    let parsed: Option<wire::ErrorBody> = serde_json::from_slice(body).ok();
-    if status == StatusCode::UNAUTHORIZED && parsed.as_ref().is_none_or(|b| b.code.is_none()) {
-        return DokployError::Unauthorized;
-    }
-    let (message, code) = match parsed {
-        Some(body) => (body.message, body.code),
-        None => {
-            let reason = status.canonical_reason().unwrap_or("error");
-            (reason.to_owned(), None)
-        }
-    };
-    DokployError::Status {
-        status: status.as_u16(),
-        message: clip(&message, MESSAGE_BYTES_MAX),
-        code,
-        retry_after,
-    }
 }

@@ -13,7 +13,8 @@ use crate::dokploy::retry::RetryAfter;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DokployError {
     /// Dokploy answered with an error status. `message` is Dokploy's own (`Project not found`,
-    /// `Input validation failed`, …), cut to a bounded length.
+    /// `Input validation failed`, …), scrubbed of every configured secret and cut to a bounded
+    /// length (or our words, where Dokploy's need explaining: a 401 asking for a server).
     #[error("Dokploy answered {status}: {message}")]
     Status {
         /// The HTTP status.
@@ -147,7 +148,9 @@ impl DokployError {
     }
 
     /// Whether this is Dokploy's "not found" for a resource (rollback counts it as already
-    /// gone); a missing route ([`DokployError::NoRoute`]) is not.
+    /// gone); a missing route ([`DokployError::NoRoute`]) is not. The client makes a 404 a
+    /// `Status` only when Dokploy's body names the procedure called (`code` `NOT_FOUND`,
+    /// `data.path`); the recorded stand-in maps recorded 404s back the same way.
     pub fn is_not_found(&self) -> bool {
         matches!(self, DokployError::Status { status: 404, .. })
     }

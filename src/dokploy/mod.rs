@@ -6,11 +6,13 @@
 //! (`wire`) never leave this module: the rest of the crate sees the domain's typed requests and
 //! answers only.
 
+mod answer;
 pub mod api;
 pub mod breaker;
 pub mod caller;
 pub mod client;
 pub mod error;
+mod lookup;
 pub mod recorded;
 pub mod retry;
 mod wire;

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
 
-use crate::deployment::{ApiAnswer, Event};
+use crate::deployment::{ApiAnswer, Event, Procedure};
 use crate::dokploy::api::{Answered, DokployApi, Request};
 use crate::dokploy::error::DokployError;
 use crate::ledger::envelope::Envelope;
@@ -21,24 +21,55 @@ pub enum Recorded {
 }
 
 impl Recorded {
-    fn replay(&self) -> Result<Answered, DokployError> {
+    fn replay(&self, asked: Procedure) -> Result<Answered, DokployError> {
         match self {
             Recorded::Answer(status, answer) => Ok(Answered {
                 status: *status,
                 answer: answer.clone(),
             }),
-            Recorded::Failure(Some(status), message) => Err(DokployError::Status {
-                status: *status,
-                message: message.clone(),
-                code: None,
-                retry_after: None,
-            }),
+            Recorded::Failure(Some(status), message) => Err(failure(asked, *status, message)),
             Recorded::Failure(None, message) => Err(DokployError::Transport {
                 message: message.clone(),
                 sent: true,
             }),
         }
     }
+}
+
+/// The error a recorded failure with `status` and text `recorded` was. A 404 is told apart
+/// as the client tells it: a missing route is recorded in the words of
+/// [`DokployError::NoRoute`]; StackLedger 0.1.0 recorded every 404 as
+/// `Dokploy answered 404: <message>`, and Dokploy's route 404 says exactly `Not found`, while
+/// a resource 404 names the resource (`Project not found`).
+fn failure(asked: Procedure, status: u16, recorded: &str) -> DokployError {
+    if status == 404 && is_no_route(asked, recorded) {
+        return DokployError::NoRoute { procedure: asked };
+    }
+    let message = recorded
+        .strip_prefix(&format!("Dokploy answered {status}: "))
+        .unwrap_or(recorded);
+    DokployError::Status {
+        status,
+        message: message.to_owned(),
+        code: None,
+        retry_after: None,
+    }
+}
+
+/// Whether a recorded 404 of `asked` was a missing route: NoRoute's words (naming any
+/// procedure, since the lookup's name changed), or 0.1.0's `Not found`.
+fn is_no_route(asked: Procedure, recorded: &str) -> bool {
+    recorded == "Dokploy answered 404: Not found"
+        || std::iter::once(asked)
+            .chain(Procedure::ALL)
+            .any(|procedure| DokployError::NoRoute { procedure }.to_string() == recorded)
+}
+
+/// Whether a call recorded under `endpoint` answers `asked`: the same procedure, or the
+/// project lookup recorded as `project.all` before it became `project.search`.
+fn answers(endpoint: &str, asked: Procedure) -> bool {
+    endpoint == asked.name()
+        || (asked == Procedure::ProjectSearch && endpoint == Procedure::ProjectAll.name())
 }
 
 /// One recorded attempt: its call number, endpoint and outcome.
@@ -166,7 +197,7 @@ impl DokployApi for RecordedDokploy {
         let next = {
             let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
             match attempts.front() {
-                Some(attempt) if attempt.endpoint == asked.name() => attempts.pop_front(),
+                Some(attempt) if answers(&attempt.endpoint, asked) => attempts.pop_front(),
                 Some(attempt) => {
                     let expected = Some(attempt.endpoint.clone());
                     drop(attempts);
@@ -181,7 +212,7 @@ impl DokployApi for RecordedDokploy {
             }
         };
         match next {
-            Some(attempt) => attempt.outcome.replay(),
+            Some(attempt) => attempt.outcome.replay(asked),
             None => Err(DokployError::UnexpectedResponse {
                 operation: asked,
                 reason: "the recording has no answer for this call".to_owned(),
@@ -209,5 +240,37 @@ impl DokployApi for RecordedDokploy {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_404s_map_back_to_route_or_resource_as_the_client_told_them() {
+        let asked = Procedure::DomainDelete;
+        let route = DokployError::NoRoute { procedure: asked }.to_string();
+        assert_eq!(
+            failure(asked, 404, &route),
+            DokployError::NoRoute { procedure: asked }
+        );
+        // Recorded by 0.1.0, which wrote every 404 as `Dokploy answered 404: <message>`.
+        let old_route = failure(asked, 404, "Dokploy answered 404: Not found");
+        assert_eq!(old_route, DokployError::NoRoute { procedure: asked });
+        let gone = failure(asked, 404, "Dokploy answered 404: Domain not found");
+        assert!(gone.is_not_found(), "{gone:?}");
+        assert_eq!(gone.to_string(), "Dokploy answered 404: Domain not found");
+        let failed = failure(asked, 500, "Dokploy answered 500: boom");
+        assert_eq!(failed.status(), Some(500));
+        assert_eq!(failed.to_string(), "Dokploy answered 500: boom");
+    }
+
+    #[test]
+    fn a_lookup_recorded_as_project_all_answers_project_search() {
+        assert!(answers("project.all", Procedure::ProjectSearch));
+        assert!(answers("project.search", Procedure::ProjectSearch));
+        assert!(!answers("project.all", Procedure::ProjectOne));
+        assert!(!answers("environment.one", Procedure::ProjectSearch));
     }
 }

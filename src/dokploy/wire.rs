@@ -74,22 +74,83 @@ pub(crate) struct DomainRow {
     pub(crate) host: String,
 }
 
-/// A deployment row.
+/// A deployment row. Dokploy's `status` column is nullable (`schema/deployment.ts`): a row
+/// without one is a deploy whose state is unknown, never a final one.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct DeploymentRow {
     pub(crate) deployment_id: String,
     #[serde(default)]
     pub(crate) title: Option<String>,
-    pub(crate) status: String,
+    #[serde(default)]
+    pub(crate) status: Option<String>,
 }
 
-/// Dokploy's error body: `{message, code?, issues?}`.
+/// Dokploy's error body: `{message, code?, data?: {path?, …}, issues?}`.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct ErrorBody {
     pub(crate) message: String,
     #[serde(default)]
     pub(crate) code: Option<String>,
+    #[serde(default)]
+    pub(crate) data: Option<ErrorData>,
+}
+
+/// `data` of an error body: `path` names the procedure of a resource 404; a route 404 (an
+/// unknown procedure or the wrong method) has none.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ErrorData {
+    #[serde(default)]
+    pub(crate) path: Option<String>,
+}
+
+/// `project.search`'s answer (Dokploy v0.28.3 and later): one page of the projects whose name
+/// contains the text, newest first, and how many match in all.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct SearchPage {
+    pub(crate) items: Vec<ProjectHead>,
+    pub(crate) total: u64,
+}
+
+/// A project of a search page (no environments).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ProjectHead {
+    pub(crate) project_id: String,
+    pub(crate) name: String,
+}
+
+/// `project.one`'s environments, as the project lookup reads them.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ProjectEnvironments {
+    #[serde(default)]
+    pub(crate) environments: Vec<EnvironmentHead>,
+}
+
+/// An environment's id, name and default flag (`isDefault` exists from Dokploy v0.26.1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct EnvironmentHead {
+    pub(crate) environment_id: String,
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) is_default: bool,
+}
+
+/// The default environment: the one marked `isDefault`, else (Dokploy v0.25.0-v0.26.0, which
+/// has no such column) the one named `production`, which `project.create` makes.
+pub(crate) fn default_environment<T>(
+    environments: &[T],
+    head: impl Fn(&T) -> (&str, bool),
+) -> Option<&T> {
+    environments
+        .iter()
+        .find(|environment| head(environment).1)
+        .or_else(|| {
+            environments
+                .iter()
+                .find(|environment| head(environment).0 == "production")
+        })
 }
 
 /// `application.create`'s input.
@@ -100,17 +161,23 @@ pub(crate) struct CreateApplication {
     pub(crate) app_name: String,
     pub(crate) environment_id: String,
     pub(crate) source_type: String,
+    /// The server to build on: required by Dokploy Cloud and by "remote servers only"
+    /// installs (`--dokploy-server-id`); left out otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) server_id: Option<String>,
 }
 
-/// `application.saveDockerProvider`'s input: all five keys, nulls included.
+/// `application.saveDockerProvider`'s input: all five keys. The unused credentials are `""`,
+/// never `null`: both drizzle-zod generations Dokploy builds with accept `""`, and Dokploy
+/// treats it as no credentials (`dokploy-behaviour.md` M7).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct SaveDockerProvider {
     pub(crate) application_id: String,
-    pub(crate) docker_image: Option<String>,
-    pub(crate) username: Option<String>,
-    pub(crate) password: Option<String>,
-    pub(crate) registry_url: Option<String>,
+    pub(crate) docker_image: String,
+    pub(crate) username: String,
+    pub(crate) password: String,
+    pub(crate) registry_url: String,
 }
 
 /// `domain.create`'s input, with the port and certificate sent explicitly.
@@ -183,5 +250,36 @@ impl EnvironmentServices {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deployment_row_without_a_status_parses_as_unknown() {
+        let row: DeploymentRow =
+            serde_json::from_str(r#"{"deploymentId":"d","title":"t","status":null}"#)
+                .expect("a nullable status parses");
+        assert_eq!(row.status, None);
+        let row: DeploymentRow =
+            serde_json::from_str(r#"{"deploymentId":"d","status":"done"}"#).expect("parses");
+        assert_eq!(row.status.as_deref(), Some("done"));
+    }
+
+    #[test]
+    fn unused_registry_credentials_are_sent_as_empty_strings() {
+        let input = SaveDockerProvider {
+            application_id: "a".into(),
+            docker_image: "nginx".into(),
+            username: String::new(),
+            password: String::new(),
+            registry_url: String::new(),
+        };
+        let json = serde_json::to_value(&input).expect("serializes");
+        for key in ["username", "password", "registryUrl"] {
+            assert_eq!(json[key], "", "{key}");
+        }
     }
 }

@@ -222,7 +222,7 @@ impl Narrator {
         let endpoint = self.name_of(*call);
         let what = match status {
             Some(status) => format!("{endpoint} failed with {status}"),
-            None => format!("{endpoint} failed: {error}"),
+            None => format!("{endpoint} failed: {}", unanswered(error)),
         };
         let said = match retry_in_ms {
             Some(delay) => Said::new(
@@ -231,11 +231,13 @@ impl Narrator {
             ),
             None => Said::new(LogLevel::Error, format!("{what}, giving up")),
         };
-        // With a status the sentence leaves the recorded error out; the note keeps it.
+        // The sentence never quotes what Dokploy said (the public log shows it); the note
+        // keeps the recorded error for the ops timeline.
         let said = said.lasting(*duration_ms);
-        match status {
-            Some(_) => said.noting(error.as_str()),
-            None => said,
+        if status.is_some() || unanswered(error) != error.as_str() {
+            said.noting(error.as_str())
+        } else {
+            said
         }
     }
 
@@ -290,6 +292,19 @@ impl Narrator {
     fn name_of(&self, call: u32) -> String {
         self.endpoint(call)
             .map_or_else(|| format!("call {call}"), str::to_owned)
+    }
+}
+
+/// A failure without a status, in words that never quote Dokploy: a transport error's cause
+/// chain and a bad answer's body preview are left to the note. Our own sentences (a timeout,
+/// an answer over the cap, the open breaker) are kept as recorded.
+fn unanswered(error: &str) -> &str {
+    if error.starts_with("cannot reach Dokploy") {
+        "cannot reach Dokploy"
+    } else if error.starts_with("unexpected Dokploy response") {
+        "Dokploy's answer was not what the procedure returns"
+    } else {
+        error
     }
 }
 
@@ -430,6 +445,54 @@ pub fn human_ms(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_call_failure_without_status_never_quotes_what_dokploy_sent() {
+        let mut narrator = Narrator::default();
+        let stream = crate::ids::DeploymentId::from_uuid(uuid::Uuid::from_u128(1));
+        let started = Event::ApiCallStarted {
+            call: 1,
+            attempt: 1,
+            method: crate::deployment::HttpMethod::Get,
+            endpoint: "project.search".into(),
+        };
+        narrator.line(&crate::projection::fixture::envelope(stream, 1, 1, started));
+        let failed = |error: &str| Event::ApiCallFailed {
+            call: 1,
+            attempt: 1,
+            status: None,
+            error: error.into(),
+            duration_ms: 3,
+            retry_in_ms: None,
+        };
+        let bad = "unexpected Dokploy response to project.search: expected value (body starts \"<html>oops\")";
+        let line = narrator.line(&crate::projection::fixture::envelope(
+            stream,
+            2,
+            2,
+            failed(bad),
+        ));
+        assert_eq!(
+            line.text,
+            "project.search failed: Dokploy's answer was not what the procedure returns, giving up"
+        );
+        assert_eq!(
+            line.note.as_deref(),
+            Some(bad),
+            "the timeline keeps the detail"
+        );
+        let timeout = "Dokploy did not answer within 30000 ms";
+        let line = narrator.line(&crate::projection::fixture::envelope(
+            stream,
+            3,
+            3,
+            failed(timeout),
+        ));
+        assert_eq!(
+            line.text,
+            format!("project.search failed: {timeout}, giving up")
+        );
+    }
     use crate::deployment::{
         ApplicationAnswer, DeploymentRow, HttpMethod, Phase, ProjectAnswer, ResourceId,
         ResourceKind,

@@ -115,7 +115,7 @@ fn retry_delays(events: &[Envelope]) -> Vec<Option<u64>> {
 async fn a_retried_call_records_every_attempt_in_order_and_backs_off_within_bounds() {
     let mut rig = rig().await;
     rig.simulator
-        .add_fault(Fault::on("project.all").status(503).times(3));
+        .add_fault(Fault::on("project.search").status(503).times(3));
     let answer = rig
         .call(Request::FindProject {
             name: "shop".into(),
@@ -145,7 +145,7 @@ async fn a_retried_call_records_every_attempt_in_order_and_backs_off_within_boun
         };
         assert_eq!(
             (*call, endpoint.as_str()),
-            (1, "project.all"),
+            (1, "project.search"),
             "attempts keep the call"
         );
         match &pair[1].event {
@@ -180,7 +180,7 @@ async fn retry_after_is_obeyed_and_clamped() {
     for (asked, expected) in [(7, 7), (3600, 60)] {
         rig.simulator.add_fault(Fault {
             retry_after: Some(asked),
-            ..Fault::on("project.all").status(429)
+            ..Fault::on("project.search").status(429)
         });
         rig.call(Request::FindProject {
             name: "shop".into(),
@@ -202,7 +202,7 @@ async fn retry_after_as_an_http_date_is_obeyed_and_garbage_falls_back_to_backoff
     // The rig's clock stands at 2026-11-27T13:09:20Z.
     rig.simulator.add_fault(Fault {
         retry_after_raw: Some("Fri, 27 Nov 2026 13:09:25 GMT".into()),
-        ..Fault::on("project.all").status(503)
+        ..Fault::on("project.search").status(503)
     });
     rig.call(Request::FindProject {
         name: "shop".into(),
@@ -212,7 +212,7 @@ async fn retry_after_as_an_http_date_is_obeyed_and_garbage_falls_back_to_backoff
     assert_eq!(rig.test.clock.sleeps(), vec![Duration::from_secs(5)]);
     rig.simulator.add_fault(Fault {
         retry_after_raw: Some("in a little while".into()),
-        ..Fault::on("project.all").status(503)
+        ..Fault::on("project.search").status(503)
     });
     rig.call(Request::FindProject {
         name: "shop".into(),
@@ -261,7 +261,7 @@ async fn client_errors_are_never_retried() {
         matches!(error, Err(CallError::Dokploy(DokployError::Unauthorized))),
         "{error:?}"
     );
-    assert_eq!(refused.sent("project.all"), 1);
+    assert_eq!(refused.sent("project.search"), 1);
 }
 
 #[tokio::test]
@@ -274,7 +274,7 @@ async fn retries_stop_after_five_and_the_last_failure_says_so() {
     };
     let mut rig = rig_with_breaker(RetryPolicy::default(), SIM_KEY, breaker).await;
     rig.simulator
-        .add_fault(Fault::on("project.all").status(502).times(10));
+        .add_fault(Fault::on("project.search").status(502).times(10));
     let error = rig
         .call(Request::FindProject {
             name: "shop".into(),
@@ -284,7 +284,11 @@ async fn retries_stop_after_five_and_the_last_failure_says_so() {
         error,
         Err(CallError::Dokploy(DokployError::Status { status: 502, .. }))
     ));
-    assert_eq!(rig.sent("project.all"), 6, "one attempt and five retries");
+    assert_eq!(
+        rig.sent("project.search"),
+        6,
+        "one attempt and five retries"
+    );
     let delays = retry_delays(&rig.stream_events());
     assert_eq!(delays.len(), 6);
     assert!(delays[..5].iter().all(Option::is_some));
@@ -351,7 +355,7 @@ async fn the_breaker_opens_after_five_failures_fails_fast_and_closes_through_one
     };
     let mut rig = rig_with(policy, SIM_KEY).await;
     rig.simulator
-        .add_fault(Fault::on("project.all").status(503).times(100));
+        .add_fault(Fault::on("project.search").status(503).times(100));
     let find = Request::FindProject {
         name: "shop".into(),
     };
@@ -363,7 +367,7 @@ async fn the_breaker_opens_after_five_failures_fails_fast_and_closes_through_one
         ),
         "{error:?}"
     );
-    assert_eq!(rig.sent("project.all"), 5);
+    assert_eq!(rig.sent("project.search"), 5);
     let system = rig.system_events();
     assert_eq!(kinds(&system), vec![EventKind::CircuitOpened]);
     let fifth_failure = rig
@@ -385,7 +389,7 @@ async fn the_breaker_opens_after_five_failures_fails_fast_and_closes_through_one
         fast,
         Err(CallError::Dokploy(DokployError::CircuitOpen { .. }))
     ));
-    assert_eq!(rig.sent("project.all"), 5, "nothing is sent while open");
+    assert_eq!(rig.sent("project.search"), 5, "nothing is sent while open");
     assert_eq!(rig.stream_events().len(), recorded, "nothing was attempted");
 
     rig.simulator.clear_faults();
@@ -408,7 +412,7 @@ async fn a_failed_probe_opens_the_breaker_again() {
     };
     let mut rig = rig_with(policy, SIM_KEY).await;
     rig.simulator
-        .add_fault(Fault::on("project.all").status(503).times(100));
+        .add_fault(Fault::on("project.search").status(503).times(100));
     let find = Request::FindProject {
         name: "shop".into(),
     };
@@ -419,7 +423,11 @@ async fn a_failed_probe_opens_the_breaker_again() {
         error,
         Err(CallError::Dokploy(DokployError::CircuitOpen { .. }))
     ));
-    assert_eq!(rig.sent("project.all"), 6, "exactly one probe went through");
+    assert_eq!(
+        rig.sent("project.search"),
+        6,
+        "exactly one probe went through"
+    );
     use EventKind::{CircuitHalfOpened, CircuitOpened};
     assert_eq!(
         kinds(&rig.system_events()),
@@ -501,7 +509,7 @@ async fn the_api_key_never_reaches_the_ledger_the_logs_or_an_error() {
         .await;
         let mut log = StreamWriter::new(test.ledger.clone(), stream, StreamVersion(1));
         let mut calls = CallCounter::default();
-        simulator.add_fault(Fault::on("project.all").status(503).times(2));
+        simulator.add_fault(Fault::on("project.search").status(503).times(2));
         simulator.add_fault(Fault {
             drop: true,
             ..Fault::on("project.create")

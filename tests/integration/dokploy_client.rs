@@ -254,7 +254,7 @@ async fn dokploy_errors_keep_status_message_and_code() {
     }
     simulator.add_fault(Fault {
         retry_after: Some(7),
-        ..Fault::on("project.all").status(429)
+        ..Fault::on("project.search").status(429)
     });
     match client
         .call(&Request::FindProject { name: "x".into() })
@@ -275,7 +275,7 @@ async fn malformed_huge_dropped_and_hung_answers_are_clear_errors() {
     let find = Request::FindProject { name: "x".into() };
     simulator.add_fault(Fault {
         malformed: true,
-        ..Fault::on("project.all")
+        ..Fault::on("project.search")
     });
     let error = client
         .call(&find)
@@ -285,7 +285,7 @@ async fn malformed_huge_dropped_and_hung_answers_are_clear_errors() {
         matches!(
             error,
             DokployError::UnexpectedResponse {
-                operation: Procedure::ProjectAll,
+                operation: Procedure::ProjectSearch,
                 ..
             }
         ),
@@ -293,7 +293,7 @@ async fn malformed_huge_dropped_and_hung_answers_are_clear_errors() {
     );
     simulator.add_fault(Fault {
         huge_bytes: Some(10 * 1024 * 1024),
-        ..Fault::on("project.all")
+        ..Fault::on("project.search")
     });
     // A patient client: the cap, not the clock, must stop this one.
     let patient = stackledger::dokploy::client::DokployClient::new(
@@ -302,6 +302,7 @@ async fn malformed_huge_dropped_and_hung_answers_are_clear_errors() {
         stackledger::dokploy::client::ClientOptions {
             timeout: std::time::Duration::from_secs(30),
             body_bytes_max: 1 << 20,
+            ..Default::default()
         },
     )
     .expect("builds");
@@ -312,13 +313,13 @@ async fn malformed_huge_dropped_and_hung_answers_are_clear_errors() {
     assert_eq!(
         error,
         DokployError::ResponseTooLarge {
-            operation: Procedure::ProjectAll,
+            operation: Procedure::ProjectSearch,
             limit: 1 << 20
         }
     );
     simulator.add_fault(Fault {
         drop: true,
-        ..Fault::on("project.all")
+        ..Fault::on("project.search")
     });
     let error = client.call(&find).await.expect_err("the connection broke");
     assert!(
@@ -328,7 +329,7 @@ async fn malformed_huge_dropped_and_hung_answers_are_clear_errors() {
     assert!(error.outcome_unknown());
     simulator.add_fault(Fault {
         hang: true,
-        ..Fault::on("project.all")
+        ..Fault::on("project.search")
     });
     let impatient = client_with_timeout(&simulator, SIM_KEY, 1 << 20, Duration::from_millis(300));
     let error = impatient.call(&find).await.expect_err("no answer");
@@ -358,4 +359,97 @@ async fn a_dokploy_that_is_not_there_is_a_transport_error_that_was_never_sent() 
         "{error:?}"
     );
     assert!(error.is_retryable() && !error.outcome_unknown());
+}
+
+#[tokio::test]
+async fn a_404_is_a_resource_404_only_when_dokploy_names_the_procedure() {
+    let simulator = simulator().await;
+    let client = client(&simulator);
+    let gone = Request::DeleteDomain {
+        domain_id: ResourceId("nope".into()),
+    };
+    let error = client.call(&gone).await.expect_err("no such domain");
+    assert!(error.is_not_found(), "a resource 404 is gone: {error:?}");
+    // A base URL one level off makes every route a 404 without `data.path`.
+    let mut wrong = simulator.origin();
+    wrong.set_path("/dokploy");
+    let key = stackledger::config::ApiKey::new(SIM_KEY).expect("valid");
+    let options = stackledger::dokploy::client::ClientOptions::default();
+    let lost =
+        stackledger::dokploy::client::DokployClient::new(&wrong, key, options).expect("builds");
+    let error = lost.call(&gone).await.expect_err("no such route");
+    assert_eq!(
+        error,
+        DokployError::NoRoute {
+            procedure: Procedure::DomainDelete
+        }
+    );
+    assert!(!error.is_not_found(), "a missing route is never gone");
+    assert!(error.to_string().contains("DOKPLOY_URL"), "{error}");
+}
+
+#[tokio::test]
+async fn registry_credentials_are_empty_strings_and_the_server_id_is_sent_when_set() {
+    let key = stackledger::config::ApiKey::new(SIM_KEY).expect("valid");
+    // A Dokploy that knows this remote server.
+    let options = stackledger::simulator::SimulatorOptions {
+        server_id: Some("srv_0123456789abcdefgh".into()),
+        ..stackledger::simulator::SimulatorOptions::new(key.clone(), 7)
+    };
+    let simulator =
+        stackledger::simulator::Simulator::start("127.0.0.1:0".parse().expect("addr"), options)
+            .await
+            .expect("the simulator starts");
+    let options = stackledger::dokploy::client::ClientOptions {
+        server_id: Some("srv_0123456789abcdefgh".into()),
+        ..Default::default()
+    };
+    let client =
+        stackledger::dokploy::client::DokployClient::new(&simulator.origin(), key, options)
+            .expect("builds");
+    let (_, _, application, _) = provision(&client, "shop").await;
+    let save = Request::SaveDockerProvider {
+        application_id: application,
+        image: "nginx:1".into(),
+    };
+    answer(&client, save).await;
+    let requests = simulator.requests();
+    let input = |procedure: &str| {
+        requests
+            .iter()
+            .find(|request| request.procedure == procedure)
+            .map(|request| request.input.clone())
+            .expect("sent")
+    };
+    assert_eq!(
+        input("application.create")["serverId"],
+        "srv_0123456789abcdefgh"
+    );
+    let saved = input("application.saveDockerProvider");
+    for field in ["username", "password", "registryUrl"] {
+        assert_eq!(saved[field], "", "{field}: {saved}");
+    }
+    let plain = crate::support::client(&simulator);
+    let other = answer(
+        &plain,
+        Request::CreateProject {
+            name: "blog".into(),
+        },
+    )
+    .await
+    .project(Procedure::ProjectCreate)
+    .expect("a project answer")
+    .expect("created");
+    let create = Request::CreateApplication {
+        environment_id: other.environment_id.expect("an environment"),
+        name: "blog".into(),
+    };
+    answer(&plain, create).await;
+    let last = simulator
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|request| request.procedure == "application.create")
+        .expect("sent");
+    assert!(last.input.get("serverId").is_none(), "{}", last.input);
 }

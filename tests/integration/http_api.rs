@@ -357,7 +357,7 @@ async fn a_full_portal_and_an_open_breaker_answer_503_with_retry_after() {
     let simulator = simulator().await;
     simulator.add_fault(Fault {
         delay_ms: Some(300),
-        ..Fault::on("project.all")
+        ..Fault::on("project.search")
     });
     let app = spawn_app(dir.path(), &simulator, &["--running-max=1"]).await;
     assert_eq!(deploy(&app, "first").await.0, 202);
@@ -366,7 +366,7 @@ async fn a_full_portal_and_an_open_breaker_answer_503_with_retry_after() {
 
     let dir = tempfile::tempdir().expect("temp dir");
     let simulator = crate::support::simulator().await;
-    simulator.add_fault(Fault::on("project.all").status(503).times(100));
+    simulator.add_fault(Fault::on("project.search").status(503).times(100));
     let fast_retries = ["--retry-base=1ms", "--retry-delay-max=2ms"];
     let app = spawn_app(dir.path(), &simulator, &fast_retries).await;
     let (_, tripping) = deploy(&app, "tripper").await;

@@ -176,7 +176,7 @@ async fn an_answer_slower_than_the_request_timeout_is_408_json_but_the_stream_is
     let simulator = simulator().await;
     simulator.add_fault(Fault {
         delay_ms: Some(600),
-        ..Fault::on("project.all")
+        ..Fault::on("project.search")
     });
     let flags = ["--request-timeout=100ms", "--admin-token=ops-timeout-test"];
     let app = spawn_app(dir.path(), &simulator, &flags).await;

@@ -219,7 +219,7 @@ async fn status_streams_beyond_the_cap_are_refused_with_503() {
     let simulator = simulator().await;
     simulator.add_fault(stackledger::simulator::Fault {
         delay_ms: Some(2_000),
-        ..stackledger::simulator::Fault::on("project.all")
+        ..stackledger::simulator::Fault::on("project.search")
     });
     let app = spawn_app(dir.path(), &simulator, &["--sse-max=1"]).await;
     let id = app.deploy("slow").await;
@@ -260,7 +260,7 @@ async fn a_client_holding_its_share_of_status_streams_is_refused_with_429() {
     let simulator = simulator().await;
     simulator.add_fault(stackledger::simulator::Fault {
         delay_ms: Some(2_000),
-        ..stackledger::simulator::Fault::on("project.all")
+        ..stackledger::simulator::Fault::on("project.search")
     });
     let flags = ["--sse-client-max=2", "--trust-forwarded-for"];
     let app = spawn_app(dir.path(), &simulator, &flags).await;

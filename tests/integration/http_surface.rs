@@ -93,7 +93,7 @@ async fn a_canary_dokploy_key_never_appears_in_answers_streams_logs_or_the_data_
         serde_json::from_str(r#"{"unhealthy": "bad", "polls": "forever"}"#).expect("fault"),
     );
     simulator.add_fault(
-        stackledger::simulator::Fault::on("project.all")
+        stackledger::simulator::Fault::on("project.search")
             .status(503)
             .times(2),
     );

@@ -8,6 +8,9 @@
 //! to sled's raw scan of it; disk bytes per event), and prints each ledger figure beside its
 //! raw reference and the ratio.
 //!
+//! `stackledger-bench lookup` finds one project among 50,000 through `project.search` and
+//! through the streamed `project.all`, printing answer bytes, time and peak memory growth.
+//!
 //! `stackledger-bench append --data-dir DIR` appends without end from several tasks and
 //! prints every acknowledged seq on its own line, so that a test can kill it mid-stream and
 //! check that every printed seq survived.
@@ -18,6 +21,7 @@ mod drive;
 mod http_bench;
 mod ledger_bench;
 mod load;
+mod lookup_bench;
 mod orchestrator_bench;
 mod sse_bench;
 mod stacks_bench;
@@ -60,6 +64,8 @@ enum Command {
     Append(load::AppendArgs),
     /// Deployments per second at 1,000, 10,000 and 30,000 stacks already on Dokploy.
     Stacks(stacks_bench::StacksArgs),
+    /// The client's project lookup among many projects: search, then the streamed listing.
+    Lookup(lookup_bench::LookupArgs),
 }
 
 impl Command {
@@ -74,6 +80,7 @@ impl Command {
             Command::Drive(args) => drive::run(args).await,
             Command::Append(args) => load::append_until_killed(args).await,
             Command::Stacks(args) => stacks_bench::run(args).await,
+            Command::Lookup(args) => lookup_bench::run(args).await,
         }
     }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde_json::json;
 use stackledger::clock::{Clock, ManualClock};
-use stackledger::deployment::Event;
 use stackledger::deployment::plan;
+use stackledger::deployment::{Event, Procedure};
 use stackledger::dokploy::recorded::RecordedDokploy;
 use stackledger::ids::{DeploymentId, IdGen, Seq};
 use stackledger::ledger::envelope::Envelope;
@@ -165,6 +165,13 @@ fn signature(envelope: &Envelope) -> Option<String> {
             endpoint,
             ..
         } => {
+            // The project lookup was recorded as `project.all` before it became
+            // `project.search`: the same decision.
+            let endpoint = if endpoint == Procedure::ProjectAll.name() {
+                Procedure::ProjectSearch.name()
+            } else {
+                endpoint.as_str()
+            };
             format!("call {} {endpoint} (attempt {attempt})", method.as_str())
         }
         Event::ApiCallSucceeded {

@@ -3,7 +3,9 @@
 //! resource a lookup finds is ours when this deployment had already tried to create it (the
 //! create's answer was lost), someone else's otherwise, and then never rolled back.
 
-use crate::deployment::plan::{CallFailure, Executed, FailureCode, Settings, Step, fail, polling};
+use crate::deployment::plan::{
+    CallFailure, Executed, FailureClass, FailureCode, Settings, Step, fail, polling,
+};
 use crate::deployment::request::{AnswerExt, AnswerMismatch};
 use crate::deployment::saga::SagaState;
 use crate::deployment::{ApiAnswer, Event, Phase, Procedure, Request, ResourceId, ResourceKind};
@@ -81,9 +83,9 @@ fn environment(state: &SagaState, executed: &Executed) -> Step {
     }
     match executed {
         Executed::Called {
-            request: Request::FindProject { .. },
+            request: request @ Request::FindProject { .. },
             result: Ok(answer),
-        } => match answer.clone().project(Procedure::ProjectAll) {
+        } => match answer.clone().project(request.procedure()) {
             Err(mismatch) => bad_answer(phase, &mismatch),
             Ok(project) => match project.and_then(|project| project.environment_id) {
                 Some(id) => found(id),
@@ -94,7 +96,10 @@ fn environment(state: &SagaState, executed: &Executed) -> Step {
                 ),
             },
         },
-        Executed::Called { result: Err(f), .. } => failed_call(phase, f),
+        Executed::Called {
+            request,
+            result: Err(f),
+        } => failed_call(phase, request, f),
         _ => Step::call(Request::FindProject {
             name: state.name.clone(),
         }),
@@ -139,7 +144,10 @@ fn configure(state: &SagaState, settings: &Settings, executed: &Executed) -> Ste
         return missing(phase, ResourceKind::Application);
     };
     match executed {
-        Executed::Called { result: Err(f), .. } => failed_call(phase, f),
+        Executed::Called {
+            request,
+            result: Err(f),
+        } => failed_call(phase, request, f),
         _ => Step::call(Request::SaveDockerProvider {
             application_id,
             image: settings.image.clone(),
@@ -217,7 +225,10 @@ fn find_or_create(state: &SagaState, wanted: &Wanted, executed: &Executed) -> St
                 ),
             }
         }
-        Executed::Called { result: Err(f), .. } => failed_call(phase, f),
+        Executed::Called {
+            request,
+            result: Err(f),
+        } => failed_call(phase, request, f),
         _ => Step::call(wanted.find.clone()),
     }
 }
@@ -255,8 +266,45 @@ pub(super) fn missing(phase: Phase, kind: ResourceKind) -> Step {
     fail(phase, FailureCode::MissingResource, message)
 }
 
-pub(super) fn failed_call(phase: Phase, failure: &CallFailure) -> Step {
-    fail(phase, FailureCode::of_call(failure.class), &failure.message)
+/// The failure of `phase` after `request` failed for good, in our words: the public views
+/// show this message, so it never quotes Dokploy (whose scrubbed text stays in the call's
+/// `ApiCallFailed`, for the ops API and the audit page).
+pub(super) fn failed_call(phase: Phase, request: &Request, failure: &CallFailure) -> Step {
+    let message = call_failure_message(request.procedure(), failure.class);
+    fail(phase, FailureCode::of_call(failure.class), message)
+}
+
+/// What a person reads about a call that failed for good: the procedure, what happened, and
+/// what to check.
+pub(super) fn call_failure_message(procedure: Procedure, class: FailureClass) -> String {
+    match class {
+        FailureClass::Status { status } if status >= 500 || status == 408 || status == 429 => {
+            format!("Dokploy answered {status} to {procedure}; retries are used up")
+        }
+        FailureClass::Status { status: 401 | 403 } => format!(
+            "Dokploy refused {procedure}: the API key lacks a permission, or the install needs a \
+             setting (the ops timeline has Dokploy's answer)"
+        ),
+        FailureClass::Status { status } => format!(
+            "Dokploy refused {procedure} with {status} (the ops timeline has Dokploy's answer)"
+        ),
+        FailureClass::NoRoute => format!(
+            "Dokploy has no route for {procedure}: check DOKPLOY_URL (or a proxy in front of \
+             Dokploy, or a Dokploy version without {procedure})"
+        ),
+        FailureClass::Unreachable => {
+            format!("Dokploy did not answer {procedure}; retries are used up")
+        }
+        FailureClass::Unauthorized => {
+            "Dokploy refused the API key: check DOKPLOY_API_KEY".to_owned()
+        }
+        FailureClass::BadAnswer => {
+            format!("Dokploy's answer to {procedure} was not what {procedure} returns")
+        }
+        FailureClass::Unavailable { .. } => {
+            format!("Dokploy is failing, so {procedure} was not sent (circuit breaker open)")
+        }
+    }
 }
 
 pub(super) fn bad_answer(phase: Phase, mismatch: &AnswerMismatch) -> Step {
@@ -304,6 +352,55 @@ mod tests {
                 "no environment is recorded"
             )
         );
+    }
+
+    #[test]
+    fn a_failed_call_is_told_in_our_words_naming_the_procedure_never_dokploys() {
+        let create = Procedure::ApplicationCreate;
+        let cases = [
+            (
+                FailureClass::Status { status: 500 },
+                "Dokploy answered 500 to application.create; retries are used up",
+            ),
+            (
+                FailureClass::NoRoute,
+                "Dokploy has no route for application.create: check DOKPLOY_URL",
+            ),
+            (
+                FailureClass::Unreachable,
+                "Dokploy did not answer application.create; retries are used up",
+            ),
+            (
+                FailureClass::Status { status: 400 },
+                "Dokploy refused application.create with 400",
+            ),
+        ];
+        for (class, expected) in cases {
+            let message = call_failure_message(create, class);
+            assert!(message.starts_with(expected), "{message}");
+        }
+        let state = given([crate::deployment::plan::fixtures::phase(
+            Phase::CreatingProject,
+        )])
+        .live();
+        let request = Request::FindProject { name: "x".into() };
+        let failure = CallFailure {
+            class: FailureClass::Status { status: 401 },
+            message: "Dokploy answered 401: Invalid API key sk_live_secret".into(),
+        };
+        let executed = Executed::Called {
+            request,
+            result: Err(failure),
+        };
+        let Step::Record {
+            event: Event::DeploymentFailed { message, .. },
+            ..
+        } = project(&state, &executed)
+        else {
+            panic!("the phase fails");
+        };
+        assert!(message.contains("project.search"), "{message}");
+        assert!(!message.contains("Invalid API key"), "{message}");
     }
 
     fn record_phase(phase: Phase) -> Step {

@@ -69,7 +69,10 @@ pub(super) fn deploy(
                 request: Request::Deploy { .. },
                 result: Ok(_),
             } => Step::record(Event::DeployQueued { title }),
-            Executed::Called { result: Err(f), .. } => failed_call(phase, f),
+            Executed::Called {
+                request,
+                result: Err(f),
+            } => failed_call(phase, request, f),
             _ => Step::call(Request::Deploy {
                 application_id,
                 title,
@@ -81,7 +84,10 @@ pub(super) fn deploy(
             request: Request::ListDeployments { .. },
             result: Ok(answer),
         } => polled(state, settings, &title, answer, now_ms),
-        Executed::Called { result: Err(f), .. } => failed_call(phase, f),
+        Executed::Called {
+            request,
+            result: Err(f),
+        } => failed_call(phase, request, f),
         _ => Step::call(Request::ListDeployments { application_id }),
     })
 }

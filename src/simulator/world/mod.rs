@@ -19,6 +19,7 @@ mod deployment;
 mod domain;
 mod input;
 mod project;
+mod search;
 mod server;
 mod zod;
 
@@ -108,6 +109,7 @@ impl World {
             Procedure::DomainDelete => self.domain_delete(input),
             Procedure::DeploymentAll => self.deployment_all(input),
             Procedure::DomainOne => self.domain_one(input),
+            Procedure::ProjectSearch => self.project_search(input),
         }
     }
 

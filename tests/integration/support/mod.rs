@@ -194,6 +194,7 @@ pub(crate) fn client_with_timeout(
     let options = stackledger::dokploy::client::ClientOptions {
         timeout,
         body_bytes_max,
+        ..stackledger::dokploy::client::ClientOptions::default()
     };
     let key = stackledger::config::ApiKey::new(key).expect("a valid key");
     stackledger::dokploy::client::DokployClient::new(&simulator.origin(), key, options)

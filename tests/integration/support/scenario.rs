@@ -120,7 +120,7 @@ async fn shop(s: &Script<'_>) {
     use HttpMethod::{Get, Post};
     s.say(requested("shop"), None, 5).await;
     s.say(phase(Phase::CreatingProject), None, 1).await;
-    s.call(1, Get, "project.all", ApiAnswer::Project(None))
+    s.call(1, Get, "project.search", ApiAnswer::Project(None))
         .await;
     let first = s.started(2, 1, Post, "project.create").await;
     let failed = Event::ApiCallFailed {
@@ -258,7 +258,7 @@ async fn blog(s: &Script<'_>) {
         project_id: rid("prj_blog_0000000000001"),
         environment_id: Some(rid("env_blog_0000000000001")),
     };
-    s.call(1, Get, "project.all", ApiAnswer::Project(Some(existing)))
+    s.call(1, Get, "project.search", ApiAnswer::Project(Some(existing)))
         .await;
     let kind = ResourceKind::Project;
     s.say(
@@ -343,7 +343,7 @@ async fn blog(s: &Script<'_>) {
 async fn api(s: &Script<'_>) {
     s.say(requested("api"), None, 5).await;
     s.say(phase(Phase::CreatingProject), None, 1).await;
-    s.started(1, 1, HttpMethod::Get, "project.all").await;
+    s.started(1, 1, HttpMethod::Get, "project.search").await;
     let reason = "server restarted with the deployment in progress".to_owned();
     s.say(Event::RecoveryStarted { reason }, None, 90_000).await;
 }

@@ -88,11 +88,19 @@ pub const HEADERS_MAX: Flag = flag("headers-max", "HEADERS_MAX");
 pub const RUNNING_MAX: Flag = flag("running-max", "RUNNING_MAX");
 /// `--mirror`.
 pub const MIRROR: Flag = flag("mirror", "MIRROR_DIR");
+/// `--simulator-build-duration`.
+pub const EMBEDDED_SIMULATOR_BUILD_DURATION: Flag =
+    flag("simulator-build-duration", "SIMULATOR_BUILD_DURATION");
 /// `stackledger simulate --api-key`.
 pub const SIMULATOR_API_KEY: Flag = flag("api-key", "SIMULATOR_API_KEY");
+/// `stackledger simulate --build-duration`.
+pub const SIMULATOR_BUILD_DURATION: Flag = flag("build-duration", "SIMULATOR_BUILD_DURATION");
 
-/// Every flag of the portal in this table (the simulator's key is checked on its own).
-pub const PORTAL: [Flag; 28] = [
+/// Every flag of `stackledger simulate` in this table.
+pub const SIMULATOR: [Flag; 2] = [SIMULATOR_API_KEY, SIMULATOR_BUILD_DURATION];
+
+/// Every flag of the portal in this table (the simulator's are in [`SIMULATOR`]).
+pub const PORTAL: [Flag; 29] = [
     DOKPLOY_URL,
     DOKPLOY_API_KEY,
     STACK_IMAGE,
@@ -121,4 +129,5 @@ pub const PORTAL: [Flag; 28] = [
     HEADERS_MAX,
     RUNNING_MAX,
     MIRROR,
+    EMBEDDED_SIMULATOR_BUILD_DURATION,
 ];

@@ -55,6 +55,8 @@ pub struct Settings {
     pub crash_at: Option<CrashAt>,
     /// The directory of the synchronous mirror of the log, if any (outside the ledger's).
     pub mirror: Option<PathBuf>,
+    /// With the built-in simulator: how long one of its builds takes at least.
+    pub simulator_build_duration: Duration,
 }
 
 /// Which Dokploy the portal deploys to.
@@ -128,6 +130,14 @@ pub struct SimulatorSettings {
     pub seed: u64,
     /// `deployment.all` polls a deploy stays `running`.
     pub deploy_polls: std::num::NonZeroU32,
+    /// Builds run at once.
+    pub builds: std::num::NonZeroU32,
+    /// How long one build takes at least.
+    pub build_duration: Duration,
+    /// Whether `application.create` needs a `serverId`.
+    pub remote_servers_only: bool,
+    /// The one remote server's id, if any.
+    pub server_id: Option<String>,
     /// Log line format.
     pub log_format: LogFormat,
 }
@@ -179,17 +189,30 @@ impl crate::config::RestoreConfig {
 }
 
 impl SimulateConfig {
-    /// Checks the simulator's configuration (its key is refused without being shown).
+    /// Checks the simulator's configuration (its key is refused without being shown); all
+    /// refusals are reported together.
     pub fn settings(&self) -> Result<SimulatorSettings, ConfigErrors> {
-        let api_key = self.api_key.api_key().map_err(|rule| {
+        let mut r = Refusals::default();
+        let api_key = r.keep(self.api_key.api_key().map_err(|rule| {
             let flag = flag::SIMULATOR_API_KEY;
-            ConfigErrors(vec![ConfigError::Secret { flag, rule }])
-        })?;
+            ConfigError::Secret { flag, rule }
+        }));
+        let build_duration = r.keep(check::duration(
+            flag::SIMULATOR_BUILD_DURATION,
+            &self.build_duration,
+        ));
+        let (Some(api_key), Some(build_duration)) = (api_key, build_duration) else {
+            return Err(ConfigErrors(r.0));
+        };
         Ok(SimulatorSettings {
             listen: self.listen,
             api_key,
             seed: self.seed,
             deploy_polls: self.deploy_polls,
+            builds: self.builds,
+            build_duration,
+            remote_servers_only: self.remote_servers_only,
+            server_id: self.server_id.clone().filter(|id| !id.is_empty()),
             log_format: self.log_format,
         })
     }
@@ -214,6 +237,10 @@ fn checked(config: &Config, r: &mut Refusals) -> Option<Settings> {
         config.mirror.as_deref(),
         &config.ledger_dir(),
     ));
+    let simulator_build_duration = r.keep(check::duration(
+        flag::EMBEDDED_SIMULATOR_BUILD_DURATION,
+        &config.simulator_build_duration,
+    ));
     Some(Settings {
         listen: config.listen,
         data_dir: config.data_dir.clone(),
@@ -230,6 +257,7 @@ fn checked(config: &Config, r: &mut Refusals) -> Option<Settings> {
         read_only: config.read_only,
         crash_at: config.crash_at,
         mirror: mirror?,
+        simulator_build_duration: simulator_build_duration?,
     })
 }
 

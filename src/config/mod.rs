@@ -13,6 +13,7 @@ mod check;
 pub mod error;
 pub mod flag;
 pub mod settings;
+mod simulator;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,9 +27,9 @@ pub use crate::secret::ApiKey;
 use crate::secret::{SecretText, SecretTextParser};
 pub use error::{ConfigError, ConfigErrors};
 pub use settings::{
-    BreakerSettings, DokployTarget, RetrySettings, Settings, SimulatorSettings, StackSettings,
-    Timings,
+    BreakerSettings, DokployTarget, RetrySettings, Settings, StackSettings, Timings,
 };
+pub use simulator::SimulatorSettings;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -15,7 +15,7 @@ use reqwest::Url;
 use super::check;
 use super::error::{ConfigError, ConfigErrors};
 use super::flag::{self, Flag};
-use super::{Config, LogFormat, SimulateConfig};
+use super::{Config, LogFormat};
 use crate::crash::CrashAt;
 use crate::defaults;
 use crate::deployment::plan::{NonZeroDuration, RecoveryPolicy};
@@ -119,36 +119,13 @@ pub struct BreakerSettings {
     pub open_for: Duration,
 }
 
-/// The standalone simulator's configuration, checked.
-#[derive(Debug, Clone)]
-pub struct SimulatorSettings {
-    /// Address to listen on.
-    pub listen: SocketAddr,
-    /// The key callers must send.
-    pub api_key: ApiKey,
-    /// Seed of its id generator.
-    pub seed: u64,
-    /// `deployment.all` polls a deploy stays `running`.
-    pub deploy_polls: std::num::NonZeroU32,
-    /// Builds run at once.
-    pub builds: std::num::NonZeroU32,
-    /// How long one build takes at least.
-    pub build_duration: Duration,
-    /// Whether `application.create` needs a `serverId`.
-    pub remote_servers_only: bool,
-    /// The one remote server's id, if any.
-    pub server_id: Option<String>,
-    /// Log line format.
-    pub log_format: LogFormat,
-}
-
 /// The refusals found so far.
 #[derive(Debug, Default)]
-struct Refusals(Vec<ConfigError>);
+pub(super) struct Refusals(pub(super) Vec<ConfigError>);
 
 impl Refusals {
     /// The value, or `None` with its refusal kept.
-    fn keep<T>(&mut self, checked: Result<T, ConfigError>) -> Option<T> {
+    pub(super) fn keep<T>(&mut self, checked: Result<T, ConfigError>) -> Option<T> {
         checked.map_err(|error| self.0.push(error)).ok()
     }
 }
@@ -185,36 +162,6 @@ impl crate::config::RestoreConfig {
     /// temporary directory (`TMPDIR`, else `/tmp`).
     pub fn scratch_dir(&self) -> PathBuf {
         std::env::temp_dir()
-    }
-}
-
-impl SimulateConfig {
-    /// Checks the simulator's configuration (its key is refused without being shown); all
-    /// refusals are reported together.
-    pub fn settings(&self) -> Result<SimulatorSettings, ConfigErrors> {
-        let mut r = Refusals::default();
-        let api_key = r.keep(self.api_key.api_key().map_err(|rule| {
-            let flag = flag::SIMULATOR_API_KEY;
-            ConfigError::Secret { flag, rule }
-        }));
-        let build_duration = r.keep(check::duration(
-            flag::SIMULATOR_BUILD_DURATION,
-            &self.build_duration,
-        ));
-        let (Some(api_key), Some(build_duration)) = (api_key, build_duration) else {
-            return Err(ConfigErrors(r.0));
-        };
-        Ok(SimulatorSettings {
-            listen: self.listen,
-            api_key,
-            seed: self.seed,
-            deploy_polls: self.deploy_polls,
-            builds: self.builds,
-            build_duration,
-            remote_servers_only: self.remote_servers_only,
-            server_id: self.server_id.clone().filter(|id| !id.is_empty()),
-            log_format: self.log_format,
-        })
     }
 }
 

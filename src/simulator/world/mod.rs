@@ -20,8 +20,6 @@
 mod application;
 mod deployment;
 mod domain;
-#[cfg(test)]
-mod given;
 mod input;
 mod project;
 mod queue;
@@ -226,3 +224,6 @@ impl Row for DomainRecord {
         &self.application_id
     }
 }
+
+#[cfg(test)]
+mod given;

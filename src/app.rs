@@ -158,7 +158,7 @@ impl App {
         disk.mirror.clone_from(&settings.mirror);
         let (ledger, read_model) = open_ledger(settings, disk, Arc::clone(&clock)).await?;
         let (admin_token, admin_token_file) = data_dir::admin_token(settings, kept_token)?;
-        let dokploy = ChosenDokploy::start(&settings.dokploy).await?;
+        let dokploy = ChosenDokploy::start(settings, Arc::clone(&clock)).await?;
         let parts = OrchestratorParts {
             ledger: ledger.clone(),
             clock: Arc::clone(&clock),
@@ -247,9 +247,9 @@ struct ChosenDokploy {
 
 impl ChosenDokploy {
     /// The configured Dokploy, or the built-in simulator started on a loopback port with a
-    /// fresh key.
-    async fn start(target: &DokployTarget) -> Result<Self, AppError> {
-        if let DokployTarget::Remote { url, key } = target {
+    /// fresh key, building one deploy at a time on the portal's clock.
+    async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Self, AppError> {
+        if let DokployTarget::Remote { url, key } = &settings.dokploy {
             return Ok(Self {
                 mode: DokployMode::Remote,
                 origin: url.clone(),
@@ -261,6 +261,9 @@ impl ChosenDokploy {
             .expect("a random token is 64 hex characters, which is a valid key");
         let options = SimulatorOptions {
             deploy_polls: defaults::SIMULATOR_DEPLOY_POLLS,
+            builds: defaults::SIMULATOR_BUILDS,
+            build_duration: settings.simulator_build_duration,
+            clock,
             ..SimulatorOptions::new(key.clone(), random_seed())
         };
         let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));

@@ -101,6 +101,13 @@ pub const SIMULATOR_LISTEN: &str = "127.0.0.1:4000";
 pub const SIMULATOR_SEED: u64 = 1;
 /// `stackledger simulate --deploy-polls`, and the in-process simulator's.
 pub const SIMULATOR_DEPLOY_POLLS: NonZeroU32 = NonZeroU32::MIN;
+/// `stackledger simulate --builds`, and the in-process simulator's: Dokploy's default
+/// `buildsConcurrency`.
+pub const SIMULATOR_BUILDS: NonZeroU32 = NonZeroU32::MIN;
+/// `stackledger simulate --build-duration`: builds end as soon as they are polled.
+pub const SIMULATOR_BUILD_DURATION: DurationDefault = seconds("0s", 0);
+/// `--simulator-build-duration`: the in-process simulator's builds, short in the demo.
+pub const EMBEDDED_SIMULATOR_BUILD_DURATION: DurationDefault = seconds("2s", 2);
 
 #[cfg(test)]
 mod tests {
@@ -117,6 +124,8 @@ mod tests {
             RETRY_BASE,
             RETRY_DELAY_MAX,
             BREAKER_OPEN_FOR,
+            SIMULATOR_BUILD_DURATION,
+            EMBEDDED_SIMULATOR_BUILD_DURATION,
         ];
         for default in every {
             let parsed = humantime::parse_duration(default.text).expect("a duration");

@@ -54,6 +54,10 @@ async fn simulate_dokploy(config: SimulateConfig) -> anyhow::Result<()> {
     let shutdown = shutdown_signal().context("cannot install signal handlers")?;
     let options = SimulatorOptions {
         deploy_polls: config.deploy_polls,
+        builds: config.builds,
+        build_duration: config.build_duration,
+        remote_servers_only: config.remote_servers_only,
+        server_id: config.server_id,
         ..SimulatorOptions::new(config.api_key, config.seed)
     };
     let simulator = Simulator::start(config.listen, options)

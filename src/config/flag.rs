@@ -98,11 +98,19 @@ pub const MIRROR: Flag = flag("mirror", "MIRROR_DIR");
 pub const DOKPLOY_SERVER_ID: Flag = flag("dokploy-server-id", "DOKPLOY_SERVER_ID");
 /// `--dokploy-list-bytes-max`.
 pub const DOKPLOY_LIST_BYTES_MAX: Flag = flag("dokploy-list-bytes-max", "DOKPLOY_LIST_BYTES_MAX");
+/// `--simulator-build-duration`.
+pub const EMBEDDED_SIMULATOR_BUILD_DURATION: Flag =
+    flag("simulator-build-duration", "SIMULATOR_BUILD_DURATION");
 /// `stackledger simulate --api-key`.
 pub const SIMULATOR_API_KEY: Flag = flag("api-key", "SIMULATOR_API_KEY");
+/// `stackledger simulate --build-duration`.
+pub const SIMULATOR_BUILD_DURATION: Flag = flag("build-duration", "SIMULATOR_BUILD_DURATION");
 
-/// Every flag of the portal in this table (the simulator's key is checked on its own).
-pub const PORTAL: [Flag; 33] = [
+/// Every flag of `stackledger simulate` in this table.
+pub const SIMULATOR: [Flag; 2] = [SIMULATOR_API_KEY, SIMULATOR_BUILD_DURATION];
+
+/// Every flag of the portal in this table (the simulator's are in [`SIMULATOR`]).
+pub const PORTAL: [Flag; 34] = [
     DOKPLOY_URL,
     DOKPLOY_API_KEY,
     STACK_IMAGE,
@@ -136,4 +144,5 @@ pub const PORTAL: [Flag; 33] = [
     MIRROR,
     DOKPLOY_SERVER_ID,
     DOKPLOY_LIST_BYTES_MAX,
+    EMBEDDED_SIMULATOR_BUILD_DURATION,
 ];

@@ -14,6 +14,7 @@ mod client;
 pub mod error;
 pub mod flag;
 pub mod settings;
+mod simulator;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,9 +28,9 @@ pub use crate::secret::ApiKey;
 use crate::secret::{SecretText, SecretTextParser};
 pub use error::{ConfigError, ConfigErrors};
 pub use settings::{
-    BreakerSettings, DokployTarget, RetrySettings, Settings, SimulatorSettings, StackSettings,
-    Timings,
+    BreakerSettings, DokployTarget, RetrySettings, Settings, StackSettings, Timings,
 };
+pub use simulator::SimulatorSettings;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -101,6 +102,21 @@ pub struct SimulateConfig {
     /// `deployment.all` polls a deploy stays `running`.
     #[arg(long, default_value_t = defaults::SIMULATOR_DEPLOY_POLLS)]
     pub deploy_polls: std::num::NonZeroU32,
+    /// Builds the simulated Dokploy runs at once (its `buildsConcurrency`); more deploys wait
+    /// in its queue, without a row.
+    #[arg(long, env = "SIMULATOR_BUILDS", default_value_t = defaults::SIMULATOR_BUILDS)]
+    pub builds: std::num::NonZeroU32,
+    /// How long one build takes at least (`0s`: only --deploy-polls counts).
+    #[arg(long, env = "SIMULATOR_BUILD_DURATION",
+          default_value = defaults::SIMULATOR_BUILD_DURATION.text)]
+    pub build_duration: String,
+    /// Act as a Dokploy with "remote servers only" (or Cloud): `application.create` without a
+    /// `serverId` is refused with 401.
+    #[arg(long, env = "SIMULATOR_REMOTE_SERVERS_ONLY")]
+    pub remote_servers_only: bool,
+    /// The id of the one remote server the simulated Dokploy knows.
+    #[arg(long, env = "SIMULATOR_SERVER_ID")]
+    pub server_id: Option<String>,
     /// Log line format.
     #[arg(long, value_enum, default_value = defaults::LOG_FORMAT)]
     pub log_format: LogFormat,
@@ -172,6 +188,12 @@ pub struct Config {
     /// Time between health polls.
     #[arg(long, env = "HEALTH_INTERVAL", default_value = defaults::HEALTH_INTERVAL.text)]
     pub health_interval: String,
+
+    /// With the built-in simulator: how long one of its builds takes at least (short in the
+    /// demo, so that the build queue shows; `0s` in tests).
+    #[arg(long, env = "SIMULATOR_BUILD_DURATION",
+          default_value = defaults::EMBEDDED_SIMULATOR_BUILD_DURATION.text)]
+    pub simulator_build_duration: String,
 
     /// Time between polls of Dokploy's deployment list.
     #[arg(long, env = "DEPLOY_POLL_INTERVAL", default_value = defaults::DEPLOY_POLL_INTERVAL.text)]

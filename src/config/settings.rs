@@ -15,7 +15,7 @@ use reqwest::Url;
 use super::check;
 use super::error::{ConfigError, ConfigErrors};
 use super::flag::{self, Flag};
-use super::{Config, LogFormat, SimulateConfig};
+use super::{Config, LogFormat};
 use crate::crash::CrashAt;
 use crate::defaults;
 use crate::deployment::plan::{NonZeroDuration, RecoveryPolicy};
@@ -59,6 +59,8 @@ pub struct Settings {
     pub crash_at: Option<CrashAt>,
     /// The directory of the synchronous mirror of the log, if any (outside the ledger's).
     pub mirror: Option<PathBuf>,
+    /// With the built-in simulator: how long one of its builds takes at least.
+    pub simulator_build_duration: Duration,
 }
 
 /// Which Dokploy the portal deploys to.
@@ -125,28 +127,13 @@ pub struct BreakerSettings {
     pub open_for: Duration,
 }
 
-/// The standalone simulator's configuration, checked.
-#[derive(Debug, Clone)]
-pub struct SimulatorSettings {
-    /// Address to listen on.
-    pub listen: SocketAddr,
-    /// The key callers must send.
-    pub api_key: ApiKey,
-    /// Seed of its id generator.
-    pub seed: u64,
-    /// `deployment.all` polls a deploy stays `running`.
-    pub deploy_polls: std::num::NonZeroU32,
-    /// Log line format.
-    pub log_format: LogFormat,
-}
-
 /// The refusals found so far.
 #[derive(Debug, Default)]
-struct Refusals(Vec<ConfigError>);
+pub(super) struct Refusals(pub(super) Vec<ConfigError>);
 
 impl Refusals {
     /// The value, or `None` with its refusal kept.
-    fn keep<T>(&mut self, checked: Result<T, ConfigError>) -> Option<T> {
+    pub(super) fn keep<T>(&mut self, checked: Result<T, ConfigError>) -> Option<T> {
         checked.map_err(|error| self.0.push(error)).ok()
     }
 }
@@ -186,23 +173,6 @@ impl crate::config::RestoreConfig {
     }
 }
 
-impl SimulateConfig {
-    /// Checks the simulator's configuration (its key is refused without being shown).
-    pub fn settings(&self) -> Result<SimulatorSettings, ConfigErrors> {
-        let api_key = self.api_key.api_key().map_err(|rule| {
-            let flag = flag::SIMULATOR_API_KEY;
-            ConfigErrors(vec![ConfigError::Secret { flag, rule }])
-        })?;
-        Ok(SimulatorSettings {
-            listen: self.listen,
-            api_key,
-            seed: self.seed,
-            deploy_polls: self.deploy_polls,
-            log_format: self.log_format,
-        })
-    }
-}
-
 /// Every check runs (each keeps its refusal) before any missing value ends the build.
 fn checked(config: &Config, r: &mut Refusals) -> Option<Settings> {
     let dokploy = dokploy(config, r);
@@ -228,6 +198,10 @@ fn checked(config: &Config, r: &mut Refusals) -> Option<Settings> {
         config.mirror.as_deref(),
         &config.ledger_dir(),
     ));
+    let simulator_build_duration = r.keep(check::duration(
+        flag::EMBEDDED_SIMULATOR_BUILD_DURATION,
+        &config.simulator_build_duration,
+    ));
     Some(Settings {
         listen: config.listen,
         data_dir: config.data_dir.clone(),
@@ -246,6 +220,7 @@ fn checked(config: &Config, r: &mut Refusals) -> Option<Settings> {
         read_only: config.read_only,
         crash_at: config.crash_at,
         mirror: mirror?,
+        simulator_build_duration: simulator_build_duration?,
     })
 }
 

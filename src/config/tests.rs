@@ -51,6 +51,46 @@ fn simulate_is_a_subcommand_with_its_own_flags() {
 }
 
 #[test]
+fn simulate_takes_its_build_queue_flags_with_dokploys_defaults() {
+    let simulate = |args: &[&str]| {
+        let base = ["stackledger", "simulate", "--api-key", "k"];
+        let cli = Cli::try_parse_from(base.iter().chain(args)).expect("parses");
+        let Some(Command::Simulate(simulate)) = cli.command else {
+            panic!("the subcommand was not recognized");
+        };
+        simulate.settings()
+    };
+    let default = simulate(&[]).expect("valid");
+    assert_eq!(default.builds.get(), 1, "Dokploy's buildsConcurrency");
+    assert_eq!(default.build_duration, Duration::ZERO);
+    assert!(!default.remote_servers_only);
+    assert_eq!(default.server_id, None);
+    let given = [
+        "--builds=3",
+        "--build-duration=1m 30s",
+        "--remote-servers-only",
+        "--server-id=srv1",
+    ];
+    let given = simulate(&given).expect("valid");
+    assert_eq!(given.builds.get(), 3);
+    assert_eq!(given.build_duration, Duration::from_secs(90));
+    assert!(given.remote_servers_only);
+    assert_eq!(given.server_id.as_deref(), Some("srv1"));
+    let error = simulate(&["--build-duration=soon"]).expect_err("not a duration");
+    assert!(error.to_string().contains("--build-duration"), "{error}");
+}
+
+#[test]
+fn the_embedded_simulators_builds_are_short_by_default_and_may_be_zero() {
+    let checked = settings(&[]).expect("valid");
+    assert_eq!(checked.simulator_build_duration, Duration::from_secs(2));
+    let checked = settings(&["--simulator-build-duration=0s"]).expect("valid");
+    assert_eq!(checked.simulator_build_duration, Duration::ZERO);
+    let refused = settings(&["--simulator-build-duration=x"]).expect_err("refused");
+    assert!(refused.to_string().contains("--simulator-build-duration"));
+}
+
+#[test]
 fn durations_and_the_dokploy_pair_are_checked() {
     let checked = settings(&["--health-interval", "500ms"]).expect("valid");
     assert_eq!(
@@ -129,7 +169,7 @@ fn every_flag_a_refusal_names_is_a_flag_of_the_command_line() {
         .find_subcommand("simulate")
         .expect("the simulate subcommand");
     let portal = flag::PORTAL.iter().map(|flag| (&command, *flag));
-    let all = portal.chain(std::iter::once((simulate, flag::SIMULATOR_API_KEY)));
+    let all = portal.chain(flag::SIMULATOR.iter().map(|flag| (simulate, *flag)));
     for (command, flag) in all {
         let arg = command
             .get_arguments()

@@ -1,6 +1,7 @@
 //! The simulator's own routes beside Dokploy's: the control API (`GET /__sim/state`,
-//! `POST /__sim/faults`, `DELETE /__sim/faults`), which answers loopback peers only and asks
-//! for no key, and the deployed apps' health (`GET /__sim/apps/NAME/health`).
+//! `POST /__sim/faults`, `DELETE /__sim/faults`, `POST /__sim/restart`), which answers
+//! loopback peers only and asks for no key, and the deployed apps' health
+//! (`GET /__sim/apps/NAME/health`), which answers through the world's routes and services.
 //!
 //! It never serves a Dokploy procedure, and never lets a peer that is not on loopback read the
 //! state or change the faults.
@@ -18,6 +19,7 @@ use serde_json::json;
 
 use super::Shared;
 use super::fault::Fault;
+use super::world::Health;
 
 /// Proof that the peer is on loopback; any other peer is refused with 403 before the handler
 /// runs.
@@ -67,20 +69,29 @@ pub(super) async fn clear_faults(State(shared): State<Arc<Shared>>, _: LoopbackP
     Json(json!({"ok": true})).into_response()
 }
 
-/// `GET /__sim/apps/NAME/health`: 200 for a deployed app, 503 for one not deployed (or made
-/// unhealthy by a fault), 404 for an app the world does not know.
+/// `POST /__sim/restart`: Dokploy restarts (its queue is lost, running deployments cancelled).
+pub(super) async fn restart(State(shared): State<Arc<Shared>>, _: LoopbackPeer) -> Response {
+    shared.world().restart();
+    Json(json!({"ok": true})).into_response()
+}
+
+/// `GET /__sim/apps/NAME/health`: 200 when a route for NAME leads to a running service (an
+/// `unhealthy` fault makes it 503), 502 when its routes lead to no running service, 503 for
+/// an app with a row but no route, 404 for a name the world does not know.
 pub(super) async fn app_health(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
 ) -> Response {
-    let deployed = shared.world().app_health(&name);
-    let (status, word) = match deployed {
-        None => (StatusCode::NOT_FOUND, "unknown app"),
-        Some(false) => (StatusCode::SERVICE_UNAVAILABLE, "not deployed"),
-        Some(true) if shared.faults().take_unhealthy(&name) => {
+    // A statement of its own, so that the world's lock is let go before the fault plan's.
+    let health = shared.world().app_health(&name);
+    let (status, word) = match health {
+        Health::Unknown => (StatusCode::NOT_FOUND, "unknown app"),
+        Health::NotDeployed => (StatusCode::SERVICE_UNAVAILABLE, "not deployed"),
+        Health::BadGateway => (StatusCode::BAD_GATEWAY, "bad gateway"),
+        Health::Up if shared.faults().take_unhealthy(&name) => {
             (StatusCode::SERVICE_UNAVAILABLE, "unhealthy")
         }
-        Some(true) => (StatusCode::OK, "ok"),
+        Health::Up => (StatusCode::OK, "ok"),
     };
     (status, Json(json!({"status": word}))).into_response()
 }

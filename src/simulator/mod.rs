@@ -5,8 +5,10 @@
 //! around the client.
 //!
 //! Besides Dokploy's routes it serves a control API (loopback peers only, no key):
-//! `GET /__sim/state`, `POST /__sim/faults`, `DELETE /__sim/faults`, and the apps' health at
-//! `GET /__sim/apps/NAME/health`.
+//! `GET /__sim/state`, `POST /__sim/faults`, `DELETE /__sim/faults`, `POST /__sim/restart`
+//! (Dokploy restarts: its build queue is lost and running deployments are cancelled), and the
+//! apps' health at `GET /__sim/apps/NAME/health`, answered through the simulated routes and
+//! services.
 //!
 //! This file is the public face: the procedure table, the options, the running server and its
 //! shared state, and the router. The door to the procedures is `api.rs`, their answers' wire
@@ -148,10 +150,7 @@ impl Simulator {
     /// Starts serving on `listen` (port 0 picks a free port).
     pub async fn start(listen: SocketAddr, options: SimulatorOptions) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
-            world: Mutex::new(
-                World::new(options.seed, options.deploy_polls.get())
-                    .with_servers(options.remote_servers_only, options.server_id.clone()),
-            ),
+            world: Mutex::new(World::new(&options)),
             faults: Mutex::new(fault::FaultPlan::default()),
             requests: Mutex::new(Vec::new()),
             api_key: options.api_key,
@@ -204,9 +203,19 @@ impl Simulator {
         self.shared.faults().clear();
     }
 
-    /// Everything it holds, as `GET /__sim/state` shows it.
+    /// Everything it holds, as `GET /__sim/state` shows it: `projects`, `applications`,
+    /// `domains`, `deployments` (rows), `services` (`appName`, `applicationId`, `image`,
+    /// `running`), `routes` (`host`, `domainId`, `appName`) and `queue` (the waiting jobs'
+    /// `applicationId` and `title`, oldest first).
     pub fn state(&self) -> Value {
         self.shared.world().state()
+    }
+
+    /// Restarts the simulated Dokploy as `POST /__sim/restart` does: waiting jobs are lost,
+    /// running deployments become `cancelled` (no `finishedAt`, their apps `idle`); rows,
+    /// services, routes, faults and the request record stay.
+    pub fn restart(&self) {
+        self.shared.world().restart();
     }
 
     /// Every request received so far.
@@ -233,6 +242,7 @@ fn router(shared: Arc<Shared>) -> Router {
             "/__sim/faults",
             post(control::add_fault).delete(control::clear_faults),
         )
+        .route("/__sim/restart", post(control::restart))
         .route("/__sim/apps/{name}/health", get(control::app_health))
         .with_state(shared)
 }

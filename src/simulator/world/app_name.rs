@@ -125,7 +125,11 @@ mod tests {
 
     /// A world with one project; its environment's id.
     fn world_with_environment() -> (World, String) {
-        let mut world = World::new(7, 1);
+        in_a_project(World::for_tests(false, None))
+    }
+
+    /// `world` with one project; its environment's id.
+    fn in_a_project(mut world: World) -> (World, String) {
         let Ok(Answer::Json(created)) = world.project_create(&map(json!({"name": "p"}))) else {
             panic!("the project is created");
         };
@@ -186,17 +190,16 @@ mod tests {
         let taken = create(&mut first, body.clone()).expect("created");
         // The same seed draws the same suffix: a second world holding that appName refuses it.
         let (mut second, _) = world_with_environment();
-        let mut holder = first.applications[0].clone();
+        let mut holder = first.applications.iter().next().expect("one").clone();
         holder.id = "another".to_owned();
         second.applications.push(holder);
         assert_eq!(create(&mut second, body), Err(409), "{taken}");
-        assert_eq!(second.applications.len(), 1, "no row was written");
+        assert_eq!(second.applications.iter().count(), 1, "no row was written");
     }
 
     #[test]
     fn remote_servers_only_needs_a_known_server_id() {
-        let (world, environment) = world_with_environment();
-        let mut world = world.with_servers(true, Some("srv1".to_owned()));
+        let (mut world, environment) = in_a_project(World::for_tests(true, Some("srv1")));
         let bare = json!({"name": "a", "environmentId": environment});
         assert_eq!(create(&mut world, bare), Err(401));
         let unknown = json!({"name": "a", "environmentId": environment, "serverId": "srv2"});

@@ -1,16 +1,24 @@
-//! Dokploy's deploy queue and `deployment` router: `application.deploy` queues a deploy and
-//! answers an empty 200; each `deployment.all` poll advances that application's deploys by one
-//! step, then lists its rows newest first. A row stays `running` for the configured number of
-//! polls, then takes its outcome (`done`, or what a fault forced) and stamps `finishedAt`.
+//! Dokploy's `deployment` rows and router, and `application.deploy`: a deploy only queues a
+//! job (an empty 200, no row: `routers/application.ts:700-742`); the row is created when the
+//! build queue starts the job (`queue.rs`), `running`, with Dokploy's title, log path and
+//! times, after pruning the application's old rows as `removeLastTenDeployments` does
+//! (`services/deployment.ts:692-756`: with more than 10 rows, all but the newest 10 go, so an
+//! application never lists more than 11). `deployment.all` lists an application's rows newest
+//! first and counts, for each build it showed `running`, one poll seen.
 //!
-//! Each poll starts at most one queued deploy, the oldest (Dokploy's worker runs one job at a
-//! time). Time only moves when the world is polled or written, never by itself.
+//! A row's status only changes through the build queue; this file never finishes, cancels or
+//! starts a build itself.
 
 use serde_json::{Map, Value, json};
 
 use super::World;
 use super::input::{optional_string, required_one};
+use super::queue::Job;
+use super::table::Row;
 use crate::simulator::answer::{Answer, Failure};
+
+/// The rows an application keeps before a new one is added: Dokploy deletes the rest.
+const ROWS_KEPT: usize = 10;
 
 /// One row of `deployment.all`.
 #[derive(Debug, Clone)]
@@ -19,129 +27,116 @@ pub(super) struct DeploymentRecord {
     pub(super) title: String,
     pub(super) status: String,
     pub(super) application_id: String,
+    pub(super) log_path: String,
     pub(super) created_at: String,
     pub(super) finished_at: Option<String>,
-    /// Polls of `deployment.all` left before the final status shows.
-    pub(super) polls_left: u32,
-    pub(super) outcome: String,
 }
 
-/// A deploy asked for that has no row yet.
-#[derive(Debug, Clone)]
-pub(super) struct QueuedDeploy {
-    pub(super) application_id: String,
-    pub(super) title: String,
-    pub(super) outcome: String,
+impl Row for DeploymentRecord {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn parent(&self) -> &str {
+        &self.application_id
+    }
 }
 
 impl World {
-    /// `application.deploy`: queues a deploy of an application that must exist; `outcome` is
-    /// the final status a fault forces (`done` without one).
+    /// `application.deploy`: queues a job for an application that must exist; `forced` is
+    /// the final status a fault forces on it. The job has no row until it starts.
     pub(super) fn deploy(
         &mut self,
         input: &Map<String, Value>,
-        outcome: Option<String>,
+        forced: Option<String>,
     ) -> Result<Answer, Failure> {
         let id = required_one(input, "applicationId")?;
         self.application(&id)?;
-        let title = optional_string(input, "title").unwrap_or_else(|| "Manual deployment".into());
-        self.queued.push(QueuedDeploy {
+        // Dokploy's router: `titleLog: input.title || "Manual deployment"`.
+        let title = optional_string(input, "title").filter(|title| !title.is_empty());
+        self.queue.push(Job {
             application_id: id,
-            title,
-            outcome: outcome.unwrap_or_else(|| "done".to_owned()),
+            title: title.unwrap_or_else(|| "Manual deployment".to_owned()),
+            forced,
         });
         Ok(Answer::Empty)
     }
 
-    /// `deployment.all`: advances this application's deploys by one poll, then lists its rows
-    /// newest first.
+    /// `deployment.all`: the application's rows, newest first (an unknown application has
+    /// none); each of its builds shown `running` counts this poll.
     pub(super) fn deployment_all(&mut self, input: &Map<String, Value>) -> Result<Answer, Failure> {
         let application_id = required_one(input, "applicationId")?;
-        self.advance_deploys(&application_id);
         let rows = self
             .deployments
-            .iter()
+            .children(&application_id)
             .rev()
-            .filter(|row| row.application_id == application_id)
             .map(deployment_json)
             .collect();
+        self.queue.count_poll(&application_id);
         Ok(Answer::Json(Value::Array(rows)))
     }
 
-    fn advance_deploys(&mut self, application_id: &str) {
-        for status in self.count_down_running(application_id) {
-            self.finish(application_id, &status);
-        }
-        self.start_oldest_queued(application_id);
-    }
-
-    /// Counts one poll off each running row; the rows whose count had run out take their
-    /// outcome, and their new statuses are returned, in row order.
-    fn count_down_running(&mut self, application_id: &str) -> Vec<String> {
-        let mut finished = Vec::new();
-        for row in self
-            .deployments
-            .iter_mut()
-            .filter(|row| row.application_id == application_id && row.status == "running")
-        {
-            if row.polls_left == 0 {
-                row.status = row.outcome.clone();
-                finished.push(row.status.clone());
-            } else {
-                row.polls_left -= 1;
+    /// Creates the `running` row of a build that starts now, after pruning the application's
+    /// old rows; gives the row's id.
+    pub(super) fn create_row(
+        &mut self,
+        application_id: &str,
+        app_name: &str,
+        title: String,
+    ) -> String {
+        let rows = self.deployments.children_count(application_id);
+        if rows > ROWS_KEPT {
+            let oldest = self.deployments.child_ids(application_id);
+            for id in oldest.iter().take(rows - ROWS_KEPT) {
+                self.deployments.remove(id);
             }
         }
-        finished
-    }
-
-    /// Stamps the first unstamped row that ended with `status`, and gives the application
-    /// the status it ends with.
-    fn finish(&mut self, application_id: &str, status: &str) {
-        let now = self.now();
-        if let Some(row) = self.deployments.iter_mut().find(|row| {
-            row.application_id == application_id
-                && row.finished_at.is_none()
-                && row.status == status
-        }) {
-            row.finished_at = Some(now);
-        }
-        let application_status = if status == "done" { "done" } else { "error" };
-        self.set_application_status(application_id, application_status);
-    }
-
-    /// Dokploy's worker runs one job at a time: the oldest queued deploy starts.
-    fn start_oldest_queued(&mut self, application_id: &str) {
-        let Some(index) = self
-            .queued
-            .iter()
-            .position(|queued| queued.application_id == application_id)
-        else {
-            return;
-        };
-        let queued = self.queued.remove(index);
+        let id = self.id();
+        let created_at = self.now();
         let row = DeploymentRecord {
-            id: self.id(),
-            title: queued.title,
+            id: id.clone(),
+            title,
             status: "running".to_owned(),
-            application_id: queued.application_id,
-            created_at: self.now(),
+            application_id: application_id.to_owned(),
+            log_path: log_path(app_name, &created_at),
+            created_at,
             finished_at: None,
-            polls_left: self.deploy_polls.saturating_sub(1),
-            outcome: queued.outcome,
         };
-        self.set_application_status(application_id, "running");
         self.deployments.push(row);
+        id
     }
+}
+
+/// Dokploy's log file: `/etc/dokploy/logs/<appName>/<appName>-<yyyy-MM-dd:HH:mm:ss>.log`
+/// (`services/deployment.ts` `createDeployment`), from an RFC 3339 time.
+fn log_path(app_name: &str, created_at: &str) -> String {
+    let date = created_at.get(..10).unwrap_or(created_at);
+    let time = created_at.get(11..19).unwrap_or_default();
+    format!("/etc/dokploy/logs/{app_name}/{app_name}-{date}:{time}.log")
 }
 
 /// A row as `deployment.all` shows it.
 pub(super) fn deployment_json(row: &DeploymentRecord) -> Value {
     json!({
-        "deploymentId": row.id, "title": row.title, "description": null,
-        "status": row.status, "logPath": format!("/etc/dokploy/logs/{}.log", row.id),
+        "deploymentId": row.id, "title": row.title, "description": "",
+        "status": row.status, "logPath": row.log_path,
         "pid": null, "applicationId": row.application_id, "composeId": null,
         "serverId": null, "isPreviewDeployment": false, "previewDeploymentId": null,
         "createdAt": row.created_at, "startedAt": row.created_at,
-        "finishedAt": row.finished_at, "errorMessage": null,
+        "finishedAt": row.finished_at, "errorMessage": null, "scheduleId": null,
+        "backupId": null, "rollbackId": null, "volumeBackupId": null, "buildServerId": null,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_path_is_dokploys() {
+        assert_eq!(
+            log_path("shop-abc123", "2026-01-01T00:00:07.000Z"),
+            "/etc/dokploy/logs/shop-abc123/shop-abc123-2026-01-01:00:00:07.log"
+        );
+    }
 }

@@ -157,8 +157,8 @@ impl World {
     /// application, and any compose or preview deployment, which the simulator never has), or
     /// a port that is not an integer.
     fn insert_refused(&self, input: &Map<String, Value>) -> bool {
-        let unknown_application = zod::text(input, "applicationId")
-            .is_some_and(|id| !self.applications.iter().any(|app| app.id == id));
+        let unknown_application =
+            zod::text(input, "applicationId").is_some_and(|id| !self.applications.contains(id));
         let other_parent = ["composeId", "previewDeploymentId"]
             .iter()
             .any(|key| zod::text(input, key).is_some());
@@ -174,8 +174,7 @@ impl World {
         let application_id = required_one(input, "applicationId")?;
         let rows = self
             .domains
-            .iter()
-            .filter(|domain| domain.application_id == application_id)
+            .children(&application_id)
             .map(|domain| {
                 let mut row = domain_json(domain);
                 if let (Some(row), Ok(app)) =
@@ -195,7 +194,7 @@ impl World {
     /// `domain.one`: the domain, or Dokploy's 404.
     pub(super) fn domain_one(&self, input: &Map<String, Value>) -> Result<Answer, Failure> {
         let id = required_one(input, "domainId")?;
-        let domain = self.domains.iter().find(|domain| domain.id == id);
+        let domain = self.domains.get(&id);
         let domain = domain.ok_or_else(|| Failure::not_found("Domain"))?;
         Ok(Answer::Json(domain_json(domain)))
     }
@@ -203,9 +202,8 @@ impl World {
     /// `domain.delete`: answers the domain as it was.
     pub(super) fn domain_delete(&mut self, input: &Map<String, Value>) -> Result<Answer, Failure> {
         let id = required_one(input, "domainId")?;
-        let index = self.domains.iter().position(|domain| domain.id == id);
-        let index = index.ok_or_else(|| Failure::not_found("Domain"))?;
-        let domain = self.domains.remove(index);
+        let domain = self.domains.remove(&id);
+        let domain = domain.ok_or_else(|| Failure::not_found("Domain"))?;
         Ok(Answer::Json(domain_json(&domain)))
     }
 }

@@ -79,7 +79,7 @@ mod tests {
     use super::*;
 
     fn world(names: &[&str]) -> World {
-        let mut world = World::new(7, 1);
+        let mut world = World::for_tests(false, None);
         for name in names {
             let input = json!({ "name": name });
             let input = input.as_object().expect("an object");

@@ -6,7 +6,6 @@
 //!
 //! It never creates or removes a server: the set is fixed when the simulator starts.
 
-use super::World;
 use crate::simulator::answer::Failure;
 
 /// The servers and the setting.
@@ -17,6 +16,11 @@ pub(super) struct Servers {
 }
 
 impl Servers {
+    /// "Remote servers only" on or off, knowing one remote server or none.
+    pub(super) fn new(remote_only: bool, known: Option<String>) -> Self {
+        Self { remote_only, known }
+    }
+
     /// Whether an application may be created with this `serverId` (`None`, or empty, is none:
     /// Dokploy tests it for truthiness).
     pub(super) fn admit(&self, server_id: Option<&str>) -> Result<(), Failure> {
@@ -35,17 +39,5 @@ impl Servers {
                 "You are not authorized to access this server",
             )),
         }
-    }
-}
-
-impl World {
-    /// This world with "remote servers only" on or off, knowing one remote server or none.
-    pub(in crate::simulator) fn with_servers(
-        mut self,
-        remote_only: bool,
-        known: Option<String>,
-    ) -> Self {
-        self.servers = Servers { remote_only, known };
-        self
     }
 }

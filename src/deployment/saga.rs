@@ -19,6 +19,7 @@ use crate::deployment::{
     ResourceKind,
 };
 use crate::ids::{DeploymentId, Seq};
+use rollback::inspected_kind;
 
 /// The Dokploy resources a deployment works with, as far as its events tell.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -346,30 +347,6 @@ impl SagaState {
         }
     }
 
-    /// Notes a verification lookup that failed for good: Dokploy's 404 is "gone" (see
-    /// [`Verdict::Gone`]); anything else leaves the resource unchecked.
-    fn inspection_failed(&mut self, call: u32, status: Option<u16>) {
-        if let Some(kind) = self.inspection_done(call) {
-            let verdict = if status == Some(404) {
-                Verdict::Gone
-            } else {
-                Verdict::Unchecked(status)
-            };
-            self.run.verified.push((kind, verdict));
-        }
-    }
-
-    /// Ends the verification lookup `call`, if it is the one in flight: its kind.
-    fn inspection_done(&mut self, call: u32) -> Option<ResourceKind> {
-        match self.run.inspection {
-            Some((in_flight, kind)) if in_flight == call => {
-                self.run.inspection = None;
-                Some(kind)
-            }
-            _ => None,
-        }
-    }
-
     /// Notes the end of the rollback lookup `call`, if it is the one in flight.
     fn lookup_done(&mut self, call: u32, failed: bool) {
         let Some((in_flight, kind)) = self.run.lookup else {
@@ -396,32 +373,6 @@ impl SagaState {
         }
     }
 
-    fn rollback_event(&mut self, event: &Event) {
-        let rollback = self.rollback.get_or_insert_with(Rollback::default);
-        match event {
-            Event::RollbackStarted => self.phase = Phase::RollingBack,
-            Event::RollbackStepSucceeded { kind, id } => self.rolled_back.push((*kind, id.clone())),
-            Event::RollbackStepFailed { kind, id, .. } => {
-                rollback.steps_failed += 1;
-                self.rolled_back.push((*kind, id.clone()));
-                self.rollback_kept.push((*kind, id.clone()));
-            }
-            Event::RollbackStepSkipped { kind, id, .. } => {
-                rollback.steps_skipped += 1;
-                self.rolled_back.push((*kind, id.clone()));
-                self.rollback_kept.push((*kind, id.clone()));
-            }
-            Event::RollbackVerified { leftovers } => {
-                rollback.leftovers = Some(u32::try_from(leftovers.len()).unwrap_or(u32::MAX));
-            }
-            Event::RollbackFinished { complete } => {
-                rollback.complete = Some(*complete);
-                self.phase = Phase::Failed;
-            }
-            _ => {}
-        }
-    }
-
     /// Whether this kind of resource was found or created already.
     pub fn has(&self, kind: ResourceKind) -> bool {
         match kind {
@@ -434,38 +385,6 @@ impl SagaState {
     pub fn attempted(&self, procedure: Procedure) -> bool {
         self.attempted.contains(&procedure)
     }
-
-    /// Whether the rollback already dealt with this resource.
-    pub fn rolled_back(&self, kind: ResourceKind, id: &ResourceId) -> bool {
-        self.rolled_back.iter().any(|(k, i)| *k == kind && i == id)
-    }
-
-    /// Whether the rollback left a resource of `kind` (its step failed or was skipped).
-    pub fn rollback_kept(&self, kind: ResourceKind) -> bool {
-        self.rollback_kept.iter().any(|(k, _)| *k == kind)
-    }
-
-    /// The resources this deployment created that a rollback deletes, in order of creation.
-    pub fn created_to_undo(&self) -> impl DoubleEndedIterator<Item = &(ResourceKind, ResourceId)> {
-        self.created
-            .iter()
-            .filter(|(kind, _)| UNDONE.contains(kind))
-    }
-
-    /// Whether the rollback dealt with every resource it deletes and has not verified yet:
-    /// a lookup of a resource now is the verification's.
-    pub fn verifying(&self) -> bool {
-        self.rollback
-            .is_some_and(|rollback| rollback.leftovers.is_none())
-            && self
-                .created_to_undo()
-                .all(|(kind, id)| self.rolled_back(*kind, id))
-    }
-
-    /// Whether the rollback of this run has looked up `kind` already.
-    pub fn looked_up(&self, kind: ResourceKind) -> bool {
-        self.run.looked_up.contains(&kind)
-    }
 }
 
 /// The kinds a deployment creates and a rollback deletes, in the order they are created.
@@ -474,16 +393,6 @@ pub const UNDONE: [ResourceKind; 3] = [
     ResourceKind::Application,
     ResourceKind::Domain,
 ];
-
-/// The kind a verification lookup (`project.one`, `application.one`, `domain.one`) looks at.
-fn inspected_kind(procedure: Procedure) -> Option<ResourceKind> {
-    match procedure {
-        Procedure::ProjectOne => Some(ResourceKind::Project),
-        Procedure::ApplicationOne => Some(ResourceKind::Application),
-        Procedure::DomainOne => Some(ResourceKind::Domain),
-        _ => None,
-    }
-}
 
 /// The kind a lookup procedure finds, when it is one the rollback reconciles with.
 fn looked_up_kind(procedure: Procedure) -> Option<ResourceKind> {
@@ -506,5 +415,6 @@ pub fn create_of(kind: ResourceKind) -> Option<Procedure> {
     }
 }
 
+mod rollback;
 #[cfg(test)]
 mod tests;

@@ -15,12 +15,25 @@ mod transport;
 
 use std::process::{Command, Stdio};
 
+use crate::support::SIM_KEY;
 use crate::support::portal::{Launch, Portal};
-use crate::support::{SIM_KEY, simulator};
+
+/// How many polls of `deployment.all` a build's row stays `running`: more than one, so that a
+/// build is still running when a check restarts Dokploy or queues the next deploy (a real
+/// build takes a while).
+const DEPLOY_POLLS: u32 = 3;
 
 #[tokio::test]
 async fn the_in_process_simulator_answers_every_check_as_dokploy_does() {
-    let simulator = simulator().await;
+    let key = stackledger::config::ApiKey::new(SIM_KEY).expect("a valid key");
+    let options = stackledger::simulator::SimulatorOptions {
+        deploy_polls: std::num::NonZeroU32::new(DEPLOY_POLLS).expect("not zero"),
+        ..stackledger::simulator::SimulatorOptions::new(key, 7)
+    };
+    let simulator =
+        stackledger::simulator::Simulator::start("127.0.0.1:0".parse().expect("addr"), options)
+            .await
+            .expect("the simulator starts");
     let failures = runner::run(&simulator.address().to_string(), table::CHECKS).await;
     assert!(failures.is_empty(), "{}", runner::report(&failures));
 }
@@ -38,7 +51,7 @@ async fn the_standalone_simulator_answers_every_check_as_dokploy_does() {
             "--build-duration",
             "0s",
         ])
-        .args(["--deploy-polls", "1"])
+        .args(["--deploy-polls", &DEPLOY_POLLS.to_string()])
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());

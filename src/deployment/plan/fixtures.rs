@@ -14,6 +14,9 @@ use crate::deployment::{
 };
 use crate::ids::{DeploymentId, Seq};
 
+mod queue;
+pub(super) use queue::*;
+
 /// When the deployment was requested.
 pub(super) const T0: i64 = 1_000_000;
 
@@ -445,59 +448,4 @@ pub(super) fn after(state: &SagaState, now_ms: i64, rows: Vec<(Executed, Step, &
     for (executed, expected, why) in rows {
         assert_eq!(next(state, &settings, now_ms, &executed), expected, "{why}");
     }
-}
-
-/// The build slot this run took, after waiting `waited_ms`.
-pub(super) fn slot(waited_ms: u64) -> Event {
-    Event::BuildSlotAcquired { waited_ms }
-}
-
-/// Everything up to entering `deploying` (the domain created), before the build slot.
-pub(super) fn deploying() -> Vec<Event> {
-    let mut events = configured();
-    events.push(phase(Phase::CreatingDomain));
-    events.extend(call(6, &find_domain(), ApiAnswer::Domain(None)));
-    events.extend(call(7, &create_domain(), domain("dom1")));
-    events.push(created(ResourceKind::Domain, "dom1"));
-    events.push(phase(Phase::Deploying));
-    events
-}
-
-/// A deploy queued by a run holding its build slot (as [`queued`], the slot taken first).
-pub(super) fn queued_in_slot() -> Vec<Event> {
-    let mut events = deploying();
-    events.push(slot(0));
-    events.extend(call(8, &deploy(), ApiAnswer::Empty));
-    events.push(Event::DeployQueued { title: title() });
-    events
-}
-
-/// A row of `deployment.all` with the status Dokploy wrote (an empty one stands for `null`).
-pub(super) fn row(id: &str, title: &str, status: &str) -> DeploymentRow {
-    DeploymentRow {
-        deployment_id: rid(id),
-        title: title.to_owned(),
-        status: status.to_owned(),
-    }
-}
-
-/// The title of the deploy queued again after a loss.
-pub(super) fn second_title() -> String {
-    format!("stackledger {} (2)", id())
-}
-
-/// The deploy of the second attempt.
-pub(super) fn second_deploy() -> Request {
-    Request::Deploy {
-        application_id: rid("app1"),
-        title: second_title(),
-    }
-}
-
-/// The state of a run resuming after `history` at `now_ms` that has taken its build slot.
-pub(super) fn resumed_in_slot(history: &History, now_ms: i64) -> SagaState {
-    let mut state = history.resumed(now_ms);
-    let seq = Seq(state.last_seq.0 + 1);
-    state.apply(seq, now_ms, &slot(0));
-    state
 }

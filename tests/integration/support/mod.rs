@@ -209,7 +209,8 @@ pub(crate) fn client(
 }
 
 /// Asserts that the simulator holds exactly one project, application and domain per name in
-/// `succeeded`, and nothing else: no duplicate, no orphan.
+/// `succeeded`, and one running service and one route each, and nothing else: no duplicate, no
+/// orphan row, no service or route that outlived a rollback.
 pub(crate) fn assert_simulator_holds(
     simulator: &stackledger::simulator::Simulator,
     succeeded: &std::collections::BTreeSet<String>,
@@ -239,6 +240,37 @@ pub(crate) fn assert_simulator_holds(
         .collect();
     hosts.sort();
     assert_eq!(names("domains", "host"), hosts, "{context}: domains");
+    // What runs, not only the rows: every service and every route belongs to a successful
+    // deployment (a rollback that removed rows but left a service up would show here).
+    let mut routes = names("routes", "host");
+    routes.dedup();
+    assert_eq!(routes, hosts, "{context}: routes");
+    let services: Vec<String> = state["services"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|service| service["running"] == true)
+        .filter_map(|service| service["appName"].as_str())
+        // Dokploy's appName is the stack name and a 7-character `-xxxxxx` suffix.
+        .map(|app_name| app_name[..app_name.len().saturating_sub(7)].to_owned())
+        .collect::<std::collections::BTreeSet<String>>()
+        .into_iter()
+        .collect();
+    assert_eq!(services, expected, "{context}: running services");
+    let orphans = state["services"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|service| {
+            let id = &service["applicationId"];
+            !state["applications"]
+                .as_array()
+                .expect("a list")
+                .iter()
+                .any(|app| &app["applicationId"] == id)
+        })
+        .count();
+    assert_eq!(orphans, 0, "{context}: services without their application");
 }
 
 /// Whether `needle` occurs in `haystack`.

@@ -14,14 +14,14 @@ use crate::support::{http, simulator};
 use stackledger::orchestrator::build_gate::Turn;
 
 /// A status stream read as it goes.
-struct Live {
+pub(crate) struct Live {
     response: reqwest::Response,
     buffer: String,
     messages: Vec<Message>,
 }
 
 impl Live {
-    async fn open(app: &TestApp, id: &str) -> Live {
+    pub(crate) async fn open(app: &TestApp, id: &str) -> Live {
         let response = http()
             .get(app.url(&format!("/api/status/{id}")))
             .send()
@@ -36,7 +36,7 @@ impl Live {
     }
 
     /// Reads until a message satisfies `wanted` (true) or the stream ends (false).
-    async fn until(&mut self, wanted: impl Fn(&Message) -> bool) -> bool {
+    pub(crate) async fn until(&mut self, wanted: impl Fn(&Message) -> bool) -> bool {
         let mut checked = 0;
         loop {
             if self.messages[checked..].iter().any(&wanted) {
@@ -54,6 +54,11 @@ impl Live {
         }
     }
 
+    /// The last message read.
+    pub(crate) fn with_last(&self) -> &Message {
+        self.messages.last().expect("a message was read")
+    }
+
     /// The places in line this stream showed, in order.
     fn places(&self) -> Vec<String> {
         self.with_action("build_slot_waiting")
@@ -61,7 +66,7 @@ impl Live {
             .collect()
     }
 
-    fn with_action(&self, action: &'static str) -> impl Iterator<Item = &Message> {
+    pub(crate) fn with_action(&self, action: &'static str) -> impl Iterator<Item = &Message> {
         self.messages
             .iter()
             .filter(move |m| m.event == "progress" && m.data["action"] == action)

@@ -9,6 +9,7 @@ mod crash_sweep;
 mod dokploy_caller;
 mod dokploy_client;
 mod dokploy_lookup;
+mod dokploy_restart;
 mod golden;
 mod http_api;
 mod http_edges;

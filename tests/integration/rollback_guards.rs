@@ -84,10 +84,13 @@ fn kinds(leftovers: &Value) -> Vec<String> {
 async fn a_failed_application_delete_keeps_the_project_and_names_what_is_left_everywhere() {
     let dir = tempfile::tempdir().expect("temp dir");
     let simulator = simulator().await;
-    simulator.add_fault(serde_json::from_str(r#"{"deployOutcome": "error"}"#).expect("fault"));
+    // The build ends done (a service runs), then the app never turns healthy.
+    let unhealthy = r#"{"unhealthy": "shop", "polls": "forever"}"#;
+    simulator.add_fault(serde_json::from_str(unhealthy).expect("fault"));
     simulator.add_fault(Fault::on("application.delete").status(500).times(50));
     let token = format!("--admin-token={TOKEN}");
-    let app = spawn_app(dir.path(), &simulator, &["--retries-max=0", &token]).await;
+    let flags = ["--retries-max=0", "--health-timeout=0s", &token];
+    let app = spawn_app(dir.path(), &simulator, &flags).await;
     let id = deploy(&app, "shop").await;
     let last = last_message(&app, &id).await;
     assert_eq!(last.event, "error");
@@ -123,6 +126,15 @@ async fn a_failed_application_delete_keeps_the_project_and_names_what_is_left_ev
         let held = state[list].as_array().map_or(0, Vec::len);
         assert_eq!(held, 1, "{list} still held: {state}");
     }
+    let services = state["services"].as_array().expect("services");
+    assert!(
+        services.len() == 1
+            && services[0]["running"] == true
+            && services[0]["appName"]
+                .as_str()
+                .is_some_and(|name| name.starts_with("shop-")),
+        "the application's service still runs, as the leftover says: {state}"
+    );
     app.shutdown().await;
 }
 

@@ -127,7 +127,21 @@ async fn a_failure_streams_error_with_the_rollback_and_the_view_keeps_fifty_line
     simulator.add_fault(
         serde_json::from_str(r#"{"unhealthy": "shop", "polls": "forever"}"#).expect("fault"),
     );
-    let app = spawn_app(dir.path(), &simulator, &["--health-timeout=40ms"]).await;
+    // 25 failed attempts before application.create succeeds: more than 50 events however
+    // fast the machine is (a count of health polls in real time would depend on its load).
+    simulator.add_fault(
+        stackledger::simulator::Fault::on("application.create")
+            .status(503)
+            .times(25),
+    );
+    let flags = [
+        "--health-timeout=0s",
+        "--retries-max=30",
+        "--retry-base=1ms",
+        "--retry-delay-max=1ms",
+        "--breaker-failures=100",
+    ];
+    let app = spawn_app(dir.path(), &simulator, &flags).await;
     let (_, accepted) = deploy(&app, "shop").await;
     let id = accepted["deploymentId"].as_str().expect("an id").to_owned();
     let (_, messages) = stream(&app, &id, None).await;

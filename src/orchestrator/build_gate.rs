@@ -142,7 +142,7 @@ pub struct Ticket {
     gate: Arc<BuildGate>,
     number: u64,
     moved: watch::Receiver<u64>,
-    /// The place last reported by [`Ticket::turn`].
+    /// The place last reported by [`Ticket::turn`], as [`shown`] rounds it.
     reported: Option<u32>,
     /// Whether the granted slot became a [`BuildSlot`].
     claimed: bool,
@@ -159,8 +159,12 @@ impl Ticket {
                 if line.granted.remove(&self.number) {
                     None
                 } else {
-                    let place = line.waiting.iter().position(|n| *n == self.number);
-                    let place = place.expect("a ticket not granted is in line");
+                    // The line holds ticket numbers in the order they joined: a binary search.
+                    let place = line.waiting.partition_point(|n| *n < self.number);
+                    assert!(
+                        line.waiting.get(place) == Some(&self.number),
+                        "a ticket not granted is in line"
+                    );
                     Some(u32::try_from(place).unwrap_or(u32::MAX))
                 }
             };
@@ -172,14 +176,25 @@ impl Ticket {
                     gate: Arc::clone(&self.gate),
                 });
             };
-            if self.reported != Some(ahead) {
-                self.reported = Some(ahead);
+            if self.reported != Some(shown(ahead)) {
+                self.reported = Some(shown(ahead));
                 return Turn::Waiting { ahead };
             }
             // The sender lives in the gate, which this ticket holds: `changed` cannot fail.
             let _ = self.moved.changed().await;
         }
     }
+}
+
+/// The place in line as it is reported: exact below 10, else rounded down to its leading digit
+/// (2,345 ahead → 2,000), so that a deployment behind a long line records a few places per
+/// order of magnitude, never one per deployment ahead of it.
+fn shown(ahead: u32) -> u32 {
+    let mut unit = 1;
+    while ahead / unit >= 10 {
+        unit *= 10;
+    }
+    ahead / unit * unit
 }
 
 impl Drop for Ticket {
@@ -325,5 +340,25 @@ mod tests {
         tokio::task::yield_now().await;
         drop(held);
         assert!(waiter.await.expect("the waiter ends"), "it got the slot");
+    }
+
+    #[test]
+    fn a_place_far_back_is_reported_by_its_leading_digit_and_near_the_front_exactly() {
+        let cases = [
+            (0, 0),
+            (9, 9),
+            (10, 10),
+            (19, 10),
+            (99, 90),
+            (100, 100),
+            (2_345, 2_000),
+        ];
+        for (ahead, expected) in cases {
+            assert_eq!(super::shown(ahead), expected, "{ahead} ahead");
+        }
+        // Walking from 999 ahead to the front reports 9 places per order of magnitude.
+        let mut places: Vec<u32> = (0..1_000).rev().map(super::shown).collect();
+        places.dedup();
+        assert_eq!(places.len(), 28, "{places:?}");
     }
 }

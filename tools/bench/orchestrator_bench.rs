@@ -23,6 +23,8 @@ pub(crate) async fn run(dir: &std::path::Path, deployments: usize) -> anyhow::Re
         "--health-interval=1ms".to_owned(),
         "--deploy-poll-interval=1ms".to_owned(),
         format!("--running-max={deployments}"),
+        // Builds that take no time: the figure is the portal's cost, not a build's.
+        "--simulator-build-duration=0s".to_owned(),
     ];
     let config = Cli::try_parse_from(flags)?.serve;
     let app = App::build(&config, Arc::new(SystemClock), Arc::new(RandomIds)).await?;

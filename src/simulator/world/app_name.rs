@@ -192,6 +192,7 @@ mod tests {
         let (mut second, _) = world_with_environment();
         let mut holder = first.applications.iter().next().expect("one").clone();
         holder.id = "another".to_owned();
+        second.app_names.insert(holder.app_name.clone());
         second.applications.push(holder);
         assert_eq!(create(&mut second, body), Err(409), "{taken}");
         assert_eq!(second.applications.iter().count(), 1, "no row was written");

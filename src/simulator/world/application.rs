@@ -126,7 +126,7 @@ impl World {
         let server_id = zod::text(&input, "serverId").filter(|id| !id.is_empty());
         self.servers.admit(server_id)?;
         let app_name = self.new_app_name(zod::text(&input, "appName"));
-        if self.applications.iter().any(|app| app.app_name == app_name) {
+        if self.app_names.contains(&app_name) {
             return Err(Failure::new(
                 409,
                 "CONFLICT",
@@ -147,6 +147,7 @@ impl World {
             created_at: self.now(),
         };
         let answer = app_json(&application);
+        self.app_names.insert(application.app_name.clone());
         self.applications.push(application);
         Ok(Answer::Json(answer))
     }
@@ -213,7 +214,9 @@ impl World {
         for row in self.deployments.child_ids(id) {
             self.deployments.remove(&row);
         }
-        self.applications.remove(id);
+        if let Some(application) = self.applications.remove(id) {
+            self.app_names.remove(&application.app_name);
+        }
     }
 
     /// An application with the relations `findApplicationById` reads: its environment with

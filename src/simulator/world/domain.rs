@@ -120,13 +120,8 @@ impl World {
                 &input,
             )));
         }
-        let unique_config_key = self
-            .domains
-            .iter()
-            .filter_map(|domain| domain.columns["uniqueConfigKey"].as_i64())
-            .max()
-            .unwrap_or(0)
-            + 1;
+        self.config_key += 1;
+        let unique_config_key = self.config_key;
         let mut columns: Map<String, Value> = COLUMNS
             .iter()
             .filter(|(column, _)| *column != "applicationId")

@@ -58,6 +58,12 @@ pub(super) struct World {
     builds: BuildSettings,
     /// Dokploy's "remote servers only" setting and the remote server it knows.
     servers: server::Servers,
+    /// Every application's `appName` (Dokploy's unique column), so a create checks it at once.
+    app_names: std::collections::HashSet<String>,
+    /// The last `uniqueConfigKey` a domain was given (Dokploy's serial).
+    config_key: i64,
+    /// The projects' names by trigram, for `project.search`.
+    project_names: search::NameIndex,
     projects: Table<ProjectRecord>,
     environments: Table<EnvironmentRecord>,
     applications: Table<ApplicationRecord>,
@@ -107,6 +113,9 @@ impl World {
                 clock: Arc::clone(&options.clock),
             },
             servers: server::Servers::new(options.remote_servers_only, options.server_id.clone()),
+            app_names: std::collections::HashSet::new(),
+            config_key: 0,
+            project_names: search::NameIndex::default(),
             projects: Table::default(),
             environments: Table::default(),
             applications: Table::default(),

@@ -218,6 +218,7 @@ impl World {
             "project": project_head(&project),
             "environment": environment_head(&environment),
         });
+        self.project_names.insert(&project.id, &project.name);
         self.projects.push(project);
         self.environments.push(environment);
         Ok(Answer::Json(answer))
@@ -230,6 +231,7 @@ impl World {
         let id = required_one(input, "projectId")?;
         let project = self.projects.remove(&id);
         let project = project.ok_or_else(|| Failure::not_found("Project"))?;
+        self.project_names.remove(&project.id, &project.name);
         for environment in self.environments.child_ids(&project.id) {
             for application in self.applications.child_ids(&environment) {
                 self.remove_application_rows(&application);

@@ -10,6 +10,7 @@
 
 use std::fmt;
 
+use crate::deployment::clip;
 use crate::secret::ApiKey;
 
 /// What a secret is replaced with.
@@ -179,19 +180,6 @@ fn base64(bytes: &[u8], alphabet: &[u8; 64]) -> String {
         }
     }
     out
-}
-
-/// `text` cut to at most `bytes_max` bytes at a character boundary, ending in `…` when cut.
-fn clip(text: &str, bytes_max: usize) -> String {
-    if text.len() <= bytes_max {
-        return text.to_owned();
-    }
-    let marker = "…";
-    let mut end = bytes_max.saturating_sub(marker.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}{marker}", &text[..end])
 }
 
 #[cfg(test)]

@@ -376,13 +376,27 @@ pub fn next(state: &SagaState, settings: &Settings, now_ms: i64, executed: &Exec
 }
 
 /// Whether the run of `state` holds one of Dokploy's build slots and still needs it: from
-/// `BuildSlotAcquired` in this run until its deploy is final or the deployment failed. The
-/// run gives the slot back as soon as this is false.
+/// `BuildSlotAcquired` in this run until its deploy is final, or the deployment failed and its
+/// rollback no longer waits for the build. The run gives the slot back as soon as this is
+/// false.
 pub fn holds_build_slot(state: &SagaState) -> bool {
     state.run.build_slot_ms.is_some()
         && state.deploy_finished.is_none()
-        && state.failure.is_none()
         && state.status == DeploymentStatus::InProgress
+        && (state.failure.is_none() || rollback_may_wait_for_the_build(state))
+}
+
+/// Whether a failed deployment's build may still run on Dokploy while its rollback waits it
+/// out (the deploy was sent and the application it created is not dealt with yet): the slot
+/// stays taken, so that the portal never hands Dokploy a second build meanwhile.
+fn rollback_may_wait_for_the_build(state: &SagaState) -> bool {
+    use crate::deployment::ResourceKind::Application;
+    state.attempted(crate::deployment::Procedure::ApplicationDeploy)
+        && state.created.iter().any(|(kind, _)| *kind == Application)
+        && !state
+            .rolled_back
+            .iter()
+            .any(|(kind, _)| *kind == Application)
 }
 
 /// Records the failure of `phase` (a rollback follows).

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use crate::support::{SIM_KEY, client, client_with, client_with_timeout, simulator};
 
-async fn answer(
+/// What `client` answers to `request` (the test fails when it fails).
+pub(crate) async fn answer(
     client: &stackledger::dokploy::client::DokployClient,
     request: Request,
 ) -> ApiAnswer {
@@ -23,7 +24,7 @@ async fn answer(
 }
 
 /// Creates project, application and domain for `name` and returns their ids.
-async fn provision(
+pub(crate) async fn provision(
     client: &stackledger::dokploy::client::DokployClient,
     name: &str,
 ) -> (ResourceId, ResourceId, ResourceId, ResourceId) {

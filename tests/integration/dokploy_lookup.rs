@@ -2,60 +2,12 @@
 //! exact match without listing every project, a Dokploy without it is listed (streamed) from
 //! then on, and a log recorded when the lookup was `project.all` still redrives.
 
-use stackledger::deployment::{ApiAnswer, Procedure, ResourceId};
-use stackledger::dokploy::api::{AnswerExt, DokployApi, Request};
+use stackledger::deployment::Procedure;
+use stackledger::dokploy::api::{AnswerExt, Request};
 use stackledger::simulator::Fault;
 
+use crate::dokploy_client::{answer, provision};
 use crate::support::{client, simulator};
-
-async fn answer(
-    client: &stackledger::dokploy::client::DokployClient,
-    request: Request,
-) -> ApiAnswer {
-    client
-        .call(&request)
-        .await
-        .unwrap_or_else(|error| panic!("{request:?} failed: {error}"))
-        .answer
-}
-
-/// Creates project, application and domain for `name` and returns their ids.
-async fn provision(
-    client: &stackledger::dokploy::client::DokployClient,
-    name: &str,
-) -> (ResourceId, ResourceId, ResourceId, ResourceId) {
-    let project = answer(client, Request::CreateProject { name: name.into() })
-        .await
-        .project(Procedure::ProjectCreate)
-        .expect("a project answer")
-        .expect("created");
-    let environment = project.environment_id.expect("a default environment");
-    let create = Request::CreateApplication {
-        environment_id: environment.clone(),
-        name: name.into(),
-    };
-    let application = answer(client, create)
-        .await
-        .application(Procedure::ApplicationCreate)
-        .expect("an application answer")
-        .expect("created");
-    let create = Request::CreateDomain {
-        application_id: application.application_id.clone(),
-        host: format!("{name}.ai.flexinit.nl"),
-        port: 8080,
-    };
-    let domain = answer(client, create)
-        .await
-        .domain(Procedure::DomainCreate)
-        .expect("a domain answer")
-        .expect("created");
-    (
-        project.project_id,
-        environment,
-        application.application_id,
-        domain,
-    )
-}
 
 #[tokio::test]
 async fn the_project_lookup_searches_and_keeps_the_oldest_exact_match() {

@@ -105,7 +105,7 @@ fn build_slot(executed: &Executed) -> Step {
 
 /// The title of the current attempt: `stackledger <id>`, then `stackledger <id> (2)` after a
 /// re-queue (a new title, so that the lost attempt's row is never taken for the new one).
-pub(super) fn title_of(state: &SagaState) -> String {
+pub(in crate::deployment::plan) fn title_of(state: &SagaState) -> String {
     match state.requeued {
         0 => format!("stackledger {}", state.id),
         n => format!("stackledger {} ({})", state.id, n + 1),

@@ -342,8 +342,19 @@ fn a_deploy_lost_in_the_queue_twice_fails_with_deploy_queue_timeout() {
         )],
     );
     assert!(
-        !holds_build_slot(&failed.live()),
-        "a failed deployment gives the slot back"
+        holds_build_slot(&failed.live()),
+        "the rollback may still wait out the build: the slot stays taken"
+    );
+    let undone = failed.then(
+        0,
+        [Event::RollbackStepSucceeded {
+            kind: crate::deployment::ResourceKind::Application,
+            id: rid("app1"),
+        }],
+    );
+    assert!(
+        !holds_build_slot(&undone.live()),
+        "once the application is dealt with, the slot goes back"
     );
 }
 

@@ -194,7 +194,8 @@ fn every_rollback_step_points_to_the_failure_and_a_404_counts_as_gone() {
     let failed_step = Event::RollbackStepFailed {
         kind: Domain,
         id: rid("dom1"),
-        error: "failure Status { status: 400 }".into(),
+        // Our words: the step's error is shown in the public log.
+        error: "domain.delete failed with 400".into(),
     };
     let cases = [
         (

@@ -251,10 +251,7 @@ impl World {
         if let Some(fields) = shape.as_object_mut() {
             fields.remove("createdAt");
         }
-        let project = self
-            .projects
-            .iter()
-            .find(|p| p.id == environment.project_id);
+        let project = self.projects.get(&environment.project_id);
         shape["project"] = project.map_or(Value::Null, project_head);
         Ok(Answer::Json(shape))
     }

@@ -162,11 +162,12 @@ fn breaker_wait(failure: &CallFailure) -> Option<Duration> {
 /// The error a failed rollback step records: Dokploy's message, but a route 404 says in our
 /// words why it is not "gone".
 fn call_error(request: &Request, failure: &CallFailure) -> String {
-    let text = match failure.class {
-        FailureClass::NoRoute => why_failed(request.procedure(), failure.class),
-        _ => failure.message.clone(),
-    };
-    clip(&text, MESSAGE_BYTES_MAX)
+    // Our words only: the step's error is shown in the public log; Dokploy's own (scrubbed)
+    // text stays in the call's events, for the ops API and the audit page.
+    clip(
+        &why_failed(request.procedure(), failure.class),
+        MESSAGE_BYTES_MAX,
+    )
 }
 
 /// Why a call failed, in our words only (what reasons and leftovers say; Dokploy's own text is

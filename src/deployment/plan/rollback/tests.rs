@@ -388,3 +388,39 @@ fn a_running_build_then_done_is_deleted_after_its_end_is_recorded() {
     assert_eq!(leftovers(&events), vec![]);
     assert_eq!(end, Step::Finish(Outcome::RolledBack { complete: true }));
 }
+
+#[test]
+fn our_final_row_is_not_the_end_while_another_build_of_the_application_still_runs() {
+    // A re-queued deploy whose answer was lost runs under a title the ledger may not hold.
+    let mut polls = 0;
+    let mut dokploy = RollbackDokploy::default();
+    let other = |status: &str| crate::deployment::DeploymentRow {
+        deployment_id: rid("row2"),
+        title: "stackledger other".to_owned(),
+        status: status.to_owned(),
+    };
+    let (events, end) = run_to_end(
+        timed_out_at_the_application().live(),
+        &settings(),
+        |request| match request {
+            Some(Request::ListDeployments { .. }) => {
+                polls += 1;
+                let mut listed = vec![other(if polls < 3 { "running" } else { "done" })];
+                if let ApiAnswer::Deployments(ours) = rows(&title(), "cancelled") {
+                    listed.extend(ours);
+                }
+                Ok(ApiAnswer::Deployments(listed))
+            }
+            other => dokploy.answer(other),
+        },
+    );
+    assert_eq!(polls, 3, "waited until no build of the application runs");
+    let finished = events
+        .iter()
+        .position(|e| e.kind() == EventKind::DeployFinished);
+    let deleted = events.iter().position(
+        |e| matches!(e, Event::RollbackStepSucceeded { kind, .. } if *kind == Application),
+    );
+    assert!(finished.is_some() && finished < deleted, "{events:#?}");
+    assert_eq!(end, Step::Finish(Outcome::RolledBack { complete: true }));
+}

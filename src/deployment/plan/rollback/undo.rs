@@ -139,14 +139,17 @@ impl Undo<'_> {
             }
         };
         let ours = rows.iter().find(|row| row.title == title);
+        let unfinished = |row: &DeploymentRow| !row.deploy_status().is_some_and(|s| s.is_final());
+        // Ours is over only when no other build of this application runs either (a re-queued
+        // deploy whose answer was lost runs under a title the ledger may not hold).
+        let others_running = rows.iter().any(|row| row.title != title && unfinished(row));
         if let Some(status) = ours
             .and_then(DeploymentRow::deploy_status)
-            .filter(|status| status.is_final())
+            .filter(|status| status.is_final() && !others_running)
         {
             let dokploy_status = status.as_str().to_owned();
             return caused(Event::DeployFinished { dokploy_status }, self.failure);
         }
-        let unfinished = |row: &DeploymentRow| !row.deploy_status().is_some_and(|s| s.is_final());
         // No row of ours and none running: the job still waits in Dokploy's queue, and
         // `application.delete` drops waiting jobs.
         if ours.is_none() && !rows.iter().any(unfinished) {
@@ -275,6 +278,10 @@ impl Undo<'_> {
 fn unfinished_build(state: &SagaState) -> Option<String> {
     if state.deploy_finished.is_some() {
         return None;
+    }
+    if state.requeued > 0 {
+        // The current attempt's title, queued or not (its `DeployQueued` may be missing).
+        return Some(crate::deployment::plan::polling::title_of(state));
     }
     match &state.deploy_queued {
         Some((title, _)) => Some(title.clone()),

@@ -186,6 +186,24 @@ async fn four_deployments_with_one_build_slot_all_succeed_in_line_each_stream_sh
     app.shutdown().await;
 }
 
+/// Deploys `name` to its end: its id and its events.
+async fn deployed(
+    app: &TestApp,
+    name: &str,
+) -> (
+    stackledger::ids::DeploymentId,
+    Vec<stackledger::ledger::envelope::Envelope>,
+) {
+    let id = app.deploy_and_wait(name).await;
+    let id: stackledger::ids::DeploymentId = id.parse().expect("an id");
+    let events = app
+        .app
+        .ledger
+        .read_stream(id, stackledger::ids::Seq::ZERO, usize::MAX)
+        .expect("reads");
+    (id, events)
+}
+
 /// The titles a deployment queued its deploy under, and the reasons of its re-queues.
 fn titles_and_requeues(
     events: &[stackledger::ledger::envelope::Envelope],
@@ -210,19 +228,12 @@ fn titles_and_requeues(
 
 #[tokio::test]
 async fn a_build_dokploy_cancels_is_queued_again_once_under_a_new_title_and_a_second_loss_fails() {
-    use stackledger::ids::Seq;
     let simulator = simulator().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let app = spawn_app(dir.path(), &simulator, &[]).await;
     let cancelled = r#"{"deployOutcome": "cancelled", "times": 1}"#;
     simulator.add_fault(serde_json::from_str(cancelled).expect("fault"));
-    let id = app.deploy_and_wait("shop").await;
-    let id: stackledger::ids::DeploymentId = id.parse().expect("an id");
-    let events = app
-        .app
-        .ledger
-        .read_stream(id, Seq::ZERO, usize::MAX)
-        .expect("reads");
+    let (id, events) = deployed(&app, "shop").await;
     let (titles, reasons) = titles_and_requeues(&events);
     assert_eq!(
         titles,
@@ -238,13 +249,7 @@ async fn a_build_dokploy_cancels_is_queued_again_once_under_a_new_title_and_a_se
     ));
     let twice = r#"{"deployOutcome": "cancelled", "times": 2}"#;
     simulator.add_fault(serde_json::from_str(twice).expect("fault"));
-    let id = app.deploy_and_wait("blog").await;
-    let id: stackledger::ids::DeploymentId = id.parse().expect("an id");
-    let events = app
-        .app
-        .ledger
-        .read_stream(id, Seq::ZERO, usize::MAX)
-        .expect("reads");
+    let (_, events) = deployed(&app, "blog").await;
     let (titles, reasons) = titles_and_requeues(&events);
     assert_eq!((titles.len(), reasons.len()), (2, 1), "re-queued once only");
     let failed = events.iter().find_map(|e| match &e.event {

@@ -3,7 +3,7 @@
 //!
 //! A Dokploy, or a proxy in front of it, may echo a secret back: as is, in another case,
 //! percent-encoded, JSON-escaped, base64-encoded (standard or URL-safe, with or without
-//! padding), or after `Bearer `. Each form is matched without regard to ASCII case and
+//! padding, alone or inside a longer base64 value), or after `Bearer `. Each form is matched without regard to ASCII case and
 //! replaced with [`REDACTED`]; a text that ends in the first characters of a secret (an
 //! upstream cut it there) loses that tail too. The scrubber never stores a text, never logs,
 //! and its `Debug` never shows a secret. It depends on `secret` only.
@@ -124,6 +124,11 @@ fn forms(secret: &str) -> Vec<String> {
         standard,
         url_safe,
     ];
+    // The secret inside a longer base64 value (`Basic base64("user:" + key)`): at each of the
+    // three offsets a byte run can start at, the characters that only the secret decides.
+    for alphabet in [STANDARD, URL_SAFE] {
+        forms.extend((0..3).filter_map(|offset| embedded_base64(bytes, offset, alphabet)));
+    }
     forms.sort();
     forms.dedup();
     forms
@@ -160,6 +165,23 @@ fn json_escaped(secret: &str, slash: bool) -> String {
 
 const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// The shortest form kept of a secret inside a longer base64 value: a shorter run of
+/// characters could occur by chance in any base64 text.
+const EMBEDDED_CHARS_MIN: usize = 8;
+
+/// The base64 characters that depend on `secret`'s bytes only, when the secret starts `offset`
+/// bytes (0-2) into a base64 group and other bytes follow it; None when that run is too short.
+fn embedded_base64(secret: &[u8], offset: usize, alphabet: &[u8; 64]) -> Option<String> {
+    let mut padded = vec![0; offset];
+    padded.extend_from_slice(secret);
+    let encoded = base64(&padded, alphabet);
+    // The first character the pad bits do not reach, and the last one the secret fills.
+    let start = [0, 2, 3][offset];
+    let end = padded.len() * 8 / 6;
+    let inner = encoded.get(start..end)?;
+    (inner.len() >= EMBEDDED_CHARS_MIN).then(|| inner.to_owned())
+}
 
 /// Base64 of `bytes` with `alphabet`, padded with `=`.
 fn base64(bytes: &[u8], alphabet: &[u8; 64]) -> String {
@@ -287,5 +309,27 @@ mod tests {
             !shown.to_ascii_lowercase().contains("admin-token"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn a_secret_inside_a_longer_base64_value_is_redacted_at_every_offset() {
+        let key = ApiKey::new("sk-live-0123456789abcdef").expect("a valid key");
+        let scrubber = Scrubber::new([&key]);
+        for user in ["u", "us", "use", "user:"] {
+            for alphabet in [STANDARD, URL_SAFE] {
+                let basic = base64(format!("{user}:{}!more", key.expose()).as_bytes(), alphabet);
+                let scrubbed = scrubber.scrub(&format!("Authorization: Basic {basic}"));
+                assert!(scrubbed.contains(REDACTED), "{user}: {scrubbed}");
+                let inner = (0..3).filter_map(|offset| {
+                    embedded_base64(key.expose().as_bytes(), offset, alphabet)
+                });
+                for form in inner {
+                    assert!(
+                        !scrubbed.contains(&form),
+                        "{user}: {form} left in {scrubbed}"
+                    );
+                }
+            }
+        }
     }
 }

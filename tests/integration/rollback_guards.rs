@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use stackledger::deployment::{
     ApiAnswer, DeploymentRow, Event, Procedure, ResourceId, ResourceKind,
 };
@@ -24,22 +24,6 @@ use crate::support::test_app::{TestApp, parse_sse, spawn_app};
 use crate::support::{client, http, open_ledger, simulator};
 
 const TOKEN: &str = "rollback-guards-token";
-
-async fn deploy(app: &TestApp, name: &str) -> String {
-    let answer: Value = http()
-        .post(app.url("/api/deploy"))
-        .json(&json!({ "name": name }))
-        .send()
-        .await
-        .expect("answers")
-        .json()
-        .await
-        .expect("json");
-    answer["deploymentId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("accepted: {answer}"))
-        .to_owned()
-}
 
 /// The last message of the status stream, read to its end (bounded in time).
 async fn last_message(app: &TestApp, id: &str) -> crate::support::test_app::Message {
@@ -91,7 +75,7 @@ async fn a_failed_application_delete_keeps_the_project_and_names_what_is_left_ev
     let token = format!("--admin-token={TOKEN}");
     let flags = ["--retries-max=0", "--health-timeout=0s", &token];
     let app = spawn_app(dir.path(), &simulator, &flags).await;
-    let id = deploy(&app, "shop").await;
+    let id = app.deploy("shop").await;
     let last = last_message(&app, &id).await;
     assert_eq!(last.event, "error");
     assert_eq!(last.data["rollback"], "partial");

@@ -339,8 +339,11 @@ fn orchestrator_settings(settings: &Settings, health_url: String) -> orchestrato
             deploy_queue_timeout: settings.timing.deploy_queue_timeout,
             rollback_build_wait: settings.timing.rollback_build_wait,
             recovery: settings.recovery,
+            deployment_deadline: settings.timing.deployment_deadline,
+            on_outage: settings.on_outage,
         },
         running_max: settings.running_max,
+        queue_max: settings.queue_max,
         dokploy_builds: settings.dokploy_builds,
     }
 }

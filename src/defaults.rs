@@ -89,6 +89,12 @@ pub const URL_BYTES_MAX: NonZeroUsize = NonZeroUsize::new(8192).expect("8192 is 
 pub const HEADER_BYTES_MAX: NonZeroUsize = NonZeroUsize::new(16384).expect("16384 is not zero");
 /// `--headers-max`: header fields.
 pub const HEADERS_MAX: NonZeroUsize = NonZeroUsize::new(64).expect("64 is not zero");
+/// `--deployment-deadline`: how long a deployment may take, from its request to its end.
+pub const DEPLOYMENT_DEADLINE: DurationDefault = seconds("30m", 1_800);
+/// `--on-outage`.
+pub const ON_OUTAGE: &str = "wait";
+/// `--queue-max`: deployments that may wait for a running slot before new ones get 503.
+pub const QUEUE_MAX: usize = 256;
 /// `--running-max`.
 pub const RUNNING_MAX: NonZeroUsize = NonZeroUsize::new(16).expect("16 is not zero");
 /// `--recovery`.

@@ -2,7 +2,8 @@
 //!
 //! A [`DeploymentId`] is a UUID v7 (time-ordered) and is shown to people as `dep_<32 hex>`.
 //! The nil UUID is the system stream ([`DeploymentId::SYSTEM`]), which carries events that are
-//! not about one deployment. [`Seq`] is a global ledger position and [`StreamVersion`] a
+//! not about one deployment, and the max UUID the ops stream ([`DeploymentId::OPS`]) of operator
+//! actions. [`Seq`] is a global ledger position and [`StreamVersion`] a
 //! position within one stream; neither crosses a module boundary as a bare integer.
 //!
 //! This is the only file that may create random UUIDs, and [`SequentialIds`] never draws
@@ -33,9 +34,23 @@ impl DeploymentId {
         self.0
     }
 
+    /// The ops stream: operator actions (tokens added or revoked, cancels asked, exports,
+    /// verifications, refused authentication). The max UUID, which no UUID v7 ever is.
+    pub const OPS: DeploymentId = DeploymentId(Uuid::max());
+
     /// True for the system stream.
     pub fn is_system(&self) -> bool {
         self.0.is_nil()
+    }
+
+    /// True for the ops stream.
+    pub fn is_ops(&self) -> bool {
+        self.0 == Uuid::max()
+    }
+
+    /// True for a deployment's stream (neither the system nor the ops stream).
+    pub fn is_deployment(&self) -> bool {
+        !self.is_system() && !self.is_ops()
     }
 }
 

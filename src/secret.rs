@@ -16,6 +16,15 @@ pub const SECRET_BYTES_MAX: usize = 512;
 /// ops API (the generated token has 64 characters).
 pub const ADMIN_TOKEN_CHARS_MIN: usize = 16;
 
+/// The SHA-256 of a token, as 64 lowercase hex digits: the only form in which an admin token or a
+/// cancel capability is ever stored (the tokens are 256-bit random or checked for strength, so a
+/// plain hash cannot be reversed by guessing).
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(token.as_bytes());
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 /// A Dokploy API key or an admin token. Never printed: `Debug` and `Display` show `***`. As a
 /// Dokploy key it becomes a header in the Dokploy client and nowhere else.
 #[derive(Clone, PartialEq, Eq)]

@@ -90,6 +90,10 @@ pub const URL_BYTES_MAX: Flag = flag("url-bytes-max", "URL_BYTES_MAX");
 pub const HEADER_BYTES_MAX: Flag = flag("header-bytes-max", "HEADER_BYTES_MAX");
 /// `--headers-max`.
 pub const HEADERS_MAX: Flag = flag("headers-max", "HEADERS_MAX");
+/// `--deployment-deadline`.
+pub const DEPLOYMENT_DEADLINE: Flag = flag("deployment-deadline", "DEPLOYMENT_DEADLINE");
+/// `--queue-max`.
+pub const QUEUE_MAX: Flag = flag("queue-max", "QUEUE_MAX");
 /// `--running-max`.
 pub const RUNNING_MAX: Flag = flag("running-max", "RUNNING_MAX");
 /// `--mirror`.
@@ -110,7 +114,7 @@ pub const SIMULATOR_BUILD_DURATION: Flag = flag("build-duration", "SIMULATOR_BUI
 pub const SIMULATOR: [Flag; 2] = [SIMULATOR_API_KEY, SIMULATOR_BUILD_DURATION];
 
 /// Every flag of the portal in this table (the simulator's are in [`SIMULATOR`]).
-pub const PORTAL: [Flag; 34] = [
+pub const PORTAL: [Flag; 36] = [
     DOKPLOY_URL,
     DOKPLOY_API_KEY,
     STACK_IMAGE,
@@ -145,4 +149,6 @@ pub const PORTAL: [Flag; 34] = [
     DOKPLOY_SERVER_ID,
     DOKPLOY_LIST_BYTES_MAX,
     EMBEDDED_SIMULATOR_BUILD_DURATION,
+    DEPLOYMENT_DEADLINE,
+    QUEUE_MAX,
 ];

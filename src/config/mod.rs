@@ -23,7 +23,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::crash::CrashAt;
 use crate::defaults;
-use crate::deployment::plan::RecoveryPolicy;
+use crate::deployment::plan::{OutagePolicy, RecoveryPolicy};
 pub use crate::secret::ApiKey;
 use crate::secret::{SecretText, SecretTextParser};
 pub use error::{ConfigError, ConfigErrors};
@@ -291,9 +291,24 @@ pub struct Config {
     #[arg(long, env = "HEADERS_MAX", default_value_t = defaults::HEADERS_MAX.to_string())]
     pub headers_max: String,
 
-    /// Deployments running at once; more are refused with 503.
+    /// Deployments running at once; more wait in the admission queue, in order.
     #[arg(long, env = "RUNNING_MAX", default_value_t = defaults::RUNNING_MAX.to_string())]
     pub running_max: String,
+
+    /// Deployments that may wait in the admission queue for a running slot; past that new
+    /// deployments are refused with 503 (0: no queue). Recovered deployments always queue.
+    #[arg(long, env = "QUEUE_MAX", default_value_t = defaults::QUEUE_MAX.to_string())]
+    pub queue_max: String,
+
+    /// How long a deployment may take from its request (recorded with it): past it, it fails
+    /// with `deadline_exceeded` at its next step and rolls back, also after a restart.
+    #[arg(long, env = "DEPLOYMENT_DEADLINE", default_value = defaults::DEPLOYMENT_DEADLINE.text)]
+    pub deployment_deadline: String,
+
+    /// What a deployment does while Dokploy is not answering (the breaker is open): wait at its
+    /// next step until the breaker closes or its deadline passes, or fail and roll back.
+    #[arg(long, env = "ON_OUTAGE", value_enum, default_value = defaults::ON_OUTAGE)]
+    pub on_outage: OutagePolicy,
 
     /// What startup does with deployments a crash interrupted.
     #[arg(long, env = "RECOVERY", value_enum, default_value = defaults::RECOVERY)]

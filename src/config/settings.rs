@@ -18,7 +18,7 @@ use super::flag::{self, Flag};
 use super::{Config, LogFormat};
 use crate::crash::CrashAt;
 use crate::defaults;
-use crate::deployment::plan::{NonZeroDuration, RecoveryPolicy};
+use crate::deployment::plan::{NonZeroDuration, OutagePolicy, RecoveryPolicy};
 use crate::http::Limits;
 use crate::secret::{ApiKey, InvalidSecret, SecretText};
 
@@ -49,6 +49,10 @@ pub struct Settings {
     pub http: Limits,
     /// Deployments running at once.
     pub running_max: NonZeroUsize,
+    /// Deployments that may wait for a running slot (`--queue-max`; 0: none).
+    pub queue_max: usize,
+    /// What a deployment does while Dokploy is not answering (`--on-outage`).
+    pub on_outage: OutagePolicy,
     /// Builds handed to Dokploy at once (`--dokploy-builds`).
     pub dokploy_builds: NonZeroUsize,
     /// What startup does with deployments a crash interrupted.
@@ -105,6 +109,8 @@ pub struct Timings {
     pub deploy_queue_timeout: Duration,
     /// How long a rollback waits out a build that still runs (zero: it never waits).
     pub rollback_build_wait: Duration,
+    /// How long a deployment may take from its request (more than zero).
+    pub deployment_deadline: Duration,
 }
 
 /// Retries of failed Dokploy calls.
@@ -189,6 +195,11 @@ fn checked(config: &Config, r: &mut Refusals) -> Option<Settings> {
     ));
     let http = http(config, r);
     let running_max = r.keep(running_max(&config.running_max));
+    let queue_max = r.keep(check::count(
+        flag::QUEUE_MAX,
+        &config.queue_max,
+        "must be a count of deployments (0: no queue, refuse with 503 when all run)",
+    ));
     let dokploy_builds = r.keep(check::count(
         flag::DOKPLOY_BUILDS,
         &config.dokploy_builds,
@@ -215,6 +226,8 @@ fn checked(config: &Config, r: &mut Refusals) -> Option<Settings> {
         admin_token: admin_token?,
         http: http?,
         running_max: running_max?,
+        queue_max: queue_max?,
+        on_outage: config.on_outage,
         dokploy_builds: dokploy_builds?,
         recovery: config.recovery,
         read_only: config.read_only,
@@ -313,6 +326,11 @@ fn timings(config: &Config, r: &mut Refusals) -> Option<Timings> {
         flag::ROLLBACK_BUILD_WAIT,
         &config.rollback_build_wait,
     ));
+    let deployment_deadline = r.keep(check::positive(
+        flag::DEPLOYMENT_DEADLINE,
+        &config.deployment_deadline,
+        "must be more than 0s (every deployment would fail at once)",
+    ));
     let timing = Timings {
         health_timeout: health_timeout?,
         health_interval: health_interval?,
@@ -320,6 +338,7 @@ fn timings(config: &Config, r: &mut Refusals) -> Option<Timings> {
         deploy_timeout: deploy_timeout?,
         deploy_queue_timeout: deploy_queue_timeout?,
         rollback_build_wait: rollback_build_wait?,
+        deployment_deadline: deployment_deadline?,
     };
     let interval = (
         flag::DEPLOY_POLL_INTERVAL,

@@ -13,6 +13,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::deployment::phase::{DeploymentStatus, Phase};
+use crate::deployment::kind::EventKind;
 use crate::deployment::{ApiAnswer, Leftover};
 
 /// The kinds of Dokploy resource a deployment finds, creates and rolls back.
@@ -275,120 +276,111 @@ pub enum Event {
         /// How long it waited for the slot.
         waited_ms: u64,
     },
-}
-
-/// The name of an event kind, without its fields. [`EventKind::ALL`] lists them in the order
-/// of [`Event`]'s variants, which is their encoded position.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[allow(missing_docs)]
-pub enum EventKind {
-    DeploymentRequested,
-    PhaseEntered,
-    ApiCallStarted,
-    ApiCallSucceeded,
-    ApiCallFailed,
-    ResourceFound,
-    ResourceCreated,
-    DeployQueued,
-    DeployFinished,
-    HealthCheckAttempt,
-    HealthVerified,
-    DeploymentSucceeded,
-    DeploymentFailed,
-    RollbackStarted,
-    RollbackStepSucceeded,
-    RollbackStepFailed,
-    RollbackFinished,
-    RecoveryStarted,
-    CircuitOpened,
-    CircuitHalfOpened,
-    CircuitClosed,
-    ServerStarted,
-    RollbackStepSkipped,
-    RollbackVerified,
-    DeployStarted,
-    DeployRequeued,
-    BuildSlotWaiting,
-    BuildSlotAcquired,
-}
-
-impl EventKind {
-    /// Every kind, in encoded order.
-    pub const ALL: [EventKind; 28] = [
-        EventKind::DeploymentRequested,
-        EventKind::PhaseEntered,
-        EventKind::ApiCallStarted,
-        EventKind::ApiCallSucceeded,
-        EventKind::ApiCallFailed,
-        EventKind::ResourceFound,
-        EventKind::ResourceCreated,
-        EventKind::DeployQueued,
-        EventKind::DeployFinished,
-        EventKind::HealthCheckAttempt,
-        EventKind::HealthVerified,
-        EventKind::DeploymentSucceeded,
-        EventKind::DeploymentFailed,
-        EventKind::RollbackStarted,
-        EventKind::RollbackStepSucceeded,
-        EventKind::RollbackStepFailed,
-        EventKind::RollbackFinished,
-        EventKind::RecoveryStarted,
-        EventKind::CircuitOpened,
-        EventKind::CircuitHalfOpened,
-        EventKind::CircuitClosed,
-        EventKind::ServerStarted,
-        EventKind::RollbackStepSkipped,
-        EventKind::RollbackVerified,
-        EventKind::DeployStarted,
-        EventKind::DeployRequeued,
-        EventKind::BuildSlotWaiting,
-        EventKind::BuildSlotAcquired,
-    ];
-
-    /// The kind's name as written in the catalogue and in JSON (`ApiCallFailed`).
-    pub fn name(self) -> &'static str {
-        match self {
-            EventKind::DeploymentRequested => "DeploymentRequested",
-            EventKind::PhaseEntered => "PhaseEntered",
-            EventKind::ApiCallStarted => "ApiCallStarted",
-            EventKind::ApiCallSucceeded => "ApiCallSucceeded",
-            EventKind::ApiCallFailed => "ApiCallFailed",
-            EventKind::ResourceFound => "ResourceFound",
-            EventKind::ResourceCreated => "ResourceCreated",
-            EventKind::DeployQueued => "DeployQueued",
-            EventKind::DeployFinished => "DeployFinished",
-            EventKind::HealthCheckAttempt => "HealthCheckAttempt",
-            EventKind::HealthVerified => "HealthVerified",
-            EventKind::DeploymentSucceeded => "DeploymentSucceeded",
-            EventKind::DeploymentFailed => "DeploymentFailed",
-            EventKind::RollbackStarted => "RollbackStarted",
-            EventKind::RollbackStepSucceeded => "RollbackStepSucceeded",
-            EventKind::RollbackStepFailed => "RollbackStepFailed",
-            EventKind::RollbackFinished => "RollbackFinished",
-            EventKind::RecoveryStarted => "RecoveryStarted",
-            EventKind::CircuitOpened => "CircuitOpened",
-            EventKind::CircuitHalfOpened => "CircuitHalfOpened",
-            EventKind::CircuitClosed => "CircuitClosed",
-            EventKind::ServerStarted => "ServerStarted",
-            EventKind::RollbackStepSkipped => "RollbackStepSkipped",
-            EventKind::RollbackVerified => "RollbackVerified",
-            EventKind::DeployStarted => "DeployStarted",
-            EventKind::DeployRequeued => "DeployRequeued",
-            EventKind::BuildSlotWaiting => "BuildSlotWaiting",
-            EventKind::BuildSlotAcquired => "BuildSlotAcquired",
-        }
-    }
-
-    /// Whether events of this kind belong on the system stream (and only there).
-    pub fn is_system(self) -> bool {
-        matches!(
-            self,
-            EventKind::CircuitOpened
-                | EventKind::CircuitHalfOpened
-                | EventKind::CircuitClosed
-                | EventKind::ServerStarted
-        )
-    }
+    /// The terms the deployment was accepted under, appended with its `DeploymentRequested` in
+    /// one atomic append: its deadline and the hash of the cancel capability handed to the
+    /// person who asked (since 0.2.0).
+    DeploymentAccepted {
+        /// The configured length of the deadline (`--deployment-deadline`).
+        deadline_ms: u64,
+        /// When the deadline passes (unix ms): the deployment fails with `deadline_exceeded`
+        /// at its next step boundary after this, also after a restart.
+        deadline_at_ms: i64,
+        /// SHA-256 (hex) of the cancel capability; empty when none was issued.
+        cancel_hash: String,
+    },
+    /// The deployment waits in the admission queue for one of the `--running-max` running
+    /// slots (since 0.2.0).
+    AdmissionWaiting {
+        /// Deployments ahead of it in the queue (rounded like `BuildSlotWaiting`).
+        ahead: u32,
+    },
+    /// The deployment holds a running slot: its run goes on (since 0.2.0).
+    AdmissionGranted {
+        /// How long this run waited in the admission queue.
+        waited_ms: u64,
+    },
+    /// Someone asked to cancel the deployment (since 0.2.0). It takes effect at the next step
+    /// boundary: the deployment fails with `cancelled` and rolls back.
+    CancelRequested {
+        /// Who asked: `operator:<token name>`, or `requester` (the cancel capability).
+        by: String,
+        /// The keyed hash of the asking client's address.
+        client: String,
+        /// Why, as given (may be empty; clipped).
+        reason: String,
+    },
+    /// Dokploy is not answering (the circuit breaker is open): the deployment waits at a step
+    /// boundary instead of failing, until the breaker lets calls through or its deadline passes
+    /// (`--on-outage wait`; since 0.2.0).
+    OutageWaiting {
+        /// When the breaker lets a probe through, from this event.
+        retry_in_ms: u64,
+        /// When the deployment gives up (its deadline, unix ms).
+        gives_up_at_ms: i64,
+    },
+    /// Ops stream: an admin token was added (since 0.2.0). Only its hash is kept.
+    AdminTokenAdded {
+        /// The token's name (its operator).
+        name: String,
+        /// SHA-256 (hex) of the token.
+        hash: String,
+        /// The name of the token that added it (`config` or `generated` for the first).
+        by: String,
+        /// The keyed hash of the client that added it.
+        client: String,
+    },
+    /// Ops stream: an admin token was revoked; it is refused from this event on (since 0.2.0).
+    AdminTokenRevoked {
+        /// The revoked token's name.
+        name: String,
+        /// The name of the token that revoked it.
+        by: String,
+        /// The keyed hash of the client.
+        client: String,
+    },
+    /// Ops stream: an operator asked to cancel a deployment, and what came of it (since 0.2.0).
+    CancelAsked {
+        /// The deployment.
+        deployment: crate::ids::DeploymentId,
+        /// Who asked (as in `CancelRequested`).
+        by: String,
+        /// The keyed hash of the client.
+        client: String,
+        /// `accepted`, or why it changed nothing (`finished`, `already_cancelling`, …).
+        outcome: String,
+    },
+    /// Ops stream: an operator exported part of the log (since 0.2.0).
+    LedgerExported {
+        /// The token's name.
+        by: String,
+        /// The keyed hash of the client.
+        client: String,
+        /// The seq the export started after.
+        after: u64,
+        /// The seq of the last event exported (`after` when none).
+        through: u64,
+    },
+    /// Ops stream: an operator verified the log (since 0.2.0).
+    LedgerVerified {
+        /// The token's name.
+        by: String,
+        /// The keyed hash of the client.
+        client: String,
+        /// Whether the chain verified.
+        ok: bool,
+        /// The last seq verified.
+        last_seq: u64,
+    },
+    /// Ops stream: requests with a missing or wrong admin token, counted per client per minute
+    /// so that a flood adds a bounded number of events (since 0.2.0).
+    AuthenticationRefused {
+        /// The keyed hash of the client (`*` for the clients past the per-minute cap).
+        client: String,
+        /// Refusals counted in this window.
+        refused: u32,
+        /// When the window began (unix ms).
+        window_start_ms: i64,
+    },
 }
 
 impl Event {
@@ -423,6 +415,17 @@ impl Event {
             Event::DeployRequeued { .. } => EventKind::DeployRequeued,
             Event::BuildSlotWaiting { .. } => EventKind::BuildSlotWaiting,
             Event::BuildSlotAcquired { .. } => EventKind::BuildSlotAcquired,
+            Event::DeploymentAccepted { .. } => EventKind::DeploymentAccepted,
+            Event::AdmissionWaiting { .. } => EventKind::AdmissionWaiting,
+            Event::AdmissionGranted { .. } => EventKind::AdmissionGranted,
+            Event::CancelRequested { .. } => EventKind::CancelRequested,
+            Event::OutageWaiting { .. } => EventKind::OutageWaiting,
+            Event::AdminTokenAdded { .. } => EventKind::AdminTokenAdded,
+            Event::AdminTokenRevoked { .. } => EventKind::AdminTokenRevoked,
+            Event::CancelAsked { .. } => EventKind::CancelAsked,
+            Event::LedgerExported { .. } => EventKind::LedgerExported,
+            Event::LedgerVerified { .. } => EventKind::LedgerVerified,
+            Event::AuthenticationRefused { .. } => EventKind::AuthenticationRefused,
         }
     }
 
@@ -460,13 +463,6 @@ pub fn clip(text: &str, bytes_max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn event_kind_all_is_in_declaration_order() {
-        for (position, kind) in EventKind::ALL.iter().enumerate() {
-            assert_eq!(*kind as usize, position, "{kind:?} is out of place in ALL");
-        }
-    }
 
     #[test]
     fn clip_keeps_short_text_and_cuts_long_text_on_a_char_boundary() {

@@ -14,6 +14,7 @@
 
 pub mod answer;
 pub mod event;
+pub mod kind;
 pub mod leftover;
 pub mod name;
 pub mod phase;
@@ -25,6 +26,7 @@ pub mod saga;
 
 pub use answer::*;
 pub use event::*;
+pub use kind::EventKind;
 pub use leftover::{Leftover, LeftoverKind};
 pub use phase::{DeploymentStatus, Phase};
 pub use procedure::Procedure;

@@ -6,7 +6,7 @@
 //! The claim rule never hands a held name to a second deployment: the first holder keeps it,
 //! and only the holder's own events release it. Pure: no I/O, no storage.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::deployment::Event;
 use crate::ids::DeploymentId;
@@ -126,13 +126,26 @@ pub fn validate(raw: &str) -> Result<String, NameError> {
 pub struct NameClaims {
     holders: HashMap<String, DeploymentId>,
     names: HashMap<DeploymentId, String>,
+    /// The deployments a cancel may still take effect on: in progress, not failed, not
+    /// cancelled (only deployments in flight, so it stays as small as the work in flight).
+    cancellable: HashSet<DeploymentId>,
 }
 
 impl NameClaims {
     /// Follows one event of `stream` (durable or staged), in log order.
     pub fn observe(&mut self, stream: DeploymentId, event: &Event) {
-        if let Event::DeploymentRequested { name, .. } = event {
-            self.names.insert(stream, name.clone());
+        match event {
+            Event::DeploymentRequested { name, .. } => {
+                self.names.insert(stream, name.clone());
+                self.cancellable.insert(stream);
+            }
+            Event::DeploymentFailed { .. }
+            | Event::CancelRequested { .. }
+            | Event::DeploymentSucceeded { .. }
+            | Event::RollbackFinished { .. } => {
+                self.cancellable.remove(&stream);
+            }
+            _ => {}
         }
         let Some(status) = event.status_effect() else {
             return;
@@ -145,6 +158,12 @@ impl NameClaims {
         } else if self.holders.get(name) == Some(&stream) {
             self.holders.remove(name);
         }
+    }
+
+    /// Whether a cancel of `stream` may still take effect (the cancel rule: only the first
+    /// cancel of a deployment in flight that has not failed counts; a later one is refused).
+    pub fn cancellable(&self, stream: DeploymentId) -> bool {
+        self.cancellable.contains(&stream)
     }
 
     /// The deployment holding `name`, if any.

@@ -51,6 +51,15 @@ pub enum RecoveryPolicy {
     Rollback,
 }
 
+/// What a deployment does while Dokploy is not answering (the circuit breaker is open).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutagePolicy {
+    /// Wait at the next step boundary until the breaker lets calls through, or the deadline.
+    Wait,
+    /// Fail with `dokploy_unavailable` and roll back (the rollback waits for the breaker).
+    Fail,
+}
+
 /// A duration that is never zero (a poll interval of zero would poll without a pause).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NonZeroDuration(Duration);
@@ -104,6 +113,11 @@ pub struct Settings {
     pub rollback_build_wait: Duration,
     /// What a recovered deployment does.
     pub recovery: RecoveryPolicy,
+    /// How long a deployment may take from its request (a deployment recorded without a
+    /// deadline gets this from the start of its run).
+    pub deployment_deadline: Duration,
+    /// What a deployment does while Dokploy is not answering.
+    pub on_outage: OutagePolicy,
 }
 
 impl Default for Settings {
@@ -124,6 +138,8 @@ impl Default for Settings {
             deploy_queue_timeout: defaults::DEPLOY_QUEUE_TIMEOUT.value,
             rollback_build_wait: defaults::ROLLBACK_BUILD_WAIT.value,
             recovery: RecoveryPolicy::Resume,
+            deployment_deadline: defaults::DEPLOYMENT_DEADLINE.value,
+            on_outage: OutagePolicy::Wait,
         }
     }
 }
@@ -310,6 +326,10 @@ pub enum FailureCode {
     /// Dokploy's build queue did not start the deploy within the queue limit (after one
     /// re-queue).
     DeployQueueTimeout,
+    /// The deployment passed its deadline (`--deployment-deadline`).
+    DeadlineExceeded,
+    /// An operator or the requester cancelled the deployment.
+    Cancelled,
 }
 
 impl FailureCode {
@@ -329,6 +349,8 @@ impl FailureCode {
             FailureCode::Interrupted => "interrupted",
             FailureCode::DokployNoRoute => "dokploy_no_route",
             FailureCode::DeployQueueTimeout => "deploy_queue_timeout",
+            FailureCode::DeadlineExceeded => "deadline_exceeded",
+            FailureCode::Cancelled => "cancelled",
         }
     }
 

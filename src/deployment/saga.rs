@@ -117,6 +117,22 @@ pub struct RunMemory {
     inspection: Option<(u32, ResourceKind)>,
     /// What this run's verification found, kind by kind, in the order looked at.
     pub verified: Vec<(ResourceKind, Verdict)>,
+    /// When this run was granted its running slot (`AdmissionGranted`); None while it waits
+    /// in the admission queue.
+    pub admitted_ms: Option<i64>,
+    /// Whether this run recorded `OutageWaiting` and no call has been answered since.
+    pub outage_waiting: bool,
+}
+
+/// The recorded `CancelRequested`: the rollback it starts points to its seq.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancel {
+    /// The seq of the `CancelRequested` event.
+    pub seq: Seq,
+    /// Who asked.
+    pub by: String,
+    /// Why, as given.
+    pub reason: String,
 }
 
 /// One deployment's decision state, folded from its own stream.
@@ -163,6 +179,11 @@ pub struct SagaState {
     pub rolled_back: Vec<(ResourceKind, ResourceId)>,
     /// Of those, the ones the rollback left (its step failed or was skipped).
     pub rollback_kept: Vec<(ResourceKind, ResourceId)>,
+    /// When the deployment's deadline passes (unix ms), as recorded when it was accepted;
+    /// None for a deployment recorded before deadlines existed.
+    pub deadline_at_ms: Option<i64>,
+    /// The cancel, once one is recorded (the ledger records at most one).
+    pub cancel: Option<Cancel>,
     /// The kind of the last event folded.
     pub last_event: EventKind,
     /// The seq of the last event folded.
@@ -198,6 +219,8 @@ impl SagaState {
             rollback: None,
             rolled_back: Vec::new(),
             rollback_kept: Vec::new(),
+            deadline_at_ms: None,
+            cancel: None,
             last_event: EventKind::DeploymentRequested,
             last_seq: seq,
             run: RunMemory::default(),
@@ -247,7 +270,10 @@ impl SagaState {
             Event::ApiCallStarted { call, endpoint, .. } => {
                 self.call_started(*call, endpoint, at);
             }
-            Event::ApiCallSucceeded { call, answer, .. } => self.call_answered(*call, answer),
+            Event::ApiCallSucceeded { call, answer, .. } => {
+                self.run.outage_waiting = false;
+                self.call_answered(*call, answer);
+            }
             Event::ApiCallFailed {
                 call,
                 retry_in_ms,
@@ -286,7 +312,26 @@ impl SagaState {
             | Event::RollbackStepSkipped { .. }
             | Event::RollbackVerified { .. }
             | Event::RollbackFinished { .. } => self.rollback_event(event),
+            Event::DeploymentAccepted { deadline_at_ms, .. } => {
+                self.deadline_at_ms = Some(*deadline_at_ms);
+            }
+            Event::AdmissionGranted { .. } => self.run.admitted_ms = Some(at),
+            Event::OutageWaiting { .. } => self.run.outage_waiting = true,
+            Event::CancelRequested { by, reason, .. } => {
+                self.cancel = Some(Cancel {
+                    seq,
+                    by: by.clone(),
+                    reason: reason.clone(),
+                });
+            }
             Event::DeploymentRequested { .. }
+            | Event::AdmissionWaiting { .. }
+            | Event::AdminTokenAdded { .. }
+            | Event::AdminTokenRevoked { .. }
+            | Event::CancelAsked { .. }
+            | Event::LedgerExported { .. }
+            | Event::LedgerVerified { .. }
+            | Event::AuthenticationRefused { .. }
             | Event::HealthVerified { .. }
             | Event::RecoveryStarted { .. }
             | Event::CircuitOpened

@@ -359,6 +359,13 @@ pub enum LedgerError {
         /// The deployment that holds it.
         holder: DeploymentId,
     },
+    /// A cancel of a deployment that is over, already failing (its rollback runs) or already
+    /// cancelled: the first cancel is the one that takes effect. Nothing was written.
+    #[error("deployment {stream} cannot be cancelled: it is over, failing or already cancelled")]
+    NotCancellable {
+        /// The deployment.
+        stream: DeploymentId,
+    },
     /// The event does not belong on this stream (a system event on a deployment stream, a
     /// deployment stream not opened by `DeploymentRequested`, …). Nothing was written.
     #[error("{kind:?} cannot be appended to stream {stream} at version {version}")]

@@ -250,8 +250,10 @@ impl Writer {
         let opens_stream = kind == EventKind::DeploymentRequested;
         let misplaced = if stream.is_system() {
             !kind.is_system()
+        } else if stream.is_ops() {
+            !kind.is_ops()
         } else {
-            kind.is_system() || opens_stream != (version == StreamVersion(1))
+            kind.is_system() || kind.is_ops() || opens_stream != (version == StreamVersion(1))
         };
         if misplaced {
             return Err(LedgerError::WrongStream {
@@ -267,6 +269,9 @@ impl Writer {
         }
         if let Some((name, holder)) = self.claims.conflict(&new.event) {
             return Err(LedgerError::NameTaken { name, holder });
+        }
+        if kind == EventKind::CancelRequested && !self.claims.cancellable(stream) {
+            return Err(LedgerError::NotCancellable { stream });
         }
         Ok(())
     }

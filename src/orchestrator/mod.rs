@@ -67,7 +67,7 @@ use crate::ledger::{ExpectedVersion, Ledger, NewEvent};
 pub use build::Builder;
 use build_gate::{BuildGate, BuildSlots};
 pub use error::StartError;
-pub use plan::{NonZeroDuration, Outcome, RecoveryPolicy};
+pub use plan::{NonZeroDuration, OutagePolicy, Outcome, RecoveryPolicy};
 
 /// The orchestrator's settings, validated (defaults from DESIGN §4 and §8): what each
 /// deployment's decisions depend on, and how many run at once.
@@ -75,8 +75,11 @@ pub use plan::{NonZeroDuration, Outcome, RecoveryPolicy};
 pub struct Settings {
     /// The saga core's settings (image, domain, health and deploy timing, recovery policy).
     pub plan: plan::Settings,
-    /// Deployments running at once; more are refused.
+    /// Deployments running at once; more wait in the admission queue.
     pub running_max: NonZeroUsize,
+    /// Deployments that may wait in the admission queue; past that new ones are refused
+    /// (recovered deployments always queue).
+    pub queue_max: usize,
     /// Builds handed to Dokploy at once (`--dokploy-builds`); the deploy phases past that wait
     /// in the portal's line for a build slot.
     pub dokploy_builds: NonZeroUsize,
@@ -87,6 +90,7 @@ impl Default for Settings {
         Self {
             plan: plan::Settings::default(),
             running_max: crate::defaults::RUNNING_MAX,
+            queue_max: crate::defaults::QUEUE_MAX,
             dokploy_builds: crate::defaults::DOKPLOY_BUILDS,
         }
     }

@@ -56,7 +56,7 @@ fn unfinished(ledger: &Ledger) -> Result<Vec<DeploymentId>, LedgerError> {
             last.event.status_effect(),
             Some(DeploymentStatus::Success | DeploymentStatus::Failure)
         );
-        !last.stream.is_system() && !finished
+        last.stream.is_deployment() && !finished
     });
     Ok(open.map(|last| last.stream).collect())
 }

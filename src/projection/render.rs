@@ -19,6 +19,8 @@ use serde::Serialize;
 use crate::deployment::{ApiAnswer, Event, EventKind, RollbackOutcome};
 use crate::ledger::envelope::Envelope;
 
+mod control;
+
 /// How much a line matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -174,6 +176,17 @@ impl Narrator {
             }
             Event::BuildSlotWaiting { ahead } => Said::info(waiting_for_slot(*ahead)),
             Event::BuildSlotAcquired { .. } => Said::info("Build slot acquired"),
+            Event::DeploymentAccepted { .. }
+            | Event::AdmissionWaiting { .. }
+            | Event::AdmissionGranted { .. }
+            | Event::CancelRequested { .. }
+            | Event::OutageWaiting { .. }
+            | Event::AdminTokenAdded { .. }
+            | Event::AdminTokenRevoked { .. }
+            | Event::CancelAsked { .. }
+            | Event::LedgerExported { .. }
+            | Event::LedgerVerified { .. }
+            | Event::AuthenticationRefused { .. } => control::said(&envelope.event),
         }
     }
 
@@ -428,6 +441,17 @@ pub fn action(kind: EventKind) -> &'static str {
         EventKind::DeployRequeued => "deploy_requeued",
         EventKind::BuildSlotWaiting => "build_slot_waiting",
         EventKind::BuildSlotAcquired => "build_slot_acquired",
+        EventKind::DeploymentAccepted => "deployment_accepted",
+        EventKind::AdmissionWaiting => "admission_waiting",
+        EventKind::AdmissionGranted => "admission_granted",
+        EventKind::CancelRequested => "cancel_requested",
+        EventKind::OutageWaiting => "outage_waiting",
+        EventKind::AdminTokenAdded => "admin_token_added",
+        EventKind::AdminTokenRevoked => "admin_token_revoked",
+        EventKind::CancelAsked => "cancel_asked",
+        EventKind::LedgerExported => "ledger_exported",
+        EventKind::LedgerVerified => "ledger_verified",
+        EventKind::AuthenticationRefused => "authentication_refused",
     }
 }
 

@@ -23,6 +23,10 @@ pub trait Clock: Send + Sync + 'static {
     fn now_ms(&self) -> i64;
     /// Waits for `duration` (real or virtual).
     fn sleep(&self, duration: Duration) -> Sleep<'_>;
+    /// Waits until the clock reads `at_ms` or later. Unlike `sleep`, a virtual clock never
+    /// moves for it: it resolves when something else moves time that far (a deadline watched
+    /// while waiting for something else).
+    fn sleep_until(&self, at_ms: i64) -> Sleep<'_>;
 }
 
 /// Wall-clock time and real sleeps.
@@ -40,6 +44,19 @@ impl Clock for SystemClock {
     fn sleep(&self, duration: Duration) -> Sleep<'_> {
         Box::pin(tokio::time::sleep(duration))
     }
+
+    fn sleep_until(&self, at_ms: i64) -> Sleep<'_> {
+        // Re-reads the clock after each wait: the wall clock may be set while it waits.
+        Box::pin(async move {
+            loop {
+                let left = at_ms.saturating_sub(self.now_ms());
+                let Ok(left @ 1..) = u64::try_from(left) else {
+                    return;
+                };
+                tokio::time::sleep(Duration::from_millis(left)).await;
+            }
+        })
+    }
 }
 
 /// Virtual time: starts at a given instant and moves only when told to or when slept on.
@@ -47,6 +64,8 @@ impl Clock for SystemClock {
 pub struct ManualClock {
     now_ms: Arc<AtomicI64>,
     sleeps: Arc<Mutex<Vec<Duration>>>,
+    /// Bumped whenever time moves, for `sleep_until`.
+    moved: Arc<tokio::sync::watch::Sender<()>>,
 }
 
 impl ManualClock {
@@ -55,6 +74,7 @@ impl ManualClock {
         Self {
             now_ms: Arc::new(AtomicI64::new(start_ms)),
             sleeps: Arc::new(Mutex::new(Vec::new())),
+            moved: Arc::new(tokio::sync::watch::Sender::new(())),
         }
     }
 
@@ -62,6 +82,7 @@ impl ManualClock {
     pub fn advance(&self, duration: Duration) {
         let step = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
         self.now_ms.fetch_add(step, Ordering::SeqCst);
+        self.moved.send_replace(());
     }
 
     /// Every delay passed to `sleep` so far, in order.
@@ -86,6 +107,16 @@ impl Clock for ManualClock {
         self.advance(duration);
         // Yield once so that a loop which only sleeps still lets other tasks run.
         Box::pin(tokio::task::yield_now())
+    }
+
+    fn sleep_until(&self, at_ms: i64) -> Sleep<'_> {
+        let mut moved = self.moved.subscribe();
+        Box::pin(async move {
+            while self.now_ms() < at_ms {
+                // The sender lives as long as the clock borrowed here: it cannot fail.
+                let _ = moved.changed().await;
+            }
+        })
     }
 }
 
@@ -116,6 +147,23 @@ pub fn rfc3339(unix_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_manual_clock_never_moves_for_sleep_until_and_wakes_it_when_moved() {
+        use futures_util::FutureExt;
+        let clock = ManualClock::new(1_000);
+        assert!(
+            clock.sleep_until(1_000).now_or_never().is_some(),
+            "already there"
+        );
+        let mut waiting = clock.sleep_until(5_000);
+        assert!((&mut waiting).now_or_never().is_none());
+        assert_eq!(clock.now_ms(), 1_000, "waiting never moves time");
+        clock.advance(Duration::from_secs(3));
+        assert!((&mut waiting).now_or_never().is_none(), "4 s is not 5 s");
+        clock.advance(Duration::from_secs(1));
+        assert!(waiting.now_or_never().is_some(), "time reached it");
+    }
 
     #[test]
     fn rfc3339_formats_unix_milliseconds_in_utc() {

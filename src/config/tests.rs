@@ -143,6 +143,7 @@ fn the_defaults_are_the_table_of_defaults() {
         deploy_timeout: defaults::DEPLOY_TIMEOUT.value,
         deploy_queue_timeout: defaults::DEPLOY_QUEUE_TIMEOUT.value,
         rollback_build_wait: defaults::ROLLBACK_BUILD_WAIT.value,
+        deployment_deadline: defaults::DEPLOYMENT_DEADLINE.value,
     };
     assert_eq!(checked.timing, timing);
     let retry = RetrySettings {
@@ -157,6 +158,15 @@ fn the_defaults_are_the_table_of_defaults() {
     assert_eq!(checked.http.sse_max, defaults::SSE_MAX);
     assert!(!checked.http.trust_forwarded_for);
     assert_eq!(checked.running_max, defaults::RUNNING_MAX);
+    assert_eq!(checked.queue_max, defaults::QUEUE_MAX);
+    assert_eq!(
+        checked.on_outage,
+        crate::deployment::plan::OutagePolicy::Wait
+    );
+    assert_eq!(
+        checked.timing.deployment_deadline,
+        Duration::from_secs(30 * 60)
+    );
     assert_eq!(checked.dokploy_builds, defaults::DOKPLOY_BUILDS);
     assert_eq!(checked.recovery, RecoveryPolicy::Resume);
     assert_eq!(checked.admin_token, None);
@@ -228,6 +238,9 @@ const INVALID: &[(&[&str], &[Flag])] = &[
     (&["--breaker-failures=0"], &[BREAKER_FAILURES]),
     (&["--breaker-open-for=0s"], &[BREAKER_OPEN_FOR]),
     (&["--running-max=0"], &[RUNNING_MAX]),
+    (&["--deployment-deadline=0s"], &[DEPLOYMENT_DEADLINE]),
+    (&["--deployment-deadline=soon"], &[DEPLOYMENT_DEADLINE]),
+    (&["--queue-max=-1"], &[QUEUE_MAX]),
     (&["--dokploy-builds=0"], &[DOKPLOY_BUILDS]),
     (&["--deploy-queue-timeout=0s"], &[DEPLOY_QUEUE_TIMEOUT]),
     (

@@ -12,8 +12,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::deployment::phase::{DeploymentStatus, Phase};
 use crate::deployment::kind::EventKind;
+use crate::deployment::phase::{DeploymentStatus, Phase};
 use crate::deployment::{ApiAnswer, Leftover};
 
 /// The kinds of Dokploy resource a deployment finds, creates and rolls back.

@@ -163,7 +163,6 @@ impl EventKind {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

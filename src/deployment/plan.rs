@@ -15,11 +15,14 @@
 //! is idempotent by read-before-create). It must never read a clock, do I/O, mint ids or draw
 //! randomness: the time is an argument.
 
+mod control;
 #[cfg(test)]
 mod fixtures;
 mod forward;
 mod polling;
 mod rollback;
+#[cfg(test)]
+mod tests_control;
 #[cfg(test)]
 mod tests_forward;
 #[cfg(test)]
@@ -36,7 +39,7 @@ use std::time::Duration;
 
 use crate::defaults;
 use crate::deployment::saga::SagaState;
-use crate::deployment::{ApiAnswer, DeploymentStatus, Event, EventKind, Phase, Request, clip};
+use crate::deployment::{ApiAnswer, DeploymentStatus, Event, Phase, Request, clip};
 use crate::ids::Seq;
 
 /// The longest failure message or error text the core writes into an event.
@@ -195,8 +198,13 @@ pub enum Step {
     /// Sleep this long on the injected clock.
     Wait(Duration),
     /// Take a place in the portal's line for one of Dokploy's build slots, or keep it: ends
-    /// when the slot is this deployment's, or when its place in line has changed.
+    /// when the slot is this deployment's, when its place in line has changed, or when the
+    /// run is woken (a cancel, the deadline).
     AcquireBuildSlot,
+    /// Take a place in the admission queue for one of the `--running-max` running slots, or
+    /// keep it: ends when the slot is this run's, when its place has changed, or when the run
+    /// is woken (a cancel, the deadline).
+    Admit,
     /// The deployment is over.
     Finish(Outcome),
 }
@@ -242,6 +250,18 @@ pub enum Executed {
         /// How long this run waited in line for it.
         waited_ms: u64,
     },
+    /// A [`Step::Admit`] found the deployment waiting at a new place in the queue.
+    Queued {
+        /// Deployments ahead of it.
+        ahead: u32,
+    },
+    /// A [`Step::Admit`] got the running slot.
+    Admitted {
+        /// How long this run waited in the queue.
+        waited_ms: u64,
+    },
+    /// A wait ended early: a cancel was recorded, or the deadline passed.
+    Woken,
 }
 
 /// One health poll's result.
@@ -373,6 +393,8 @@ impl fmt::Display for FailureCode {
     }
 }
 
+pub use control::deadline_ms;
+
 /// The next step of the deployment `state` folds, at `now_ms`, after `executed`.
 pub fn next(state: &SagaState, settings: &Settings, now_ms: i64, executed: &Executed) -> Step {
     match state.status {
@@ -385,14 +407,19 @@ pub fn next(state: &SagaState, settings: &Settings, now_ms: i64, executed: &Exec
         }
         DeploymentStatus::InProgress => {}
     }
+    if state.failure.is_none()
+        && let Some(step) = control::stop(state, settings, now_ms, executed)
+    {
+        return step;
+    }
+    if control::needs_admission(state) {
+        return control::admission(executed);
+    }
     if let Some(failed) = state.failure {
         return rollback::next(state, settings, now_ms, failed.seq, executed);
     }
-    let recovering = state.last_event == EventKind::RecoveryStarted;
-    if recovering && settings.recovery == RecoveryPolicy::Rollback {
-        let message =
-            "the server restarted during the deployment; the recovery policy rolls it back";
-        return fail(state.phase, FailureCode::Interrupted, message);
+    if let Some(step) = control::outage(state, settings, now_ms, executed) {
+        return step;
     }
     forward::next(state, settings, now_ms, executed)
 }

@@ -24,6 +24,7 @@ use crate::http::extract::{DeploymentPath, Path};
 use crate::http::limits::{Fingerprint, IDEMPOTENCY_KEY_BYTES_MAX, Recall};
 use crate::http::route::{Param, Route, Schema};
 use crate::ids::DeploymentId;
+use crate::orchestrator::CancelCapability;
 use crate::projection::DeploymentView;
 
 /// `POST /api/deploy`'s header.
@@ -47,7 +48,10 @@ pub(super) fn routes() -> Vec<Route> {
             "/api/deploy",
             "Deploy a stack: {\"name\"}; Idempotency-Key optional",
             &[
-                (202, "accepted; follow statusUrl"),
+                (
+                    202,
+                    "accepted; follow statusUrl; cancel.url with cancel.token cancels it",
+                ),
                 (400, "invalid name, body or Idempotency-Key"),
                 (408, "the body did not arrive within the body timeout"),
                 (409, "the name is taken (the holder's deploymentId)"),
@@ -99,7 +103,8 @@ struct Verdict {
     url: Option<String>,
 }
 
-/// The 202 of `POST /api/deploy`, kept for `Idempotency-Key` repeats.
+/// The 202 of `POST /api/deploy`, kept for `Idempotency-Key` repeats (in memory only: the
+/// capability inside is never written anywhere).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Accepted {
@@ -108,17 +113,42 @@ pub(crate) struct Accepted {
     name: String,
     url: String,
     status_url: String,
+    cancel: CancelLink,
+}
+
+/// How the requester cancels: POST to `url` with `Authorization: Bearer <token>`.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+struct CancelLink {
+    url: String,
+    token: String,
+}
+
+impl std::fmt::Debug for CancelLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CancelLink")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Accepted {
-    /// The answer for a started deployment.
-    pub(crate) fn new(id: DeploymentId, name: String, url: String) -> Self {
+    /// The answer for a started deployment, with the requester's cancel capability.
+    pub(crate) fn new(
+        id: DeploymentId,
+        name: String,
+        url: String,
+        cancel: &CancelCapability,
+    ) -> Self {
         Self {
             success: true,
             deployment_id: id.to_string(),
             status_url: format!("/api/status/{id}"),
             name,
             url,
+            cancel: CancelLink {
+                url: format!("/api/deployments/{id}/cancel"),
+                token: cancel.expose().to_owned(),
+            },
         }
     }
 }
@@ -206,7 +236,7 @@ async fn start(
 ) -> Result<Accepted, ApiError> {
     let client = client_hash(&state.client_key, client);
     let started = state.orchestrator.deploy(&name, &client).await?;
-    let accepted = Accepted::new(started.id, started.name, started.url);
+    let accepted = Accepted::new(started.id, started.name, started.url, &started.cancel);
     if let Some(key) = key {
         state.guards.remember(key, fingerprint, accepted.clone());
     }
@@ -303,7 +333,7 @@ async fn deployment(
 
 /// A keyed hash of the requester's address: the ledger cannot forget, so it never holds the
 /// address itself.
-fn client_hash(key: &str, client: IpAddr) -> String {
+pub(super) fn client_hash(key: &str, client: IpAddr) -> String {
     let mut hasher = Sha256::new();
     hasher.update(key.as_bytes());
     hasher.update(client.to_string().as_bytes());

@@ -37,6 +37,12 @@ pub enum ApiError {
     InvalidName(NameError),
     /// 401: the ops API needs the admin token.
     Unauthorized,
+    /// 403: the credential is understood but grants nothing here (a cancel capability that is
+    /// not this deployment's).
+    Forbidden {
+        /// What is refused.
+        message: String,
+    },
     /// 404: no such thing (a deployment, an asset).
     NotFound {
         /// What was looked for.
@@ -60,6 +66,13 @@ pub enum ApiError {
     NameTaken {
         /// The holder.
         holder: DeploymentId,
+    },
+    /// 409: the deployment is over, already failing or already cancelled; nothing changed.
+    NotCancellable {
+        /// The deployment.
+        id: DeploymentId,
+        /// Where it stands.
+        state: CancelState,
     },
     /// 413: the body is too large.
     PayloadTooLarge,
@@ -175,6 +188,22 @@ struct ErrorFields<'a> {
     message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     deployment_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<&'a CancelState>,
+}
+
+/// Where a deployment a cancel could not change stands (the `state` of a 409).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelState {
+    /// `in_progress`, `success` or `failure`.
+    pub status: String,
+    /// Its phase.
+    pub phase: String,
+    /// Whether a cancel is recorded already.
+    pub cancelled: bool,
+    /// The failure's code, once it failed (`cancelled` after a cancel).
+    pub code: Option<String>,
 }
 
 /// How long a client should wait after the ledger failed.
@@ -194,6 +223,8 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::NotCancellable { .. } => StatusCode::CONFLICT,
             ApiError::NotFound { .. } | ApiError::UnknownRoute => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RequestTimeout { .. } | ApiError::BodyTimeout { .. } => {
@@ -226,6 +257,8 @@ impl ApiError {
             ApiError::MalformedRequest => "malformed_request",
             ApiError::InvalidName(_) => "invalid_name",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden { .. } => "forbidden",
+            ApiError::NotCancellable { .. } => "not_cancellable",
             ApiError::NotFound { .. } | ApiError::UnknownRoute => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::RequestTimeout { .. } => "request_timeout",
@@ -255,6 +288,18 @@ impl ApiError {
                 return message.clone();
             }
             ApiError::InvalidName(reason) => return reason.to_string(),
+            ApiError::Forbidden { message } => return message.clone(),
+            ApiError::NotCancellable { state, .. } => {
+                let why = match (state.status.as_str(), state.cancelled) {
+                    (_, true) => "it is already cancelled",
+                    ("in_progress", false) => "it failed and is rolling back",
+                    _ => "it is over",
+                };
+                return format!(
+                    "nothing changed: {why} (status {}, phase {})",
+                    state.status, state.phase
+                );
+            }
             ApiError::NotFound { what } => return format!("no such {what}"),
             ApiError::RequestTimeout { after } => {
                 return format!(
@@ -333,6 +378,7 @@ impl ApiError {
         match self {
             ApiError::NameTaken { holder }
             | ApiError::Ledger(LedgerError::NameTaken { holder, .. }) => Some(holder.to_string()),
+            ApiError::NotCancellable { id, .. } => Some(id.to_string()),
             _ => None,
         }
     }
@@ -355,6 +401,10 @@ impl ApiError {
                 code: self.code(),
                 message: &message,
                 deployment_id: self.holder(),
+                state: match self {
+                    ApiError::NotCancellable { state, .. } => Some(state),
+                    _ => None,
+                },
             },
         };
         serde_json::to_vec(&body).expect("an error body of strings and a bool always serializes")

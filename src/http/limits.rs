@@ -346,7 +346,12 @@ pub(crate) mod tests {
     #[test]
     fn a_kept_answer_is_replayed_for_its_body_only() {
         let guards = guards(1);
-        let answer = Accepted::new(crate::ids::DeploymentId::SYSTEM, "shop".into(), "u".into());
+        let answer = Accepted::new(
+            crate::ids::DeploymentId::SYSTEM,
+            "shop".into(),
+            "u".into(),
+            &crate::orchestrator::CancelCapability::new(),
+        );
         assert_eq!(guards.recall("k", &[1; 32]), Recall::New);
         guards.remember("k".to_owned(), [1; 32], answer.clone());
         assert_eq!(guards.recall("k", &[1; 32]), Recall::Replay(answer));

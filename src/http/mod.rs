@@ -7,6 +7,7 @@
 //! (not on the SSE stream). Below the router, `server` bounds connections and heads.
 
 mod assets;
+mod cancel;
 mod connection;
 mod deploy;
 mod edge;
@@ -121,6 +122,7 @@ fn catalog() -> Vec<route::Route> {
     routes.extend(deploy::routes());
     routes.extend(status_sse::routes());
     routes.extend(ops::routes());
+    routes.extend(cancel::routes());
     routes.extend(metrics::routes());
     routes.push(route::Route::new(
         "GET",

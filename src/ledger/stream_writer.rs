@@ -49,6 +49,14 @@ impl StreamWriter {
         self.version
     }
 
+    /// Moves the writer to `version`, past events another writer appended, which the caller
+    /// has read and folded (a run folds a cancel appended by the cancel endpoint so). It must
+    /// never be used to skip events nobody read.
+    pub fn caught_up(&mut self, version: StreamVersion) {
+        assert!(version > self.version, "a writer only moves forward");
+        self.version = version;
+    }
+
     /// Appends one event and returns it as written, once durable.
     pub async fn append(&mut self, event: NewEvent) -> Result<Arc<Envelope>, LedgerError> {
         self.crash.hit(CrashPoint::BeforeAppend);

@@ -17,7 +17,8 @@ use crate::dokploy::caller::Caller;
 use crate::dokploy::retry::{Jitter, RetryPolicy};
 use crate::ids::{IdGen, RandomIds};
 use crate::ledger::Ledger;
-use crate::orchestrator::build_gate::BuildGate;
+use crate::orchestrator::gate::Gate;
+use crate::orchestrator::run::Wakes;
 use crate::orchestrator::{Inner, Orchestrator, Settings};
 
 /// Builds an [`Orchestrator`]; every part but the API, the ledger and the clock has a default
@@ -110,8 +111,16 @@ impl<A: DokployApi> Builder<A> {
             self.ledger.clone(),
         )
         .with_crash_points(Arc::clone(&crash));
-        let running = Arc::new(Semaphore::new(self.settings.running_max.get()));
-        let build_gate = BuildGate::new(self.settings.dokploy_builds);
+        let seats = self
+            .settings
+            .running_max
+            .get()
+            .saturating_add(self.settings.queue_max)
+            .min(Semaphore::MAX_PERMITS);
+        let seats = Arc::new(Semaphore::new(seats));
+        let runs = Arc::new(Semaphore::new(super::RUNS_MAX as usize));
+        let admission = Gate::new(self.settings.running_max);
+        let build_gate = Gate::new(self.settings.dokploy_builds);
         Orchestrator {
             inner: Arc::new(Inner {
                 ledger: self.ledger,
@@ -119,8 +128,11 @@ impl<A: DokployApi> Builder<A> {
                 clock: self.clock,
                 ids: self.ids,
                 settings: self.settings,
-                running,
+                seats,
+                runs,
+                admission,
                 build_gate,
+                wakes: Wakes::default(),
                 crash,
                 server_version: env!("CARGO_PKG_VERSION").to_owned(),
                 tasks: std::sync::Mutex::new(Vec::new()),

@@ -1,4 +1,4 @@
-//! Why a deployment could not start ([`StartError`]), and how a failed Dokploy call is told to
+//! Why a deployment could not start ([`StartError`]) or be cancelled ([`CancelError`]), and how a failed Dokploy call is told to
 //! the saga core (`observed`). Why a started deployment fails is the core's decision
 //! (`deployment::plan::FailureCode`), never an error here; a ledger that cannot record stops the
 //! run with its [`LedgerError`], and recovery resumes it after a restart.
@@ -43,11 +43,16 @@ pub enum StartError {
         /// The deployment holding it.
         holder: DeploymentId,
     },
-    /// As many deployments as allowed are running (HTTP 503 with Retry-After).
-    #[error("{running_max} deployments are running already; try again shortly")]
+    /// As many deployments as allowed are running and as many as allowed wait in the
+    /// admission queue (HTTP 503 with Retry-After).
+    #[error(
+        "{running_max} deployments are running and {queue_max} are waiting already; try again shortly"
+    )]
     TooManyRunning {
-        /// The limit.
+        /// The running limit.
         running_max: usize,
+        /// The queue limit.
+        queue_max: usize,
     },
     /// The Dokploy circuit breaker is open (HTTP 503 with Retry-After).
     #[error("Dokploy is failing; new deployments are paused")]
@@ -57,5 +62,23 @@ pub enum StartError {
     },
     /// The ledger cannot record the request (HTTP 503).
     #[error("the ledger cannot record the request: {0}")]
+    Ledger(LedgerError),
+}
+
+/// Why a cancel changed nothing.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CancelError {
+    /// No deployment has this id (HTTP 404).
+    #[error("no deployment {0}")]
+    Unknown(DeploymentId),
+    /// The requester's capability is not this deployment's (HTTP 403).
+    #[error("this cancel capability is not the one deployment {0} handed out")]
+    WrongCapability(DeploymentId),
+    /// The deployment is over, already failing or already cancelled: the first cancel is the
+    /// one that counts (HTTP 409 with the state).
+    #[error("deployment {0} cannot be cancelled: it is over, failing or already cancelled")]
+    NotCancellable(DeploymentId),
+    /// The ledger cannot record the cancel (HTTP 503).
+    #[error("the ledger cannot record the cancel: {0}")]
     Ledger(LedgerError),
 }

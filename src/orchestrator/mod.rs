@@ -10,7 +10,7 @@
 //! policy. This module never reads the projection (the read side); a stack name is claimed
 //! atomically by the ledger writer. Up to `running_max` deployments run at once, but only
 //! `dokploy_builds` of them hand Dokploy a build at a time: the deploy phases past that wait,
-//! first come first served, in the [`build_gate::BuildGate`] (their places are events).
+//! first come first served, in the [`gate::Gate`] (their places are events).
 //!
 //! [`Orchestrator::builder`] is the one place that wires it: the caller with its breaker, retry
 //! policy and jitter seed, the crash points, and the settings. The server, the benchmarks and
@@ -42,8 +42,9 @@
 //! ```
 
 mod build;
-pub mod build_gate;
+mod cancel;
 pub mod error;
+pub mod gate;
 mod recovery;
 mod run;
 
@@ -51,7 +52,7 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
@@ -65,9 +66,11 @@ use crate::ids::{DeploymentId, IdGen, StreamVersion};
 use crate::ledger::error::LedgerError;
 use crate::ledger::{ExpectedVersion, Ledger, NewEvent};
 pub use build::Builder;
-use build_gate::{BuildGate, BuildSlots};
-pub use error::StartError;
+pub use cancel::{CancelCapability, CancelRequest, Canceller};
+pub use error::{CancelError, StartError};
+use gate::{Gate, Slots};
 pub use plan::{NonZeroDuration, OutagePolicy, Outcome, RecoveryPolicy};
+use run::Wakes;
 
 /// The orchestrator's settings, validated (defaults from DESIGN §4 and §8): what each
 /// deployment's decisions depend on, and how many run at once.
@@ -108,7 +111,7 @@ impl Settings {
     }
 }
 
-/// A deployment that was accepted and is running.
+/// A deployment that was accepted: its run is started (it may wait in the admission queue).
 #[derive(Debug)]
 pub struct Started {
     /// Its id.
@@ -117,9 +120,14 @@ pub struct Started {
     pub name: String,
     /// Where it will answer.
     pub url: String,
+    /// The capability that lets the requester cancel it (only its hash is recorded).
+    pub cancel: CancelCapability,
     /// The run; it ends with the outcome, or with the ledger error that stopped it.
     pub task: JoinHandle<Result<Outcome, LedgerError>>,
 }
+
+/// The most runs that exist at once (queued ones included); shutdown waits for all of them.
+const RUNS_MAX: u32 = u32::MAX;
 
 struct Inner<A> {
     ledger: Ledger,
@@ -127,9 +135,20 @@ struct Inner<A> {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGen>,
     settings: Settings,
-    running: Arc<Semaphore>,
+    /// Places for new deployments: running slots plus places in the admission queue
+    /// (`running_max + queue_max`); a deployment holds one until its run is gone. Recovered
+    /// deployments take one when they can and queue regardless.
+    seats: Arc<Semaphore>,
+    /// One permit per run in this process (queued ones included), so that shutdown can wait
+    /// until every run is gone.
+    runs: Arc<Semaphore>,
+    /// The running slots (`--running-max`) and the admission queue, ordered by request seq.
+    admission: Arc<Gate>,
     /// Dokploy's build slots and the line for them, shared by every run.
-    build_gate: Arc<BuildGate>,
+    build_gate: Arc<Gate>,
+    /// The runs in flight that a recorded cancel must wake (a run waiting in a line or a
+    /// wait looks at its events again).
+    wakes: Wakes,
     crash: Arc<CrashPoints>,
     server_version: String,
     /// The runs in flight, so that shutdown can stop them where they stand.
@@ -174,19 +193,24 @@ impl<A: DokployApi> Orchestrator<A> {
         self.inner.crash.counts()
     }
 
-    /// Deployments running now.
+    /// Deployments running now (holding a running slot).
     pub fn running(&self) -> usize {
-        self.inner.settings.running_max.get() - self.inner.running.available_permits()
+        self.inner.admission.slots().building
+    }
+
+    /// Deployments waiting in the admission queue, and deployments running.
+    pub fn admission(&self) -> Slots {
+        self.inner.admission.slots()
     }
 
     /// Deployments waiting in line for a build slot, and builds handed to Dokploy.
-    pub fn build_slots(&self) -> BuildSlots {
+    pub fn build_slots(&self) -> Slots {
         self.inner.build_gate.slots()
     }
 
     /// The line for Dokploy's build slots that every run joins (a holder of a slot from here,
     /// an operator's maintenance or a test, keeps the deploy phases waiting in line).
-    pub fn build_gate(&self) -> &Arc<BuildGate> {
+    pub fn build_gate(&self) -> &Arc<Gate> {
         &self.inner.build_gate
     }
 
@@ -201,13 +225,16 @@ impl<A: DokployApi> Orchestrator<A> {
             let retry_in = Duration::from_millis(u64::try_from(wait).unwrap_or(0));
             return Err(StartError::DokployUnavailable { retry_in });
         }
-        let permit = Arc::clone(&self.inner.running)
+        let seat = Arc::clone(&self.inner.seats)
             .try_acquire_owned()
             .map_err(|_| StartError::TooManyRunning {
                 running_max: self.inner.settings.running_max.get(),
+                queue_max: self.inner.settings.queue_max,
             })?;
         let id = self.inner.ids.deployment_id();
         let settings = &self.inner.settings;
+        let cancel = CancelCapability::new();
+        let accepted = accepted(settings, self.inner.clock.now_ms(), &cancel);
         let requested = Event::DeploymentRequested {
             name: name.clone(),
             image: settings.plan.image.clone(),
@@ -223,13 +250,10 @@ impl<A: DokployApi> Orchestrator<A> {
         let orchestrator = self.clone();
         let admission = tokio::spawn(async move {
             let expected = ExpectedVersion::Exact(StreamVersion::EMPTY);
-            let appended = orchestrator
-                .inner
-                .ledger
-                .append_one(id, expected, NewEvent::new(requested))
-                .await;
+            let events = vec![NewEvent::new(requested), NewEvent::new(accepted)];
+            let appended = orchestrator.inner.ledger.append(id, expected, events).await;
             match appended {
-                Ok(_) => Ok(orchestrator.spawn(id, permit)),
+                Ok(_) => Ok(orchestrator.spawn(id, Some(seat), None)),
                 Err(LedgerError::NameTaken { name, holder }) => {
                     Err(StartError::NameTaken { name, holder })
                 }
@@ -243,20 +267,32 @@ impl<A: DokployApi> Orchestrator<A> {
             id,
             url,
             name,
+            cancel,
             task,
         })
     }
 
-    /// Runs the deployment `id` in its own task, holding `permit` until the run is gone.
+    /// Runs the deployment `id` in its own task, holding `seat` until the run is gone; a
+    /// recovered run comes with its place in the admission queue taken and `RecoveryStarted`
+    /// to append first.
     fn spawn(
         &self,
         id: DeploymentId,
-        permit: tokio::sync::OwnedSemaphorePermit,
+        seat: Option<OwnedSemaphorePermit>,
+        recovered: Option<recovery::Recovered>,
     ) -> JoinHandle<Result<Outcome, LedgerError>> {
         let orchestrator = self.clone();
+        let run = Arc::clone(&self.inner.runs)
+            .try_acquire_owned()
+            .expect("fewer than u32::MAX runs exist at once");
         let task = tokio::spawn(async move {
-            let outcome = orchestrator.drive(id).await;
-            drop(permit);
+            let queued = match recovered {
+                Some(recovered) => Some(recovered.record(orchestrator.inner.as_ref()).await?),
+                None => None,
+            };
+            let outcome = orchestrator.drive(id, queued).await;
+            drop(seat);
+            drop(run);
             outcome
         });
         let mut tasks = self
@@ -285,18 +321,34 @@ impl<A: DokployApi> Orchestrator<A> {
         }
         // Every run holds a permit until its future is dropped: once all permits are back,
         // no run (and none of its handles on the ledger) is left.
-        let all = u32::try_from(self.inner.settings.running_max.get()).unwrap_or(u32::MAX);
-        let _ = self.inner.running.acquire_many(all).await;
+        let _ = self.inner.runs.acquire_many(RUNS_MAX).await;
     }
 
-    /// Runs a deployment from wherever its events say it stands, to the end.
-    async fn drive(&self, id: DeploymentId) -> Result<Outcome, LedgerError> {
-        match run::Run::load(self.inner.as_ref(), id)? {
+    /// Runs a deployment from wherever its events say it stands, to the end (with its place
+    /// in the admission queue, if it has one already).
+    async fn drive(
+        &self,
+        id: DeploymentId,
+        queued: Option<(gate::Ticket, i64)>,
+    ) -> Result<Outcome, LedgerError> {
+        match run::Run::load(self.inner.as_ref(), id, queued)? {
             Some(run) => run.drive().await,
             None => {
                 tracing::error!(deployment = %id, "no such deployment to drive");
                 Ok(Outcome::RolledBack { complete: true })
             }
         }
+    }
+}
+
+/// The terms a new deployment is accepted under: its deadline from `now_ms` and the hash of
+/// the requester's cancel capability.
+fn accepted(settings: &Settings, now_ms: i64, cancel: &CancelCapability) -> Event {
+    let deadline = settings.plan.deployment_deadline;
+    let deadline_ms = u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX);
+    Event::DeploymentAccepted {
+        deadline_ms,
+        deadline_at_ms: now_ms.saturating_add(i64::try_from(deadline_ms).unwrap_or(i64::MAX)),
+        cancel_hash: cancel.hash(),
     }
 }

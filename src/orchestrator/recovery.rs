@@ -2,61 +2,99 @@
 //! `RecoveryStarted`, then runs again from its own events; whether it resumes or rolls back is
 //! the saga core's decision, by the recovery policy in the settings.
 //!
-//! The unfinished deployments are found in the ledger itself (the last event of each stream,
-//! read through the stream index: one read per deployment, not a scan of the log), never in
-//! the read model.
-
-use std::sync::Arc;
+//! Recovery never waits for a running slot: each recovered deployment takes its place in the
+//! admission queue at once, in the order it was requested (ahead of every deployment requested
+//! after it), and its run appends `RecoveryStarted` and waits in its own task. So startup takes
+//! the same time with 0 or 1,000 interrupted deployments. The unfinished deployments are found
+//! in the ledger itself (the last event of each stream, read through the stream index: one read
+//! per deployment, not a scan of the log), never in the read model.
 
 use tokio::task::JoinHandle;
 
 use crate::crash::CrashPoint;
 use crate::deployment::{DeploymentStatus, Event};
 use crate::dokploy::api::DokployApi;
-use crate::ids::DeploymentId;
+use crate::ids::{DeploymentId, Seq};
 use crate::ledger::error::LedgerError;
 use crate::ledger::{ExpectedVersion, Ledger, NewEvent};
-use crate::orchestrator::{Orchestrator, Outcome};
+use crate::orchestrator::gate::Ticket;
+use crate::orchestrator::{Inner, Orchestrator, Outcome};
+
+/// A deployment found unfinished, with its place in the admission queue already taken.
+pub(super) struct Recovered {
+    id: DeploymentId,
+    ticket: Ticket,
+    queued_ms: i64,
+}
+
+impl Recovered {
+    /// Appends `RecoveryStarted`; the run then goes on with the place in the queue.
+    pub(super) async fn record<A>(self, inner: &Inner<A>) -> Result<(Ticket, i64), LedgerError> {
+        inner.crash.hit(CrashPoint::InRecovery);
+        let reason = "the server restarted while the deployment was in progress".to_owned();
+        let event = NewEvent::new(Event::RecoveryStarted { reason });
+        // Any version: only a cancel may have been appended since the stream was read.
+        inner
+            .ledger
+            .append_one(self.id, ExpectedVersion::Any, event)
+            .await?;
+        tracing::warn!(deployment = %self.id, "recovering an interrupted deployment");
+        Ok((self.ticket, self.queued_ms))
+    }
+}
 
 impl<A: DokployApi> Orchestrator<A> {
     /// Resumes (or rolls back, by policy) every deployment left `in_progress`, each after a
-    /// `RecoveryStarted`. Call once at startup, before accepting new deployments.
+    /// `RecoveryStarted`, through the admission queue. Returns at once with their runs; call
+    /// once at startup.
     pub async fn recover(
         &self,
     ) -> Result<Vec<JoinHandle<Result<Outcome, LedgerError>>>, LedgerError> {
         let unfinished = unfinished(&self.inner.ledger)?;
-        let mut tasks = Vec::with_capacity(unfinished.len());
-        for id in unfinished {
-            self.inner.crash.hit(CrashPoint::InRecovery);
-            let reason = "the server restarted while the deployment was in progress".to_owned();
-            let event = NewEvent::new(Event::RecoveryStarted { reason });
-            let version = self.inner.ledger.stream_version(id);
-            self.inner
-                .ledger
-                .append_one(id, ExpectedVersion::Exact(version), event)
-                .await?;
-            tracing::warn!(deployment = %id, "recovering an interrupted deployment");
-            let permit = Arc::clone(&self.inner.running).acquire_owned().await;
-            let permit = permit.expect("the running semaphore is never closed");
-            tasks.push(self.spawn(id, permit));
-        }
+        let now_ms = self.inner.clock.now_ms();
+        // Every place is taken before any run starts, so the queue has the request order.
+        let queued: Vec<Recovered> = unfinished
+            .into_iter()
+            .map(|(id, requested)| Recovered {
+                id,
+                ticket: self.inner.admission.join_at(requested.0),
+                queued_ms: now_ms,
+            })
+            .collect();
+        let tasks = queued
+            .into_iter()
+            .map(|recovered| {
+                let seat = std::sync::Arc::clone(&self.inner.seats)
+                    .try_acquire_owned()
+                    .ok();
+                self.spawn(recovered.id, seat, Some(recovered))
+            })
+            .collect();
         Ok(tasks)
     }
 }
 
-/// The deployments whose status is still `in_progress`, in the order they were requested.
+/// The deployments whose status is still `in_progress`, with the seq of their request, in the
+/// order they were requested.
 ///
 /// A deployment is over once its stream ends in `DeploymentSucceeded` or `RollbackFinished`
 /// (nothing follows either: the saga finishes there), so the last event of each stream
 /// decides, by the same `Event::status_effect` the name claims and the projection fold.
-fn unfinished(ledger: &Ledger) -> Result<Vec<DeploymentId>, LedgerError> {
+fn unfinished(ledger: &Ledger) -> Result<Vec<(DeploymentId, Seq)>, LedgerError> {
     let lasts = ledger.last_events()?;
-    let open = lasts.into_iter().filter(|last| {
+    let mut open = Vec::new();
+    for last in lasts {
         let finished = matches!(
             last.event.status_effect(),
             Some(DeploymentStatus::Success | DeploymentStatus::Failure)
         );
-        last.stream.is_deployment() && !finished
-    });
-    Ok(open.map(|last| last.stream).collect())
+        if !last.stream.is_deployment() || finished {
+            continue;
+        }
+        let first = ledger.read_stream(last.stream, Seq::ZERO, 1)?;
+        let requested = first.first().map_or(last.seq, |envelope| envelope.seq);
+        open.push((last.stream, requested));
+    }
+    open.sort_by_key(|(_, requested)| *requested);
+    Ok(open)
 }

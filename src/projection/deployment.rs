@@ -114,6 +114,8 @@ pub struct DeploymentState {
     pub phase_durations: PhaseDurations,
     /// Failed attempts that were retried (metrics, the ops list).
     pub retries: u32,
+    /// Who asked to cancel it (`operator:<name>` or `requester`), once a cancel is recorded.
+    pub cancelled_by: Option<String>,
     /// The seq of the `DeploymentRequested` event.
     pub first_seq: Seq,
     /// The seq of the last event folded.
@@ -151,6 +153,7 @@ impl DeploymentState {
             rollback: None,
             phase_durations: PhaseDurations::starting(envelope.at),
             retries: 0,
+            cancelled_by: None,
             first_seq: envelope.seq,
             last_seq: envelope.seq,
             version: envelope.version,
@@ -227,6 +230,7 @@ impl DeploymentState {
                 });
             }
             Event::RecoveryStarted { .. } => self.completed_at = None,
+            Event::CancelRequested { by, .. } => self.cancelled_by = Some(by.clone()),
             _ => {}
         }
     }

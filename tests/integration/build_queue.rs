@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::support::test_app::{Message, TestApp, parse_sse, spawn_app};
 use crate::support::{http, simulator};
-use stackledger::orchestrator::build_gate::Turn;
+use stackledger::orchestrator::gate::Turn;
 
 /// A status stream read as it goes.
 pub(crate) struct Live {

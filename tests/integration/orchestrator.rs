@@ -468,7 +468,7 @@ async fn names_are_claimed_and_the_running_limit_refuses_more() {
         .await
         .expect("accepted");
     match rig.orchestrator.deploy("blog", "c").await {
-        Err(StartError::TooManyRunning { running_max: 1 }) => {}
+        Err(StartError::TooManyRunning { running_max: 1, .. }) => {}
         other => panic!("expected the limit, got {other:?}"),
     }
     first.task.await.expect("ends").expect("ledger ok");

@@ -78,6 +78,7 @@ pub(crate) fn run(redrive: &Redrive<'_>) -> anyhow::Result<Redriven> {
             health_timeout: redrive.health_timeout,
             health_interval: NonZeroDuration::new(redrive.health_interval)
                 .context("--health-interval must be more than 0s")?,
+            deployment_deadline: recorded_deadline(&own),
             ..plan::Settings::default()
         };
         let settings = Settings {
@@ -101,6 +102,19 @@ pub(crate) fn run(redrive: &Redrive<'_>) -> anyhow::Result<Redriven> {
         divergence: first_divergence(&own, &new),
         events: new.len(),
     })
+}
+
+/// The deadline the deployment was accepted with; a deployment recorded before deadlines
+/// existed had none, so its redrive gets one it never reaches (a year of virtual time).
+fn recorded_deadline(own: &[Envelope]) -> Duration {
+    own.iter()
+        .find_map(|envelope| match envelope.event {
+            Event::DeploymentAccepted { deadline_ms, .. } => {
+                Some(Duration::from_millis(deadline_ms))
+            }
+            _ => None,
+        })
+        .unwrap_or(Duration::from_secs(365 * 24 * 3_600))
 }
 
 /// The events of deployment `id`, in order.
@@ -200,6 +214,12 @@ fn signature(envelope: &Envelope) -> Option<String> {
         // The portal's line depends on the other deployments of the time, which a redrive of
         // one deployment does not have: only taking the slot is a decision of its own.
         Event::BuildSlotWaiting { .. } => return None,
+        // The terms carry the time of the request and a fresh capability; the admission queue,
+        // like the build line, depends on the other deployments of the time.
+        Event::DeploymentAccepted { .. }
+        | Event::AdmissionWaiting { .. }
+        | Event::AdmissionGranted { .. }
+        | Event::OutageWaiting { .. } => return None,
         Event::BuildSlotAcquired { .. } => "build slot acquired".to_owned(),
         Event::DeployStarted { deployment_id, .. } => format!("build started as {deployment_id}"),
         other => json!(other).to_string(),

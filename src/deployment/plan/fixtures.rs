@@ -75,6 +75,8 @@ impl History {
         let (first, rest) = self.events.split_first().expect("a request");
         let mut state = SagaState::start(id(), Seq(1), &first.1).expect("a request");
         state.begin_run(T0);
+        // The run holds its running slot (the admission queue is tested on its own).
+        state.run.admitted_ms = Some(T0);
         for (n, (at, event)) in rest.iter().enumerate() {
             state.apply(Seq(n as u64 + 2), *at, event);
         }
@@ -90,6 +92,14 @@ impl History {
             .map(|(n, (at, event))| (Seq(n as u64 + 1), *at, event));
         let mut state = SagaState::fold(id(), events).expect("a request");
         state.begin_run(now_ms);
+        state.run.admitted_ms = Some(now_ms);
+        state
+    }
+
+    /// The state of a run that has just begun at `now_ms` and holds no running slot yet.
+    pub(super) fn unadmitted(&self, now_ms: i64) -> SagaState {
+        let mut state = self.resumed(now_ms);
+        state.run.admitted_ms = None;
         state
     }
 }
@@ -363,6 +373,7 @@ pub(super) fn run_to_end(
                 Executed::Waited
             }
             Step::AcquireBuildSlot => Executed::SlotAcquired { waited_ms: 0 },
+            Step::Admit => Executed::Admitted { waited_ms: 0 },
             finish @ Step::Finish(_) => return (driver.appended, finish),
         };
     }

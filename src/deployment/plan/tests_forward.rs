@@ -1,7 +1,7 @@
 //! The forward phases as given(events) / when(the step just executed) / then(the next step).
 
 use crate::deployment::plan::fixtures::*;
-use crate::deployment::plan::{Executed, FailureClass, Outcome, Step, next};
+use crate::deployment::plan::{Executed, FailureClass, Outcome, Settings, Step, next};
 use crate::deployment::{ApiAnswer, EventKind, Phase, ResourceKind};
 
 use ResourceKind::{Application, Domain, Environment, Project};
@@ -189,13 +189,14 @@ fn every_failed_call_fails_its_phase_with_a_stable_code() {
         (FailureClass::Status { status: 400 }, "dokploy_error"),
         (FailureClass::Status { status: 404 }, "dokploy_error"),
     ];
+    // With --on-outage wait (the default) an open breaker is waited out instead
+    // (tests_control); failing is the other policy.
+    let failing = Settings {
+        on_outage: crate::deployment::plan::OutagePolicy::Fail,
+        ..settings()
+    };
     for (class, code) in codes {
-        let step = next(
-            &in_project,
-            &settings(),
-            T0,
-            &refused(find_project(), class),
-        );
+        let step = next(&in_project, &failing, T0, &refused(find_project(), class));
         assert_eq!(
             failure_code(&step),
             Some((Phase::CreatingProject, code)),

@@ -475,6 +475,7 @@ fn a_lookup_is_made_once_per_run_and_again_after_a_restart() {
         "looked up this run"
     );
     state.begin_run(T0 + 1);
+    state.run.admitted_ms = Some(T0 + 1); // the new run holds its running slot
     let step = next(&state, &settings(), T0 + 1, &Executed::Nothing);
     assert_eq!(step, call_step(find_domain()), "a new run looks again");
 }

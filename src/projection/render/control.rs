@@ -43,20 +43,25 @@ fn operator(event: &Event) -> Said {
         Event::AdminTokenAdded { name, by, .. } => {
             Said::info(format!("Admin token {name:?} added by {by}"))
         }
-        Event::AdminTokenRevoked { name, by, .. } => {
-            Said::new(LogLevel::Warn, format!("Admin token {name:?} revoked by {by}"))
-        }
+        Event::AdminTokenRevoked { name, by, .. } => Said::new(
+            LogLevel::Warn,
+            format!("Admin token {name:?} revoked by {by}"),
+        ),
         Event::CancelAsked {
             deployment,
             by,
             outcome,
             ..
         } => Said::info(format!("{by} asked to cancel {deployment}: {outcome}")),
-        Event::LedgerExported { by, after, through, .. } => Said::info(match through > after {
+        Event::LedgerExported {
+            by, after, through, ..
+        } => Said::info(match through > after {
             true => format!("{by} exported events {}-{through}", after + 1),
             false => format!("{by} exported no events (after {after})"),
         }),
-        Event::LedgerVerified { by, ok, last_seq, .. } => Said::info(format!(
+        Event::LedgerVerified {
+            by, ok, last_seq, ..
+        } => Said::info(format!(
             "{by} verified the log through {last_seq}: {}",
             if *ok { "intact" } else { "DAMAGED" }
         )),

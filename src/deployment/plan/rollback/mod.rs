@@ -32,7 +32,7 @@ use crate::deployment::{ApiAnswer, Event, Procedure, Request, ResourceId, Resour
 use crate::ids::Seq;
 
 /// The shortest wait before asking an open breaker again.
-const BREAKER_WAIT_MIN: Duration = Duration::from_secs(1);
+pub(super) const BREAKER_WAIT_MIN: Duration = Duration::from_secs(1);
 
 /// The kinds a deployment creates, in the order it creates them.
 const CREATED: [ResourceKind; 3] = UNDONE;

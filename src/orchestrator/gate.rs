@@ -1,10 +1,13 @@
-//! [`BuildGate`]: the portal's line for Dokploy's build slots (`--dokploy-builds`). Dokploy
-//! runs one build at a time per server by default (`buildsConcurrency` 1, its queue kept in
-//! memory with no row until a build starts), so the portal hands it no more builds at once than
-//! it runs, and the deployments past that wait here, visibly, first come first served.
+//! [`Gate`]: a line for a limited number of slots, first come first served. The portal keeps
+//! two: the admission queue for the `--running-max` running slots, whose line is ordered by
+//! each deployment's request seq (so that a restart keeps the order), and the line for
+//! Dokploy's build slots (`--dokploy-builds`): Dokploy runs one build at a time per server by
+//! default (`buildsConcurrency` 1, its queue kept in memory with no row until a build starts),
+//! so the portal hands it no more builds at once than it runs, and the deployments past that
+//! wait here, visibly.
 //!
 //! A deployment joins the line with a [`Ticket`]; the gate gives free slots to the front of the
-//! line itself, so a slot is never taken out of turn. A granted slot is a [`BuildSlot`] that
+//! line itself, so a slot is never taken out of turn. A granted slot is a [`Slot`] that
 //! gives itself back when dropped (the deploy is final, the deployment failed, or its run ended
 //! or was aborted), and a ticket dropped while in line leaves it. The gate must never block a
 //! thread, read a clock or record anything: the run measures the wait and records the events.
@@ -45,7 +48,7 @@ impl Line {
 
 /// Dokploy's build slots, and the line of deployments waiting for one. Shared by every run.
 #[derive(Debug)]
-pub struct BuildGate {
+pub struct Gate {
     line: Mutex<Line>,
     /// Bumped whenever the line moves, so that waiting tickets look at their place again.
     moved: watch::Sender<u64>,
@@ -53,14 +56,14 @@ pub struct BuildGate {
 
 /// How many wait for a build slot and how many hold one (for `/metrics`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BuildSlots {
+pub struct Slots {
     /// Deployments waiting in line.
     pub waiting: usize,
     /// Slots in use: deployments whose build Dokploy has or may start.
     pub building: usize,
 }
 
-impl BuildGate {
+impl Gate {
     /// A gate of `slots` build slots, none in use.
     pub fn new(slots: NonZeroUsize) -> Arc<Self> {
         Arc::new(Self {
@@ -95,6 +98,33 @@ impl BuildGate {
             line.admit();
             number
         };
+        self.ticket(number)
+    }
+
+    /// Joins the line at the place of `key` among the waiting ones (a smaller key is ahead):
+    /// the admission queue orders by request seq, so that a deployment recovered after a
+    /// restart is ahead of every one requested after it. Keys must be unique and never mixed
+    /// with [`Gate::join`] on one gate.
+    pub fn join_at(self: &Arc<Self>, key: u64) -> Ticket {
+        let behind = {
+            let mut line = self.lock();
+            let place = line.waiting.partition_point(|n| *n < key);
+            assert!(
+                line.waiting.get(place) != Some(&key) && !line.granted.contains(&key),
+                "a key joins a line once"
+            );
+            line.waiting.insert(place, key);
+            line.admit();
+            line.waiting.len().saturating_sub(place + 1)
+        };
+        if behind > 0 {
+            // Those behind the new place moved back: they look at their place again.
+            self.moved();
+        }
+        self.ticket(key)
+    }
+
+    fn ticket(self: &Arc<Self>, number: u64) -> Ticket {
         Ticket {
             gate: Arc::clone(self),
             number,
@@ -105,9 +135,9 @@ impl BuildGate {
     }
 
     /// How many wait and how many build, now.
-    pub fn slots(&self) -> BuildSlots {
+    pub fn slots(&self) -> Slots {
         let line = self.lock();
-        BuildSlots {
+        Slots {
             waiting: line.waiting.len(),
             building: line.building,
         }
@@ -133,18 +163,18 @@ pub enum Turn {
         ahead: u32,
     },
     /// The slot is this ticket's.
-    Granted(BuildSlot),
+    Granted(Slot),
 }
 
 /// A place in the line. Dropped while waiting, it leaves the line.
 #[derive(Debug)]
 pub struct Ticket {
-    gate: Arc<BuildGate>,
+    gate: Arc<Gate>,
     number: u64,
     moved: watch::Receiver<u64>,
     /// The place last reported by [`Ticket::turn`], as [`shown`] rounds it.
     reported: Option<u32>,
-    /// Whether the granted slot became a [`BuildSlot`].
+    /// Whether the granted slot became a [`Slot`].
     claimed: bool,
 }
 
@@ -172,7 +202,7 @@ impl Ticket {
                 self.claimed = true;
                 // The line moved up: the others look at their place again.
                 self.gate.moved();
-                return Turn::Granted(BuildSlot {
+                return Turn::Granted(Slot {
                     gate: Arc::clone(&self.gate),
                 });
             };
@@ -218,11 +248,11 @@ impl Drop for Ticket {
 
 /// One of Dokploy's build slots, held; dropping it gives it to the next in line.
 #[derive(Debug)]
-pub struct BuildSlot {
-    gate: Arc<BuildGate>,
+pub struct Slot {
+    gate: Arc<Gate>,
 }
 
-impl Drop for BuildSlot {
+impl Drop for Slot {
     fn drop(&mut self) {
         self.gate.release();
     }
@@ -232,8 +262,8 @@ impl Drop for BuildSlot {
 mod tests {
     use super::*;
 
-    fn gate(slots: usize) -> Arc<BuildGate> {
-        BuildGate::new(NonZeroUsize::new(slots).expect("slots"))
+    fn gate(slots: usize) -> Arc<Gate> {
+        Gate::new(NonZeroUsize::new(slots).expect("slots"))
     }
 
     /// The turn a ticket has now, if it does not have to wait for the line to move.
@@ -248,7 +278,7 @@ mod tests {
         }
     }
 
-    fn granted(turn: Option<Turn>) -> BuildSlot {
+    fn granted(turn: Option<Turn>) -> Slot {
         match turn {
             Some(Turn::Granted(slot)) => slot,
             other => panic!("expected the slot, got {other:?}"),
@@ -270,7 +300,7 @@ mod tests {
         let held = granted(now(&mut first));
         assert_eq!(
             gate.slots(),
-            BuildSlots {
+            Slots {
                 waiting: 2,
                 building: 1
             }
@@ -313,7 +343,7 @@ mod tests {
         drop(slot);
         assert_eq!(
             gate.slots(),
-            BuildSlots {
+            Slots {
                 waiting: 0,
                 building: 0
             }
@@ -340,6 +370,17 @@ mod tests {
         tokio::task::yield_now().await;
         drop(held);
         assert!(waiter.await.expect("the waiter ends"), "it got the slot");
+    }
+
+    #[test]
+    fn a_key_joins_at_its_place_so_an_earlier_request_goes_first() {
+        let gate = gate(1);
+        let _held = granted(now(&mut gate.join_at(5)));
+        let mut late = gate.join_at(9);
+        assert_eq!(ahead(now(&mut late)), Some(0));
+        let mut early = gate.join_at(7);
+        assert_eq!(ahead(now(&mut early)), Some(0), "7 goes before 9");
+        assert_eq!(ahead(now(&mut late)), Some(1), "9 moved back one place");
     }
 
     #[test]

@@ -307,6 +307,7 @@ fn build_orchestrator(
     let options = ClientOptions {
         list_bytes_max: settings.client.list_bytes_max.get(),
         server_id: settings.client.server_id.clone(),
+        timeout: settings.client.timeout,
         also_secret: vec![parts.admin_token.clone()],
         ..ClientOptions::default()
     };

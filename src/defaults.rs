@@ -89,6 +89,8 @@ pub const URL_BYTES_MAX: NonZeroUsize = NonZeroUsize::new(8192).expect("8192 is 
 pub const HEADER_BYTES_MAX: NonZeroUsize = NonZeroUsize::new(16384).expect("16384 is not zero");
 /// `--headers-max`: header fields.
 pub const HEADERS_MAX: NonZeroUsize = NonZeroUsize::new(64).expect("64 is not zero");
+/// `--dokploy-timeout`: how long one request to Dokploy may take.
+pub const DOKPLOY_TIMEOUT: DurationDefault = seconds("30s", 30);
 /// `--deployment-deadline`: how long a deployment may take, from its request to its end.
 pub const DEPLOYMENT_DEADLINE: DurationDefault = seconds("30m", 1_800);
 /// `--on-outage`.

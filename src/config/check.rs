@@ -253,3 +253,21 @@ pub(super) fn mirror(
         other => Ok(other.map(std::path::Path::to_path_buf)),
     }
 }
+
+/// `--running-max`: at least one, and no more than a semaphore counts.
+pub(super) fn running_max(text: &str) -> Result<std::num::NonZeroUsize, ConfigError> {
+    let flag = flag::RUNNING_MAX;
+    let running_max: std::num::NonZeroUsize = count(
+        flag,
+        text,
+        "must be at least 1 (zero would refuse every deploy)",
+    )?;
+    if running_max.get() > tokio::sync::Semaphore::MAX_PERMITS {
+        return Err(ConfigError::Refused {
+            flag,
+            value: text.to_owned(),
+            rule: "is more deployments than can be counted",
+        });
+    }
+    Ok(running_max)
+}

@@ -1,9 +1,10 @@
-//! The Dokploy client's own settings (`--dokploy-server-id`, `--dokploy-list-bytes-max`),
-//! checked from what the operator wrote.
+//! The Dokploy client's own settings (`--dokploy-server-id`, `--dokploy-list-bytes-max`,
+//! `--dokploy-timeout`), checked from what the operator wrote.
 //!
 //! Pure: it never reads the environment (clap does, in `config`) and never clamps a value.
 
 use std::num::NonZeroUsize;
+use std::time::Duration;
 
 use super::Config;
 use super::check;
@@ -20,6 +21,9 @@ pub struct ClientSettings {
     pub server_id: Option<String>,
     /// The largest `project.all` answer read.
     pub list_bytes_max: NonZeroUsize,
+    /// How long one request to Dokploy may take (connect, send, answer); a call retries past
+    /// it within its own deadline.
+    pub timeout: Duration,
 }
 
 /// The client's settings, or the first refusal.
@@ -34,9 +38,15 @@ pub(super) fn checked(config: &Config) -> Result<ClientSettings, ConfigError> {
         .as_deref()
         .map(server_id)
         .transpose()?;
+    let timeout = check::positive(
+        flag::DOKPLOY_TIMEOUT,
+        &config.dokploy_timeout,
+        "must be more than 0s (every request would time out)",
+    )?;
     Ok(ClientSettings {
         server_id,
         list_bytes_max,
+        timeout,
     })
 }
 

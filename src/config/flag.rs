@@ -90,6 +90,8 @@ pub const URL_BYTES_MAX: Flag = flag("url-bytes-max", "URL_BYTES_MAX");
 pub const HEADER_BYTES_MAX: Flag = flag("header-bytes-max", "HEADER_BYTES_MAX");
 /// `--headers-max`.
 pub const HEADERS_MAX: Flag = flag("headers-max", "HEADERS_MAX");
+/// `--dokploy-timeout`.
+pub const DOKPLOY_TIMEOUT: Flag = flag("dokploy-timeout", "DOKPLOY_TIMEOUT");
 /// `--deployment-deadline`.
 pub const DEPLOYMENT_DEADLINE: Flag = flag("deployment-deadline", "DEPLOYMENT_DEADLINE");
 /// `--queue-max`.
@@ -114,7 +116,7 @@ pub const SIMULATOR_BUILD_DURATION: Flag = flag("build-duration", "SIMULATOR_BUI
 pub const SIMULATOR: [Flag; 2] = [SIMULATOR_API_KEY, SIMULATOR_BUILD_DURATION];
 
 /// Every flag of the portal in this table (the simulator's are in [`SIMULATOR`]).
-pub const PORTAL: [Flag; 36] = [
+pub const PORTAL: [Flag; 37] = [
     DOKPLOY_URL,
     DOKPLOY_API_KEY,
     STACK_IMAGE,
@@ -151,4 +153,5 @@ pub const PORTAL: [Flag; 36] = [
     EMBEDDED_SIMULATOR_BUILD_DURATION,
     DEPLOYMENT_DEADLINE,
     QUEUE_MAX,
+    DOKPLOY_TIMEOUT,
 ];

@@ -300,6 +300,11 @@ pub struct Config {
     #[arg(long, env = "QUEUE_MAX", default_value_t = defaults::QUEUE_MAX.to_string())]
     pub queue_max: String,
 
+    /// How long one request to Dokploy may take (connect, send, answer); a timed-out call is
+    /// retried within its own deadline.
+    #[arg(long, env = "DOKPLOY_TIMEOUT", default_value = defaults::DOKPLOY_TIMEOUT.text)]
+    pub dokploy_timeout: String,
+
     /// How long a deployment may take from its request (recorded with it): past it, it fails
     /// with `deadline_exceeded` at its next step and rolls back, also after a restart.
     #[arg(long, env = "DEPLOYMENT_DEADLINE", default_value = defaults::DEPLOYMENT_DEADLINE.text)]

@@ -194,7 +194,7 @@ fn checked(config: &Config, r: &mut Refusals) -> Option<Settings> {
         SecretText::admin_token,
     ));
     let http = http(config, r);
-    let running_max = r.keep(running_max(&config.running_max));
+    let running_max = r.keep(check::running_max(&config.running_max));
     let queue_max = r.keep(check::count(
         flag::QUEUE_MAX,
         &config.queue_max,
@@ -484,21 +484,4 @@ fn http_sizes(
         )),
         r.keep(check::count(flag::HEADERS_MAX, &config.headers_max, why)),
     )
-}
-
-fn running_max(text: &str) -> Result<NonZeroUsize, ConfigError> {
-    let flag = flag::RUNNING_MAX;
-    let running_max: NonZeroUsize = check::count(
-        flag,
-        text,
-        "must be at least 1 (zero would refuse every deploy)",
-    )?;
-    if running_max.get() > tokio::sync::Semaphore::MAX_PERMITS {
-        return Err(ConfigError::Refused {
-            flag,
-            value: text.to_owned(),
-            rule: "is more deployments than can be counted",
-        });
-    }
-    Ok(running_max)
 }

@@ -312,18 +312,10 @@ impl SagaState {
             | Event::RollbackStepSkipped { .. }
             | Event::RollbackVerified { .. }
             | Event::RollbackFinished { .. } => self.rollback_event(event),
-            Event::DeploymentAccepted { deadline_at_ms, .. } => {
-                self.deadline_at_ms = Some(*deadline_at_ms);
-            }
-            Event::AdmissionGranted { .. } => self.run.admitted_ms = Some(at),
-            Event::OutageWaiting { .. } => self.run.outage_waiting = true,
-            Event::CancelRequested { by, reason, .. } => {
-                self.cancel = Some(Cancel {
-                    seq,
-                    by: by.clone(),
-                    reason: reason.clone(),
-                });
-            }
+            Event::DeploymentAccepted { .. }
+            | Event::AdmissionGranted { .. }
+            | Event::OutageWaiting { .. }
+            | Event::CancelRequested { .. } => self.control_event(seq, at, event),
             Event::DeploymentRequested { .. }
             | Event::AdmissionWaiting { .. }
             | Event::AdminTokenAdded { .. }
@@ -339,6 +331,25 @@ impl SagaState {
             | Event::CircuitClosed
             | Event::ServerStarted { .. }
             | Event::BuildSlotWaiting { .. } => {}
+        }
+    }
+
+    /// The deadline, the admission queue, an outage wait and a cancel.
+    fn control_event(&mut self, seq: Seq, at: i64, event: &Event) {
+        match event {
+            Event::DeploymentAccepted { deadline_at_ms, .. } => {
+                self.deadline_at_ms = Some(*deadline_at_ms);
+            }
+            Event::AdmissionGranted { .. } => self.run.admitted_ms = Some(at),
+            Event::OutageWaiting { .. } => self.run.outage_waiting = true,
+            Event::CancelRequested { by, reason, .. } => {
+                self.cancel = Some(Cancel {
+                    seq,
+                    by: by.clone(),
+                    reason: reason.clone(),
+                });
+            }
+            _ => {}
         }
     }
 

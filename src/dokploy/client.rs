@@ -48,7 +48,7 @@ pub struct ClientOptions {
 impl Default for ClientOptions {
     fn default() -> Self {
         Self {
-            timeout: Duration::from_secs(30),
+            timeout: crate::defaults::DOKPLOY_TIMEOUT.value,
             body_bytes_max: 4 * 1024 * 1024,
             list_bytes_max: crate::defaults::DOKPLOY_LIST_BYTES_MAX.get(),
             server_id: None,

@@ -18,6 +18,7 @@ use axum::response::Response;
 use axum::routing::post;
 use serde::{Deserialize, Serialize};
 
+use crate::deployment::DeploymentStatus;
 use crate::http::AppState;
 use crate::http::deploy::client_hash;
 use crate::http::error::{ApiError, CancelState, json};
@@ -147,7 +148,12 @@ fn refused(state: &AppState, id: DeploymentId, error: CancelError) -> ApiError {
                 phase: deployment
                     .map_or("unknown", |d| d.phase.as_str())
                     .to_owned(),
-                cancelled: deployment.is_some_and(|d| d.cancelled_by.is_some()),
+                // The writer refuses a deployment in progress that has not failed only for a
+                // cancel it holds already, which may not be folded yet (two cancels raced).
+                cancelled: deployment.is_some_and(|d| {
+                    d.cancelled_by.is_some()
+                        || (d.status == DeploymentStatus::InProgress && d.error.is_none())
+                }),
                 code: deployment.and_then(|d| d.error.as_ref().map(|e| e.code.clone())),
             };
             ApiError::NotCancellable { id, state }

@@ -206,6 +206,19 @@ pub struct CancelState {
     pub code: Option<String>,
 }
 
+impl CancelState {
+    /// Why a cancel changed nothing, in a sentence.
+    fn why(&self) -> String {
+        let why = match (self.status.as_str(), self.cancelled) {
+            (_, true) => "it is already cancelled",
+            ("in_progress", false) => "it failed and is rolling back",
+            _ => "it is over",
+        };
+        let (status, phase) = (&self.status, &self.phase);
+        format!("nothing changed: {why} (status {status}, phase {phase})")
+    }
+}
+
 /// How long a client should wait after the ledger failed.
 const LEDGER_RETRY: Duration = Duration::from_secs(10);
 /// How long a client should wait when the server is at its connection cap.
@@ -289,17 +302,7 @@ impl ApiError {
             }
             ApiError::InvalidName(reason) => return reason.to_string(),
             ApiError::Forbidden { message } => return message.clone(),
-            ApiError::NotCancellable { state, .. } => {
-                let why = match (state.status.as_str(), state.cancelled) {
-                    (_, true) => "it is already cancelled",
-                    ("in_progress", false) => "it failed and is rolling back",
-                    _ => "it is over",
-                };
-                return format!(
-                    "nothing changed: {why} (status {}, phase {})",
-                    state.status, state.phase
-                );
-            }
+            ApiError::NotCancellable { state, .. } => return state.why(),
             ApiError::NotFound { what } => return format!("no such {what}"),
             ApiError::RequestTimeout { after } => {
                 return format!(

@@ -373,7 +373,13 @@ async fn a_full_portal_and_an_open_breaker_answer_503_with_retry_after() {
         delay_ms: Some(300),
         ..Fault::on("project.search")
     });
-    let app = spawn_app(dir.path(), &simulator, &["--running-max=1"]).await;
+    // No queue: past the running limit a deploy is refused (the queue is tested in control).
+    let app = spawn_app(
+        dir.path(),
+        &simulator,
+        &["--running-max=1", "--queue-max=0"],
+    )
+    .await;
     assert_eq!(deploy(&app, "first").await.0, 202);
     assert_refused_with_503(&app, "second", "too_many_deployments").await;
     app.shutdown().await;
@@ -381,7 +387,13 @@ async fn a_full_portal_and_an_open_breaker_answer_503_with_retry_after() {
     let dir = tempfile::tempdir().expect("temp dir");
     let simulator = crate::support::simulator().await;
     simulator.add_fault(Fault::on("project.search").status(503).times(100));
-    let fast_retries = ["--retry-base=1ms", "--retry-delay-max=2ms"];
+    // --on-outage fail: the deployment fails at the open breaker (waiting is tested in
+    // control::outage).
+    let fast_retries = [
+        "--retry-base=1ms",
+        "--retry-delay-max=2ms",
+        "--on-outage=fail",
+    ];
     let app = spawn_app(dir.path(), &simulator, &fast_retries).await;
     let (_, tripping) = deploy(&app, "tripper").await;
     let id = tripping["deploymentId"].as_str().expect("an id").to_owned();

@@ -5,6 +5,7 @@ mod build_queue;
 mod catalogue;
 mod config;
 mod conformance;
+mod control;
 mod crash_sweep;
 mod dokploy_caller;
 mod dokploy_client;

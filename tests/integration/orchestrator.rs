@@ -157,7 +157,12 @@ async fn a_successful_deployment_records_every_phase_call_and_resource_in_order(
     use EventKind::*;
     let call = [ApiCallStarted, ApiCallSucceeded];
     let expected: Vec<EventKind> = [
-        &[DeploymentRequested, PhaseEntered][..],
+        &[
+            DeploymentRequested,
+            DeploymentAccepted,
+            AdmissionGranted,
+            PhaseEntered,
+        ][..],
         &call,
         &call,
         &[ResourceCreated][..],
@@ -460,18 +465,31 @@ async fn a_rollback_interrupted_by_the_open_breaker_finishes_once_it_closes() {
 }
 
 #[tokio::test]
-async fn names_are_claimed_and_the_running_limit_refuses_more() {
-    let rig = rig_with(|settings| settings.running_max = std::num::NonZeroUsize::MIN).await;
+async fn names_are_claimed_and_past_the_running_limit_and_the_queue_more_are_refused() {
+    let rig = rig_with(|settings| {
+        settings.running_max = std::num::NonZeroUsize::MIN;
+        settings.queue_max = 1;
+    })
+    .await;
     let first = rig
         .orchestrator
         .deploy("shop", "c")
         .await
         .expect("accepted");
-    match rig.orchestrator.deploy("blog", "c").await {
-        Err(StartError::TooManyRunning { running_max: 1, .. }) => {}
+    let queued = rig
+        .orchestrator
+        .deploy("blog", "c")
+        .await
+        .expect("accepted into the queue");
+    match rig.orchestrator.deploy("wiki", "c").await {
+        Err(StartError::TooManyRunning {
+            running_max: 1,
+            queue_max: 1,
+        }) => {}
         other => panic!("expected the limit, got {other:?}"),
     }
     first.task.await.expect("ends").expect("ledger ok");
+    queued.task.await.expect("ends").expect("ledger ok");
     match rig.orchestrator.deploy("shop", "c").await {
         Err(StartError::NameTaken { holder, .. }) => assert_eq!(holder, first.id),
         other => panic!("expected the name to be taken, got {other:?}"),

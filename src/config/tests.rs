@@ -143,6 +143,7 @@ fn the_defaults_are_the_table_of_defaults() {
         deploy_timeout: defaults::DEPLOY_TIMEOUT.value,
         deploy_queue_timeout: defaults::DEPLOY_QUEUE_TIMEOUT.value,
         rollback_build_wait: defaults::ROLLBACK_BUILD_WAIT.value,
+        deployment_deadline: defaults::DEPLOYMENT_DEADLINE.value,
     };
     assert_eq!(checked.timing, timing);
     let retry = RetrySettings {
@@ -200,7 +201,7 @@ fn valid_values_are_accepted() {
         &["--domain-suffix=localhost"],
         &["--stack-image=registry.example.com:5000/team/app@sha256:0123abcd"],
         &["--stack-port=65535", "--sse-max=100000", "--running-max=1"],
-        &["--admin-token=abcdefghijklmnop"],
+        &["--admin-token=correct-horse-battery"],
         &["--breaker-failures=1", "--deploy-rate=1"],
     ];
     for args in table {

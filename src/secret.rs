@@ -164,6 +164,12 @@ impl SecretText {
     pub fn admin_token(&self) -> Result<ApiKey, InvalidSecret> {
         self.0.clone().and_then(ApiKey::admin_token)
     }
+
+    /// The text as given, for the one place that sends it on (`stackledger tokens add
+    /// --token`, to the portal that checks it); Err when it was not UTF-8.
+    pub fn expose(&self) -> Result<&str, InvalidSecret> {
+        self.0.as_deref().map_err(|rule| *rule)
+    }
 }
 
 impl From<&str> for SecretText {

@@ -14,9 +14,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
-use crate::clock::{Clock, rfc3339};
+use crate::clock::Clock;
 use crate::deployment::Event;
 use crate::http::AppState;
 use crate::http::admin::Admin;
@@ -25,10 +25,8 @@ use crate::http::extract::Query;
 use crate::http::refusal::{RefusalCounter, WINDOW_MS};
 use crate::http::route::{Param, Route, Schema};
 use crate::ids::{DeploymentId, Seq};
-use crate::ledger::envelope::Envelope;
 use crate::ledger::{ExpectedVersion, Ledger, NewEvent};
-use crate::projection::Narrator;
-use crate::projection::render::action;
+use crate::projection::operator::described;
 
 /// Page size bounds of `GET /api/operator-actions`.
 const ACTIONS_LIMIT_DEFAULT: usize = 50;
@@ -204,83 +202,4 @@ async fn actions(
         next: (count == limit).then_some(oldest.0),
     };
     Ok(json(StatusCode::OK, answer))
-}
-
-/// One action as the audit page shows it: seq, time, kind, who, from where, the sentence, and
-/// the event's own fields (a token's hash left out).
-fn described(envelope: &Envelope) -> Value {
-    let (by, client, fields) = fields_of(&envelope.event);
-    let mut action = Map::new();
-    action.insert("seq".into(), json!(envelope.seq.0));
-    action.insert("at".into(), json!(rfc3339(envelope.at)));
-    action.insert("kind".into(), json!(action_kind(envelope)));
-    action.insert("by".into(), json!(by));
-    action.insert("client".into(), json!(client));
-    action.insert(
-        "text".into(),
-        json!(Narrator::default().line(envelope).text),
-    );
-    action.extend(fields);
-    Value::Object(action)
-}
-
-fn action_kind(envelope: &Envelope) -> &'static str {
-    action(envelope.event.kind())
-}
-
-/// Who acted, from where, and the fields particular to the kind.
-fn fields_of(event: &Event) -> (Option<&str>, Option<&str>, Map<String, Value>) {
-    let (by, client, fields) = match event {
-        Event::AdminTokenAdded {
-            name, by, client, ..
-        }
-        | Event::AdminTokenRevoked { name, by, client } => {
-            (Some(by), Some(client), json!({ "name": name }))
-        }
-        Event::CancelAsked {
-            deployment,
-            by,
-            client,
-            outcome,
-        } => (
-            Some(by),
-            Some(client),
-            json!({ "deployment": deployment.to_string(), "outcome": outcome }),
-        ),
-        Event::LedgerExported {
-            by,
-            client,
-            after,
-            through,
-        } => (
-            Some(by),
-            Some(client),
-            json!({ "after": after, "through": through }),
-        ),
-        Event::LedgerVerified {
-            by,
-            client,
-            ok,
-            last_seq,
-        } => (
-            Some(by),
-            Some(client),
-            json!({ "ok": ok, "lastSeq": last_seq }),
-        ),
-        Event::AuthenticationRefused {
-            client,
-            refused,
-            window_start_ms,
-        } => (
-            None,
-            Some(client),
-            json!({ "refused": refused, "windowStart": rfc3339(*window_start_ms) }),
-        ),
-        _ => (None, None, json!({})),
-    };
-    let fields = match fields {
-        Value::Object(fields) => fields,
-        _ => Map::new(),
-    };
-    (by.map(String::as_str), client.map(String::as_str), fields)
 }

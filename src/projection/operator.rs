@@ -1,16 +1,22 @@
 //! The ops stream's fold (issue 13): the named admin tokens in force and the seqs of every
-//! operator action, newest-first pages of which the audit page reads. Also the rule for a
-//! token's name.
+//! operator action, newest-first pages of which the audit page reads; how one action is shown
+//! (its sentence from the one renderer, and its fields), for the ops API and the replay tool
+//! alike. Also the rule for a token's name.
 //!
 //! A pure fold over the ops stream's envelopes: no clock, no I/O. It keeps a token's SHA-256
-//! only, never a token, and it never decides who may add or revoke one: the HTTP layer checks
+//! only, never a token, never shows even the hash, and it never decides who may add or revoke one: the HTTP layer checks
 //! the name against it and appends.
 
 use std::collections::BTreeMap;
 
+use serde_json::{Map, Value, json};
+
+use crate::clock::rfc3339;
 use crate::deployment::Event;
 use crate::ids::Seq;
 use crate::ledger::envelope::Envelope;
+use crate::projection::Narrator;
+use crate::projection::render::action;
 use crate::secret::constant_time_eq;
 
 /// The name of the configured (or generated) admin token, which is never in the log.
@@ -127,6 +133,85 @@ impl Operators {
     pub fn action_count(&self) -> usize {
         self.actions.len()
     }
+}
+
+/// One operator action as the audit page and `stackledger-replay ops --json` show it: seq, time, kind, who, from where, the sentence, and
+/// the event's own fields (a token's hash left out).
+pub fn described(envelope: &Envelope) -> Value {
+    let (by, client, fields) = fields_of(&envelope.event);
+    let mut action = Map::new();
+    action.insert("seq".into(), json!(envelope.seq.0));
+    action.insert("at".into(), json!(rfc3339(envelope.at)));
+    action.insert("kind".into(), json!(action_kind(envelope)));
+    action.insert("by".into(), json!(by));
+    action.insert("client".into(), json!(client));
+    action.insert(
+        "text".into(),
+        json!(Narrator::default().line(envelope).text),
+    );
+    action.extend(fields);
+    Value::Object(action)
+}
+
+fn action_kind(envelope: &Envelope) -> &'static str {
+    action(envelope.event.kind())
+}
+
+/// Who acted, from where, and the fields particular to the kind.
+fn fields_of(event: &Event) -> (Option<&str>, Option<&str>, Map<String, Value>) {
+    let (by, client, fields) = match event {
+        Event::AdminTokenAdded {
+            name, by, client, ..
+        }
+        | Event::AdminTokenRevoked { name, by, client } => {
+            (Some(by), Some(client), json!({ "name": name }))
+        }
+        Event::CancelAsked {
+            deployment,
+            by,
+            client,
+            outcome,
+        } => (
+            Some(by),
+            Some(client),
+            json!({ "deployment": deployment.to_string(), "outcome": outcome }),
+        ),
+        Event::LedgerExported {
+            by,
+            client,
+            after,
+            through,
+        } => (
+            Some(by),
+            Some(client),
+            json!({ "after": after, "through": through }),
+        ),
+        Event::LedgerVerified {
+            by,
+            client,
+            ok,
+            last_seq,
+        } => (
+            Some(by),
+            Some(client),
+            json!({ "ok": ok, "lastSeq": last_seq }),
+        ),
+        Event::AuthenticationRefused {
+            client,
+            refused,
+            window_start_ms,
+        } => (
+            None,
+            Some(client),
+            json!({ "refused": refused, "windowStart": rfc3339(*window_start_ms) }),
+        ),
+        _ => (None, None, json!({})),
+    };
+    let fields = match fields {
+        Value::Object(fields) => fields,
+        _ => Map::new(),
+    };
+    (by.map(String::as_str), client.map(String::as_str), fields)
 }
 
 #[cfg(test)]

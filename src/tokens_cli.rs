@@ -68,6 +68,8 @@ async fn act(config: &TokensConfig) -> Result<Value, Failure> {
     })?;
     let origin = origin.trim_end_matches('/');
     let token = admin_token(config)?;
+    // reqwest's rustls takes its crypto provider from the process; install ring's once.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .build()

@@ -455,3 +455,22 @@ async fn the_tokens_cli_adds_lists_and_revokes_and_no_token_reaches_the_log() {
         assert!(!logs.contains(secret), "the server log holds a token");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_or_verification_that_cannot_be_recorded_is_not_answered() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let simulator = simulator().await;
+    let flag = format!("--admin-token={ADMIN}");
+    let app = spawn_app(dir.path(), &simulator, &[&flag]).await;
+    // The writer stops (as after a storage error); the log can still be read.
+    app.app.ledger.shutdown().await;
+    let readable = app.app.ledger.read_after(Seq::ZERO, 10).expect("reads");
+    assert!(!readable.is_empty(), "the export itself could be read");
+    for path in ["/api/ledger/events", "/api/ledger/verify"] {
+        let (status, body) = get(&app, path, ADMIN).await;
+        assert_eq!(status, 503, "{path}: an unrecorded export must not happen: {body}");
+        assert!(body.contains("ledger_unavailable"), "{body}");
+        assert!(!body.contains("ServerStarted"), "{path} sent the log anyway");
+    }
+    app.shutdown().await;
+}

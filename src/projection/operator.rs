@@ -288,6 +288,27 @@ mod tests {
     }
 
     #[test]
+    fn an_action_is_shown_with_its_own_fields_and_never_a_hash() {
+        let token = envelope(DeploymentId::OPS, 7, 1_000, added("alice", "h-of-alice"));
+        let shown = described(&token);
+        assert_eq!(shown["seq"], 7);
+        assert_eq!(shown["kind"], "admin_token_added");
+        assert_eq!((&shown["by"], &shown["client"]), (&json!("admin"), &json!("c1")));
+        assert_eq!(shown["name"], "alice");
+        assert_eq!(shown["text"], "Admin token \"alice\" added by admin");
+        assert!(!shown.to_string().contains("h-of-alice"), "{shown}");
+        let refusals = Event::AuthenticationRefused {
+            client: "*".into(),
+            refused: 41,
+            window_start_ms: 60_000,
+        };
+        let shown = described(&envelope(DeploymentId::OPS, 8, 0, refusals));
+        assert_eq!(shown["by"], Value::Null);
+        assert_eq!((&shown["client"], &shown["refused"]), (&json!("*"), &json!(41)));
+        assert_eq!(shown["windowStart"], "1970-01-01T00:01:00.000Z");
+    }
+
+    #[test]
     fn a_token_name_is_short_lowercase_and_never_admin() {
         for good in ["alice", "ops-1", "night_shift", &"a".repeat(32)] {
             assert_eq!(check_token_name(good), Ok(()), "{good}");

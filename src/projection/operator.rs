@@ -293,7 +293,10 @@ mod tests {
         let shown = described(&token);
         assert_eq!(shown["seq"], 7);
         assert_eq!(shown["kind"], "admin_token_added");
-        assert_eq!((&shown["by"], &shown["client"]), (&json!("admin"), &json!("c1")));
+        assert_eq!(
+            (&shown["by"], &shown["client"]),
+            (&json!("admin"), &json!("c1"))
+        );
         assert_eq!(shown["name"], "alice");
         assert_eq!(shown["text"], "Admin token \"alice\" added by admin");
         assert!(!shown.to_string().contains("h-of-alice"), "{shown}");
@@ -304,7 +307,10 @@ mod tests {
         };
         let shown = described(&envelope(DeploymentId::OPS, 8, 0, refusals));
         assert_eq!(shown["by"], Value::Null);
-        assert_eq!((&shown["client"], &shown["refused"]), (&json!("*"), &json!(41)));
+        assert_eq!(
+            (&shown["client"], &shown["refused"]),
+            (&json!("*"), &json!(41))
+        );
         assert_eq!(shown["windowStart"], "1970-01-01T00:01:00.000Z");
     }
 

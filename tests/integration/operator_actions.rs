@@ -468,9 +468,15 @@ async fn an_export_or_verification_that_cannot_be_recorded_is_not_answered() {
     assert!(!readable.is_empty(), "the export itself could be read");
     for path in ["/api/ledger/events", "/api/ledger/verify"] {
         let (status, body) = get(&app, path, ADMIN).await;
-        assert_eq!(status, 503, "{path}: an unrecorded export must not happen: {body}");
+        assert_eq!(
+            status, 503,
+            "{path}: an unrecorded export must not happen: {body}"
+        );
         assert!(body.contains("ledger_unavailable"), "{body}");
-        assert!(!body.contains("ServerStarted"), "{path} sent the log anyway");
+        assert!(
+            !body.contains("ServerStarted"),
+            "{path} sent the log anyway"
+        );
     }
     app.shutdown().await;
 }

@@ -25,7 +25,8 @@
 //!   [`config::Settings`]; [`defaults`]: every default value, once; [`secret`]: API keys and
 //!   the admin token, never printed, compared in constant time; [`scrub`]: those secrets
 //!   removed, in every echoed form, from whatever Dokploy says.
-//! - [`app`]: the single wiring point for `main`, the tools and the tests.
+//! - [`app`]: the single wiring point for `main`, the tools and the tests; [`tokens_cli`]:
+//!   `stackledger tokens`, the named admin tokens of a running portal over its HTTP API.
 //! - [`private_files`]: the data directory's modes (directories 0700, files 0600) on
 //!   creation, and the check of what is found too open.
 //! - [`clock`], [`ids`]: time and identifiers as injected inputs; [`crash`]: named crash
@@ -49,3 +50,4 @@ pub mod projection;
 pub mod scrub;
 pub mod secret;
 pub mod simulator;
+pub mod tokens_cli;

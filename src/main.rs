@@ -37,6 +37,11 @@ async fn main() -> anyhow::Result<()> {
             init_tracing(restore.log_format);
             restore_ledger(restore).await
         }
+        Some(Command::Tokens(tokens)) => {
+            let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+            let code = stackledger::tokens_cli::run(&tokens, &mut out, &mut err).await;
+            std::process::exit(i32::from(code))
+        }
         None => {
             init_tracing(cli.serve.log_format);
             run(cli.serve).await

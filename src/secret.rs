@@ -9,6 +9,10 @@
 
 use std::fmt;
 
+mod strength;
+
+pub use strength::ADMIN_TOKEN_DISTINCT_MIN;
+
 /// The longest secret accepted.
 pub const SECRET_BYTES_MAX: usize = 512;
 
@@ -43,6 +47,25 @@ pub enum InvalidSecret {
     /// An admin token shorter than [`ADMIN_TOKEN_CHARS_MIN`].
     #[error("an admin token must have at least 16 characters")]
     TooShort,
+    /// An admin token with fewer than [`ADMIN_TOKEN_DISTINCT_MIN`] different characters.
+    #[error("an admin token must have at least 8 different characters")]
+    TooFewDistinct,
+    /// An admin token that is a piece of at most half its length, repeated.
+    #[error("an admin token must not be a short pattern repeated")]
+    RepeatedPattern,
+    /// An admin token half of which or more is one run of consecutive characters (`0123…`,
+    /// `abcd…`, up or down).
+    #[error(
+        "an admin token must not be mostly a run of consecutive characters (like 0123… or abcd…)"
+    )]
+    ConsecutiveRun,
+    /// An admin token made only of well-known words (`password`, `changeme`, `admin`,
+    /// `secret`, `token`, …) with digits or punctuation around them.
+    #[error(
+        "an admin token must not be only well-known words (password, changeme, admin, secret, \
+         token, …) with digits or punctuation"
+    )]
+    WellKnownWord,
     /// Not valid UTF-8 (only possible from the environment or a file).
     #[error("a secret must be valid UTF-8")]
     NotUtf8,
@@ -60,12 +83,11 @@ impl ApiKey {
     }
 
     /// Checks and wraps an admin token: a valid key of at least [`ADMIN_TOKEN_CHARS_MIN`]
-    /// characters.
+    /// characters that is not too guessable to be a secret (too few different characters, a
+    /// short pattern repeated, mostly a run like `0123…`, or only well-known words).
     pub fn admin_token(token: impl Into<String>) -> Result<Self, InvalidSecret> {
         let token = Self::new(token)?;
-        if token.0.len() < ADMIN_TOKEN_CHARS_MIN {
-            return Err(InvalidSecret::TooShort);
-        }
+        strength::check(&token.0)?;
         Ok(token)
     }
 
@@ -142,6 +164,12 @@ impl SecretText {
     pub fn admin_token(&self) -> Result<ApiKey, InvalidSecret> {
         self.0.clone().and_then(ApiKey::admin_token)
     }
+
+    /// The text as given, for the one place that sends it on (`stackledger tokens add
+    /// --token`, to the portal that checks it); Err when it was not UTF-8.
+    pub fn expose(&self) -> Result<&str, InvalidSecret> {
+        self.0.as_deref().map_err(|rule| *rule)
+    }
 }
 
 impl From<&str> for SecretText {
@@ -192,10 +220,15 @@ mod tests {
     #[test]
     fn a_secret_is_refused_by_rule_without_being_quoted() {
         type Verdict = Result<(), InvalidSecret>;
-        let table: [(&str, Verdict, Verdict); 7] = [
+        let table: [(&str, Verdict, Verdict); 8] = [
             ("k", Ok(()), Err(InvalidSecret::TooShort)),
-            ("abcdefghijklmnop", Ok(()), Ok(())),
-            ("abcdefghijklmno", Ok(()), Err(InvalidSecret::TooShort)),
+            ("canary-horse-battery", Ok(()), Ok(())),
+            (
+                "abcdefghijklmnop",
+                Ok(()),
+                Err(InvalidSecret::ConsecutiveRun),
+            ),
+            ("canary-password", Ok(()), Err(InvalidSecret::TooShort)),
             (
                 "canary-secret-with-cr\r",
                 Err(InvalidSecret::NotVisibleAscii),

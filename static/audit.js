@@ -5,10 +5,14 @@
 // `text` the events endpoint gives, the same as the deployment's log); the page words an event
 // itself only when a server does not send it. A portal started read-only (--read-only) gets a
 // banner with the damage its /health names; server text is only ever set as textContent.
+// The "Operator actions" view lists the ops stream newest first (who exported, verified,
+// added or revoked a token, asked a cancel, and the counted refused logins), in the server's
+// words.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 let next = null;
+let nextAction = null;
 
 function token() {
   return sessionStorage.getItem("stackledger-admin-token") || "";
@@ -48,6 +52,24 @@ async function load(reset) {
   }
   next = page.next;
   $("more").hidden = !next;
+}
+
+// The operator actions, newest first; `reset` starts again from the newest.
+async function loadActions(reset) {
+  const query = new URLSearchParams({ limit: "20" });
+  if (!reset && nextAction) query.set("before", nextAction);
+  const page = await (await api("/api/operator-actions?" + query)).json();
+  if (reset) $("action-rows").replaceChildren();
+  for (const action of page.actions) {
+    const row = document.createElement("tr");
+    row.className = "action " + action.kind;
+    row.append(cell(String(action.seq)), cell(action.at), cell(action.kind.replaceAll("_", " ")),
+      cell(action.by ?? "—"), cell(action.client ?? "—"), cell(action.text));
+    $("action-rows").append(row);
+  }
+  nextAction = page.next ?? null;
+  $("more-actions").hidden = !nextAction;
+  $("operator-actions").hidden = false;
 }
 
 function eventName(envelope) {
@@ -153,6 +175,7 @@ function report(error) {
   if (error.message === "unauthorized") {
     sessionStorage.removeItem("stackledger-admin-token");
     $("deployments").hidden = true;
+    $("operator-actions").hidden = true;
     $("detail").hidden = true;
     $("token-status").textContent = "That token was refused.";
     $("token-status").className = "status invalid";
@@ -167,6 +190,7 @@ async function open(event) {
   await load(true);
   $("token-status").textContent = "";
   $("deployments").hidden = false;
+  await loadActions(true);
 }
 
 async function verify() {
@@ -174,6 +198,7 @@ async function verify() {
   $("verify-result").textContent = answer.ok
     ? "The ledger verifies: " + answer.events + " events, head " + answer.headHash
     : answer.damage ?? "The ledger is damaged at event " + answer.firstBadSeq;
+  await loadActions(true);
 }
 
 // /health is public: the banner shows before any token is given.
@@ -196,6 +221,7 @@ async function exportLedger(event) {
   link.href = URL.createObjectURL(blob);
   link.download = "stackledger-ledger.ndjson";
   link.click();
+  await loadActions(true);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -203,6 +229,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("token-form").addEventListener("submit", (event) => open(event).catch(report));
   $("filters").addEventListener("submit", (event) => { event.preventDefault(); load(true).catch(report); });
   $("more").addEventListener("click", () => load(false).catch(report));
+  $("more-actions").addEventListener("click", () => loadActions(false).catch(report));
   $("verify").addEventListener("click", () => verify().catch(report));
   $("export").addEventListener("click", (event) => exportLedger(event).catch(report));
   if (token()) open(null).catch(report);

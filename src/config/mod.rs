@@ -66,6 +66,47 @@ pub enum Command {
     /// Rebuild a data directory's ledger from its mirror or an NDJSON export (stop the server
     /// first). The old ledger is moved aside, never deleted.
     Restore(RestoreConfig),
+    /// List, add or revoke the named admin tokens of a running portal (over its HTTP API).
+    Tokens(TokensConfig),
+}
+
+/// `stackledger tokens`: what to do, on which portal, with which admin token.
+#[derive(Debug, Clone, Args)]
+pub struct TokensConfig {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: TokensAction,
+    /// The running portal's origin (`http://127.0.0.1:3000`).
+    #[arg(long, global = true)]
+    pub url: Option<String>,
+    /// An admin token in force (the configured one, or a named one). Never shown.
+    #[arg(long, global = true, env = "ADMIN_TOKEN", hide_env_values = true,
+          allow_hyphen_values = true, value_parser = SecretTextParser)]
+    pub admin_token: Option<SecretText>,
+    /// A file holding the admin token (such as `<data-dir>/admin-token`), when neither
+    /// --admin-token nor ADMIN_TOKEN gives it.
+    #[arg(long, global = true)]
+    pub token_file: Option<PathBuf>,
+}
+
+/// The token actions.
+#[derive(Debug, Clone, Subcommand)]
+pub enum TokensAction {
+    /// The named tokens in force.
+    List,
+    /// Add a token named NAME: the given one, or one the portal generates and shows this once.
+    Add {
+        /// 1 to 32 characters of a-z, 0-9, - and _ (not `admin`).
+        name: String,
+        /// The token to add (checked by the portal's strength rules); generated when absent.
+        #[arg(long, allow_hyphen_values = true, value_parser = SecretTextParser)]
+        token: Option<SecretText>,
+    },
+    /// Revoke the token named NAME: it is refused from then on.
+    Revoke {
+        /// The token's name.
+        name: String,
+    },
 }
 
 /// What `stackledger restore` restores, and from where (exactly one source).

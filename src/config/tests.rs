@@ -210,7 +210,7 @@ fn valid_values_are_accepted() {
         &["--domain-suffix=localhost"],
         &["--stack-image=registry.example.com:5000/team/app@sha256:0123abcd"],
         &["--stack-port=65535", "--sse-max=100000", "--running-max=1"],
-        &["--admin-token=abcdefghijklmnop"],
+        &["--admin-token=correct-horse-battery"],
         &["--breaker-failures=1", "--deploy-rate=1"],
     ];
     for args in table {

@@ -324,7 +324,7 @@ pub enum Event {
         name: String,
         /// SHA-256 (hex) of the token.
         hash: String,
-        /// The name of the token that added it (`config` or `generated` for the first).
+        /// The name of the token that added it (`admin` for the configured one).
         by: String,
         /// The keyed hash of the client that added it.
         client: String,

@@ -13,16 +13,18 @@ use std::net::SocketAddr;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use serde::{Deserialize, Serialize};
 
-use crate::deployment::DeploymentStatus;
+use crate::deployment::{DeploymentStatus, Event};
 use crate::http::AppState;
-use crate::http::deploy::client_hash;
+use crate::http::admin::{bearer, token_name};
+use crate::http::client::client_hash;
 use crate::http::error::{ApiError, CancelState, json};
 use crate::http::extract::DeploymentPath;
+use crate::http::operator;
 use crate::http::route::{Route, Schema};
 use crate::ids::DeploymentId;
 use crate::orchestrator::{CancelError, CancelRequest, Canceller};
@@ -73,11 +75,36 @@ async fn cancel(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let by = canceller(&state, &headers)?;
-    let reason = reason(body)?;
     let client = client_hash(&state.client_key, state.guards.client(peer, &headers));
-    let request = CancelRequest { by, client, reason };
-    match state.orchestrator.cancel(id, request).await {
+    let Some(by) = canceller(&state, &headers) else {
+        operator::count_refusal(&state, &client, state.clock.now_ms()).await;
+        return Err(ApiError::Unauthorized);
+    };
+    let reason = reason(body)?;
+    let request = CancelRequest {
+        by: by.clone(),
+        client: client.clone(),
+        reason,
+    };
+    let answer = state.orchestrator.cancel(id, request).await;
+    if let Canceller::Operator { .. } = &by {
+        let outcome = match &answer {
+            Ok(_) => "accepted".to_owned(),
+            Err(error) => outcome_of(error),
+        };
+        let asked = Event::CancelAsked {
+            deployment: id,
+            by: by.recorded_as(),
+            client,
+            outcome,
+        };
+        // The cancel itself is on the deployment's stream (with the token's name) whatever
+        // happens here: a failure to add the ops stream's copy is logged, not answered.
+        if let Err(error) = operator::record(&state, asked).await {
+            tracing::error!(deployment = %id, ?error, "the operator's cancel could not be added to the ops stream");
+        }
+    }
+    match answer {
         Ok(seq) => Ok(json(
             StatusCode::ACCEPTED,
             Cancelling {
@@ -91,24 +118,27 @@ async fn cancel(
     }
 }
 
-/// Who asks: an operator when the bearer is the admin token, else the requester.
-fn canceller(state: &AppState, headers: &HeaderMap) -> Result<Canceller, ApiError> {
-    let secret = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.trim().split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, secret)| secret.trim())
-        .filter(|secret| !secret.is_empty())
-        .ok_or(ApiError::Unauthorized)?;
-    if state.admin_token.matches(secret.as_bytes()) {
-        return Ok(Canceller::Operator {
-            name: "admin".to_owned(),
-        });
-    }
-    Ok(Canceller::Requester {
-        capability: secret.to_owned(),
+/// Who asks: an operator when the bearer is an admin token in force, else the requester;
+/// None without a bearer.
+fn canceller(state: &AppState, headers: &HeaderMap) -> Option<Canceller> {
+    let secret = bearer(headers).filter(|secret| !secret.is_empty())?;
+    Some(match token_name(state, secret) {
+        Some(name) => Canceller::Operator { name },
+        None => Canceller::Requester {
+            capability: secret.to_owned(),
+        },
     })
+}
+
+/// What a refused cancel is recorded as on the ops stream.
+fn outcome_of(error: &CancelError) -> String {
+    match error {
+        CancelError::Unknown(_) => "unknown_deployment",
+        CancelError::WrongCapability(_) => "forbidden",
+        CancelError::NotCancellable(_) => "not_cancellable",
+        CancelError::Ledger(_) => "ledger_unavailable",
+    }
+    .to_owned()
 }
 
 /// The optional reason: an empty body, or JSON `{"reason": "…"}`.

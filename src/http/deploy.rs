@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::http::AppState;
+use crate::http::client::client_hash;
 use crate::http::edge::is_body_timeout;
 use crate::http::error::{ApiError, json};
 use crate::http::extract::{DeploymentPath, Path};
@@ -329,16 +330,6 @@ async fn deployment(
         }
     };
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
-}
-
-/// A keyed hash of the requester's address: the ledger cannot forget, so it never holds the
-/// address itself.
-pub(super) fn client_hash(key: &str, client: IpAddr) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(key.as_bytes());
-    hasher.update(client.to_string().as_bytes());
-    let digest = hasher.finalize();
-    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -74,6 +74,13 @@ pub enum ApiError {
         /// Where it stands.
         state: CancelState,
     },
+    /// 409: the request conflicts with what is in force (a token name taken, a token in use).
+    Conflict {
+        /// snake_case code.
+        code: &'static str,
+        /// What conflicts.
+        message: String,
+    },
     /// 413: the body is too large.
     PayloadTooLarge,
     /// 414: the request target is longer than allowed.
@@ -243,9 +250,9 @@ impl ApiError {
             ApiError::RequestTimeout { .. } | ApiError::BodyTimeout { .. } => {
                 StatusCode::REQUEST_TIMEOUT
             }
-            ApiError::NameTaken { .. } | ApiError::Ledger(LedgerError::NameTaken { .. }) => {
-                StatusCode::CONFLICT
-            }
+            ApiError::NameTaken { .. }
+            | ApiError::Ledger(LedgerError::NameTaken { .. })
+            | ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UrlTooLong => StatusCode::URI_TOO_LONG,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -266,7 +273,9 @@ impl ApiError {
     /// The stable snake_case code of the body.
     fn code(&self) -> &'static str {
         match self {
-            ApiError::BadRequest { code, .. } | ApiError::Unavailable { code, .. } => code,
+            ApiError::BadRequest { code, .. }
+            | ApiError::Unavailable { code, .. }
+            | ApiError::Conflict { code, .. } => code,
             ApiError::MalformedRequest => "malformed_request",
             ApiError::InvalidName(_) => "invalid_name",
             ApiError::Unauthorized => "unauthorized",
@@ -297,7 +306,9 @@ impl ApiError {
     /// What a person reads; never internal detail.
     fn message(&self) -> String {
         let text = match self {
-            ApiError::BadRequest { message, .. } | ApiError::Unavailable { message, .. } => {
+            ApiError::BadRequest { message, .. }
+            | ApiError::Unavailable { message, .. }
+            | ApiError::Conflict { message, .. } => {
                 return message.clone();
             }
             ApiError::InvalidName(reason) => return reason.to_string(),

@@ -6,8 +6,10 @@
 //! error logging, head limits, body deadline, body size limit; per route, the request timeout
 //! (not on the SSE stream). Below the router, `server` bounds connections and heads.
 
+mod admin;
 mod assets;
 mod cancel;
+mod client;
 mod connection;
 mod deploy;
 mod edge;
@@ -17,10 +19,13 @@ mod health;
 mod limits;
 mod metrics;
 pub mod openapi;
+mod operator;
 mod ops;
+pub mod refusal;
 pub mod route;
 pub mod server;
 mod status_sse;
+mod tokens;
 
 use std::sync::Arc;
 
@@ -53,10 +58,12 @@ pub struct AppState {
     pub orchestrator: Orchestrator<DokployClient>,
     /// Which Dokploy is used.
     pub mode: DokployMode,
-    /// The ops API's bearer token.
+    /// The ops API's bearer token (the token named `admin`).
     admin_token: ApiKey,
     /// The key of the client hash (random per process).
     client_key: Arc<str>,
+    /// Refused authentications being counted, and the lock of token changes.
+    operator_log: Arc<operator::OperatorLog>,
     /// Rate limits, idempotency answers and the SSE count.
     guards: Arc<limits::Guards>,
     /// Rendered deployment views.
@@ -90,6 +97,13 @@ pub struct HttpParts {
 impl AppState {
     /// The state of a router; open SSE streams end when `shutdown` turns true.
     pub fn new(parts: HttpParts, shutdown: tokio::sync::watch::Receiver<bool>) -> Self {
+        let operator_log = Arc::new(operator::OperatorLog::default());
+        operator::spawn_flush(
+            parts.ledger.clone(),
+            Arc::clone(&parts.clock),
+            Arc::clone(&operator_log),
+            shutdown.clone(),
+        );
         Self {
             ledger: parts.ledger,
             read_model: parts.read_model,
@@ -97,6 +111,7 @@ impl AppState {
             mode: parts.mode,
             admin_token: parts.admin_token,
             client_key: Arc::from(crate::ids::random_token()),
+            operator_log,
             guards: Arc::new(limits::Guards::new(parts.limits)),
             views: Arc::new(limits::ViewCache::default()),
             rendered: Arc::new(status_sse::Rendered::default()),
@@ -123,6 +138,8 @@ fn catalog() -> Vec<route::Route> {
     routes.extend(status_sse::routes());
     routes.extend(ops::routes());
     routes.extend(cancel::routes());
+    routes.extend(tokens::routes());
+    routes.extend(operator::routes());
     routes.extend(metrics::routes());
     routes.push(route::Route::new(
         "GET",

@@ -3,21 +3,24 @@
 //! paging, a deployment's events, the NDJSON export of the log, and a verification of the
 //! whole chain. Reading the log is blocking work and runs off the async workers.
 //!
-//! It only reads: it never appends or changes a deployment, and no handler runs before the
-//! token is checked (each takes the `Admin` proof as its first extractor).
+//! It never changes a deployment, and no handler runs before the token is checked (each takes
+//! the `Admin` proof as its first extractor). An export and a verification are operator actions:
+//! each is recorded on the ops stream (`LedgerExported`, `LedgerVerified`) before it is
+//! answered, and on a writable ledger it is not answered (503) if it could not be recorded.
 
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::rfc3339;
-use crate::deployment::{DeploymentStatus, Leftover, Phase, ResourceKind, RollbackOutcome};
+use crate::deployment::{DeploymentStatus, Event, Leftover, Phase, ResourceKind, RollbackOutcome};
 use crate::http::AppState;
+use crate::http::admin::Admin;
 use crate::http::error::{ApiError, json};
 use crate::http::extract::{DeploymentPath, Query};
+use crate::http::operator::record;
 use crate::http::route::{Param, Route, Schema};
 use crate::ids::{DeploymentId, Seq};
 use crate::ledger::envelope::Envelope;
@@ -110,29 +113,6 @@ pub(super) fn routes() -> Vec<Route> {
 
 /// The values of the `status` filter.
 const STATUSES: &[&str] = &["in_progress", "success", "failure"];
-
-/// Proof that the request carried the admin token.
-struct Admin;
-
-impl FromRequestParts<AppState> for Admin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .ok_or(ApiError::Unauthorized)?;
-        if state.admin_token.matches(token.as_bytes()) {
-            Ok(Admin)
-        } else {
-            Err(ApiError::Unauthorized)
-        }
-    }
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -328,8 +308,9 @@ struct ExportParams {
 }
 
 /// NDJSON: one envelope per line, in seq order.
+/// Recorded as `LedgerExported` (which range) once the export is read, before it is sent.
 async fn export(
-    _: Admin,
+    admin: Admin,
     State(state): State<AppState>,
     Query(params): Query<ExportParams>,
 ) -> Result<Response, ApiError> {
@@ -339,8 +320,19 @@ async fn export(
         .clamp(1, EXPORT_LIMIT_MAX);
     let after = Seq(params.after.unwrap_or(0));
     let ledger = state.ledger.clone();
-    let body =
-        tokio::task::spawn_blocking(move || ndjson(&ledger.read_after(after, limit)?)).await??;
+    let (body, through) = tokio::task::spawn_blocking(move || {
+        let events = ledger.read_after(after, limit)?;
+        let through = events.last().map_or(after, |last| last.seq);
+        ndjson(&events).map(|body| (body, through))
+    })
+    .await??;
+    let exported = Event::LedgerExported {
+        by: admin.name,
+        client: admin.client,
+        after: after.0,
+        through: through.0,
+    };
+    record(&state, exported).await?;
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
 }
 
@@ -356,8 +348,9 @@ fn ndjson(events: &[Envelope]) -> Result<String, ApiError> {
     Ok(body)
 }
 
-/// Re-checks the whole chain from the stored bytes up to the durable head.
-async fn verify(_: Admin, State(state): State<AppState>) -> Result<Response, ApiError> {
+/// Re-checks the whole chain from the stored bytes up to the durable head; recorded as
+/// `LedgerVerified` before it is answered.
+async fn verify(admin: Admin, State(state): State<AppState>) -> Result<Response, ApiError> {
     let ledger = state.ledger.clone();
     let verification = tokio::task::spawn_blocking(move || ledger.verify()).await??;
     let damage = match state.ledger.read_only() {
@@ -372,6 +365,13 @@ async fn verify(_: Admin, State(state): State<AppState>) -> Result<Response, Api
         first_bad_seq: verification.first_bad_seq().map(|seq| seq.0),
         damage,
     };
+    let verified = Event::LedgerVerified {
+        by: admin.name,
+        client: admin.client,
+        ok: verdict.ok,
+        last_seq: verdict.last_seq,
+    };
+    record(&state, verified).await?;
     Ok(json(StatusCode::OK, verdict))
 }
 

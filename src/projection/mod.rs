@@ -12,6 +12,7 @@ pub mod deployment;
 mod fixture;
 pub mod logs;
 pub mod metrics;
+pub mod operator;
 pub mod read_model;
 pub mod render;
 pub mod timings;

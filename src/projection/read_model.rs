@@ -17,6 +17,7 @@ use crate::ledger::Projector;
 use crate::ledger::envelope::{Envelope, Hash};
 use crate::projection::deployment::DeploymentState;
 use crate::projection::metrics::Figures;
+use crate::projection::operator::Operators;
 
 /// The circuit breaker's state as the system stream last recorded it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -71,6 +72,8 @@ pub struct ReadModel {
     /// The deployment holding each name (in progress or succeeded).
     holders: HashMap<String, DeploymentId>,
     summary: LedgerSummary,
+    /// The ops stream's fold: named admin tokens and operator actions.
+    operators: Operators,
 }
 
 impl ReadModel {
@@ -102,6 +105,10 @@ impl ReadModel {
         self.summary.head_hash = envelope.hash;
         if envelope.stream.is_system() {
             self.apply_system(&envelope.event);
+            return;
+        }
+        if envelope.stream.is_ops() {
+            self.operators.apply(envelope);
             return;
         }
         let id = envelope.stream;
@@ -177,6 +184,11 @@ impl ReadModel {
     /// Figures about the whole log.
     pub fn summary(&self) -> LedgerSummary {
         self.summary
+    }
+
+    /// The ops stream, folded: the named admin tokens in force and the operator actions.
+    pub fn operators(&self) -> &Operators {
+        &self.operators
     }
 
     /// The deployment figures `/metrics` reports.

@@ -195,6 +195,10 @@ test("the audit page refuses a wrong token and shows a timeline with a retry bad
   assert.match(await page.textContent("#receipt"), /^[0-9a-f]{64}$/);
   await page.click("#verify");
   await page.waitForFunction(() => document.getElementById("verify-result").textContent.includes("verifies"));
+  // The verification itself is an operator action on the record, with the token's name.
+  await page.waitForSelector("#action-rows tr.ledger_verified");
+  assert.match(await page.textContent("#action-rows tr.ledger_verified"), /admin verified the log through \d+: intact/);
+  assert.match(await page.textContent("#action-rows"), /request\(s\) refused: no or wrong admin token/);
   await page.screenshot({ path: join(shots, "audit.png") });
   assert.deepEqual(page.offOrigin, []);
   await stop(child);

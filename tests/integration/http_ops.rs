@@ -137,8 +137,20 @@ async fn the_ops_api_needs_the_generated_token_and_serves_the_audit_views() {
     let (_, verify) = get(&app, "/api/ledger/verify", Some(&token)).await;
     let verify: Value = serde_json::from_str(&verify).expect("json");
     assert_eq!(verify["ok"], true);
-    assert_eq!(verify["lastSeq"], json!(envelopes.last().map(|e| e.seq.0)));
-    assert_eq!(verify["headHash"], json!(check.last.hash.to_string()));
+    // The export itself was recorded (the ops stream) right after the events it exported.
+    let exported_through = check.last.seq.0;
+    assert_eq!(verify["lastSeq"], json!(exported_through + 1));
+    let (_, again) = get(&app, "/api/ledger/events?after=0&limit=10000", Some(&token)).await;
+    let again: Vec<Envelope> = again
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("an envelope per line"))
+        .collect();
+    let recorded = &again[usize::try_from(exported_through).expect("small")];
+    assert!(
+        matches!(recorded.event, stackledger::deployment::Event::LedgerExported { through, .. } if through == exported_through),
+        "{recorded:?}"
+    );
+    assert_eq!(verify["headHash"], json!(recorded.hash.to_string()));
 
     let (status, ready) = get(&app, "/ready", None).await;
     assert_eq!((status, ready.contains("\"ready\":true")), (200, true));

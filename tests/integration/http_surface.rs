@@ -223,9 +223,13 @@ async fn the_openapi_document_lists_every_route_and_each_answers_as_documented()
         "/api/status/{id}",
         "/api/deployments",
         "/api/deployments/{id}/events",
+        "/api/deployments/{id}/cancel",
         "/api/ledger/events",
         "/api/ledger/verify",
         "/api/openapi.json",
+        "/api/admin/tokens",
+        "/api/admin/tokens/{name}",
+        "/api/operator-actions",
     ];
     let mut listed: Vec<&str> = paths.keys().map(String::as_str).collect();
     listed.sort_unstable();
@@ -243,6 +247,7 @@ async fn the_openapi_document_lists_every_route_and_each_answers_as_documented()
                 "post" => http()
                     .post(app.url(&concrete))
                     .json(&json!({"name": "another-one"})),
+                "delete" => http().delete(app.url(&concrete)),
                 other => panic!("unexpected method {other}"),
             };
             let request = request

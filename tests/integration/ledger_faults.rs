@@ -500,9 +500,11 @@ async fn regression_11_a_flipped_byte_in_the_middle_of_the_store_is_refused_with
         panic!("{context}: not refused with the lost range: {outcome:?}");
     };
     let (from, to) = (*from, *to);
+    // The export is an operator action: its own record (`LedgerExported`, issue 13) was
+    // acknowledged right after the events it served.
     assert_eq!(
         to,
-        acknowledged.head(),
+        acknowledged.head() + 1,
         "{context}: the range ends at the acknowledged head"
     );
     assert!(from > 1 && from <= to, "{context}: events {from}-{to}");

@@ -25,6 +25,7 @@ mod ledger_read_only;
 mod ledger_rules;
 mod ledger_witness;
 mod mirror;
+mod operator_actions;
 mod orchestrator;
 mod private_files;
 mod projection_fold;

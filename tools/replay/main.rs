@@ -1,6 +1,7 @@
 //! `stackledger-replay`: rebuild, explain, verify and export deployments from the ledger
 //! (DESIGN §7), with the same fold the server runs.
 //!
+//! Commands: list, show, timeline, verify, redrive, export, and ops (the operator actions).
 //! Sources: `--data-dir DIR` (a stopped server's data directory), `--file FILE` (an NDJSON
 //! export), or `--from URL --token T` (a running server's export endpoint). Exit codes: 0 ok,
 //! 1 verification failure, 2 usage or I/O error.
@@ -11,6 +12,7 @@
 
 #![allow(clippy::print_stdout)]
 
+mod ops;
 mod redrive;
 mod server;
 mod show;
@@ -86,6 +88,9 @@ enum Command {
         #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
         health_interval: std::time::Duration,
     },
+    /// Operator actions (tokens added or revoked, cancels asked, exports, verifications,
+    /// refused authentication), oldest first.
+    Ops,
     /// NDJSON of the whole log or of one deployment.
     Export {
         /// Only this deployment's events.
@@ -136,6 +141,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Timeline { id } => timeline(&loaded.events, id, cli.json, &mut out),
         Command::Verify { id, head } => verify::run(&loaded, id, head, cli.json, &mut out),
         Command::Export { id, out: file } => export(&loaded.events, id, file, &mut out),
+        Command::Ops => ops::ops(&loaded.events, cli.json, &mut out),
         Command::Redrive {
             id,
             overrides,

@@ -8,7 +8,10 @@
 //! a job whose application row is gone fails there, with no row (`findApplicationById` throws
 //! first), and frees its slot at once. A build is over when its row has been shown `running`
 //! by `deploy_polls` polls of `deployment.all` (a build whose row is gone cannot be seen, so
-//! only time counts for it) and `build_duration` has passed on the clock. Then its row takes
+//! only time counts for it) and `build_duration` has passed on the clock. Dokploy's builds run
+//! on their own, so a build must never wait for its own application to be polled for ever:
+//! one nobody watches (its deployment's run waits in the portal's admission queue) also ends
+//! after [`UNWATCHED_POLLS`] times `deploy_polls` polls of other applications. Then its row takes
 //! its outcome: `done` (which creates or updates the application's Swarm service, even when
 //! the row is gone: `mechanizeDockerContainer`), `error` (forced, or "Docker image not found"
 //! for an application without an image), or a forced `cancelled`; and the next jobs start in
@@ -22,6 +25,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::World;
+
+/// How many times `deploy_polls` polls of other applications end a build whose own row nobody
+/// polls.
+pub(super) const UNWATCHED_POLLS: u32 = 8;
 
 /// A deploy that waits for a build slot.
 #[derive(Debug, Clone)]
@@ -42,6 +49,8 @@ pub(super) struct Build {
     pub(super) started_ms: i64,
     /// Polls of `deployment.all` that showed its row `running`.
     pub(super) polls: u32,
+    /// Polls of `deployment.all` of other applications while it ran.
+    pub(super) others_polled: u32,
     /// The status its row ends with.
     pub(super) outcome: String,
 }
@@ -87,6 +96,8 @@ impl BuildQueue {
         for build in self.running.iter_mut() {
             if build.application_id == application_id {
                 build.polls += 1;
+            } else {
+                build.others_polled += 1;
             }
         }
     }
@@ -154,7 +165,9 @@ impl World {
 
     fn is_over(&self, build: &Build, now_ms: i64) -> bool {
         let elapsed = u128::try_from(now_ms.saturating_sub(build.started_ms)).unwrap_or(0);
-        let seen = build.polls >= self.builds.deploy_polls
+        let polls = self.builds.deploy_polls;
+        let seen = build.polls >= polls
+            || build.others_polled >= polls.saturating_mul(UNWATCHED_POLLS)
             || !self.deployments.contains(&build.deployment_id);
         seen && elapsed >= self.builds.duration.as_millis()
     }
@@ -185,6 +198,7 @@ impl World {
             image,
             started_ms: now_ms,
             polls: 0,
+            others_polled: 0,
             outcome,
         });
     }
@@ -288,6 +302,26 @@ mod tests {
         assert_eq!(given.rows(&a.application_id), vec![row("a1", "running")]);
         let rows = given.rows(&a.application_id);
         assert_eq!(rows, vec![row("a2", "running"), row("a1", "done")]);
+    }
+
+    #[test]
+    fn a_build_nobody_polls_still_ends_while_other_applications_are_polled() {
+        let mut given = Given::new(1, 2, Duration::ZERO);
+        let a = given.stack("alpha");
+        let b = given.stack("beta");
+        given.deploy(&a.application_id, "a1");
+        given.deploy(&b.application_id, "b1");
+        let unwatched = 2 * super::UNWATCHED_POLLS;
+        for _ in 1..unwatched {
+            assert_eq!(given.rows(&b.application_id), vec![], "b1 waits for a1");
+        }
+        given.rows(&b.application_id);
+        assert_eq!(
+            given.rows(&b.application_id),
+            vec![row("b1", "running")],
+            "a1 ended unwatched and b1 took the slot"
+        );
+        assert_eq!(given.rows(&a.application_id), vec![row("a1", "done")]);
     }
 
     #[test]

@@ -143,6 +143,7 @@ fn the_defaults_are_the_table_of_defaults() {
         deploy_timeout: defaults::DEPLOY_TIMEOUT.value,
         deploy_queue_timeout: defaults::DEPLOY_QUEUE_TIMEOUT.value,
         rollback_build_wait: defaults::ROLLBACK_BUILD_WAIT.value,
+        deployment_deadline: defaults::DEPLOYMENT_DEADLINE.value,
     };
     assert_eq!(checked.timing, timing);
     let retry = RetrySettings {

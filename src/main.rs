@@ -117,7 +117,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         }
         None if stop.requested() => None,
         None => match app.record_start().await {
-            Ok(()) => Some(tokio::spawn(recover(app.clone(), stop.clone()))),
+            Ok(()) => Some(start_recovery(&app, &stop).await),
             Err(error) => {
                 close(&app).await;
                 return Err(error).context("cannot record the server start");
@@ -179,18 +179,41 @@ enum Recovery {
     Failed,
 }
 
-/// Resumes the deployments a stop interrupted, while the server serves. A shutdown stops it
-/// where it stands (a `RecoveryStarted` already asked for still lands; the next start resumes
-/// what it had not reached). A failure is logged loudly and shuts the portal down, so that it
-/// never goes on serving with interrupted deployments silently left behind.
-async fn recover(app: App, stop: Stop) -> Recovery {
-    let recovered = tokio::select! {
-        recovered = app.orchestrator.recover() => recovered,
-        () = stop.wait() => {
-            tracing::info!("recovery stopped by the shutdown; the next start resumes the rest");
-            return Recovery::Stopped;
-        }
-    };
+/// Starts resuming the deployments a stop interrupted; the server serves meanwhile. Its first
+/// step runs here, before the first answer: `recover` takes its list of interrupted
+/// deployments when first polled, so that a deployment accepted once serving has begun is
+/// never on it (it would be driven twice, by its own run and by a recovery). The rest runs in
+/// a task: a shutdown stops it where it stands (a `RecoveryStarted` already asked for still
+/// lands; the next start resumes what it had not reached). A failure is logged loudly and
+/// shuts the portal down, so that it never goes on serving with interrupted deployments
+/// silently left behind.
+async fn start_recovery(app: &App, stop: &Stop) -> tokio::task::JoinHandle<Recovery> {
+    let orchestrator = app.orchestrator.clone();
+    let mut recovering = Box::pin(async move { orchestrator.recover().await });
+    let first =
+        std::future::poll_fn(|context| std::task::Poll::Ready(recovering.as_mut().poll(context)))
+            .await;
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        let recovered = match first {
+            std::task::Poll::Ready(recovered) => recovered,
+            std::task::Poll::Pending => tokio::select! {
+                recovered = recovering => recovered,
+                () = stop.wait() => {
+                    tracing::info!("recovery stopped by the shutdown; the next start resumes the rest");
+                    return Recovery::Stopped;
+                }
+            },
+        };
+        reported(recovered, &stop)
+    })
+}
+
+/// Logs how the recovery went; a failure asks the portal to stop.
+fn reported<T, E>(recovered: Result<Vec<T>, E>, stop: &Stop) -> Recovery
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
     match recovered {
         Ok(recovering) => {
             if !recovering.is_empty() {

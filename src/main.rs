@@ -10,8 +10,9 @@
 //! logged loudly, and it never records a start or recovers a deployment (nothing is written).
 //! SIGINT or SIGTERM, at any point of the start or of the recovery, is a graceful shutdown: it
 //! stops accepting connections and the recovery, stops the runs where they stand, lets queued
-//! appends land, and stops the ledger writer (exit 0). `stackledger restore` rebuilds a data directory's ledger from its mirror or an
-//! export (the library does it; this prints what it did).
+//! appends land, and stops the ledger writer (exit 0). `stackledger restore` rebuilds a data
+//! directory's ledger from its mirror or an export (the library does it; this prints what it
+//! did).
 //! It never wires anything itself: `App` builds every part, exactly as it does for the tests.
 
 use std::sync::Arc;

@@ -1,4 +1,6 @@
-//! `GET /health` (liveness and the ledger figures of DESIGN §5, the mirror's among them) and `GET /ready` (whether
+//! `GET /health` (liveness and the ledger figures of DESIGN §5, the mirror's among them, and the
+//! deployments in flight with the age of the oldest, measured on the injected clock at answer
+//! time) and `GET /ready` (whether
 //! this instance can take deployments now). Both only read: they never append, call Dokploy or
 //! move the breaker (they take a snapshot of it).
 //!
@@ -88,6 +90,15 @@ struct Dokploy {
     mode: &'static str,
 }
 
+/// The deployments in progress (issue 13: one that sits in "running" for hours must show).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Deployments {
+    in_flight: u64,
+    /// Whole seconds since the oldest in-flight deployment was requested; null when none is.
+    oldest_age_seconds: Option<u64>,
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Health {
@@ -97,6 +108,7 @@ struct Health {
     circuit_breaker: Breaker,
     ledger: LedgerFigures,
     dokploy: Dokploy,
+    deployments: Deployments,
 }
 
 /// `GET /ready` when ready.
@@ -112,7 +124,7 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(
             "GET",
             "/health",
-            "Liveness, features, breaker, ledger figures and Dokploy mode",
+            "Liveness, features, breaker, ledger figures, Dokploy mode, deployments in flight",
             &[(200, "the figures")],
             get(health),
         ),
@@ -143,7 +155,10 @@ async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> {
 }
 
 async fn health(State(state): State<AppState>) -> Json<Health> {
-    let summary = state.read_model.read().summary();
+    let (summary, in_flight) = {
+        let model = state.read_model.read();
+        (model.summary(), model.in_flight())
+    };
     let writable = state.ledger.is_writable();
     let read_only = state.ledger.read_only();
     let (breaker, consecutive_failures) = state.orchestrator.caller().breaker().snapshot();
@@ -166,6 +181,12 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
         },
         dokploy: Dokploy {
             mode: state.mode.as_str(),
+        },
+        deployments: Deployments {
+            in_flight: in_flight.count,
+            oldest_age_seconds: in_flight
+                .oldest_age(state.clock.now_ms())
+                .map(|age| age.as_secs()),
         },
         ledger: LedgerFigures {
             events: summary.events,

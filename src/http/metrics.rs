@@ -1,5 +1,7 @@
-//! `GET /metrics`: Prometheus text, folded from the read model, the breaker, the ledger's
-//! counters (its mirror's too), the build slots and the open status streams. Reads only; never changes what it reports on.
+//! `GET /metrics`: Prometheus text, folded from the read model (the deployments in flight and
+//! the age of the oldest among it, measured on the injected clock at answer time), the breaker,
+//! the ledger's counters (its mirror's too), the build slots and the open status streams.
+//! Reads only; never changes what it reports on.
 
 use std::fmt::Display;
 
@@ -11,6 +13,7 @@ use axum::routing::get;
 use crate::dokploy::breaker::BreakerState;
 use crate::http::AppState;
 use crate::http::route::Route;
+use crate::projection::in_flight::InFlightFigures;
 use crate::projection::metrics::Figures;
 
 pub(super) fn routes() -> Vec<Route> {
@@ -54,8 +57,12 @@ impl Exposition {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let mut out = Exposition::default();
-    let figures = state.read_model.read().figures();
+    let (figures, in_flight) = {
+        let model = state.read_model.read();
+        (model.figures(), model.in_flight())
+    };
     deployment_families(&mut out, &figures);
+    in_flight_families(&mut out, in_flight, state.clock.now_ms());
     for (name, kind, help, value) in runtime_samples(&state) {
         out.family(name, kind, help).sample(name, "", value);
     }
@@ -86,6 +93,21 @@ fn deployment_families(out: &mut Exposition, figures: &Figures) {
     let help = "Dokploy call attempts that were retried.";
     out.family("stackledger_dokploy_retries_total", "counter", help)
         .sample("stackledger_dokploy_retries_total", "", figures.retries);
+}
+
+/// The deployments in progress and how long the oldest has been going (0 when none is).
+fn in_flight_families(out: &mut Exposition, in_flight: InFlightFigures, now_ms: i64) {
+    let help = "Deployments in progress (requested, not yet succeeded or rolled back).";
+    out.family("stackledger_deployments_in_flight", "gauge", help)
+        .sample("stackledger_deployments_in_flight", "", in_flight.count);
+    let oldest = in_flight.oldest_age(now_ms).unwrap_or_default();
+    let help = "Seconds since the oldest deployment in progress was requested (0 when none is).";
+    out.family("stackledger_deployment_oldest_age_seconds", "gauge", help)
+        .sample(
+            "stackledger_deployment_oldest_age_seconds",
+            "",
+            oldest.as_secs_f64(),
+        );
 }
 
 /// The mirror's figures, when there is one. It is synchronous: an event is acknowledged only

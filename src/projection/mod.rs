@@ -10,6 +10,7 @@
 pub mod deployment;
 #[cfg(test)]
 mod fixture;
+pub mod in_flight;
 pub mod logs;
 pub mod metrics;
 pub mod operator;

@@ -1,4 +1,5 @@
-//! The read model: every deployment by id, the holder of each name, newest-first listing, and
+//! The read model: every deployment by id, the holder of each name, newest-first listing, the
+//! deployments in flight by request time ([`crate::projection::in_flight`]), and
 //! the ledger summary `/health` shows. Folded from envelopes only, in seq order.
 //!
 //! [`ReadModel`] is plain data with a pure `apply`; [`LiveReadModel`] shares one behind a lock
@@ -16,6 +17,7 @@ use crate::ids::{DeploymentId, Seq};
 use crate::ledger::Projector;
 use crate::ledger::envelope::{Envelope, Hash};
 use crate::projection::deployment::DeploymentState;
+use crate::projection::in_flight::{InFlight, InFlightFigures};
 use crate::projection::metrics::Figures;
 use crate::projection::operator::Operators;
 
@@ -71,6 +73,8 @@ pub struct ReadModel {
     ordinals: HashMap<DeploymentId, usize>,
     /// The deployment holding each name (in progress or succeeded).
     holders: HashMap<String, DeploymentId>,
+    /// The deployments in progress, by request time (`/health`, `/metrics`).
+    in_flight: InFlight,
     summary: LedgerSummary,
     /// The ops stream's fold: named admin tokens and operator actions.
     operators: Operators,
@@ -125,6 +129,9 @@ impl ReadModel {
             }
         }
         self.update_holder(id);
+        if envelope.event.status_effect().is_some() {
+            self.update_in_flight(id);
+        }
     }
 
     fn apply_system(&mut self, event: &Event) {
@@ -145,6 +152,12 @@ impl ReadModel {
             self.holders.entry(state.name.clone()).or_insert(id);
         } else if self.holders.get(&state.name) == Some(&id) {
             self.holders.remove(&state.name);
+        }
+    }
+
+    fn update_in_flight(&mut self, id: DeploymentId) {
+        if let Some(state) = self.deployments.get(&id) {
+            self.in_flight.track(id, state.started_at, state.status);
         }
     }
 
@@ -189,6 +202,11 @@ impl ReadModel {
     /// The ops stream, folded: the named admin tokens in force and the operator actions.
     pub fn operators(&self) -> &Operators {
         &self.operators
+    }
+
+    /// How many deployments are in progress and when the oldest was requested (O(log n)).
+    pub fn in_flight(&self) -> InFlightFigures {
+        self.in_flight.figures()
     }
 
     /// The deployment figures `/metrics` reports.

@@ -35,6 +35,7 @@ mod rollback_guards;
 mod secret_echo;
 mod server;
 mod simulator;
+mod startup;
 mod subscription;
 mod support;
 mod tidy;

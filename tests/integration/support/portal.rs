@@ -65,15 +65,24 @@ pub(crate) fn command_with_nofile(data_dir: &Path, extra: &[String], nofile: u32
     configured(shell, data_dir, extra)
 }
 
-fn configured(mut command: Command, data_dir: &Path, extra: &[String]) -> Command {
+/// The portal command on `data_dir` listening on `listen` (an address the test chose, say one
+/// already in use) instead of a free port.
+pub(crate) fn command_on(listen: &str, data_dir: &Path, extra: &[String]) -> Command {
+    configured_on(
+        Command::new(env!("CARGO_BIN_EXE_stackledger")),
+        listen,
+        data_dir,
+        extra,
+    )
+}
+
+fn configured(command: Command, data_dir: &Path, extra: &[String]) -> Command {
+    configured_on(command, "127.0.0.1:0", data_dir, extra)
+}
+
+fn configured_on(mut command: Command, listen: &str, data_dir: &Path, extra: &[String]) -> Command {
     command
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--data-dir",
-        ])
+        .args(["--listen", listen, "--log-format", "json", "--data-dir"])
         .arg(data_dir)
         .args(extra)
         .env_remove("RUST_LOG")
@@ -218,6 +227,34 @@ impl Portal {
         assert!(sent.success());
         let status = self.child.wait().expect("the portal exits");
         (status, self.logs.iter().collect())
+    }
+
+    /// SIGTERM, then the exit status and the remaining log lines, within `bound`: a portal
+    /// still running after it is killed (SIGKILL) and fails the test. Its stderr closing is
+    /// the sign that it exited, so this never sleeps.
+    pub(crate) fn terminate_within(mut self, bound: Duration) -> (ExitStatus, Vec<String>) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let deadline = std::time::Instant::now() + bound;
+        let mut logs = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.logs.recv_timeout(left) {
+                Ok(line) => logs.push(line),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    panic!("the portal was still running {bound:?} after SIGTERM: {logs:?}");
+                }
+            }
+        }
+        let status = self.child.wait().expect("the portal exits");
+        (status, logs)
     }
 
     /// SIGKILL: no chance to clean up.

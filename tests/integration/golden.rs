@@ -17,7 +17,7 @@ use stackledger::ledger::envelope::Envelope;
 use stackledger::ledger::{SledStore, Store, Verifier, stored_bytes};
 use stackledger::projection::{DeploymentView, ListQuery, ReadModel};
 
-use crate::support::{close, open_ledger, scenario, scenario_queue};
+use crate::support::{close, open_ledger, scenario, scenario_control, scenario_queue};
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("events/golden")
@@ -107,6 +107,7 @@ async fn bless(dir: &Path, name: &str) {
     let test = open_ledger(data.path());
     match name {
         "build-queue" => scenario_queue::write(&test).await,
+        "control" => scenario_control::write(&test).await,
         _ => scenario::write(&test).await,
     }
     close(test.ledger).await;

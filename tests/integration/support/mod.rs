@@ -5,6 +5,7 @@ pub(crate) mod portal;
 pub(crate) mod raw_http;
 pub(crate) mod rewrite;
 pub(crate) mod scenario;
+pub(crate) mod scenario_control;
 pub(crate) mod scenario_queue;
 pub(crate) mod test_app;
 

@@ -92,16 +92,39 @@ impl Journal {
             .ledger
             .read_stream(id, self.saga.last_seq, usize::MAX)?
         {
-            if envelope.event.kind() != EventKind::CancelRequested {
-                return Err(LedgerError::VersionConflict {
-                    stream: id,
-                    expected: self.writer.version(),
-                    actual: envelope.version,
-                });
-            }
-            self.saga.apply(envelope.seq, envelope.at, &envelope.event);
-            self.writer.caught_up(envelope.version);
+            self.fold_foreign(&envelope)?;
         }
+        Ok(())
+    }
+
+    /// Waits until the stream's events up to `version` are published and folds them: the
+    /// writer refused an append at a version it has staged for someone else (a cancel), which
+    /// is readable only once it is durable.
+    async fn catch_up_to(&mut self, version: StreamVersion) -> Result<(), LedgerError> {
+        let mut events = self
+            .ledger
+            .subscribe(Some(self.saga.id), self.saga.last_seq);
+        while self.writer.version() < version {
+            let envelope = events.next().await.ok_or(LedgerError::Stopped)??;
+            self.fold_foreign(&envelope)?;
+        }
+        Ok(())
+    }
+
+    /// Folds one event another writer appended: only a cancel may be.
+    fn fold_foreign(&mut self, envelope: &Envelope) -> Result<(), LedgerError> {
+        if envelope.seq <= self.saga.last_seq {
+            return Ok(());
+        }
+        if envelope.event.kind() != EventKind::CancelRequested {
+            return Err(LedgerError::VersionConflict {
+                stream: self.saga.id,
+                expected: self.writer.version(),
+                actual: envelope.version,
+            });
+        }
+        self.saga.apply(envelope.seq, envelope.at, &envelope.event);
+        self.writer.caught_up(envelope.version);
         Ok(())
     }
 }
@@ -109,9 +132,9 @@ impl Journal {
 impl CallLog for Journal {
     async fn append(&mut self, event: NewEvent) -> Result<Arc<Envelope>, LedgerError> {
         let written = match self.writer.append(event.clone()).await {
-            Err(LedgerError::VersionConflict { .. }) => {
+            Err(LedgerError::VersionConflict { actual, .. }) => {
                 // A cancel came in between; the event is still what happened.
-                self.catch_up()?;
+                self.catch_up_to(actual).await?;
                 self.writer.append(event).await?
             }
             written => written?,

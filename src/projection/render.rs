@@ -261,6 +261,19 @@ impl Narrator {
                 let took = u64::try_from(envelope.at.saturating_sub(requested_at)).unwrap_or(0);
                 Said::info(format!("Deployed at {url}")).lasting(took)
             }
+            // A cancel is not a failure of the phase: it is said as what it is.
+            Event::DeploymentFailed {
+                phase,
+                code,
+                message,
+            } if code == "cancelled" => {
+                let message = message.strip_prefix("cancelled").unwrap_or(message);
+                Said::new(
+                    LogLevel::Warn,
+                    format!("Cancelled{message} (in {})", phase.as_str()),
+                )
+                .noting(code.as_str())
+            }
             Event::DeploymentFailed {
                 phase,
                 code,

@@ -22,8 +22,8 @@ pub(super) fn said(event: &Event) -> Said {
         Event::CancelRequested { by, reason, .. } => Said::new(
             LogLevel::Warn,
             match reason.is_empty() {
-                true => format!("Cancel requested by {by}"),
-                false => format!("Cancel requested by {by}: {reason}"),
+                true => format!("Cancel requested by {}", canceller(by)),
+                false => format!("Cancel requested by {}: {reason}", canceller(by)),
             },
         ),
         Event::OutageWaiting { gives_up_at_ms, .. } => Said::new(
@@ -70,6 +70,15 @@ fn operator(event: &Event) -> Said {
             format!("{refused} request(s) refused: no or wrong admin token"),
         ),
         _ => unreachable!("control renders only control and operator events"),
+    }
+}
+
+/// Who asked to cancel, in words (`operator:alice` is operator alice).
+pub(super) fn canceller(by: &str) -> String {
+    match by.strip_prefix("operator:") {
+        Some(name) => format!("operator {name}"),
+        None if by == "requester" => "the person who started it".to_owned(),
+        None => by.to_owned(),
     }
 }
 

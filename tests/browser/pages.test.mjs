@@ -261,6 +261,19 @@ async function kept(page) {
   }));
 }
 
+/** Waits for `selector`; on a timeout the error says what the page showed instead. */
+async function shows(page, selector) {
+  try {
+    await page.waitForSelector(selector, { timeout: 30000 });
+  } catch (error) {
+    const showed = await page.evaluate(() => ["message", "waiting", "cancel-status", "result"]
+      .map((id) => `#${id}: ${document.getElementById(id).textContent}`)
+      .concat([...document.querySelectorAll("#log li")].slice(-5).map((line) => "log: " + line.textContent))
+      .join("\n"));
+    throw new Error(`${selector} did not show; the page showed\n${showed}`, { cause: error });
+  }
+}
+
 async function pressCancel(page) {
   await page.click("#cancel");
   await page.waitForSelector("#cancel-confirm", { state: "visible" });
@@ -284,7 +297,7 @@ test("a queued deployment shows its place, and each tab cancels its own deployme
   assert.equal(await second.isVisible("#cancel"), true, "a queued deployment can be cancelled");
   await second.screenshot({ path: join(shots, "queued.png") });
   await pressCancel(second);
-  await second.waitForSelector("#result.cancelled", { timeout: 30000 });
+  await shows(second, "#result.cancelled");
   const result = await second.textContent("#result");
   assert.match(result, /Deployment cancelled — everything it created was removed\. Cancelled by the person who started it\./);
   assert.equal(await second.isHidden("#waiting"), true, "the place goes once the wait is over");
@@ -300,7 +313,7 @@ test("a queued deployment shows its place, and each tab cancels its own deployme
   await first.reload();
   await first.waitForSelector("#cancel", { state: "visible", timeout: 30000 });
   await pressCancel(first);
-  await first.waitForSelector("#result.cancelled", { timeout: 30000 });
+  await shows(first, "#result.cancelled");
   assert.match(await first.textContent("#result"), /Deployment cancelled — everything it created was removed/);
   assert.equal(await first.locator("#phases li.cancelled").count(), 1);
   assert.equal(await first.isHidden("#cancel-controls"), true);
@@ -352,7 +365,7 @@ test("a refused cancel says why and takes the button away; an operator's cancel 
   assert.equal(await page.isHidden("#cancel-controls"), true);
 
   await page.reload();
-  await page.waitForSelector("#result.cancelled", { timeout: 30000 });
+  await shows(page, "#result.cancelled");
   assert.match(await page.textContent("#result"), /Deployment cancelled — everything it created was removed\. Cancelled by operator admin: wrong stack\./);
   assert.equal(await page.textContent("#stack-name"), "browser-refused", "a resumed page names its stack");
   assert.equal(await page.isHidden("#cancel-controls"), true);

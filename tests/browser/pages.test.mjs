@@ -48,11 +48,12 @@ function freePort() {
   });
 }
 
-async function portal(port, extra = []) {
+/** A portal on `port`; by default on the shared simulator and data directory. */
+async function portal(port, extra = [], { dokploy = simulatorUrl, data = dataDir } = {}) {
   return startLogged([
-    "--listen", `127.0.0.1:${port}`, "--log-format", "json", "--data-dir", dataDir,
-    "--dokploy-url", simulatorUrl, "--dokploy-api-key", KEY,
-    "--health-url", `${simulatorUrl}/__sim/apps/{name}/health`,
+    "--listen", `127.0.0.1:${port}`, "--log-format", "json", "--data-dir", data,
+    "--dokploy-url", dokploy, "--dokploy-api-key", KEY,
+    "--health-url", `${dokploy}/__sim/apps/{name}/health`,
     "--health-interval", "20ms", "--deploy-poll-interval", "20ms", "--retry-base", "50ms",
     "--admin-token", TOKEN, ...extra,
   ]);
@@ -66,8 +67,8 @@ function stop(child) {
   });
 }
 
-async function fault(body) {
-  const response = await fetch(`${simulatorUrl}/__sim/faults`, {
+async function fault(body, dokploy = simulatorUrl) {
+  const response = await fetch(`${dokploy}/__sim/faults`, {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
   });
   assert.equal(response.status, 201);
@@ -228,4 +229,150 @@ test("a read-only portal shows the damage it found in a banner on the audit page
   await page.screenshot({ path: join(shots, "read-only.png") });
   assert.deepEqual(page.offOrigin, []);
   await stop(child);
+});
+
+/** A simulator of its own (an empty Dokploy to check for leftovers) and a data dir of its own. */
+async function ownDokploy() {
+  const { child, address } = await startLogged(["simulate", "--listen", "127.0.0.1:0", "--api-key", KEY, "--log-format", "json"]);
+  const data = mkdtempSync(join(tmpdir(), "stackledger-browser-cancel-"));
+  return { child, url: `http://${address}`, data };
+}
+
+/** Types `name` on the page, deploys it and returns the portal's 202 answer. */
+async function deployFromPage(page, address, name) {
+  await page.goto(`http://${address}/`);
+  await page.fill("#name", name);
+  await page.waitForFunction(() => !document.getElementById("deploy").disabled);
+  const [answer] = await Promise.all([
+    page.waitForResponse((response) => response.url().endsWith("/api/deploy")),
+    page.click("#deploy"),
+  ]);
+  assert.equal(answer.status(), 202);
+  return answer.json();
+}
+
+/** Where the page keeps things: the URL, cookies, local and session storage, as text. */
+async function kept(page) {
+  return page.evaluate(() => ({
+    url: location.href,
+    cookie: document.cookie,
+    local: JSON.stringify({ ...localStorage }),
+    session: JSON.stringify({ ...sessionStorage }),
+  }));
+}
+
+/** Waits for `selector`; on a timeout the error says what the page showed instead. */
+async function shows(page, selector) {
+  try {
+    await page.waitForSelector(selector, { timeout: 30000 });
+  } catch (error) {
+    const showed = await page.evaluate(() => ["message", "waiting", "cancel-status", "result"]
+      .map((id) => `#${id}: ${document.getElementById(id).textContent}`)
+      .concat([...document.querySelectorAll("#log li")].slice(-5).map((line) => "log: " + line.textContent))
+      .join("\n"));
+    throw new Error(`${selector} did not show; the page showed\n${showed}`, { cause: error });
+  }
+}
+
+async function pressCancel(page) {
+  await page.click("#cancel");
+  await page.waitForSelector("#cancel-confirm", { state: "visible" });
+  assert.equal(await page.evaluate(() => document.activeElement.id), "cancel-yes", "the question takes the focus");
+  await page.click("#cancel-yes");
+}
+
+test("a queued deployment shows its place, and each tab cancels its own deployment", async () => {
+  const dokploy = await ownDokploy();
+  // The first deployment holds the only running slot: its stack never turns healthy.
+  await fault({ unhealthy: "browser-hold", polls: "forever" }, dokploy.url);
+  const { child, address } = await portal(await freePort(), ["--running-max", "1"], { dokploy: dokploy.url, data: dokploy.data });
+  const first = await newPage();
+  const held = await deployFromPage(first, address, "browser-hold");
+  await first.waitForSelector("#phases li.active:has-text('Verifying health')", { timeout: 30000 });
+  await first.waitForSelector("#cancel", { state: "visible" });
+
+  const second = await newPage();
+  const queued = await deployFromPage(second, address, "browser-queued");
+  await second.waitForSelector("#waiting:has-text('Queued: next in line')", { timeout: 30000 });
+  assert.equal(await second.isVisible("#cancel"), true, "a queued deployment can be cancelled");
+  await second.screenshot({ path: join(shots, "queued.png") });
+  await pressCancel(second);
+  await shows(second, "#result.cancelled");
+  const result = await second.textContent("#result");
+  assert.match(result, /Deployment cancelled — everything it created was removed\. Cancelled by the person who started it\./);
+  assert.equal(await second.isHidden("#waiting"), true, "the place goes once the wait is over");
+  assert.equal(await second.isHidden("#cancel-controls"), true);
+  assert.equal(await second.locator("#result.failure").count(), 0, "a cancel is not shown as a failure");
+  await second.screenshot({ path: join(shots, "cancelled-queued.png") });
+  for (const place of Object.values(await kept(second))) assert.ok(!place.includes(queued.cancel.token), place);
+
+  // The first tab's capability is in its sessionStorage only, so a reload can still cancel.
+  let where = await kept(first);
+  assert.ok(where.session.includes(held.cancel.token), "kept for a reload of this tab");
+  for (const place of [where.url, where.cookie, where.local]) assert.ok(!place.includes(held.cancel.token), place);
+  await first.reload();
+  await first.waitForSelector("#cancel", { state: "visible", timeout: 30000 });
+  await pressCancel(first);
+  await shows(first, "#result.cancelled");
+  assert.match(await first.textContent("#result"), /Deployment cancelled — everything it created was removed/);
+  assert.equal(await first.locator("#phases li.cancelled").count(), 1);
+  assert.equal(await first.isHidden("#cancel-controls"), true);
+  where = await kept(first);
+  for (const place of Object.values(where)) assert.ok(!place.includes(held.cancel.token), "dropped once used: " + place);
+  await first.screenshot({ path: join(shots, "cancelled-running.png") });
+
+  const state = await fetch(`${dokploy.url}/__sim/state`).then((r) => r.json());
+  assert.deepEqual([state.projects, state.applications, state.domains], [[], [], []], JSON.stringify(state));
+  assert.deepEqual([...first.offOrigin, ...second.offOrigin], []);
+  await stop(child);
+  await stop(dokploy.child);
+  rmSync(dokploy.data, { recursive: true, force: true });
+});
+
+test("a refused cancel says why and takes the button away; an operator's cancel shows as cancelled", async () => {
+  const dokploy = await ownDokploy();
+  await fault({ unhealthy: "browser-refused", polls: "forever" }, dokploy.url);
+  const { child, address } = await portal(await freePort(), [], { dokploy: dokploy.url, data: dokploy.data });
+  const page = await newPage();
+  const accepted = await deployFromPage(page, address, "browser-refused");
+  const key = "stackledger.cancel." + accepted.deploymentId;
+  await page.waitForSelector("#phases li.active:has-text('Verifying health')", { timeout: 30000 });
+
+  // Another secret than this deployment's: 403, said plainly, and the button goes.
+  await page.evaluate(([key, url]) => sessionStorage.setItem(key, JSON.stringify({ url, token: "f".repeat(64) })), [key, accepted.cancel.url]);
+  await page.reload();
+  await page.waitForSelector("#cancel", { state: "visible", timeout: 30000 });
+  await pressCancel(page);
+  await page.waitForSelector("#cancel-status.refused", { timeout: 30000 });
+  assert.match(await page.textContent("#cancel-status"), /refused the cancel: this tab's cancel key is not this deployment's/);
+  assert.equal(await page.isHidden("#cancel-controls"), true);
+  assert.equal(await page.evaluate((key) => sessionStorage.getItem(key), key), null, "a refused key is dropped");
+  await page.screenshot({ path: join(shots, "cancel-refused.png") });
+
+  // An operator cancels first while this tab's stream is behind: the tab's cancel gets 409.
+  await page.evaluate(([key, cancel]) => sessionStorage.setItem(key, JSON.stringify(cancel)), [key, accepted.cancel]);
+  await page.reload();
+  await page.waitForSelector("#cancel", { state: "visible", timeout: 30000 });
+  await page.evaluate(() => source.close());
+  const operator = await fetch(`http://${address}${accepted.cancel.url}`, {
+    method: "POST", headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ reason: "wrong stack" }),
+  });
+  assert.equal(operator.status, 202);
+  await pressCancel(page);
+  await page.waitForSelector("#cancel-status.refused", { timeout: 30000 });
+  assert.equal(await page.textContent("#cancel-status"), "This deployment is already being cancelled.");
+  assert.equal(await page.isHidden("#cancel-controls"), true);
+
+  await page.reload();
+  await shows(page, "#result.cancelled");
+  assert.match(await page.textContent("#result"), /Deployment cancelled — everything it created was removed\. Cancelled by operator admin: wrong stack\./);
+  assert.equal(await page.textContent("#stack-name"), "browser-refused", "a resumed page names its stack");
+  assert.equal(await page.isHidden("#cancel-controls"), true);
+  const state = await fetch(`${dokploy.url}/__sim/state`).then((r) => r.json());
+  assert.deepEqual([state.projects, state.applications, state.domains], [[], [], []], JSON.stringify(state));
+  assert.deepEqual(page.offOrigin, []);
+  await stop(child);
+  await stop(dokploy.child);
+  rmSync(dokploy.data, { recursive: true, force: true });
 });

@@ -267,24 +267,9 @@ impl SagaState {
                     self.health_entered_ms = Some(at);
                 }
             }
-            Event::ApiCallStarted { call, endpoint, .. } => {
-                self.call_started(*call, endpoint, at);
-            }
-            Event::ApiCallSucceeded { call, answer, .. } => {
-                self.run.outage_waiting = false;
-                self.call_answered(*call, answer);
-            }
-            Event::ApiCallFailed {
-                call,
-                retry_in_ms,
-                status,
-                ..
-            } => {
-                if retry_in_ms.is_none() {
-                    self.lookup_done(*call, true);
-                    self.inspection_failed(*call, *status);
-                }
-            }
+            Event::ApiCallStarted { .. }
+            | Event::ApiCallSucceeded { .. }
+            | Event::ApiCallFailed { .. } => self.call_event(at, event),
             Event::ResourceFound { kind, id } => self.resource(*kind, id, false),
             Event::ResourceCreated { kind, id } => self.resource(*kind, id, true),
             Event::DeployQueued { .. }
@@ -331,6 +316,29 @@ impl SagaState {
             | Event::CircuitClosed
             | Event::ServerStarted { .. }
             | Event::BuildSlotWaiting { .. } => {}
+        }
+    }
+
+    /// A call's intent or outcome.
+    fn call_event(&mut self, at: i64, event: &Event) {
+        match event {
+            Event::ApiCallStarted { call, endpoint, .. } => {
+                self.call_started(*call, endpoint, at);
+            }
+            Event::ApiCallSucceeded { call, answer, .. } => {
+                self.run.outage_waiting = false;
+                self.call_answered(*call, answer);
+            }
+            Event::ApiCallFailed {
+                call,
+                retry_in_ms: None,
+                status,
+                ..
+            } => {
+                self.lookup_done(*call, true);
+                self.inspection_failed(*call, *status);
+            }
+            _ => {}
         }
     }
 

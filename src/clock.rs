@@ -140,7 +140,10 @@ impl Stopwatch {
 /// Unix milliseconds as RFC 3339 UTC with milliseconds (`2026-11-27T13:09:20.123Z`).
 /// Times before 1970 show as the epoch.
 pub fn rfc3339(unix_ms: i64) -> String {
-    let since_epoch = Duration::from_millis(u64::try_from(unix_ms).unwrap_or(0));
+    // RFC 3339 has four-digit years: a later time (a recorded deadline far in the future, or
+    // bytes from a damaged disk) shows as the last millisecond of 9999 and never fails.
+    const LAST_MS: i64 = 253_402_300_799_999;
+    let since_epoch = Duration::from_millis(u64::try_from(unix_ms.min(LAST_MS)).unwrap_or(0));
     humantime::format_rfc3339_millis(UNIX_EPOCH + since_epoch).to_string()
 }
 
@@ -170,6 +173,11 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(1_795_784_960_123), "2026-11-27T13:09:20.123Z");
         assert_eq!(rfc3339(-5), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339(i64::MAX),
+            "9999-12-31T23:59:59.999Z",
+            "never a panic"
+        );
     }
 
     #[tokio::test]

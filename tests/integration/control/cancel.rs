@@ -259,3 +259,45 @@ async fn the_requester_cancels_with_the_capability_it_was_handed_and_nothing_els
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_cancel_recorded_before_a_crash_takes_effect_when_the_run_is_recovered() {
+    use stackledger::deployment::{Event, Phase};
+    use stackledger::ids::DeploymentId;
+    let simulator = simulator().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ledger_dir = dir.path().join("ledger");
+    // As a crash leaves it: the cancel is durable, the run that would have acted on it is gone.
+    let id = DeploymentId::from_uuid(uuid::Uuid::from_u128(
+        0x0190_0000_0000_7000_8000_0000_0000_0777,
+    ));
+    {
+        let test = crate::support::open_ledger(&ledger_dir);
+        let events = vec![
+            crate::support::requested("juliet"),
+            Event::DeploymentAccepted {
+                deadline_ms: 3_600_000,
+                deadline_at_ms: i64::MAX / 2,
+                cancel_hash: String::new(),
+            },
+            Event::AdmissionGranted { waited_ms: 0 },
+            crate::support::phase(Phase::CreatingProject),
+        ];
+        crate::support::append(&test.ledger, id, events).await;
+        let cancel = Event::CancelRequested {
+            by: "operator:admin".into(),
+            client: "c0ffee".into(),
+            reason: "before the crash".into(),
+        };
+        crate::support::append(&test.ledger, id, vec![cancel]).await;
+        crate::support::close(test.ledger).await;
+        crate::support::wait_released(&ledger_dir);
+    }
+    let app = spawn_app(dir.path(), &simulator, &[]).await;
+    let last = ended(&mut Live::open(&app, &id.to_string()).await).await;
+    assert_eq!(last.event, "error", "{last:?}");
+    assert_eq!(last.data["code"], "cancelled", "{last:?}");
+    assert_eq!(last.data["rollback"], "complete", "{last:?}");
+    assert_simulator_holds(&simulator, &BTreeSet::new(), "after the recovered cancel");
+    app.shutdown().await;
+}

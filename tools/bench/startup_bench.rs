@@ -7,7 +7,8 @@
 //! copied fresh for every round, so every round recovers the same N. The portal runs against an
 //! in-process simulator whose builds last ten minutes, so recovered runs are still in flight
 //! when `/health` first answers; the `deployments.inFlight` of that answer is printed beside the
-//! time. It never leaves a portal running: each round ends with SIGTERM and a bounded wait,
+//! time. `--finished N` adds a control row: N finished deployments, a log of the same size with
+//! nothing to recover, which tells what the log's size alone costs the start. It never leaves a portal running: each round ends with SIGTERM and a bounded wait,
 //! then SIGKILL.
 
 use std::path::{Path, PathBuf};
@@ -39,6 +40,43 @@ pub(crate) struct StartupArgs {
     /// Rounds per number (interleaved: round r measures every number once).
     #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Also measure, as a control, a data directory holding this many FINISHED deployments
+    /// (the same events plus `DeploymentSucceeded`): what the log's size alone costs.
+    #[arg(long)]
+    finished: Option<usize>,
+}
+
+/// One data directory the rounds start on.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    deployments: usize,
+    finished: bool,
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = if self.finished {
+            "finished"
+        } else {
+            "interrupted"
+        };
+        write!(f, "{:>5} {state:<11}", self.deployments)
+    }
+}
+
+impl StartupArgs {
+    /// The interrupted numbers in order, then the control if asked for.
+    fn shapes(&self) -> Vec<Shape> {
+        let interrupted = self.interrupted.iter().map(|&deployments| Shape {
+            deployments,
+            finished: false,
+        });
+        let control = self.finished.map(|deployments| Shape {
+            deployments,
+            finished: true,
+        });
+        interrupted.chain(control).collect()
+    }
 }
 
 const KEY: &str = "bench-simulator-key-0001";
@@ -66,23 +104,25 @@ pub(crate) async fn run(args: StartupArgs) -> anyhow::Result<()> {
     let work = args
         .dir
         .join(format!("startup-bench-{}", std::process::id()));
-    let result = measure(&args, &binary, &work).await;
+    let shapes = args.shapes();
+    let result = measure(&shapes, args.rounds, &binary, &work).await;
     let _ = std::fs::remove_dir_all(&work);
     let figures = result?;
     println!(
         "StackLedger startup benchmark: spawn to first /health 200, {} rounds each (interleaved)",
         args.rounds
     );
-    for (n, starts) in args.interrupted.iter().zip(&figures) {
+    for (shape, starts) in shapes.iter().zip(&figures) {
         let mut times: Vec<f64> = starts.iter().map(|s| s.elapsed.as_secs_f64()).collect();
         let in_flight: Vec<u64> = starts.iter().map(|s| s.in_flight).collect();
         println!(
-            "  {n:>5} interrupted: median {:>6.1} ms, p90 {:>6.1} ms (inFlight at first answer: {in_flight:?})",
+            "  {shape}: median {:>6.1} ms, p90 {:>6.1} ms (inFlight at first answer: {in_flight:?})",
             percentile(&mut times, 50.0) * 1e3,
             percentile(&mut times, 90.0) * 1e3,
         );
     }
-    if let (Some(first), Some(last)) = (figures.first(), figures.last()) {
+    let measured = args.interrupted.len();
+    if let (Some(first), Some(last)) = (figures.first(), figures[..measured].last()) {
         let median = |starts: &[Start]| {
             let mut times: Vec<f64> = starts.iter().map(|s| s.elapsed.as_secs_f64()).collect();
             percentile(&mut times, 50.0)
@@ -99,7 +139,8 @@ pub(crate) async fn run(args: StartupArgs) -> anyhow::Result<()> {
 
 /// Every round of every number, in the order `interrupted` lists them; per number its starts.
 async fn measure(
-    args: &StartupArgs,
+    shapes: &[Shape],
+    rounds: usize,
     binary: &Path,
     work: &Path,
 ) -> anyhow::Result<Vec<Vec<Start>>> {
@@ -108,13 +149,13 @@ async fn measure(
     options.build_duration = Duration::from_secs(600);
     let simulator = Simulator::start("127.0.0.1:0".parse()?, options).await?;
     let mut sources = Vec::new();
-    for &n in &args.interrupted {
-        let source = work.join(format!("source-{n}"));
-        interrupted_data_dir(&source, n).await?;
+    for (k, &shape) in shapes.iter().enumerate() {
+        let source = work.join(format!("source-{k}"));
+        data_dir_of(&source, shape).await?;
         sources.push(source);
     }
-    let mut figures: Vec<Vec<Start>> = args.interrupted.iter().map(|_| Vec::new()).collect();
-    for round in 0..args.rounds {
+    let mut figures: Vec<Vec<Start>> = shapes.iter().map(|_| Vec::new()).collect();
+    for round in 0..rounds {
         for (source, starts) in sources.iter().zip(&mut figures) {
             let data_dir = work.join(format!("round-{round}"));
             copy_dir(source, &data_dir)?;
@@ -125,9 +166,10 @@ async fn measure(
     Ok(figures)
 }
 
-/// Leaves `n` deployments in `<dir>/ledger` as a portal stopped in their first phase leaves
-/// them, written with the library as the portal writes its ledger.
-async fn interrupted_data_dir(dir: &Path, n: usize) -> anyhow::Result<()> {
+/// Leaves `shape.deployments` deployments in `<dir>/ledger` as a portal stopped in their first
+/// phase leaves them (or, for the control, finished), written with the library as the portal
+/// writes its ledger.
+async fn data_dir_of(dir: &Path, shape: Shape) -> anyhow::Result<()> {
     let disk = DiskOptions {
         dir: dir.join("ledger"),
         limits: LedgerOptions::default(),
@@ -135,8 +177,8 @@ async fn interrupted_data_dir(dir: &Path, n: usize) -> anyhow::Result<()> {
     };
     let ledger =
         Ledger::open_on_disk(&disk, Arc::new(SystemClock), Arc::new(LiveReadModel::new()))?;
-    let written: Vec<anyhow::Result<()>> = futures_util::stream::iter(0..n)
-        .map(|k| interrupt_one(&ledger, k))
+    let written: Vec<anyhow::Result<()>> = futures_util::stream::iter(0..shape.deployments)
+        .map(|k| write_one(&ledger, k, shape.finished))
         .buffer_unordered(32)
         .collect()
         .await;
@@ -145,7 +187,7 @@ async fn interrupted_data_dir(dir: &Path, n: usize) -> anyhow::Result<()> {
     written.into_iter().collect()
 }
 
-async fn interrupt_one(ledger: &Ledger, k: usize) -> anyhow::Result<()> {
+async fn write_one(ledger: &Ledger, k: usize, finished: bool) -> anyhow::Result<()> {
     let name = format!("boot{k:04}");
     let requested = Event::DeploymentRequested {
         name: name.clone(),
@@ -155,12 +197,16 @@ async fn interrupt_one(ledger: &Ledger, k: usize) -> anyhow::Result<()> {
         client: "c1a2f3".to_owned(),
         server_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
-    let events = vec![
+    let mut events = vec![
         requested,
         Event::PhaseEntered {
             phase: Phase::Initializing,
         },
     ];
+    if finished {
+        let url = format!("https://{name}.ai.flexinit.nl");
+        events.push(Event::DeploymentSucceeded { url });
+    }
     ledger
         .append(
             RandomIds.deployment_id(),

@@ -11,6 +11,9 @@
 //! `stackledger-bench lookup` finds one project among 50,000 through `project.search` and
 //! through the streamed `project.all`, printing answer bytes, time and peak memory growth.
 //!
+//! `stackledger-bench startup` times the release portal from spawn to its first `/health` 200
+//! on data directories holding 0 and 1,000 interrupted deployments, in interleaved rounds.
+//!
 //! `stackledger-bench append --data-dir DIR` appends without end from several tasks and
 //! prints every acknowledged seq on its own line, so that a test can kill it mid-stream and
 //! check that every printed seq survived.
@@ -25,6 +28,7 @@ mod lookup_bench;
 mod orchestrator_bench;
 mod sse_bench;
 mod stacks_bench;
+mod startup_bench;
 
 use std::path::PathBuf;
 
@@ -66,6 +70,9 @@ enum Command {
     Stacks(stacks_bench::StacksArgs),
     /// The client's project lookup among many projects: search, then the streamed listing.
     Lookup(lookup_bench::LookupArgs),
+    /// Spawn to first `/health` 200 of the release portal with 0 and 1,000 interrupted
+    /// deployments to recover (run `cargo build --release` first).
+    Startup(startup_bench::StartupArgs),
 }
 
 impl Command {
@@ -81,6 +88,7 @@ impl Command {
             Command::Append(args) => load::append_until_killed(args).await,
             Command::Stacks(args) => stacks_bench::run(args).await,
             Command::Lookup(args) => lookup_bench::run(args).await,
+            Command::Startup(args) => startup_bench::run(args).await,
         }
     }
 }

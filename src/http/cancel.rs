@@ -87,6 +87,11 @@ async fn cancel(
         reason,
     };
     let answer = state.orchestrator.cancel(id, request).await;
+    if let Err(CancelError::WrongCapability(_)) = &answer {
+        // A bearer that is neither an admin token nor this deployment's capability: counted
+        // with the refused authentications, so guessing tokens here is on the record too.
+        operator::count_refusal(&state, &client, state.clock.now_ms()).await;
+    }
     if let Canceller::Operator { .. } = &by {
         let outcome = match &answer {
             Ok(_) => "accepted".to_owned(),

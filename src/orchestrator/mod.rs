@@ -282,9 +282,11 @@ impl<A: DokployApi> Orchestrator<A> {
         recovered: Option<recovery::Recovered>,
     ) -> JoinHandle<Result<Outcome, LedgerError>> {
         let orchestrator = self.clone();
-        let run = Arc::clone(&self.inner.runs)
-            .try_acquire_owned()
-            .expect("fewer than u32::MAX runs exist at once");
+        // No permit: shutdown has taken them all; the deployment is durable and the next start
+        // recovers it.
+        let Ok(run) = Arc::clone(&self.inner.runs).try_acquire_owned() else {
+            return tokio::spawn(async { Err(LedgerError::Stopped) });
+        };
         let task = tokio::spawn(async move {
             let queued = match recovered {
                 Some(recovered) => Some(recovered.record(orchestrator.inner.as_ref()).await?),

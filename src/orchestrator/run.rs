@@ -144,6 +144,14 @@ impl CallLog for Journal {
     }
 }
 
+/// Whether a decision was recorded.
+enum Recorded {
+    /// It is in the ledger and folded.
+    Yes,
+    /// A cancel was appended first; the decision was dropped and the cancel folded.
+    Superseded,
+}
+
 /// A deployment being driven.
 pub(super) struct Run<'a, A> {
     inner: &'a Inner<A>,
@@ -217,10 +225,11 @@ impl<'a, A: DokployApi> Run<'a, A> {
                 &executed,
             );
             executed = match step {
-                Step::Record { event, cause } => {
-                    self.record(event, cause).await?;
-                    Executed::Recorded
-                }
+                Step::Record { event, cause } => match self.record(event, cause).await? {
+                    Recorded::Yes => Executed::Recorded,
+                    // A cancel came first: decide again, from the same step just executed.
+                    Recorded::Superseded => executed,
+                },
                 Step::Call {
                     request,
                     rollback_step,
@@ -264,6 +273,10 @@ impl<'a, A: DokployApi> Run<'a, A> {
     /// or the run is woken.
     async fn admit(&mut self) -> Executed {
         let clock = &self.inner.clock;
+        if self.running.is_some() {
+            // The slot was granted but its AdmissionGranted is not recorded yet.
+            return Executed::Admitted { waited_ms: 0 };
+        }
         let (ticket, joined_ms) = self.queued.get_or_insert_with(|| {
             (
                 self.inner.admission.join_at(self.requested.0),
@@ -324,17 +337,28 @@ impl<'a, A: DokployApi> Run<'a, A> {
         }
     }
 
-    async fn record(&mut self, event: Event, cause: Option<Seq>) -> Result<(), LedgerError> {
+    /// Records a decision of the core; a decision made before a cancel that the ledger took in
+    /// between is not recorded (`Superseded`): the core decides again, seeing the cancel.
+    async fn record(&mut self, event: Event, cause: Option<Seq>) -> Result<Recorded, LedgerError> {
+        let new = NewEvent { event, cause };
+        let written = match self.journal.writer.append(new).await {
+            Err(LedgerError::VersionConflict { actual, .. }) => {
+                self.journal.catch_up_to(actual).await?;
+                return Ok(Recorded::Superseded);
+            }
+            written => written?,
+        };
+        let journal = &mut self.journal;
+        journal.saga.apply(written.seq, written.at, &written.event);
         if let Event::DeploymentFailed {
             phase,
             code,
             message,
-        } = &event
+        } = &written.event
         {
-            let id = self.journal.saga.id;
+            let id = journal.saga.id;
             tracing::warn!(deployment = %id, %phase, code, "deployment failed: {message}");
         }
-        self.journal.append(NewEvent { event, cause }).await?;
         let saga = &self.journal.saga;
         // Only what is recorded changes whether the build slot is still needed (a slot just
         // granted is needed from its BuildSlotAcquired, the next record); a failed deployment
@@ -345,7 +369,7 @@ impl<'a, A: DokployApi> Run<'a, A> {
         if saga.failure.is_some() {
             self.ticket = None;
         }
-        Ok(())
+        Ok(Recorded::Yes)
     }
 
     async fn call(&mut self, request: Request) -> Result<Executed, LedgerError> {

@@ -98,6 +98,12 @@ fn outcome_of(
     now_ms: i64,
     executed: &Executed,
 ) -> Option<Step> {
+    if let Executed::Admitted { waited_ms } = executed {
+        // The running slot is the run's: it is recorded, so the rollback keeps it.
+        return Some(Step::record(Event::AdmissionGranted {
+            waited_ms: *waited_ms,
+        }));
+    }
     let answered = matches!(
         executed,
         Executed::Called { result: Ok(_), .. } | Executed::Probed(_)

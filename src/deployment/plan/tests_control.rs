@@ -152,6 +152,18 @@ fn a_deployment_cancelled_in_the_queue_ends_without_a_running_slot() {
 }
 
 #[test]
+fn a_slot_granted_as_the_cancel_arrives_is_recorded_before_the_failure() {
+    let state = history([cancel("requester", "")]).unadmitted(T0);
+    let granted = Executed::Admitted { waited_ms: 40 };
+    let step = next(&state, &settings(), T0, &granted);
+    assert_eq!(
+        step,
+        record(Event::AdmissionGranted { waited_ms: 40 }),
+        "the run holds the slot: it is on the record, so the rollback never asks for a second"
+    );
+}
+
+#[test]
 fn a_failed_deployment_that_called_dokploy_waits_for_a_slot_before_its_rollback() {
     let mut events = configured();
     events.push(Event::DeploymentFailed {

@@ -239,6 +239,19 @@ async fn the_requester_cancels_with_the_capability_it_was_handed_and_nothing_els
         0,
         "refusals record nothing"
     );
+    let refusals = app
+        .app
+        .ledger
+        .read_stream(
+            stackledger::ids::DeploymentId::OPS,
+            stackledger::ids::Seq::ZERO,
+            usize::MAX,
+        )
+        .expect("the ops stream reads")
+        .into_iter()
+        .filter(|e| e.event.kind().name() == "AuthenticationRefused")
+        .count();
+    assert!(refusals >= 1, "a wrong secret is counted on the ops stream");
     let (status, body) = cancel(&app, &id, Some(&token), json!({"reason": "typo"})).await;
     assert_eq!(status, 202, "{body}");
     let last = ended(&mut live).await;

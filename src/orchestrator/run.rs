@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::Notify;
 
+use crate::clock::Clock;
 use crate::crash::CrashPoint;
 use crate::deployment::plan::{self, Executed, Outcome, Probe, Step};
 use crate::deployment::saga::SagaState;
@@ -257,11 +258,9 @@ impl<'a, A: DokployApi> Run<'a, A> {
     /// Waits for `wait` unless a cancel is recorded or the deadline passes first (None). Once
     /// the deployment has failed, nothing stops its waits: the rollback must finish.
     async fn unless_stopped<F: Future>(&self, wait: F) -> Option<F::Output> {
-        let saga = &self.journal.saga;
-        if saga.failure.is_some() {
+        let Some(deadline) = watched_deadline(&self.journal.saga, &self.inner.settings.plan) else {
             return Some(wait.await);
-        }
-        let deadline = plan::deadline_ms(saga, &self.inner.settings.plan);
+        };
         tokio::select! {
             output = wait => Some(output),
             () = self.wake.notify.notified() => None,
@@ -284,16 +283,8 @@ impl<'a, A: DokployApi> Run<'a, A> {
             )
         });
         let joined_ms = *joined_ms;
-        let turn = {
-            let saga = &self.journal.saga;
-            let deadline = plan::deadline_ms(saga, &self.inner.settings.plan);
-            tokio::select! {
-                turn = ticket.turn() => Some(turn),
-                () = self.wake.notify.notified() => None,
-                () = clock.sleep_until(deadline), if saga.failure.is_none() => None,
-            }
-        };
-        match turn {
+        let deadline = watched_deadline(&self.journal.saga, &self.inner.settings.plan);
+        match wait_turn(ticket, &self.wake.notify, clock.as_ref(), deadline).await {
             None => Executed::Woken,
             Some(Turn::Waiting { ahead }) => Executed::Queued { ahead },
             Some(Turn::Granted(slot)) => {
@@ -315,16 +306,8 @@ impl<'a, A: DokployApi> Run<'a, A> {
             .ticket
             .get_or_insert_with(|| (gate.join(), clock.now_ms()));
         let joined_ms = *joined_ms;
-        let turn = {
-            let saga = &self.journal.saga;
-            let deadline = plan::deadline_ms(saga, &self.inner.settings.plan);
-            tokio::select! {
-                turn = ticket.turn() => Some(turn),
-                () = self.wake.notify.notified() => None,
-                () = clock.sleep_until(deadline), if saga.failure.is_none() => None,
-            }
-        };
-        match turn {
+        let deadline = watched_deadline(&self.journal.saga, &self.inner.settings.plan);
+        match wait_turn(ticket, &self.wake.notify, clock.as_ref(), deadline).await {
             None => Executed::Woken,
             Some(Turn::Waiting { ahead }) => Executed::InLine { ahead },
             Some(Turn::Granted(slot)) => {
@@ -400,6 +383,35 @@ impl<'a, A: DokployApi> Run<'a, A> {
             error,
             duration_ms,
         })
+    }
+}
+
+/// The deadline a wait watches (unix ms): none once the deployment has failed, since its
+/// rollback must finish.
+fn watched_deadline(saga: &SagaState, settings: &plan::Settings) -> Option<i64> {
+    saga.failure
+        .is_none()
+        .then(|| plan::deadline_ms(saga, settings))
+}
+
+/// Waits for `ticket`'s turn (the slot, or a new place in line), unless the run is woken by a
+/// cancel or `deadline_ms` passes first (None).
+async fn wait_turn(
+    ticket: &mut Ticket,
+    wake: &Notify,
+    clock: &dyn Clock,
+    deadline_ms: Option<i64>,
+) -> Option<Turn> {
+    let deadline = async {
+        match deadline_ms {
+            Some(at) => clock.sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        turn = ticket.turn() => Some(turn),
+        () = wake.notified() => None,
+        () = deadline => None,
     }
 }
 

@@ -24,6 +24,17 @@ use crate::build_queue::Live;
 use crate::support::http;
 use crate::support::test_app::TestApp;
 
+/// Takes Dokploy's one build slot away from `app`'s deployments: they wait in line for it, in
+/// the deploying phase, until the slot is dropped.
+async fn hold_build_slot(app: &TestApp) -> stackledger::orchestrator::gate::Slot {
+    let gate = std::sync::Arc::clone(app.app.orchestrator.build_gate());
+    let mut holder = gate.join();
+    match holder.turn().await {
+        stackledger::orchestrator::gate::Turn::Granted(slot) => slot,
+        other => panic!("the build slot of an empty line is free, got {other:?}"),
+    }
+}
+
 /// Reads `live` to its terminal message and returns it.
 async fn ended(live: &mut Live) -> crate::support::test_app::Message {
     let done = live

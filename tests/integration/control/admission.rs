@@ -8,9 +8,8 @@ use std::str::FromStr;
 
 use stackledger::deployment::Event;
 use stackledger::ids::{DeploymentId, Seq};
-use stackledger::orchestrator::gate::Turn;
 
-use super::{ended, events};
+use super::{ended, events, hold_build_slot};
 use crate::build_queue::Live;
 use crate::support::simulator;
 use crate::support::test_app::{TestApp, spawn_app};
@@ -52,11 +51,7 @@ async fn six_deployments_with_two_running_all_succeed_in_order_each_stream_showi
     let simulator = simulator().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let app = spawn_app(dir.path(), &simulator, &["--running-max=2"]).await;
-    let gate = std::sync::Arc::clone(app.app.orchestrator.build_gate());
-    let mut holder = gate.join();
-    let Turn::Granted(held) = holder.turn().await else {
-        panic!("the build slot of an empty line is free");
-    };
+    let held = hold_build_slot(&app).await;
     let mut started = six_in_line(&app).await;
     let firsts: Vec<String> = started[2..]
         .iter()
@@ -111,11 +106,7 @@ async fn a_restart_with_deployments_in_the_queue_keeps_their_order() {
     let simulator = simulator().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let app = spawn_app(dir.path(), &simulator, &["--running-max=2"]).await;
-    let gate = std::sync::Arc::clone(app.app.orchestrator.build_gate());
-    let mut holder = gate.join();
-    let Turn::Granted(held) = holder.turn().await else {
-        panic!("the build slot of an empty line is free");
-    };
+    let held = hold_build_slot(&app).await;
     let ids: Vec<String> = six_in_line(&app)
         .await
         .into_iter()

@@ -6,11 +6,10 @@
 use std::collections::BTreeSet;
 
 use serde_json::json;
-use stackledger::orchestrator::gate::Turn;
 use stackledger::simulator::Fault;
 use stackledger::simulator::fault::{Forever, Polls};
 
-use super::{admin, cancel, count, ended, events};
+use super::{admin, cancel, count, ended, events, hold_build_slot};
 use crate::build_queue::Live;
 use crate::support::test_app::{TestApp, spawn_app};
 use crate::support::{assert_simulator_holds, http, simulator};
@@ -92,11 +91,7 @@ async fn a_cancel_in_each_phase_ends_cancelled_and_removes_everything_it_created
         assert_simulator_holds(&simulator, &BTreeSet::new(), name);
     }
     // Deploying: held in line for Dokploy's build slot.
-    let gate = std::sync::Arc::clone(app.app.orchestrator.build_gate());
-    let mut holder = gate.join();
-    let Turn::Granted(held) = holder.turn().await else {
-        panic!("the build slot of an empty line is free");
-    };
+    let held = hold_build_slot(&app).await;
     let (last, failed) =
         cancelled_when(&app, "echo", |m| m.data["action"] == "build_slot_waiting").await;
     drop(held);
@@ -161,11 +156,7 @@ async fn of_two_racing_cancels_exactly_one_is_recorded_and_the_other_gets_409() 
     let simulator = simulator().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let app = spawn_app(dir.path(), &simulator, &[]).await;
-    let gate = std::sync::Arc::clone(app.app.orchestrator.build_gate());
-    let mut holder = gate.join();
-    let Turn::Granted(held) = holder.turn().await else {
-        panic!("the build slot of an empty line is free");
-    };
+    let held = hold_build_slot(&app).await;
     let id = app.deploy("hotel").await;
     let mut live = Live::open(&app, &id).await;
     assert!(
@@ -193,11 +184,7 @@ async fn the_requester_cancels_with_the_capability_it_was_handed_and_nothing_els
     let simulator = simulator().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let app = spawn_app(dir.path(), &simulator, &[]).await;
-    let gate = std::sync::Arc::clone(app.app.orchestrator.build_gate());
-    let mut holder = gate.join();
-    let Turn::Granted(held) = holder.turn().await else {
-        panic!("the build slot of an empty line is free");
-    };
+    let held = hold_build_slot(&app).await;
     let accepted: serde_json::Value = http()
         .post(app.url("/api/deploy"))
         .json(&json!({"name": "india"}))

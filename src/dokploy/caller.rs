@@ -48,6 +48,14 @@ pub trait CallLog: Send {
         &mut self,
         event: NewEvent,
     ) -> impl Future<Output = Result<Arc<Envelope>, LedgerError>> + Send;
+
+    /// Whether a failed call should not be tried again at `now_ms` (the deployment passed its
+    /// deadline or is cancelled: the saga core stops it at the next step boundary, so another
+    /// attempt would only make work to undo). By default every retry the policy allows is made.
+    fn stop_retrying(&self, now_ms: i64) -> bool {
+        let _ = now_ms;
+        false
+    }
 }
 
 impl CallLog for StreamWriter {
@@ -172,6 +180,9 @@ impl<A: DokployApi> Caller<A> {
                 return Err(CallError::Dokploy(error));
             };
             self.clock.sleep(delay).await;
+            if log.stop_retrying(self.clock.now_ms()) {
+                return Err(CallError::Dokploy(error));
+            }
             if error.outcome_unknown()
                 && let Some(lookup) = request.lookup()
             {

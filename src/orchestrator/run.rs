@@ -79,6 +79,8 @@ struct Journal {
     ledger: Ledger,
     writer: StreamWriter,
     saga: SagaState,
+    /// The core's settings (the deadline a retry stops at).
+    settings: plan::Settings,
 }
 
 impl Journal {
@@ -143,6 +145,14 @@ impl CallLog for Journal {
         self.saga.apply(written.seq, written.at, &written.event);
         Ok(written)
     }
+
+    /// A forward call stops retrying once the deployment is cancelled or past its deadline; a
+    /// rollback's calls never do.
+    fn stop_retrying(&self, now_ms: i64) -> bool {
+        let saga = &self.saga;
+        saga.failure.is_none()
+            && (saga.cancel.is_some() || now_ms >= plan::deadline_ms(saga, &self.settings))
+    }
 }
 
 /// Whether a decision was recorded.
@@ -203,6 +213,7 @@ impl<'a, A: DokployApi> Run<'a, A> {
                 ledger: inner.ledger.clone(),
                 writer,
                 saga,
+                settings: inner.settings.plan.clone(),
             },
             requested,
             queued,

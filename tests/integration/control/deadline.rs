@@ -42,6 +42,15 @@ async fn a_call_hanging_past_the_deadline_ends_deadline_exceeded_and_everything_
         1,
         "the deadline is on the record"
     );
+    let creates = simulator
+        .requests()
+        .iter()
+        .filter(|request| request.procedure == "domain.create")
+        .count();
+    assert_eq!(
+        creates, 1,
+        "past the deadline the hung create is not tried again"
+    );
     assert_simulator_holds(&simulator, &BTreeSet::new(), "after the deadline");
     app.shutdown().await;
 }

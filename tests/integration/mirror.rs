@@ -329,15 +329,8 @@ async fn get_json(client: &reqwest::Client, url: String) -> Value {
 }
 
 /// Waits (on the status stream) until deployment `id` has a verdict.
-async fn finished(client: &reqwest::Client, portal: &Portal, id: &str) {
-    let body = client
-        .get(portal.url(&format!("/api/status/{id}")))
-        .send()
-        .await
-        .expect("the stream opens")
-        .text()
-        .await
-        .expect("the stream ends");
+async fn finished(portal: &Portal, id: &str) {
+    let body = portal.status_to_end(id).await;
     assert!(
         body.contains("event: complete") || body.contains("event: error"),
         "{id}: {body}"
@@ -377,7 +370,7 @@ async fn regression_11_a_ledger_deleted_during_live_deployments_is_restored_from
         ids.push(portal.deploy(name).await.expect("accepted"));
     }
     for id in &ids {
-        finished(&client, &portal, id).await;
+        finished(&portal, id).await;
     }
     for name in ["m-four", "m-five", "m-six"] {
         ids.push(portal.deploy(name).await.expect("accepted"));
@@ -504,7 +497,7 @@ async fn regression_11_a_ledger_deleted_during_live_deployments_is_restored_from
         "{metrics}"
     );
     for id in &ids {
-        finished(&client, &portal, id).await;
+        finished(&portal, id).await;
     }
     let verify: Value = client
         .get(portal.url("/api/ledger/verify"))

@@ -119,14 +119,7 @@ async fn all_finish(portal: &Portal, simulator: &Simulator, names: &BTreeSet<Str
     let waiting = listed(portal, "in_progress").await;
     tokio::time::timeout(WAIT_MAX, async {
         for id in &waiting {
-            let body = http()
-                .get(portal.url(&format!("/api/status/{id}")))
-                .send()
-                .await
-                .expect("the stream opens")
-                .text()
-                .await
-                .expect("the stream ends");
+            let body = portal.status_to_end(id).await;
             assert!(body.contains("event: complete"), "{id} succeeds: {body}");
         }
     })

@@ -177,6 +177,18 @@ impl Portal {
         format!("http://{}{path}", self.address)
     }
 
+    /// Reads deployment `id`'s status stream to its end and returns the whole body.
+    pub(crate) async fn status_to_end(&self, id: &str) -> String {
+        super::http()
+            .get(self.url(&format!("/api/status/{id}")))
+            .send()
+            .await
+            .expect("the stream opens")
+            .text()
+            .await
+            .expect("the stream ends")
+    }
+
     /// Asks for a deployment of `name`: its id when accepted (202), None otherwise.
     pub(crate) async fn deploy(&self, name: &str) -> Option<String> {
         let response = super::http()

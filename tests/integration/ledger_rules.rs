@@ -9,7 +9,8 @@ use stackledger::deployment::{Event, EventKind, Phase};
 use stackledger::ids::{DeploymentId, IdGen, Seq, SequentialIds, StreamVersion};
 use stackledger::ledger::error::{LedgerError, StoreError};
 use stackledger::ledger::{
-    ExpectedVersion, Head, Ledger, LedgerOptions, NewEvent, SledStore, Store, StoredRecord,
+    ExpectedVersion, Head, IndexWrite, Ledger, LedgerOptions, NewEvent, ScanOrder, SledStore,
+    Store, StoredRecord,
 };
 use stackledger::projection::LiveReadModel;
 
@@ -304,6 +305,24 @@ impl Store for FailingStore {
     }
     fn set_format_version(&self, version: u32) -> Result<(), StoreError> {
         self.inner.set_format_version(version)
+    }
+    fn write_index(&self, writes: &[IndexWrite]) -> Result<(), StoreError> {
+        if self.failing_write.load(Ordering::SeqCst) {
+            return Err(injected("write index"));
+        }
+        self.inner.write_index(writes)
+    }
+    fn get_index(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get_index(key)
+    }
+    fn scan_index(
+        &self,
+        from: &[u8],
+        to: &[u8],
+        order: ScanOrder,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.inner.scan_index(from, to, order, visit)
     }
 }
 

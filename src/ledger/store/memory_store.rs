@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::ids::Seq;
 use crate::ledger::error::StoreError;
-use crate::ledger::store::{Head, Store, StoredRecord};
+use crate::ledger::store::{Head, IndexWrite, ScanOrder, Store, StoredRecord};
 
 /// Records copied out per lock while scanning.
 const SCAN_CHUNK: usize = 256;
@@ -27,6 +27,7 @@ struct Inner {
     records: BTreeMap<Seq, Vec<u8>>,
     head: Option<Head>,
     format: Option<u32>,
+    index: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 impl MemoryStore {
@@ -100,6 +101,59 @@ impl Store for MemoryStore {
         self.inner().format = Some(version);
         Ok(())
     }
+
+    fn write_index(&self, writes: &[IndexWrite]) -> Result<(), StoreError> {
+        let mut inner = self.inner();
+        for write in writes {
+            match &write.value {
+                Some(value) => inner.index.insert(write.key.clone(), value.clone()),
+                None => inner.index.remove(&write.key),
+            };
+        }
+        Ok(())
+    }
+
+    fn get_index(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.inner().index.get(key).cloned())
+    }
+
+    fn scan_index(
+        &self,
+        from: &[u8],
+        to: &[u8],
+        order: ScanOrder,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        if from >= to {
+            return Ok(());
+        }
+        // Copied out in chunks, so that the lock is never held while `visit` runs.
+        let mut low = Bound::Included(from.to_vec());
+        let mut high = Bound::Excluded(to.to_vec());
+        loop {
+            let chunk: Vec<(Vec<u8>, Vec<u8>)> = {
+                let inner = self.inner();
+                let range = inner.index.range((low.clone(), high.clone()));
+                let copy = |(key, value): (&Vec<u8>, &Vec<u8>)| (key.clone(), value.clone());
+                match order {
+                    ScanOrder::Forward => range.take(SCAN_CHUNK).map(copy).collect(),
+                    ScanOrder::Backward => range.rev().take(SCAN_CHUNK).map(copy).collect(),
+                }
+            };
+            let Some((last, _)) = chunk.last() else {
+                return Ok(());
+            };
+            match order {
+                ScanOrder::Forward => low = Bound::Excluded(last.clone()),
+                ScanOrder::Backward => high = Bound::Excluded(last.clone()),
+            }
+            for (key, value) in &chunk {
+                if visit(key, value).is_break() {
+                    return Ok(());
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -160,5 +214,42 @@ mod tests {
         assert_eq!(seen, vec![1, 2]);
         store.set_format_version(1).expect("stamps");
         assert_eq!(store.format_version().expect("format"), Some(1));
+    }
+
+    fn key(n: u16) -> Vec<u8> {
+        let mut key = vec![b'p'];
+        key.extend_from_slice(&n.to_be_bytes());
+        key
+    }
+
+    fn scanned(store: &MemoryStore, from: u16, to: u16, order: ScanOrder) -> Vec<u16> {
+        let mut seen = Vec::new();
+        store
+            .scan_index(&key(from), &key(to), order, &mut |key, _| {
+                seen.push(u16::from_be_bytes([key[1], key[2]]));
+                ControlFlow::Continue(())
+            })
+            .expect("scans");
+        seen
+    }
+
+    #[test]
+    fn an_index_scan_walks_its_range_both_ways_across_chunks_and_sees_deletes() {
+        let store = MemoryStore::new();
+        let count = u16::try_from(SCAN_CHUNK * 2 + 3).expect("small");
+        let writes: Vec<IndexWrite> = (0..count)
+            .map(|n| IndexWrite::put(key(n), n.to_be_bytes().to_vec()))
+            .collect();
+        store.write_index(&writes).expect("writes");
+        store
+            .write_index(&[IndexWrite::delete(key(5))])
+            .expect("deletes");
+        let expected: Vec<u16> = (3..count - 1).filter(|n| *n != 5).collect();
+        assert_eq!(scanned(&store, 3, count - 1, ScanOrder::Forward), expected);
+        let backward: Vec<u16> = expected.iter().rev().copied().collect();
+        assert_eq!(scanned(&store, 3, count - 1, ScanOrder::Backward), backward);
+        assert_eq!(store.get_index(&key(5)).expect("reads"), None);
+        assert_eq!(store.get_index(&key(6)).expect("reads"), Some(vec![0, 6]));
+        assert!(scanned(&store, 9, 2, ScanOrder::Forward).is_empty());
     }
 }

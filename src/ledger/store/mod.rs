@@ -6,6 +6,12 @@
 //! instances) can be added without touching the writer, the orchestrator or the projection.
 //! A store keeps opaque records: it never decodes, checks or repairs them (that is
 //! [`crate::ledger::verify`]'s), and sled types never leave `sled_store.rs`.
+//!
+//! Beside the log, a store keeps an **index space**: an ordered map of byte keys to byte values
+//! for what is derived from the log and must not live in memory (the stream index, the name
+//! holders, checkpoints, the read side's summaries). It is never the truth: everything in it
+//! can be rebuilt from the log, and its keys are partitioned by a first byte
+//! ([`IndexSpace`]) so that the ledger's entries and the read side's never collide.
 
 mod memory_store;
 mod sled_copy;
@@ -38,6 +44,64 @@ pub struct StoredRecord {
     pub bytes: Vec<u8>,
 }
 
+/// Who owns a key of the index space: its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum IndexSpace {
+    /// The ledger's own entries (stream index, name holders, checkpoints).
+    Ledger = b'l',
+    /// The read side's entries (a [`crate::ledger::Projector`]'s checkpointed state).
+    Projection = b'p',
+}
+
+impl IndexSpace {
+    /// `suffix` under this space's prefix.
+    pub fn key(self, suffix: &[u8]) -> Vec<u8> {
+        let mut key = Vec::with_capacity(1 + suffix.len());
+        key.push(self as u8);
+        key.extend_from_slice(suffix);
+        key
+    }
+
+    /// Whether `key` belongs to this space.
+    pub fn owns(self, key: &[u8]) -> bool {
+        key.first() == Some(&(self as u8))
+    }
+}
+
+/// One change to the index space: `value` None deletes `key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexWrite {
+    /// The key, starting with its [`IndexSpace`] byte.
+    pub key: Vec<u8>,
+    /// The new value, or None to delete the key.
+    pub value: Option<Vec<u8>>,
+}
+
+impl IndexWrite {
+    /// Sets `key` to `value`.
+    pub fn put(key: Vec<u8>, value: Vec<u8>) -> Self {
+        Self {
+            key,
+            value: Some(value),
+        }
+    }
+
+    /// Deletes `key`.
+    pub fn delete(key: Vec<u8>) -> Self {
+        Self { key, value: None }
+    }
+}
+
+/// Which way an index scan walks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanOrder {
+    /// Smallest key first.
+    Forward,
+    /// Largest key first.
+    Backward,
+}
+
 /// Where the log lives. Writes come from one writer thread and syncs from one syncer thread;
 /// reads may run concurrently with both.
 pub trait Store: Send + Sync + 'static {
@@ -67,6 +131,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records the format version of a new store, durably.
     fn set_format_version(&self, version: u32) -> Result<(), StoreError>;
+
+    /// Applies `writes` to the index space atomically: after a crash either all of them are
+    /// there or none. Visible to reads at once; durable after the next [`Store::sync`].
+    fn write_index(&self, writes: &[IndexWrite]) -> Result<(), StoreError>;
+
+    /// The index value under `key`, if any.
+    fn get_index(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Visits the index entries with `from <= key < to` in `order` until `visit` breaks.
+    fn scan_index(
+        &self,
+        from: &[u8],
+        to: &[u8],
+        order: ScanOrder,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), StoreError>;
 }
 
 /// Whether the store holds no record at all.

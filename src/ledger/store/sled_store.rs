@@ -21,11 +21,12 @@ use crate::ids::Seq;
 use crate::ledger::envelope::Hash;
 use crate::ledger::error::{SledRefusal, StoreError};
 use crate::ledger::store::sled_copy::SledCopy;
-use crate::ledger::store::{Head, Store, StoredRecord};
+use crate::ledger::store::{Head, IndexWrite, ScanOrder, Store, StoredRecord};
 use crate::private_files::{DirectoryEntries, create_private_dir};
 
 const EVENTS_TREE: &str = "events";
 const META_TREE: &str = "meta";
+const INDEX_TREE: &str = "index";
 const HEAD_KEY: &[u8] = b"head";
 const FORMAT_KEY: &[u8] = b"format";
 const WITNESS_KEY: &[u8] = b"witness";
@@ -46,6 +47,7 @@ struct SledHandles {
     db: sled::Db,
     events: sled::Tree,
     meta: sled::Tree,
+    index: sled::Tree,
 }
 
 /// How long dropping a store waits for sled to release its file lock.
@@ -98,13 +100,19 @@ impl SledStore {
             .map_err(io_error("make data files private"))?;
         let events = db.open_tree(EVENTS_TREE).map_err(sled_error("open tree"))?;
         let meta = db.open_tree(META_TREE).map_err(sled_error("open tree"))?;
+        let index = db.open_tree(INDEX_TREE).map_err(sled_error("open tree"))?;
         let data_file = File::open(data_file_path(dir)).map_err(io_error("open data file"))?;
         // The directory entry of a newly created data file must be durable too.
         File::open(dir)
             .and_then(|directory| directory.sync_all())
             .map_err(io_error("sync data directory"))?;
         Ok(Self {
-            sled: Some(SledHandles { db, events, meta }),
+            sled: Some(SledHandles {
+                db,
+                events,
+                meta,
+                index,
+            }),
             data_file,
             copy: None,
         })
@@ -253,6 +261,63 @@ impl Store for SledStore {
             .map_err(sled_error("write format"))?;
         self.sync()
     }
+
+    fn write_index(&self, writes: &[IndexWrite]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for write in writes {
+            match &write.value {
+                Some(value) => batch.insert(write.key.as_slice(), value.as_slice()),
+                None => batch.remove(write.key.as_slice()),
+            }
+        }
+        self.sled()
+            .index
+            .apply_batch(batch)
+            .map_err(sled_error("write index"))
+    }
+
+    fn get_index(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let value = self
+            .sled()
+            .index
+            .get(key)
+            .map_err(sled_error("read index"))?;
+        Ok(value.map(|bytes| bytes.to_vec()))
+    }
+
+    fn scan_index(
+        &self,
+        from: &[u8],
+        to: &[u8],
+        order: ScanOrder,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        if from >= to {
+            return Ok(());
+        }
+        let range = self.sled().index.range(from..to);
+        let mut visit_entry = |entry: sled::Result<(sled::IVec, sled::IVec)>| {
+            let (key, value) = entry.map_err(sled_error("read index"))?;
+            Ok::<_, StoreError>(visit(&key, &value))
+        };
+        match order {
+            ScanOrder::Forward => {
+                for entry in range {
+                    if visit_entry(entry)?.is_break() {
+                        break;
+                    }
+                }
+            }
+            ScanOrder::Backward => {
+                for entry in range.rev() {
+                    if visit_entry(entry)?.is_break() {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What sled's refusal to open the store in `dir` means: damage it found in its own files
@@ -392,6 +457,36 @@ mod tests {
             let store = SledStore::open(dir.path()).expect("reopens right after a drop");
             store.set_format_version(1).expect("writes");
         }
+    }
+
+    #[test]
+    fn index_entries_survive_a_reopen_and_scan_both_ways() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let store = SledStore::open(dir.path()).expect("open");
+            let writes: Vec<IndexWrite> = (1..=4u8)
+                .map(|n| IndexWrite::put(vec![b'p', n], vec![n]))
+                .collect();
+            store.write_index(&writes).expect("writes");
+            store
+                .write_index(&[IndexWrite::delete(vec![b'p', 2])])
+                .expect("deletes");
+            store.sync().expect("syncs");
+        }
+        let store = SledStore::open(dir.path()).expect("reopens");
+        let mut seen = Vec::new();
+        for order in [ScanOrder::Forward, ScanOrder::Backward] {
+            store
+                .scan_index(b"p", b"q", order, &mut |key, value| {
+                    assert_eq!(key[1], value[0]);
+                    seen.push(key[1]);
+                    ControlFlow::Continue(())
+                })
+                .expect("scans");
+        }
+        assert_eq!(seen, vec![1, 3, 4, 4, 3, 1]);
+        assert_eq!(store.get_index(b"p\x03").expect("reads"), Some(vec![3]));
+        assert_eq!(store.get_index(b"p\x02").expect("reads"), None);
     }
 
     #[test]

@@ -67,7 +67,8 @@ pub use reader::LedgerReader;
 pub use restore::{RestoreError, RestoreSource, Restored, restore};
 pub use shared::LedgerStatsSnapshot;
 pub use store::{
-    Head, IndexSpace, IndexWrite, MemoryStore, ScanOrder, SledStore, Store, StoredRecord,
+    Head, IndexSpace, IndexVisitor, IndexWrite, MemoryStore, ScanOrder, SledStore, Store,
+    StoredRecord,
 };
 pub use stream_writer::StreamWriter;
 pub use verify::{Verification, Verifier, stored_bytes, verify_envelopes};
@@ -157,7 +158,7 @@ impl IndexReader {
         from: &[u8],
         to: &[u8],
         order: ScanOrder,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> std::ops::ControlFlow<()>,
+        visit: &mut IndexVisitor<'_>,
     ) -> Result<(), error::StoreError> {
         self.store.scan_index(from, to, order, visit)
     }

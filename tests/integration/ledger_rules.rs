@@ -9,8 +9,8 @@ use stackledger::deployment::{Event, EventKind, Phase};
 use stackledger::ids::{DeploymentId, IdGen, Seq, SequentialIds, StreamVersion};
 use stackledger::ledger::error::{LedgerError, StoreError};
 use stackledger::ledger::{
-    ExpectedVersion, Head, IndexWrite, Ledger, LedgerOptions, NewEvent, ScanOrder, SledStore,
-    Store, StoredRecord,
+    ExpectedVersion, Head, IndexVisitor, IndexWrite, Ledger, LedgerOptions, NewEvent, ScanOrder,
+    SledStore, Store, StoredRecord,
 };
 use stackledger::projection::LiveReadModel;
 
@@ -320,7 +320,7 @@ impl Store for FailingStore {
         from: &[u8],
         to: &[u8],
         order: ScanOrder,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+        visit: &mut IndexVisitor<'_>,
     ) -> Result<(), StoreError> {
         self.inner.scan_index(from, to, order, visit)
     }

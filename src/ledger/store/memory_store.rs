@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::ids::Seq;
 use crate::ledger::error::StoreError;
-use crate::ledger::store::{Head, IndexWrite, ScanOrder, Store, StoredRecord};
+use crate::ledger::store::{Head, IndexVisitor, IndexWrite, ScanOrder, Store, StoredRecord};
 
 /// Records copied out per lock while scanning.
 const SCAN_CHUNK: usize = 256;
@@ -122,7 +122,7 @@ impl Store for MemoryStore {
         from: &[u8],
         to: &[u8],
         order: ScanOrder,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+        visit: &mut IndexVisitor<'_>,
     ) -> Result<(), StoreError> {
         if from >= to {
             return Ok(());

@@ -93,6 +93,9 @@ impl IndexWrite {
     }
 }
 
+/// What an index scan calls with each entry (key, value); it breaks to stop the scan.
+pub type IndexVisitor<'a> = dyn FnMut(&[u8], &[u8]) -> ControlFlow<()> + 'a;
+
 /// Which way an index scan walks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScanOrder {
@@ -145,7 +148,7 @@ pub trait Store: Send + Sync + 'static {
         from: &[u8],
         to: &[u8],
         order: ScanOrder,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+        visit: &mut IndexVisitor<'_>,
     ) -> Result<(), StoreError>;
 }
 

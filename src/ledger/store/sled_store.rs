@@ -21,7 +21,7 @@ use crate::ids::Seq;
 use crate::ledger::envelope::Hash;
 use crate::ledger::error::{SledRefusal, StoreError};
 use crate::ledger::store::sled_copy::SledCopy;
-use crate::ledger::store::{Head, IndexWrite, ScanOrder, Store, StoredRecord};
+use crate::ledger::store::{Head, IndexVisitor, IndexWrite, ScanOrder, Store, StoredRecord};
 use crate::private_files::{DirectoryEntries, create_private_dir};
 
 const EVENTS_TREE: &str = "events";
@@ -290,7 +290,7 @@ impl Store for SledStore {
         from: &[u8],
         to: &[u8],
         order: ScanOrder,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+        visit: &mut IndexVisitor<'_>,
     ) -> Result<(), StoreError> {
         if from >= to {
             return Ok(());

@@ -25,17 +25,24 @@ pub enum CrashPoint {
     BetweenRollbackSteps,
     /// While recovering an interrupted deployment at startup.
     InRecovery,
+    /// In the ledger writer, after a group commit is written to the store, before its sync.
+    AfterStoreWrite,
+    /// In the ledger, while a checkpoint is being stored (after its index write, before it is
+    /// durable).
+    InCheckpoint,
 }
 
 impl CrashPoint {
     /// Every point.
-    pub const ALL: [CrashPoint; 6] = [
+    pub const ALL: [CrashPoint; 8] = [
         CrashPoint::BeforeAppend,
         CrashPoint::AfterAppend,
         CrashPoint::BeforeCall,
         CrashPoint::AfterCall,
         CrashPoint::BetweenRollbackSteps,
         CrashPoint::InRecovery,
+        CrashPoint::AfterStoreWrite,
+        CrashPoint::InCheckpoint,
     ];
 
     /// Its name on the command line (`after_append`).
@@ -47,6 +54,8 @@ impl CrashPoint {
             CrashPoint::AfterCall => "after_call",
             CrashPoint::BetweenRollbackSteps => "between_rollback_steps",
             CrashPoint::InRecovery => "in_recovery",
+            CrashPoint::AfterStoreWrite => "after_store_write",
+            CrashPoint::InCheckpoint => "in_checkpoint",
         }
     }
 
@@ -98,7 +107,7 @@ fn names() -> String {
 #[derive(Debug, Default)]
 pub struct CrashPoints {
     target: Option<CrashAt>,
-    counts: [AtomicU64; 6],
+    counts: [AtomicU64; CrashPoint::ALL.len()],
 }
 
 impl CrashPoints {

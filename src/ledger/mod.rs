@@ -53,6 +53,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::clock::Clock;
+use crate::crash::CrashAt;
 use crate::deployment::Event;
 use crate::ids::{DeploymentId, Seq, StreamVersion};
 use crate::ledger::envelope::Envelope;
@@ -213,6 +214,8 @@ pub struct LedgerOptions {
     pub queue_max: NonZeroUsize,
     /// Events buffered for live subscribers before a slow one must re-read the log.
     pub live_buffer_max: NonZeroUsize,
+    /// Where the ledger's threads abort on purpose (crash tests; `--crash-at`).
+    pub crash_at: Option<CrashAt>,
 }
 
 impl Default for LedgerOptions {
@@ -222,6 +225,7 @@ impl Default for LedgerOptions {
             batch_events_max: NonZeroUsize::new(1024).expect("1024 is not zero"),
             queue_max: NonZeroUsize::new(4096).expect("4096 is not zero"),
             live_buffer_max: NonZeroUsize::new(4096).expect("4096 is not zero"),
+            crash_at: None,
         }
     }
 }

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::clock::Clock;
+use crate::crash::CrashPoints;
 use crate::deployment::name::NameClaims;
 use crate::ids::Seq;
 use crate::ledger::envelope::Envelope;
@@ -209,6 +210,7 @@ pub(super) fn start(
         claims,
         payload_bytes_max: options.payload_bytes_max,
         batch_events_max: options.batch_events_max.get(),
+        crash: Arc::new(CrashPoints::at(options.crash_at)),
     };
     let handle = std::thread::Builder::new()
         .name("ledger-writer".into())

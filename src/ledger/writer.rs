@@ -18,6 +18,7 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::clock::Clock;
+use crate::crash::{CrashPoint, CrashPoints};
 use crate::deployment::EventKind;
 use crate::deployment::name::NameClaims;
 use crate::ids::{DeploymentId, Seq, StreamVersion};
@@ -77,6 +78,8 @@ pub(crate) struct Writer {
     pub(crate) claims: NameClaims,
     pub(crate) payload_bytes_max: usize,
     pub(crate) batch_events_max: usize,
+    /// Crash points of the ledger's threads (crash tests).
+    pub(crate) crash: Arc<CrashPoints>,
 }
 
 impl Writer {
@@ -299,6 +302,7 @@ impl Writer {
             }
             return None;
         }
+        self.crash.hit(CrashPoint::AfterStoreWrite);
         Some(Written {
             head: self.head,
             records,

@@ -14,6 +14,10 @@
 //! `stackledger-bench startup` times the release portal from spawn to its first `/health` 200
 //! on data directories holding 0 and 1,000 interrupted deployments, in interleaved rounds.
 //!
+//! `stackledger-bench history` writes histories of N realistic finished deployments (10k, 100k,
+//! 1M) through the ledger's append path and measures the restarted release portal on each:
+//! time to serving, resident memory, ops query latency, disk per event.
+//!
 //! `stackledger-bench append --data-dir DIR` appends without end from several tasks and
 //! prints every acknowledged seq on its own line, so that a test can kill it mid-stream and
 //! check that every printed seq survived.
@@ -21,6 +25,8 @@
 #![allow(clippy::print_stdout)]
 
 mod drive;
+mod history_bench;
+mod history_build;
 mod http_bench;
 mod ledger_bench;
 mod load;
@@ -73,6 +79,9 @@ enum Command {
     /// Spawn to first `/health` 200 of the release portal with 0 and 1,000 interrupted
     /// deployments to recover (run `cargo build --release` first).
     Startup(startup_bench::StartupArgs),
+    /// A restarted release portal on histories of N realistic finished deployments: time to
+    /// serving, resident memory, ops query latency, disk per event (build --release first).
+    History(history_bench::HistoryArgs),
 }
 
 impl Command {
@@ -89,6 +98,7 @@ impl Command {
             Command::Stacks(args) => stacks_bench::run(args).await,
             Command::Lookup(args) => lookup_bench::run(args).await,
             Command::Startup(args) => startup_bench::run(args).await,
+            Command::History(args) => history_bench::run(args).await,
         }
     }
 }

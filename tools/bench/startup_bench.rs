@@ -79,9 +79,9 @@ impl StartupArgs {
     }
 }
 
-const KEY: &str = "bench-simulator-key-0001";
+pub(crate) const KEY: &str = "bench-simulator-key-0001";
 /// The ops token the portal is started with (long enough to be a secret).
-const ADMIN_TOKEN: &str = "startup-bench-admin-token-8c41e07b9f2d5a36";
+pub(crate) const ADMIN_TOKEN: &str = "startup-bench-admin-token-8c41e07b9f2d5a36";
 /// The bound on one start, until `/health` answers 200.
 const START_MAX: Duration = Duration::from_secs(30);
 /// The bound on the wait for an exit after SIGTERM.
@@ -238,9 +238,34 @@ async fn time_start(
     data_dir: &Path,
     simulator: &Simulator,
 ) -> anyhow::Result<Start> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+    let port = free_port()?;
+    let mut command = portal_command(binary, data_dir, simulator, port);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let url = format!("http://127.0.0.1:{port}/health");
+    let spawned = Instant::now();
+    let mut child = command.spawn().context("the portal starts")?;
+    let first = first_health(&http, &url, &mut child, spawned).await;
+    stop(child).await?;
+    first
+}
+
+/// A free loopback port (bound, then let go).
+pub(crate) fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
-        .port();
+        .port())
+}
+
+/// The release portal on `data_dir`, listening on `port`, against `simulator`, quiet.
+pub(crate) fn portal_command(
+    binary: &Path,
+    data_dir: &Path,
+    simulator: &Simulator,
+    port: u16,
+) -> Command {
     let mut command = Command::new(binary);
     command
         .arg(format!("--listen=127.0.0.1:{port}"))
@@ -254,16 +279,7 @@ async fn time_start(
         .env_remove("DOKPLOY_API_KEY")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()?;
-    let url = format!("http://127.0.0.1:{port}/health");
-    let spawned = Instant::now();
-    let mut child = command.spawn().context("the portal starts")?;
-    let first = first_health(&http, &url, &mut child, spawned).await;
-    stop(child).await?;
-    first
+    command
 }
 
 /// Polls `url` until it answers 200 (or the portal exits, or [`START_MAX`] passes).
@@ -296,13 +312,18 @@ async fn first_health(
 }
 
 /// SIGTERM, then at most [`STOP_MAX`] for the exit, then SIGKILL.
-async fn stop(mut child: Child) -> anyhow::Result<()> {
+async fn stop(child: Child) -> anyhow::Result<()> {
+    stop_within(child, STOP_MAX).await
+}
+
+/// SIGTERM, then at most `wait` for the exit, then SIGKILL.
+pub(crate) async fn stop_within(mut child: Child, wait: Duration) -> anyhow::Result<()> {
     use rustix::process::{Pid, Signal, kill_process};
     if child.try_wait()?.is_some() {
         return Ok(());
     }
     kill_process(Pid::from_child(&child), Signal::TERM)?;
-    let deadline = Instant::now() + STOP_MAX;
+    let deadline = Instant::now() + wait;
     while Instant::now() < deadline {
         if child.try_wait()?.is_some() {
             return Ok(());
@@ -311,11 +332,11 @@ async fn stop(mut child: Child) -> anyhow::Result<()> {
     }
     child.kill()?;
     child.wait()?;
-    anyhow::bail!("the portal was still running {STOP_MAX:?} after SIGTERM")
+    anyhow::bail!("the portal was still running {wait:?} after SIGTERM")
 }
 
 /// The `p`-th percentile (0..=100) of `values` by the nearest-rank method; 0 for none.
-fn percentile(values: &mut [f64], p: f64) -> f64 {
+pub(crate) fn percentile(values: &mut [f64], p: f64) -> f64 {
     if values.is_empty() {
         return 0.0;
     }
@@ -325,7 +346,7 @@ fn percentile(values: &mut [f64], p: f64) -> f64 {
 }
 
 /// `numerator / denominator`, or NaN when the denominator is not positive.
-fn ratio(numerator: f64, denominator: f64) -> f64 {
+pub(crate) fn ratio(numerator: f64, denominator: f64) -> f64 {
     if denominator > 0.0 {
         numerator / denominator
     } else {

@@ -236,9 +236,9 @@ pub(super) fn refuse_other_format(store: &dyn Store) -> Result<Option<u32>, Ledg
     match store.format_version().map_err(LedgerError::Open)? {
         Some(found) if !(codec::FORMAT_VERSION_MIN..=codec::FORMAT_VERSION).contains(&found) => {
             Err(LedgerError::UnsupportedFormat {
-            found,
-            supported: codec::FORMAT_VERSION,
-        })
+                found,
+                supported: codec::FORMAT_VERSION,
+            })
         }
         found => Ok(found),
     }

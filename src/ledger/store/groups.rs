@@ -174,7 +174,10 @@ mod tests {
     fn groups_round_trip_the_exact_record_bytes_and_stay_below_the_inline_limit() {
         let written = records_of(&[200; 100]);
         let groups = encode(&written);
-        assert!(groups.len() > 1, "100 records of 200 bytes need several values");
+        assert!(
+            groups.len() > 1,
+            "100 records of 200 bytes need several values"
+        );
         let mut back = Vec::new();
         for (first, value) in &groups {
             assert!(value.len() <= GROUP_BYTES_MAX, "{}", value.len());
@@ -193,7 +196,10 @@ mod tests {
         let groups = encode(&records_of(&[10, GROUP_BYTES_MAX + 1, 10]));
         let firsts: Vec<Seq> = groups.iter().map(|(first, _)| *first).collect();
         assert_eq!(firsts, vec![Seq(10), Seq(11), Seq(12)]);
-        assert_eq!(record(Seq(11), &groups[1].1, Seq(11)).map(|r| r.map(<[u8]>::len)), Ok(Some(GROUP_BYTES_MAX + 1)));
+        assert_eq!(
+            record(Seq(11), &groups[1].1, Seq(11)).map(|r| r.map(<[u8]>::len)),
+            Ok(Some(GROUP_BYTES_MAX + 1))
+        );
     }
 
     #[test]
@@ -203,27 +209,21 @@ mod tests {
         let cut = &value[..value.len() - 5];
         assert_eq!(
             records(first, cut, &mut |_, _| true),
-            Err(BrokenGroup {
-                first_bad: Seq(12)
-            })
+            Err(BrokenGroup { first_bad: Seq(12) })
         );
         // A length past the end of the value, at the second record.
         let mut long = value.clone();
         long[4 + 4 + 30..4 + 4 + 30 + 4].copy_from_slice(&u32::MAX.to_be_bytes());
         assert_eq!(
             record(first, &long, Seq(10)),
-            Err(BrokenGroup {
-                first_bad: Seq(11)
-            })
+            Err(BrokenGroup { first_bad: Seq(11) })
         );
         // A count below the records held leaves bytes over.
         let mut short_count = value;
         short_count[..4].copy_from_slice(&2u32.to_be_bytes());
         assert_eq!(
             record(first, &short_count, Seq(10)),
-            Err(BrokenGroup {
-                first_bad: Seq(12)
-            })
+            Err(BrokenGroup { first_bad: Seq(12) })
         );
         assert!(records(first, &[], &mut |_, _| true).is_err());
         assert!(records(first, &0u32.to_be_bytes(), &mut |_, _| true).is_err());

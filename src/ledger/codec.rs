@@ -16,8 +16,16 @@ use crate::ids::{DeploymentId, Seq, StreamVersion};
 use crate::ledger::envelope::{Envelope, Hash};
 use crate::ledger::error::CodecError;
 
-/// The version of the on-disk format, kept in the store's metadata.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// The version of the store's on-disk layout, kept in the store's metadata: 2 keeps one sled
+/// value per group commit. Format 1 (one value per event) is still opened and read as it is.
+pub(crate) const FORMAT_VERSION: u32 = 2;
+
+/// The oldest store layout this build opens.
+pub(crate) const FORMAT_VERSION_MIN: u32 = 1;
+
+/// The version of the record encoding (this module's), which the mirror's header records.
+/// Unchanged since 0.1.0; never tied to [`FORMAT_VERSION`].
+pub(crate) const RECORD_VERSION: u32 = 1;
 
 /// The largest record the decoder accepts (the writer's payload cap is far below it).
 const DECODE_BYTES_MAX: usize = 1 << 20;

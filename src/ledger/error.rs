@@ -42,6 +42,13 @@ pub enum StoreError {
         /// The last well-formed seq before it.
         after: Seq,
     },
+    /// A format-2 group value's framing is broken: the events after `after` cannot be read
+    /// from it.
+    #[error("malformed group of events after seq {after}")]
+    MalformedGroup {
+        /// The last seq before the first one the broken group fails to give.
+        after: Seq,
+    },
     /// The storage engine found its own files damaged (its data file, its snapshot, or its
     /// configuration) and refuses to open them.
     #[error(

@@ -234,10 +234,12 @@ pub(super) fn start(
 /// Refuses a store written in another format; the format it records (None for a new store).
 pub(super) fn refuse_other_format(store: &dyn Store) -> Result<Option<u32>, LedgerError> {
     match store.format_version().map_err(LedgerError::Open)? {
-        Some(found) if found != codec::FORMAT_VERSION => Err(LedgerError::UnsupportedFormat {
-            found,
-            supported: codec::FORMAT_VERSION,
-        }),
+        Some(found) if !(codec::FORMAT_VERSION_MIN..=codec::FORMAT_VERSION).contains(&found) => {
+            Err(LedgerError::UnsupportedFormat {
+                found,
+                supported: codec::FORMAT_VERSION,
+            })
+        }
         found => Ok(found),
     }
 }

@@ -135,15 +135,18 @@ pub(crate) fn verify_store(
     });
     let mut verification = verifier.finish();
     match scanned {
-        // A key that is not a seq: the event after the last good one is not there.
-        Err(StoreError::MalformedKey { after }) if verification.is_intact() => {
+        // A key that is not a seq, or a group whose framing is broken: the event after the
+        // last good one is not there.
+        Err(StoreError::MalformedKey { after } | StoreError::MalformedGroup { after })
+            if verification.is_intact() =>
+        {
             let expected = after.next();
             verification.damage = Some(Damage::SeqGap {
                 expected,
                 found: expected,
             });
         }
-        Err(StoreError::MalformedKey { .. }) => {}
+        Err(StoreError::MalformedKey { .. } | StoreError::MalformedGroup { .. }) => {}
         Err(other) => return Err(other),
         Ok(()) => {}
     }

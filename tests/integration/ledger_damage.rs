@@ -23,6 +23,8 @@ async fn write_scenario(dir: &Path) -> u64 {
 
 /// Changes the stored sled trees directly, as a disk fault or a tamperer would.
 fn tamper(dir: &Path, change: impl FnOnce(&sled::Tree)) {
+    // Format 2 keeps records grouped; the damage is made in the format-1 layout.
+    stackledger::ledger::SledStore::rewrite_as_format_1(dir).expect("rewrites");
     let db = sled::open(dir).expect("sled opens");
     let events = db.open_tree("events").expect("the events tree");
     change(&events);
@@ -132,6 +134,8 @@ async fn a_damaged_ledger_is_left_as_it_was() {
     open_error(dir.path());
     open_error(dir.path());
     wait_released(dir.path());
+    // Format 2 keeps records grouped; the damage is made in the format-1 layout.
+    stackledger::ledger::SledStore::rewrite_as_format_1(dir.path()).expect("rewrites");
     let db = sled::open(dir.path()).expect("sled opens");
     let events = db.open_tree("events").expect("the events tree");
     assert!(

@@ -25,6 +25,8 @@ async fn write_scenario(dir: &Path) -> u64 {
 /// Cuts the log after `keep` and records `keep` as its head, exactly as sled's recovery leaves
 /// a log whose tail was damaged: shorter, and self-consistent.
 fn cut_as_sled_recovers(dir: &Path, keep: u64) {
+    // Format 2 keeps records grouped; the damage is made in the format-1 layout.
+    stackledger::ledger::SledStore::rewrite_as_format_1(dir).expect("rewrites");
     let db = sled::open(dir).expect("sled opens");
     let events = db.open_tree("events").expect("the events tree");
     let meta = db.open_tree("meta").expect("the meta tree");
@@ -91,6 +93,8 @@ async fn a_store_cut_short_with_its_head_is_refused_naming_the_lost_range_and_le
         );
     }
     wait_released(dir.path());
+    // Format 2 keeps records grouped; the damage is made in the format-1 layout.
+    stackledger::ledger::SledStore::rewrite_as_format_1(dir.path()).expect("rewrites");
     let db = sled::open(dir.path()).expect("sled opens");
     let events = db.open_tree("events").expect("the events tree");
     assert_eq!(

@@ -21,6 +21,7 @@ mod ledger_crash;
 mod ledger_damage;
 mod ledger_durability;
 mod ledger_faults;
+mod ledger_format;
 mod ledger_read_only;
 mod ledger_rules;
 mod ledger_witness;

@@ -181,6 +181,8 @@ async fn show_rebuilds_what_the_server_served_from_every_source() {
 fn tamper(dir: &Path, change: impl FnOnce(&sled::Tree)) {
     let ledger = dir.join("ledger");
     {
+        // Format 2 keeps records grouped; the damage is made in the format-1 layout.
+        stackledger::ledger::SledStore::rewrite_as_format_1(&ledger).expect("rewrites");
         let db = sled::open(&ledger).expect("sled opens");
         let events = db.open_tree("events").expect("the events tree");
         change(&events);

@@ -55,6 +55,9 @@ async fn the_server_refuses_a_damaged_ledger_naming_the_bad_event() {
         assert!(status.success());
     }
     {
+        // Format 2 keeps records grouped; the damage is made in the format-1 layout.
+        stackledger::ledger::SledStore::rewrite_as_format_1(&dir.path().join("ledger"))
+            .expect("rewrites");
         let db = sled::open(dir.path().join("ledger")).expect("sled opens");
         let events = db.open_tree("events").expect("the events tree");
         let mut value = events

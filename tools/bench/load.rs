@@ -10,11 +10,12 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use stackledger::clock::SystemClock;
+use stackledger::crash::CrashAt;
 use stackledger::deployment::{
     ApiAnswer, Event, HttpMethod, Phase, Procedure, ProjectAnswer, ResourceId, ResourceKind,
 };
 use stackledger::ids::{DeploymentId, IdGen, RandomIds, StreamVersion};
-use stackledger::ledger::{ExpectedVersion, Ledger, NewEvent};
+use stackledger::ledger::{DiskOptions, ExpectedVersion, Ledger, NewEvent};
 
 /// `stackledger-bench append`: appends until killed, printing each acknowledged seq.
 #[derive(Debug, clap::Args)]
@@ -28,6 +29,9 @@ pub(crate) struct AppendArgs {
     /// Stop after this many events per appender.
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
+    /// Abort at this crash point's Nth occurrence (`POINT:N`, as the portal's `--crash-at`).
+    #[arg(long)]
+    crash_at: Option<CrashAt>,
 }
 
 /// The request that opens a load stream.
@@ -118,7 +122,9 @@ fn call_retried(call: u32) -> Event {
 /// Appends from `appenders` tasks, `events` per task, printing every acknowledged seq.
 pub(crate) async fn append_until_killed(args: AppendArgs) -> anyhow::Result<()> {
     let dir = &args.data_dir;
-    let ledger = Ledger::open(dir, Arc::new(SystemClock), Arc::new(()))
+    let mut disk = DiskOptions::new(dir);
+    disk.limits.crash_at = args.crash_at;
+    let ledger = Ledger::open_on_disk(&disk, Arc::new(SystemClock), Arc::new(()))
         .with_context(|| format!("cannot open the ledger in {}", dir.display()))?;
     let stdout = Arc::new(Mutex::new(std::io::stdout()));
     let tasks: Vec<_> = (0..args.appenders)

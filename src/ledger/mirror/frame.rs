@@ -74,7 +74,7 @@ pub(crate) fn scan(path: &Path, visit: &mut Visit<'_>) -> Result<Option<Scanned>
             "it does not start with the mirror header",
         ));
     }
-    if header[16..] != codec::FORMAT_VERSION.to_be_bytes() {
+    if header[16..] != codec::RECORD_VERSION.to_be_bytes() {
         return Err(damaged(
             16,
             Seq::ZERO,
@@ -124,7 +124,7 @@ pub(super) fn is_new(file: &File, path: &Path) -> Result<bool, MirrorError> {
     }
     let bytes = std::fs::read(path).map_err(io_failure(path, "read"))?;
     let mut header = MAGIC.to_vec();
-    header.extend_from_slice(&codec::FORMAT_VERSION.to_be_bytes());
+    header.extend_from_slice(&codec::RECORD_VERSION.to_be_bytes());
     if !header.starts_with(&bytes) {
         return Ok(false);
     }
@@ -136,7 +136,7 @@ pub(super) fn is_new(file: &File, path: &Path) -> Result<bool, MirrorError> {
 pub(super) fn write_header(file: &mut File, path: &Path) -> Result<Scanned, MirrorError> {
     let mut header = Vec::with_capacity(HEADER_LEN as usize);
     header.extend_from_slice(&MAGIC);
-    header.extend_from_slice(&codec::FORMAT_VERSION.to_be_bytes());
+    header.extend_from_slice(&codec::RECORD_VERSION.to_be_bytes());
     file.write_all(&header)
         .and_then(|()| file.sync_all())
         .map_err(io_failure(path, "write the header of"))?;

@@ -13,6 +13,7 @@
 //! can be rebuilt from the log, and its keys are partitioned by a first byte
 //! ([`IndexSpace`]) so that the ledger's entries and the read side's never collide.
 
+mod groups;
 mod memory_store;
 mod sled_copy;
 mod sled_store;

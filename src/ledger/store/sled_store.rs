@@ -1,10 +1,14 @@
 //! [`SledStore`]: the log in a sled 0.34 database under a directory. The only file that
 //! names sled: its types never leave it.
 //!
-//! Layout (the persisted form, frozen): tree `events` maps `seq` as big-endian `u64` to the
-//! record bytes, so byte order is log order; tree `meta` holds `head` (seq ‖ hash, 40 bytes)
-//! and `format` (big-endian `u32`), and, since 0.2.0, `witness` (big-endian `u64`: the seq from
+//! Layout (the persisted forms, frozen): tree `meta` holds `head` (seq ‖ hash, 40 bytes) and
+//! `format` (big-endian `u32`), and, since 0.2.0, `witness` (big-endian `u64`: the seq from
 //! which the ledger's witness file records acknowledged heads; see `ledger/witness.rs`).
+//! Format 1: tree `events` maps `seq` as big-endian `u64` to the record bytes, so byte order is
+//! log order. Format 2: tree `groups` maps a group commit's first seq (big-endian `u64`) to its
+//! records framed in one value (`groups.rs`). A format-1 store is never rewritten: appended to
+//! by this version, it records in meta `format1_last` (big-endian `u64`, the last seq in
+//! `events`) before its format becomes 2, and reads route by seq.
 //!
 //! Durability: [`Store::sync`] returns only after sled's `flush` (which on Linux ends in
 //! `sync_file_range`, enough for a killed process but not for a power cut) and an `fdatasync`
@@ -15,6 +19,7 @@ use std::fs::File;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::ids::Seq;
@@ -24,7 +29,15 @@ use crate::ledger::store::sled_copy::SledCopy;
 use crate::ledger::store::{Head, IndexVisitor, IndexWrite, ScanOrder, Store, StoredRecord};
 use crate::private_files::{DirectoryEntries, create_private_dir};
 
+mod layout;
+
 const EVENTS_TREE: &str = "events";
+const GROUPS_TREE: &str = "groups";
+const FORMAT1_LAST_KEY: &[u8] = b"format1_last";
+/// sled's page cache: bounded, so that memory does not grow with history.
+const CACHE_BYTES: u64 = 64 << 20;
+/// `format1_last` of a store whose events are all in tree `events` (format 1 throughout).
+const ALL_FORMAT_1: u64 = u64::MAX;
 const META_TREE: &str = "meta";
 const INDEX_TREE: &str = "index";
 const HEAD_KEY: &[u8] = b"head";
@@ -40,12 +53,19 @@ pub struct SledStore {
     data_file: File,
     /// The private copy sled runs on, for a read-only open: dropped last, once sled let go.
     copy: Option<SledCopy>,
+    /// The last seq in tree `events`; later ones are in `groups` ([`ALL_FORMAT_1`]: none are).
+    format1_last: AtomicU64,
+    /// Whether the next write must first end format 1 (record `format1_last`, format 2).
+    format2_pending: AtomicBool,
+    /// Writes the format-1 layout (a test constructor's store, to build old data dirs).
+    legacy: bool,
 }
 
 #[derive(Debug)]
 struct SledHandles {
     db: sled::Db,
     events: sled::Tree,
+    groups: sled::Tree,
     meta: sled::Tree,
     index: sled::Tree,
 }
@@ -91,6 +111,7 @@ impl SledStore {
         let before = DirectoryEntries::read(dir).map_err(io_error("list data directory"))?;
         let db = sled::Config::new()
             .path(dir)
+            .cache_capacity(CACHE_BYTES)
             .open()
             .map_err(|error| open_error(dir, error))?;
         // What sled created on this open (all of a new store, a new snapshot on a later one)
@@ -99,6 +120,7 @@ impl SledStore {
             .make_new_entries_private()
             .map_err(io_error("make data files private"))?;
         let events = db.open_tree(EVENTS_TREE).map_err(sled_error("open tree"))?;
+        let groups = db.open_tree(GROUPS_TREE).map_err(sled_error("open tree"))?;
         let meta = db.open_tree(META_TREE).map_err(sled_error("open tree"))?;
         let index = db.open_tree(INDEX_TREE).map_err(sled_error("open tree"))?;
         let data_file = File::open(data_file_path(dir)).map_err(io_error("open data file"))?;
@@ -106,16 +128,39 @@ impl SledStore {
         File::open(dir)
             .and_then(|directory| directory.sync_all())
             .map_err(io_error("sync data directory"))?;
-        Ok(Self {
+        let store = Self {
             sled: Some(SledHandles {
                 db,
                 events,
+                groups,
                 meta,
                 index,
             }),
             data_file,
             copy: None,
-        })
+            format1_last: AtomicU64::new(ALL_FORMAT_1),
+            format2_pending: AtomicBool::new(false),
+            legacy: false,
+        };
+        let format1_last = match store.meta(FORMAT1_LAST_KEY, "read format 1 end")? {
+            Some(bytes) => decode_seq(&bytes)?.0,
+            None if store.format_version()?.is_some_and(|format| format >= 2) => 0,
+            None => ALL_FORMAT_1,
+        };
+        store.format1_last.store(format1_last, Ordering::SeqCst);
+        let pending = format1_last == ALL_FORMAT_1 || store.format_version()? == Some(1);
+        store.format2_pending.store(pending, Ordering::SeqCst);
+        Ok(store)
+    }
+
+    /// Creates a store in `dir` that keeps writing format 1 (one sled value per event, tree
+    /// `events`), as every version before format 2 did: for tests that build old data dirs.
+    #[doc(hidden)]
+    pub fn create_format_1(dir: &Path) -> Result<Self, StoreError> {
+        let mut store = Self::open(dir)?;
+        store.legacy = true;
+        store.set_format_version(1)?;
+        Ok(store)
     }
 
     /// Opens a private copy of the store in `original` (made under `scratch`), so that sled's
@@ -185,14 +230,11 @@ impl SledStore {
 
 impl Store for SledStore {
     fn write(&self, records: &[StoredRecord], head: &Head) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for record in records {
-            batch.insert(&record.seq.0.to_be_bytes(), record.bytes.as_slice());
+        if self.legacy {
+            self.write_format_1(records)?;
+        } else {
+            self.write_groups(records)?;
         }
-        self.sled()
-            .events
-            .apply_batch(batch)
-            .map_err(sled_error("write events"))?;
         // Written after the events: sled recovers a prefix of its log, so a crash can leave the
         // head behind the events (unacknowledged but intact events), never ahead of them.
         self.sled()
@@ -212,23 +254,19 @@ impl Store for SledStore {
         after: Seq,
         visit: &mut dyn FnMut(Seq, &[u8]) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
-        let start = after.0.saturating_add(1).to_be_bytes();
-        let mut last = after;
-        for entry in self.sled().events.range(start..) {
-            let (key, value) = entry.map_err(sled_error("read"))?;
-            let key: [u8; 8] = key
-                .as_ref()
-                .try_into()
-                .map_err(|_| StoreError::MalformedKey { after: last })?;
-            last = Seq(u64::from_be_bytes(key));
-            if visit(last, &value).is_break() {
-                break;
-            }
+        if after.0 < self.format1_last() && self.scan_events(after, visit)? {
+            return Ok(());
         }
-        Ok(())
+        if self.format1_last() == ALL_FORMAT_1 {
+            return Ok(());
+        }
+        self.scan_groups(after.max(Seq(self.format1_last())), visit)
     }
 
     fn get(&self, seq: Seq) -> Result<Option<Vec<u8>>, StoreError> {
+        if seq.0 > self.format1_last() {
+            return self.get_grouped(seq);
+        }
         let value = self
             .sled()
             .events
@@ -255,6 +293,18 @@ impl Store for SledStore {
     }
 
     fn set_format_version(&self, version: u32) -> Result<(), StoreError> {
+        if version >= 2 && self.format1_last() == ALL_FORMAT_1 {
+            let last = self.last_in_events()?;
+            if last > 0 {
+                self.sled()
+                    .meta
+                    .insert(FORMAT1_LAST_KEY, &last.to_be_bytes())
+                    .map_err(sled_error("write format 1 end"))?;
+            }
+            self.format1_last.store(last, Ordering::SeqCst);
+        }
+        self.format2_pending
+            .store(version < 2 && !self.legacy, Ordering::SeqCst);
         self.sled()
             .meta
             .insert(FORMAT_KEY, &version.to_be_bytes())
@@ -344,6 +394,13 @@ fn open_error(dir: &Path, error: sled::Error) -> StoreError {
 /// The path of sled 0.34's data file inside its directory.
 pub(super) fn data_file_path(dir: &Path) -> PathBuf {
     dir.join("db")
+}
+
+fn decode_seq(bytes: &[u8]) -> Result<Seq, StoreError> {
+    let bytes: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| StoreError::MalformedHead { len: bytes.len() })?;
+    Ok(Seq(u64::from_be_bytes(bytes)))
 }
 
 fn encode_head(head: &Head) -> [u8; 40] {

@@ -323,6 +323,8 @@ pub(crate) fn fingerprint(dir: &Path) -> Fingerprint {
 
 /// Changes the stored sled trees (events, meta) directly, as a disk fault or a tamperer would.
 pub(crate) fn tamper(ledger_dir: &Path, change: impl FnOnce(&sled::Tree, &sled::Tree)) {
+    // Format 2 keeps records grouped; the damage is made in the format-1 layout.
+    stackledger::ledger::SledStore::rewrite_as_format_1(ledger_dir).expect("rewrites");
     let db = sled::open(ledger_dir).expect("sled opens");
     let events = db.open_tree("events").expect("the events tree");
     let meta = db.open_tree("meta").expect("the meta tree");

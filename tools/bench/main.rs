@@ -8,6 +8,9 @@
 //! to sled's raw scan of it; disk bytes per event), and prints each ledger figure beside its
 //! raw reference and the ratio.
 //!
+//! `stackledger-bench verify` times the full check of a large log on one thread and on every
+//! core, beside a raw scan of the same store.
+//!
 //! `stackledger-bench lookup` finds one project among 50,000 through `project.search` and
 //! through the streamed `project.all`, printing answer bytes, time and peak memory growth.
 //!
@@ -29,6 +32,7 @@ mod orchestrator_bench;
 mod sse_bench;
 mod stacks_bench;
 mod startup_bench;
+mod verify_bench;
 
 use std::path::PathBuf;
 
@@ -73,6 +77,8 @@ enum Command {
     /// Spawn to first `/health` 200 of the release portal with 0 and 1,000 interrupted
     /// deployments to recover (run `cargo build --release` first).
     Startup(startup_bench::StartupArgs),
+    /// The full verification of a large log on one thread and on every core, side by side.
+    Verify(verify_bench::VerifyArgs),
 }
 
 impl Command {
@@ -89,6 +95,7 @@ impl Command {
             Command::Stacks(args) => stacks_bench::run(args).await,
             Command::Lookup(args) => lookup_bench::run(args).await,
             Command::Startup(args) => startup_bench::run(args).await,
+            Command::Verify(args) => verify_bench::run(args).await,
         }
     }
 }

@@ -186,7 +186,7 @@ impl Run {
             CheckThreads::One,
             &mut |envelope| {
                 verified = envelope.seq;
-                if verified.0 % EVENTS_PER_LOOK != 0 {
+                if !verified.0.is_multiple_of(EVENTS_PER_LOOK) {
                     return ControlFlow::Continue(());
                 }
                 self.audit

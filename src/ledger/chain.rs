@@ -38,13 +38,10 @@ impl ChainCheck {
     ) -> Result<Envelope, Damage> {
         self.check_position(key)?;
         let (body, stored_hash) = split(key, record)?;
-        let (decoded, self_linked) = match prepared {
-            Prepared::Decoded {
-                envelope,
-                self_linked,
-            } => (Ok(envelope), self_linked),
-            Prepared::Undecodable(source) => (Err(source), false),
-        };
+        let Prepared {
+            decoded,
+            self_linked,
+        } = prepared;
         // Linked to the previous record: its own prev_hash is the last hash and it hashes right
         // against it (computed by `prepare`), or, where it names another prev_hash, against
         // the last hash itself.
@@ -126,32 +123,31 @@ impl ChainCheck {
 /// What one record shows on its own, before its place in the log is known: its decoded
 /// envelope and whether its hash covers its bytes and its own `prev_hash`.
 #[derive(Debug)]
-pub(crate) enum Prepared {
-    /// It decodes; `self_linked`: SHA-256(its prev_hash ‖ body) is its stored hash.
-    Decoded {
-        envelope: Envelope,
-        self_linked: bool,
-    },
-    /// Its body does not decode (or the record does not split: then the split error is
-    /// found again in [`ChainCheck::check_prepared`]).
-    Undecodable(CodecError),
+pub(crate) struct Prepared {
+    /// Its envelope, or why its body does not decode (a record that does not split is found
+    /// again by [`ChainCheck::check_prepared`]).
+    decoded: Result<Envelope, CodecError>,
+    /// SHA-256(its prev_hash ‖ body) is its stored hash.
+    self_linked: bool,
 }
 
 /// Decodes and hashes one record on its own: the costly part of a check, independent of every
 /// other record, so that it can run on any thread.
 pub(crate) fn prepare(record: &[u8]) -> Prepared {
     let Ok((body, stored_hash)) = codec::split_record(record) else {
-        return Prepared::Undecodable(CodecError::TooShort { len: record.len() });
+        let decoded = Err(CodecError::TooShort { len: record.len() });
+        return Prepared {
+            decoded,
+            self_linked: false,
+        };
     };
-    match codec::decode_body(body, stored_hash) {
-        Ok(envelope) => {
-            let self_linked = Hash::chain(&envelope.prev_hash, body) == stored_hash;
-            Prepared::Decoded {
-                envelope,
-                self_linked,
-            }
-        }
-        Err(source) => Prepared::Undecodable(source),
+    let decoded = codec::decode_body(body, stored_hash);
+    let self_linked = decoded
+        .as_ref()
+        .is_ok_and(|envelope| Hash::chain(&envelope.prev_hash, body) == stored_hash);
+    Prepared {
+        decoded,
+        self_linked,
     }
 }
 

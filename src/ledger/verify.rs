@@ -134,7 +134,7 @@ pub fn stored_bytes(envelope: &Envelope) -> Vec<u8> {
 pub enum CheckThreads {
     /// The calling thread alone.
     One,
-    /// A reader and one hashing worker per core (one thread alone on a single core).
+    /// A reader, and a hashing worker on each other core (one thread alone on a single core).
     EveryCore,
 }
 
@@ -142,7 +142,7 @@ impl CheckThreads {
     /// Hashing workers beside the reader; None: check on the calling thread.
     fn workers(self) -> Option<usize> {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        (self == Self::EveryCore && cores > 1).then_some(cores)
+        (self == Self::EveryCore && cores > 1).then(|| cores - 1)
     }
 }
 

@@ -20,6 +20,9 @@ use crate::ledger::verify::Verifier;
 /// Records per chunk handed to a worker.
 pub(super) const CHUNK_RECORDS: usize = 2048;
 
+/// About the size of a stored record, to size a chunk's buffer once.
+const RECORD_BYTES_EXPECTED: usize = 256;
+
 /// Chunks queued per worker, each way.
 const CHUNKS_QUEUED_PER_WORKER: usize = 2;
 
@@ -37,7 +40,7 @@ impl Chunk {
             index,
             seqs: Vec::with_capacity(records),
             ends: Vec::with_capacity(records),
-            bytes: Vec::new(),
+            bytes: Vec::with_capacity(records * RECORD_BYTES_EXPECTED),
         }
     }
 

@@ -159,6 +159,11 @@ impl From<LedgerError> for ApiError {
     fn from(error: LedgerError) -> Self {
         match error {
             LedgerError::ReadOnly => ApiError::ReadOnly { found: None },
+            LedgerError::ChainDamaged { .. } => ApiError::Unavailable {
+                code: "ledger_damaged",
+                message: error.to_string(),
+                retry_after: Duration::from_secs(60),
+            },
             error => ApiError::Ledger(error),
         }
     }

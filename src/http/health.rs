@@ -7,6 +7,10 @@
 //! A read-only portal (`--read-only`) answers `/health` with 200 and `"degraded"`: it serves
 //! what it was started to serve, and its `ledger` says so (`readOnly`, the `damage` found,
 //! `intactTo`). `/ready` answers 503 there, as the ledger takes no appends.
+//!
+//! `ledger.verification` is the background verification of the whole chain (`state`,
+//! `verifiedSeq`, `targetSeq`, and `firstBadSeq` and `message` once known). Damage it finds
+//! stops the writer, so `/health` says `"degraded"` and `/ready` answers 503.
 
 use axum::Json;
 use axum::extract::State;
@@ -21,6 +25,7 @@ use crate::http::error::{ApiError, json};
 use crate::http::route::Route;
 use crate::ledger::MirrorStatus;
 use crate::ledger::ReadOnlyReport;
+use crate::ledger::VerificationStatus;
 
 /// Which capabilities this build has (DESIGN §5). Each turns true in the release that
 /// delivers it, never before.
@@ -52,6 +57,33 @@ struct LedgerFigures {
     damage: Option<String>,
     /// The last event of the intact prefix that is served.
     intact_to: u64,
+    /// The background verification of the whole chain.
+    verification: VerificationFigures,
+}
+
+/// Where the background verification stands (`ledger.verification`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VerificationFigures {
+    state: &'static str,
+    verified_seq: u64,
+    target_seq: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_bad_seq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+impl VerificationFigures {
+    fn of(status: VerificationStatus) -> Self {
+        Self {
+            state: status.state.as_str(),
+            verified_seq: status.verified_seq.0,
+            target_seq: status.target_seq.0,
+            first_bad_seq: status.first_bad_seq.map(|seq| seq.0),
+            message: status.message,
+        }
+    }
 }
 
 /// The synchronous mirror: every acknowledged event is in it before it is acknowledged, so its
@@ -201,6 +233,7 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
             read_only: read_only.is_some(),
             damage: read_only.and_then(ReadOnlyReport::damage_text),
             intact_to: read_only.map_or(summary.last_seq.0, |report| report.intact_to.0),
+            verification: VerificationFigures::of(state.ledger.verification()),
         },
     })
 }

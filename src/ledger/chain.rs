@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use crate::ids::{DeploymentId, Seq, StreamVersion};
 use crate::ledger::codec;
 use crate::ledger::envelope::{Envelope, Hash};
-use crate::ledger::error::Damage;
+use crate::ledger::error::{CodecError, Damage};
 use crate::ledger::store::Head;
 
 /// Checks records one by one, in log order.
@@ -25,10 +25,31 @@ pub(crate) struct ChainCheck {
 impl ChainCheck {
     /// Checks the raw record stored under `key` and decodes it.
     pub(crate) fn check_record(&mut self, key: Seq, record: &[u8]) -> Result<Envelope, Damage> {
+        self.check_prepared(key, record, prepare(record))
+    }
+
+    /// Checks the raw record stored under `key`, given what [`prepare`] found in it (possibly
+    /// on another thread): the same answer as [`ChainCheck::check_record`] for every record.
+    pub(crate) fn check_prepared(
+        &mut self,
+        key: Seq,
+        record: &[u8],
+        prepared: Prepared,
+    ) -> Result<Envelope, Damage> {
         self.check_position(key)?;
         let (body, stored_hash) = split(key, record)?;
-        let linked = Hash::chain(&self.last.hash, body) == stored_hash;
-        let envelope = match codec::decode_body(body, stored_hash) {
+        let Prepared {
+            decoded,
+            self_linked,
+        } = prepared;
+        // Linked to the previous record: its own prev_hash is the last hash and it hashes right
+        // against it (computed by `prepare`), or, where it names another prev_hash, against
+        // the last hash itself.
+        let linked = match &decoded {
+            Ok(envelope) if envelope.prev_hash == self.last.hash => self_linked,
+            _ => Hash::chain(&self.last.hash, body) == stored_hash,
+        };
+        let envelope = match decoded {
             Ok(envelope) => envelope,
             // Bytes that hash right but do not decode were written so; otherwise they changed.
             Err(source) if linked => return Err(Damage::Undecodable { seq: key, source }),
@@ -37,7 +58,7 @@ impl ChainCheck {
         if !linked {
             // Tell a broken link from an altered record: an intact record whose prev_hash points
             // elsewhere hashes correctly against its own prev_hash.
-            return Err(if Hash::chain(&envelope.prev_hash, body) == stored_hash {
+            return Err(if self_linked {
                 Damage::ChainBroken { seq: key }
             } else {
                 Damage::HashMismatch { seq: key }
@@ -96,6 +117,37 @@ impl ChainCheck {
             hash: envelope.hash,
         };
         Ok(())
+    }
+}
+
+/// What one record shows on its own, before its place in the log is known: its decoded
+/// envelope and whether its hash covers its bytes and its own `prev_hash`.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    /// Its envelope, or why its body does not decode (a record that does not split is found
+    /// again by [`ChainCheck::check_prepared`]).
+    decoded: Result<Envelope, CodecError>,
+    /// SHA-256(its prev_hash ‖ body) is its stored hash.
+    self_linked: bool,
+}
+
+/// Decodes and hashes one record on its own: the costly part of a check, independent of every
+/// other record, so that it can run on any thread.
+pub(crate) fn prepare(record: &[u8]) -> Prepared {
+    let Ok((body, stored_hash)) = codec::split_record(record) else {
+        let decoded = Err(CodecError::TooShort { len: record.len() });
+        return Prepared {
+            decoded,
+            self_linked: false,
+        };
+    };
+    let decoded = codec::decode_body(body, stored_hash);
+    let self_linked = decoded
+        .as_ref()
+        .is_ok_and(|envelope| Hash::chain(&envelope.prev_hash, body) == stored_hash);
+    Prepared {
+        decoded,
+        self_linked,
     }
 }
 
@@ -163,7 +215,6 @@ pub(crate) fn test_log(count: u64) -> (Vec<crate::ledger::store::StoredRecord>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::error::CodecError;
 
     /// A name, records under their keys, and the damage a check must find in them.
     type Case = (&'static str, Vec<(u64, Vec<u8>)>, Option<Damage>);

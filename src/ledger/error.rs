@@ -435,4 +435,21 @@ pub enum LedgerError {
         "the ledger is open read-only (--read-only, to audit it): nothing can be appended until the portal is restarted without it"
     )]
     ReadOnly,
+    /// The background verification found the stored chain damaged after the open: nothing
+    /// more is appended (HTTP 503 `ledger_damaged`); the next open refuses the same damage.
+    #[error(
+        "the ledger is damaged at event {seq}: {damage}; events 1-{intact} are intact; the background \
+         verification found it after the open, so nothing more is appended. Next: restore the ledger \
+         from a mirror or an export (`stackledger restore --data-dir DIR --mirror MIRROR_DIR`, or \
+         `--export FILE`), or start with --read-only to serve and audit what is intact",
+        intact = intact.0
+    )]
+    ChainDamaged {
+        /// The first bad seq.
+        seq: Seq,
+        /// What is wrong there.
+        damage: Damage,
+        /// The last event of the intact prefix.
+        intact: Seq,
+    },
 }

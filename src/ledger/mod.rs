@@ -30,6 +30,7 @@ pub mod envelope;
 pub mod error;
 pub mod subscription;
 
+mod audit;
 mod chain;
 mod codec;
 mod mirror;
@@ -62,6 +63,7 @@ use crate::ledger::shared::Shared;
 use crate::ledger::subscription::Subscription;
 use crate::ledger::writer::Command;
 
+pub use audit::{VerificationState, VerificationStatus};
 pub use mirror::{FILE_NAME as MIRROR_FILE, MirrorStatus};
 pub use read_only::{ReadOnlyDamage, ReadOnlyReport};
 pub use reader::LedgerReader;
@@ -72,7 +74,9 @@ pub use store::{
     StoredRecord,
 };
 pub use stream_writer::StreamWriter;
-pub use verify::{Verification, Verifier, stored_bytes, verify_envelopes};
+pub use verify::{
+    CheckThreads, Verification, Verifier, stored_bytes, verify_envelopes, verify_stored,
+};
 pub use witness::FILE_NAME as WITNESS_FILE;
 
 /// Receives every durable event, in order: at open for the log after the last checkpoint (the
@@ -216,6 +220,9 @@ pub struct LedgerOptions {
     pub live_buffer_max: NonZeroUsize,
     /// Where the ledger's threads abort on purpose (crash tests; `--crash-at`).
     pub crash_at: Option<CrashAt>,
+    /// Whether the whole chain is verified again in the background once the ledger serves
+    /// ([`Ledger::verification`]).
+    pub audit: bool,
 }
 
 impl Default for LedgerOptions {
@@ -226,6 +233,7 @@ impl Default for LedgerOptions {
             queue_max: NonZeroUsize::new(4096).expect("4096 is not zero"),
             live_buffer_max: NonZeroUsize::new(4096).expect("4096 is not zero"),
             crash_at: None,
+            audit: true,
         }
     }
 }
@@ -272,6 +280,8 @@ pub struct Ledger {
     mirror: Option<Arc<mirror::MirrorGauge>>,
     /// What a read-only open found (None: an ordinary open, with its writer).
     read_only: Option<Arc<ReadOnlyReport>>,
+    /// The background verification of the whole chain.
+    audit: Arc<audit::Audit>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -301,6 +311,7 @@ impl Ledger {
     ) -> Result<Ledger, LedgerError> {
         let opened = open::OnDisk::open(&disk.dir)?.mirrored(disk.mirror.as_deref());
         open::start(opened.store(), Some(opened), clock, projector, disk.limits)
+            .map(|ledger| ledger.audited(disk.limits))
     }
 
     /// Opens the sled ledger described by `disk` read-only, to audit it: runs the checks of
@@ -323,7 +334,7 @@ impl Ledger {
         projector: Arc<dyn Projector>,
         options: LedgerOptions,
     ) -> Result<Ledger, LedgerError> {
-        open::start(store, None, clock, projector, options)
+        open::start(store, None, clock, projector, options).map(|ledger| ledger.audited(options))
     }
 
     /// Appends `events` to `stream` atomically and returns them as written, once durable.
@@ -337,7 +348,7 @@ impl Ledger {
             return Err(LedgerError::ReadOnly);
         }
         if self.shared.is_stopped() {
-            return Err(LedgerError::Stopped);
+            return Err(self.shared.refusal());
         }
         let (reply, answer) = oneshot::channel();
         let command = Command::Append {
@@ -465,5 +476,41 @@ impl Ledger {
         if let Some(handle) = handle {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
+        let audit = Arc::clone(&self.audit);
+        let _ = tokio::task::spawn_blocking(move || audit.join()).await;
+    }
+
+    /// Where the background verification of the whole chain stands.
+    pub fn verification(&self) -> VerificationStatus {
+        self.audit.status()
+    }
+
+    /// Resolves once no background verification is running (at once when none is).
+    pub async fn verification_ended(&self) {
+        self.audit.ended().await;
+    }
+
+    /// Starts a background verification of the whole chain up to the current head, unless one
+    /// is running or has found damage (or the ledger is read-only or stopped); whether it
+    /// started. Damage it finds stops appends, as [`LedgerOptions::audit`]'s at open does.
+    pub fn start_verification(&self) -> bool {
+        if self.read_only.is_some() || self.shared.is_stopped() {
+            return false;
+        }
+        self.audit.start(&self.store, &self.shared, self.head())
+    }
+
+    /// The store under this ledger, for tests that damage it as a disk fault would.
+    #[doc(hidden)]
+    pub fn store_for_tests(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.store)
+    }
+
+    /// This ledger, with its background verification started if `options` ask for one.
+    fn audited(self, options: LedgerOptions) -> Self {
+        if options.audit {
+            self.start_verification();
+        }
+        self
     }
 }

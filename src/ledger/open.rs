@@ -228,6 +228,7 @@ pub(super) fn start(
         writer: Arc::new(Mutex::new(Some(handle))),
         mirror: mirror_gauge,
         read_only: None,
+        audit: crate::ledger::audit::Audit::off("the background verification is off"),
     })
 }
 

@@ -139,6 +139,7 @@ pub(super) fn open(
         writer: Arc::new(Mutex::new(None)),
         mirror: None,
         read_only: Some(Arc::new(report)),
+        audit: crate::ledger::audit::Audit::off("a read-only ledger is verified by its open"),
     })
 }
 

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use tokio::sync::broadcast;
@@ -14,6 +14,7 @@ use tokio::sync::broadcast;
 use crate::ids::{DeploymentId, Seq, StreamVersion};
 use crate::ledger::Projector;
 use crate::ledger::envelope::Envelope;
+use crate::ledger::error::LedgerError;
 use crate::ledger::store::Head;
 
 /// A copy of the ledger's counters at one moment.
@@ -112,6 +113,8 @@ pub(crate) struct Shared {
     live: Mutex<Option<broadcast::Sender<Arc<Envelope>>>>,
     stopped: AtomicBool,
     pub(crate) stats: LedgerStats,
+    /// Damage the background verification found (`audit.rs`): the writer has stopped for it.
+    chain_damage: OnceLock<LedgerError>,
 }
 
 impl Shared {
@@ -125,6 +128,7 @@ impl Shared {
             live: Mutex::new(Some(live)),
             stopped: AtomicBool::new(false),
             stats: LedgerStats::default(),
+            chain_damage: OnceLock::new(),
         }
     }
 
@@ -191,5 +195,20 @@ impl Shared {
             Some(sender) => sender.subscribe(),
             None => broadcast::channel(1).1,
         }
+    }
+
+    /// Stops the writer for damage found in the stored chain after the open: from now on every
+    /// append is refused with it.
+    pub(crate) fn stop_for_damage(&self, damage: LedgerError) {
+        let _ = self.chain_damage.set(damage);
+        self.stop();
+    }
+
+    /// Why a stopped writer refuses an append: the damage found, or that it stopped.
+    pub(crate) fn refusal(&self) -> LedgerError {
+        self.chain_damage
+            .get()
+            .cloned()
+            .unwrap_or(LedgerError::Stopped)
     }
 }

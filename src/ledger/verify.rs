@@ -4,14 +4,17 @@
 //!
 //! Every caller goes through it: the ledger's open, [`crate::ledger::Ledger::verify`] (the ops
 //! endpoint), [`crate::ledger::LedgerReader`] and [`verify_envelopes`] (the replay tool), and
-//! the golden tests through [`Verifier`]. It stops at the first damage and names it; it never
+//! the golden tests through [`Verifier`]. A store's full check runs on every core (`parallel`),
+//! with the sequential check's answers. It stops at the first damage and names it; it never
 //! repairs, skips or reorders anything (what to do about events past the recorded head is the
 //! opener's decision).
+
+mod parallel;
 
 use std::ops::ControlFlow;
 
 use crate::ids::Seq;
-use crate::ledger::chain::ChainCheck;
+use crate::ledger::chain::{ChainCheck, Prepared};
 use crate::ledger::codec;
 use crate::ledger::envelope::Envelope;
 use crate::ledger::error::{Damage, StoreError};
@@ -69,6 +72,20 @@ impl Verifier {
             .inspect_err(|damage| self.damage = Some(damage.clone()))
     }
 
+    /// Checks the raw record stored under `seq`, given what [`crate::ledger::chain::prepare`]
+    /// found in it.
+    pub(crate) fn prepared(
+        &mut self,
+        seq: Seq,
+        bytes: &[u8],
+        prepared: Prepared,
+    ) -> Result<Envelope, Damage> {
+        self.ensure_intact()?;
+        self.check
+            .check_prepared(seq, bytes, prepared)
+            .inspect_err(|damage| self.damage = Some(damage.clone()))
+    }
+
     /// Checks the next decoded envelope (an export's): its hash is recomputed from its
     /// canonical encoding, so an export verifies exactly as the stored log does.
     pub fn envelope(&mut self, envelope: &Envelope) -> Result<(), Damage> {
@@ -112,27 +129,86 @@ pub fn stored_bytes(envelope: &Envelope) -> Vec<u8> {
     codec::encode_record(&codec::encode_envelope_body(envelope), &envelope.hash)
 }
 
+/// How many threads a store's full check runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckThreads {
+    /// The calling thread alone.
+    One,
+    /// A reader, and a hashing worker on each other core (one thread alone on a single core).
+    EveryCore,
+}
+
+impl CheckThreads {
+    /// Hashing workers beside the reader; None: check on the calling thread.
+    fn workers(self) -> Option<usize> {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        (self == Self::EveryCore && cores > 1).then(|| cores - 1)
+    }
+}
+
+/// Verifies `store` from seq 1 against the head it records, on `threads`: the full check
+/// `verify` and the benchmark run. Damage is in the answer; an error means the store could not
+/// be read.
+pub fn verify_stored(store: &dyn Store, threads: CheckThreads) -> Result<Verification, StoreError> {
+    let recorded = store.head()?;
+    verify_store_on(store, Seq(u64::MAX), recorded, threads, &mut |_| {})
+}
+
 /// Verifies `store` from seq 1 up to `until` and against its `recorded` head (None: the store
-/// records none), visiting each event that verifies, in order.
+/// records none), visiting each event that verifies, in order, on every core.
 pub(crate) fn verify_store(
     store: &dyn Store,
     until: Seq,
     recorded: Option<Head>,
     visit: &mut dyn FnMut(Envelope),
 ) -> Result<Verification, StoreError> {
+    verify_store_on(store, until, recorded, CheckThreads::EveryCore, visit)
+}
+
+fn verify_store_on(
+    store: &dyn Store,
+    until: Seq,
+    recorded: Option<Head>,
+    threads: CheckThreads,
+    visit: &mut dyn FnMut(Envelope),
+) -> Result<Verification, StoreError> {
+    let verification = verify_store_watched(store, until, recorded, threads, &mut |envelope| {
+        visit(envelope);
+        ControlFlow::Continue(())
+    })?;
+    Ok(verification.expect("a check whose visits never break runs to its end"))
+}
+
+/// [`verify_store`] on `threads`, for a check that may be called off (the background audit):
+/// None when `visit` broke before the end.
+pub(crate) fn verify_store_watched(
+    store: &dyn Store,
+    until: Seq,
+    recorded: Option<Head>,
+    threads: CheckThreads,
+    visit: &mut dyn FnMut(Envelope) -> ControlFlow<()>,
+) -> Result<Option<Verification>, StoreError> {
     let mut verifier = Verifier::new();
-    let scanned = store.scan(Seq::ZERO, &mut |seq, record| {
-        if seq > until {
-            return ControlFlow::Break(());
-        }
-        match verifier.record(seq, record) {
-            Ok(envelope) => {
-                visit(envelope);
-                ControlFlow::Continue(())
-            }
-            Err(_) => ControlFlow::Break(()),
-        }
-    });
+    let mut called_off = false;
+    let visit = &mut |envelope| {
+        let flow = visit(envelope);
+        called_off |= flow.is_break();
+        flow
+    };
+    let scanned = match threads.workers() {
+        Some(workers) => parallel::scan(
+            store,
+            until,
+            workers,
+            parallel::CHUNK_RECORDS,
+            &mut verifier,
+            visit,
+        ),
+        None => scan_sequential(store, until, &mut verifier, visit),
+    };
+    if called_off {
+        return Ok(None);
+    }
     let mut verification = verifier.finish();
     match scanned {
         // A key that is not a seq, or a group whose framing is broken: the event after the
@@ -153,7 +229,24 @@ pub(crate) fn verify_store(
     if verification.is_intact() {
         verification.damage = compare_head(store, verification.last, recorded)?;
     }
-    Ok(verification)
+    Ok(Some(verification))
+}
+
+fn scan_sequential(
+    store: &dyn Store,
+    until: Seq,
+    verifier: &mut Verifier,
+    visit: &mut dyn FnMut(Envelope) -> ControlFlow<()>,
+) -> Result<(), StoreError> {
+    store.scan(Seq::ZERO, &mut |seq, record| {
+        if seq > until {
+            return ControlFlow::Break(());
+        }
+        match verifier.record(seq, record) {
+            Ok(envelope) => visit(envelope),
+            Err(_) => ControlFlow::Break(()),
+        }
+    })
 }
 
 /// Whether a verified log ending at `last` agrees with the head recorded for it. Intact
@@ -284,5 +377,107 @@ mod tests {
         let verification = verify_store(&store, Seq(3), Some(head), &mut |_| {}).expect("reads");
         assert_eq!(verification.last, head);
         assert!(verification.is_intact());
+    }
+
+    /// One kind of damage done to a stored log.
+    #[derive(Debug, Clone)]
+    enum Harm {
+        Flip { at: usize, byte: usize, bit: u8 },
+        Remove { at: usize },
+        Swap { at: usize, with: usize },
+        Truncate { at: usize, len: usize },
+        Repeat { at: usize },
+        HeadBack { by: u64 },
+        HeadAhead { by: u64 },
+    }
+
+    fn harm() -> impl proptest::strategy::Strategy<Value = Harm> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (any::<usize>(), any::<usize>(), 0u8..8).prop_map(|(at, byte, bit)| Harm::Flip {
+                at,
+                byte,
+                bit
+            }),
+            any::<usize>().prop_map(|at| Harm::Remove { at }),
+            (any::<usize>(), any::<usize>()).prop_map(|(at, with)| Harm::Swap { at, with }),
+            (any::<usize>(), 0usize..40).prop_map(|(at, len)| Harm::Truncate { at, len }),
+            any::<usize>().prop_map(|at| Harm::Repeat { at }),
+            (1u64..4).prop_map(|by| Harm::HeadBack { by }),
+            (1u64..4).prop_map(|by| Harm::HeadAhead { by }),
+        ]
+    }
+
+    /// A store holding a log of `count` events with `harms` done to it.
+    fn harmed(count: u64, harms: &[Harm]) -> MemoryStore {
+        let (mut records, envelopes) = test_log(count);
+        let mut head = Head {
+            seq: Seq(count),
+            hash: envelopes[envelopes.len() - 1].hash,
+        };
+        let len = records.len();
+        for harm in harms {
+            match *harm {
+                Harm::Flip { at, byte, bit } => {
+                    let bytes = &mut records[at % len].bytes;
+                    let byte = byte % bytes.len();
+                    bytes[byte] ^= 1 << bit;
+                }
+                Harm::Remove { at } => records[at % len].seq = Seq(u64::MAX),
+                Harm::Swap { at, with } => {
+                    let (at, with) = (at % len, with % len);
+                    let bytes = records[at].bytes.clone();
+                    records[at].bytes = std::mem::replace(&mut records[with].bytes, bytes);
+                }
+                Harm::Truncate { at, len: keep } => records[at % len].bytes.truncate(keep),
+                Harm::Repeat { at } => {
+                    let at = at % len;
+                    records[at].bytes = records[at.saturating_sub(1)].bytes.clone();
+                }
+                Harm::HeadBack { by } => head.seq = Seq(head.seq.0.saturating_sub(by)),
+                Harm::HeadAhead { by } => head.seq = Seq(head.seq.0 + by),
+            }
+        }
+        records.retain(|record| record.seq != Seq(u64::MAX));
+        store_of(&records, Some(head))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_parallel_check_answers_as_the_sequential_one_on_any_damage(
+            count in 1u64..60,
+            harms in proptest::collection::vec(harm(), 0..3),
+            chunk in 1usize..9,
+            workers in 1usize..4,
+            until in proptest::option::of(1u64..70),
+        ) {
+            let store = harmed(count, &harms);
+            let recorded = store.head().expect("head");
+            let until = until.map_or(Seq(u64::MAX), Seq);
+            let mut sequential_seen = Vec::new();
+            let mut verifier = Verifier::new();
+            let sequential_scan = scan_sequential(
+                &store, until, &mut verifier, &mut |e| {
+                    sequential_seen.push(e.seq);
+                    ControlFlow::Continue(())
+                },
+            );
+            let sequential = (sequential_scan.is_ok(), verifier.finish());
+            let mut parallel_seen = Vec::new();
+            let mut verifier = Verifier::new();
+            let parallel_scan = parallel::scan(
+                &store, until, workers, chunk, &mut verifier, &mut |e| {
+                    parallel_seen.push(e.seq);
+                    ControlFlow::Continue(())
+                },
+            );
+            let parallel = (parallel_scan.is_ok(), verifier.finish());
+            proptest::prop_assert_eq!(&parallel, &sequential);
+            proptest::prop_assert_eq!(parallel_seen, sequential_seen);
+            let whole = |threads| {
+                verify_store_on(&store, until, recorded, threads, &mut |_| {}).expect("reads")
+            };
+            proptest::prop_assert_eq!(whole(CheckThreads::EveryCore), whole(CheckThreads::One));
+        }
     }
 }

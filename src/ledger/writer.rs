@@ -149,7 +149,7 @@ impl Writer {
                 reply,
             } => {
                 let staged = if self.is_stopped() {
-                    Err(LedgerError::Stopped)
+                    Err(self.shared.refusal())
                 } else {
                     self.stage(stream, expected, events, batch)
                 };

@@ -405,7 +405,7 @@ async fn open_and_fold(dir: &Path) -> anyhow::Result<(u64, f64)> {
 }
 
 /// Writes `events` events in deployment-sized streams from 16 concurrent appenders.
-async fn build_log(dir: &Path, events: u64) -> anyhow::Result<()> {
+pub(crate) async fn build_log(dir: &Path, events: u64) -> anyhow::Result<()> {
     const WRITERS: u64 = 16;
     let ledger = Ledger::open(dir, Arc::new(SystemClock), Arc::new(()))?;
     let tasks: Vec<_> = (0..WRITERS)

@@ -8,6 +8,9 @@
 //! to sled's raw scan of it; disk bytes per event), and prints each ledger figure beside its
 //! raw reference and the ratio.
 //!
+//! `stackledger-bench verify` times the full check of a large log on one thread and on every
+//! core, beside a raw scan of the same store.
+//!
 //! `stackledger-bench lookup` finds one project among 50,000 through `project.search` and
 //! through the streamed `project.all`, printing answer bytes, time and peak memory growth.
 //!
@@ -35,6 +38,7 @@ mod orchestrator_bench;
 mod sse_bench;
 mod stacks_bench;
 mod startup_bench;
+mod verify_bench;
 
 use std::path::PathBuf;
 
@@ -82,6 +86,8 @@ enum Command {
     /// A restarted release portal on histories of N realistic finished deployments: time to
     /// serving, resident memory, ops query latency, disk per event (build --release first).
     History(history_bench::HistoryArgs),
+    /// The full verification of a large log on one thread and on every core, side by side.
+    Verify(verify_bench::VerifyArgs),
 }
 
 impl Command {
@@ -99,6 +105,7 @@ impl Command {
             Command::Lookup(args) => lookup_bench::run(args).await,
             Command::Startup(args) => startup_bench::run(args).await,
             Command::History(args) => history_bench::run(args).await,
+            Command::Verify(args) => verify_bench::run(args).await,
         }
     }
 }

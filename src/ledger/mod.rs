@@ -31,7 +31,7 @@ pub mod error;
 pub mod subscription;
 
 mod chain;
-mod codec;
+pub(crate) mod codec;
 mod mirror;
 mod open;
 mod read;

@@ -20,9 +20,22 @@ use crate::projection::stored::{self, Reader, SnapshotDeployment, Writer};
 pub const CACHE: usize = 256;
 
 impl ReadModel {
-    /// Gives the model its on-disk part (before anything is restored or applied).
+    /// Gives the model its on-disk part. It starts over, empty: attached models keep each
+    /// deployment's events from its first one (the ledger attaches before it restores or
+    /// applies anything).
     pub fn attach(&mut self, reader: IndexReader) {
-        self.disk = Some(Disk::new(reader));
+        *self = ReadModel {
+            disk: Some(Disk::new(reader)),
+            ..ReadModel::default()
+        };
+    }
+
+    /// How many stored deployments stay in memory after a checkpoint (default [`CACHE`]); no
+    /// effect before [`ReadModel::attach`].
+    pub fn set_cache_limit(&mut self, limit: usize) {
+        if let Some(disk) = &mut self.disk {
+            disk.cache_limit = limit;
+        }
     }
 
     /// The writes that store every deployment finished since the last checkpoint, and the

@@ -121,7 +121,7 @@ impl Disk {
             let prefix = stored::name_prefix(&name);
             found.extend(self.walk(&prefix, bound, limit, query.status, skip)?);
         }
-        found.sort_by(|a, b| b.ordinal.cmp(&a.ordinal));
+        found.sort_by_key(|posting| std::cmp::Reverse(posting.ordinal));
         found.truncate(limit);
         Ok(found)
     }

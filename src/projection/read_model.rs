@@ -341,6 +341,11 @@ impl LiveReadModel {
 }
 
 impl LiveReadModel {
+    /// How many stored deployments stay in memory after a checkpoint (tests, tools).
+    pub fn set_cache_limit(&self, limit: usize) {
+        self.write().set_cache_limit(limit);
+    }
+
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, ReadModel> {
         self.model.write().unwrap_or_else(PoisonError::into_inner)
     }

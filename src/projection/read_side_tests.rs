@@ -72,9 +72,7 @@ impl Checkpointed {
     fn new(store: Arc<MemoryStore>, cache: usize) -> Self {
         let mut model = ReadModel::default();
         model.attach(IndexReader::new(store.clone()));
-        if let Some(disk) = &mut model.disk {
-            disk.cache_limit = cache;
-        }
+        model.set_cache_limit(cache);
         Self {
             store,
             model,

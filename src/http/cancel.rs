@@ -175,7 +175,11 @@ fn refused(state: &AppState, id: DeploymentId, error: CancelError) -> ApiError {
         },
         CancelError::NotCancellable(_) => {
             let model = state.read_model.read();
-            let deployment = model.get(id);
+            let deployment = match model.get(id) {
+                Ok(deployment) => deployment,
+                Err(error) => return ApiError::from(error),
+            };
+            let deployment = deployment.as_deref();
             let state = CancelState {
                 status: deployment
                     .map_or("unknown", |d| d.status.as_str())

@@ -172,7 +172,10 @@ async fn check(State(state): State<AppState>, Path(raw): Path<String>) -> Respon
             url: None,
         },
         Ok(name) => {
-            let held = state.read_model.read().holder(&name).is_some();
+            let held = match state.read_model.read().holder(&name) {
+                Ok(holder) => holder.is_some(),
+                Err(error) => return ApiError::from(error).into_response(),
+            };
             let url = format!("https://{}", state.orchestrator.settings().host(&name));
             Verdict {
                 valid: true,
@@ -306,7 +309,7 @@ async fn deployment(
     let last_seq = state
         .read_model
         .read()
-        .get(id)
+        .get(id)?
         .map(|deployment| deployment.last_seq)
         .ok_or_else(unknown)?;
     let body = match state.views.get(id, last_seq) {
@@ -314,8 +317,8 @@ async fn deployment(
         None => {
             let (seq, view) = {
                 let model = state.read_model.read();
-                let deployment = model.get(id).ok_or_else(unknown)?;
-                (deployment.last_seq, DeploymentView::of(deployment))
+                let deployment = model.get(id)?.ok_or_else(unknown)?;
+                (deployment.last_seq, DeploymentView::of(&deployment))
             };
             let answer = DeploymentAnswer {
                 success: true,

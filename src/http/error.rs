@@ -20,6 +20,7 @@ use crate::deployment::name::NameError;
 use crate::ids::DeploymentId;
 use crate::ledger::error::LedgerError;
 use crate::orchestrator::StartError;
+use crate::projection::ReadError;
 
 /// An HTTP error answer. Each variant's doc names its status.
 #[derive(Debug)]
@@ -109,6 +110,8 @@ pub enum ApiError {
     },
     /// 503: the ledger could not be read or written (409 for a name claim it refused).
     Ledger(LedgerError),
+    /// 500 when a stored read-model record does not decode, 503 when the index cannot be read.
+    ReadModel(ReadError),
     /// 503: the server holds its maximum of open connections.
     TooManyConnections,
     /// 503 from `/ready`: the ledger takes no appends, or Dokploy is failing.
@@ -166,6 +169,12 @@ impl From<LedgerError> for ApiError {
             },
             error => ApiError::Ledger(error),
         }
+    }
+}
+
+impl From<ReadError> for ApiError {
+    fn from(error: ReadError) -> Self {
+        ApiError::ReadModel(error)
     }
 }
 
@@ -266,7 +275,10 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS
             }
             ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal { .. } | ApiError::ReadModel(ReadError::Corrupt { .. }) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            ApiError::ReadModel(ReadError::Unavailable { .. }) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Ledger(_)
             | ApiError::ReadOnly { .. }
             | ApiError::TooManyConnections
@@ -302,6 +314,8 @@ impl ApiError {
             ApiError::HeadersTooLarge => "headers_too_large",
             ApiError::Internal { .. } => "internal_error",
             ApiError::Ledger(_) => "ledger_unavailable",
+            ApiError::ReadModel(ReadError::Corrupt { .. }) => "read_model_corrupt",
+            ApiError::ReadModel(ReadError::Unavailable { .. }) => "read_model_unavailable",
             ApiError::ReadOnly { .. } => "read_only",
             ApiError::TooManyConnections => "too_many_connections",
             ApiError::NotReady { .. } => "not_ready",
@@ -370,6 +384,13 @@ impl ApiError {
                 "the server failed to answer; it was logged under this request's x-request-id"
             }
             ApiError::Ledger(_) => "the ledger cannot be read or written now; try again later",
+            ApiError::ReadModel(ReadError::Corrupt { .. }) => {
+                "a stored deployment record is damaged; it was logged under this request's \
+                 x-request-id"
+            }
+            ApiError::ReadModel(ReadError::Unavailable { .. }) => {
+                "the deployment index cannot be read now; try again later"
+            }
             ApiError::TooManyConnections => {
                 "the server holds its maximum of open connections; try again shortly"
             }
@@ -386,6 +407,7 @@ impl ApiError {
             ApiError::StreamsPerClient { .. } => Some(STREAMS_RETRY),
             ApiError::Ledger(LedgerError::NameTaken { .. }) => None,
             ApiError::Ledger(_) => Some(LEDGER_RETRY),
+            ApiError::ReadModel(ReadError::Unavailable { .. }) => Some(LEDGER_RETRY),
             ApiError::TooManyConnections => Some(CONNECTIONS_RETRY),
             ApiError::NotReady { .. } => Some(NOT_READY_RETRY),
             _ => None,
@@ -407,6 +429,7 @@ impl ApiError {
         match self {
             ApiError::Internal { detail } => Some(detail.clone()),
             ApiError::Ledger(error) => Some(error.to_string()),
+            ApiError::ReadModel(error) => Some(error.to_string()),
             _ => None,
         }
     }

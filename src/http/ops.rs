@@ -270,7 +270,8 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let query = list_query(params)?;
     let model = state.read_model.read();
-    let deployments: Vec<Summary<'_>> = model.list(&query).into_iter().map(Summary::of).collect();
+    let found = model.list(&query)?;
+    let deployments: Vec<Summary<'_>> = found.iter().map(|state| Summary::of(state)).collect();
     let next = (deployments.len() == query.limit)
         .then(|| deployments.last().map(|last| last.id.clone()))
         .flatten();
@@ -287,7 +288,7 @@ async fn events(
     State(state): State<AppState>,
     DeploymentPath(id): DeploymentPath,
 ) -> Result<Response, ApiError> {
-    if state.read_model.read().get(id).is_none() {
+    if state.read_model.read().get(id)?.is_none() {
         return Err(ApiError::NotFound { what: "deployment" });
     }
     let ledger = state.ledger.clone();

@@ -81,8 +81,8 @@ async fn status(
     let current = state
         .read_model
         .read()
-        .get(id)
-        .cloned()
+        .get(id)?
+        .map(std::borrow::Cow::into_owned)
         .ok_or(ApiError::NotFound { what: "deployment" })?;
     let resume = headers
         .get("last-event-id")

@@ -32,7 +32,7 @@ pub mod subscription;
 
 mod audit;
 mod chain;
-mod codec;
+pub(crate) mod codec;
 mod mirror;
 mod open;
 mod read;

@@ -63,6 +63,80 @@ impl Figures {
     }
 }
 
+/// The figures of every deployment, kept as running sums so that none has to be in memory:
+/// each state's share is added when it changes and taken away before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Totals {
+    /// Deployments by status, as in [`Figures::by_status`].
+    pub by_status: [u64; 3],
+    /// Retried attempts.
+    pub retries: u64,
+    /// Per phase, in [`Phase::ALL`] order.
+    pub phases: [PhaseTotal; Phase::ALL.len()],
+}
+
+impl Default for Totals {
+    fn default() -> Self {
+        Self {
+            by_status: [0; 3],
+            retries: 0,
+            phases: [PhaseTotal::default(); Phase::ALL.len()],
+        }
+    }
+}
+
+impl Totals {
+    /// Adds `state`'s share.
+    pub fn add(&mut self, state: &DeploymentState) {
+        self.change(state, true);
+    }
+
+    /// Takes `state`'s share away (it was added before).
+    pub fn remove(&mut self, state: &DeploymentState) {
+        self.change(state, false);
+    }
+
+    fn change(&mut self, state: &DeploymentState, add: bool) {
+        let step = |total: &mut u64, by: u64| {
+            *total = if add {
+                total.saturating_add(by)
+            } else {
+                total.saturating_sub(by)
+            };
+        };
+        let slot = match state.status {
+            DeploymentStatus::InProgress => 0,
+            DeploymentStatus::Success => 1,
+            DeploymentStatus::Failure => 2,
+        };
+        step(&mut self.by_status[slot], 1);
+        step(&mut self.retries, u64::from(state.retries));
+        for (left, spent_ms) in &state.phase_durations {
+            if let Some(index) = Phase::ALL.iter().position(|phase| phase == left) {
+                step(&mut self.phases[index].spent_ms, *spent_ms);
+                step(&mut self.phases[index].count, 1);
+            }
+        }
+    }
+
+    /// The figures `/metrics` reports.
+    pub fn figures(&self) -> Figures {
+        Figures {
+            by_status: [
+                (DeploymentStatus::InProgress, self.by_status[0]),
+                (DeploymentStatus::Success, self.by_status[1]),
+                (DeploymentStatus::Failure, self.by_status[2]),
+            ],
+            retries: self.retries,
+            phases: Phase::ALL
+                .into_iter()
+                .zip(self.phases)
+                .filter(|(_, total)| total.count > 0)
+                .collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,10 @@
 //! ([`render`]) words every event for the log, the replay timeline and the audit page. It never
 //! decides for the orchestrator and never imports `http` or `dokploy`.
 
+pub mod answers;
+pub mod checkpoint;
 pub mod deployment;
+pub(crate) mod disk;
 #[cfg(test)]
 mod fixture;
 pub mod in_flight;
@@ -15,11 +18,14 @@ pub mod logs;
 pub mod metrics;
 pub mod operator;
 pub mod read_model;
+#[cfg(test)]
+mod read_side_tests;
 pub mod render;
+pub(crate) mod stored;
 pub mod timings;
 pub mod view;
 
 pub use deployment::DeploymentState;
-pub use read_model::{ListQuery, LiveReadModel, ReadModel};
+pub use read_model::{Found, ListQuery, LiveReadModel, ReadError, ReadModel};
 pub use render::{Line, LogLevel, Narrator};
 pub use view::DeploymentView;

@@ -9,17 +9,20 @@
 //! name holders only answer queries: who may claim a name is decided by the ledger writer with
 //! [`crate::deployment::name::NameClaims`].
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use crate::deployment::{DeploymentStatus, Event};
 use crate::ids::{DeploymentId, Seq};
-use crate::ledger::Projector;
 use crate::ledger::envelope::{Envelope, Hash};
+use crate::ledger::{IndexReader, ProjectionCheckpoint, Projector};
 use crate::projection::deployment::DeploymentState;
+use crate::projection::disk::Disk;
 use crate::projection::in_flight::{InFlight, InFlightFigures};
-use crate::projection::metrics::Figures;
+use crate::projection::metrics::{Figures, Totals};
 use crate::projection::operator::Operators;
+use crate::projection::stored::fold_events;
 
 /// The circuit breaker's state as the system stream last recorded it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -63,21 +66,62 @@ pub struct ListQuery {
     pub before: Option<DeploymentId>,
 }
 
-/// Every deployment, folded.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A read the model could not answer: the on-disk part is damaged or cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    /// A stored record or posting does not decode (HTTP 500, `read_model_corrupt`).
+    #[error("the read model's stored {what} does not decode: {reason}")]
+    Corrupt {
+        /// Which record (a key, in words).
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// The index space cannot be read (HTTP 503, `read_model_unavailable`).
+    #[error("the read model's index cannot be read: {reason}")]
+    Unavailable {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A deployment as an answer: borrowed from memory or decoded from disk.
+pub type Found<'a> = Cow<'a, DeploymentState>;
+
+/// A deployment in memory: in progress, finished since the last checkpoint, or cached.
+#[derive(Debug, Clone)]
+pub(crate) struct Resident {
+    /// Request order (0 for the first deployment ever requested).
+    pub ordinal: u64,
+    /// Its folded state.
+    pub state: DeploymentState,
+    /// Its events (kept only while the model is attached to an index space).
+    pub events: Vec<Envelope>,
+    /// The status of its record on disk, if one was written.
+    pub stored: Option<DeploymentStatus>,
+    /// Changed since its record was written (or never written).
+    pub dirty: bool,
+}
+
+/// Every deployment, folded: in memory the unfinished and a cache, the rest in the index space
+/// once checkpointed ([`crate::projection::disk`]).
+#[derive(Debug, Clone, Default)]
 pub struct ReadModel {
-    deployments: HashMap<DeploymentId, DeploymentState>,
-    /// Ids in request order (oldest first).
-    order: Vec<DeploymentId>,
-    /// Position of each id in `order`.
-    ordinals: HashMap<DeploymentId, usize>,
-    /// The deployment holding each name (in progress or succeeded).
-    holders: HashMap<String, DeploymentId>,
+    /// Deployments in memory, by id.
+    pub(crate) resident: HashMap<DeploymentId, Resident>,
+    /// Their ids by request order.
+    pub(crate) by_ordinal: BTreeMap<u64, DeploymentId>,
+    /// The deployment holding each name (in progress or succeeded): one per name held.
+    pub(crate) holders: HashMap<String, DeploymentId>,
     /// The deployments in progress, by request time (`/health`, `/metrics`).
-    in_flight: InFlight,
-    summary: LedgerSummary,
+    pub(crate) in_flight: InFlight,
+    pub(crate) summary: LedgerSummary,
     /// The ops stream's fold: named admin tokens and operator actions.
-    operators: Operators,
+    pub(crate) operators: Operators,
+    /// Figures over every deployment, stored or not.
+    pub(crate) totals: Totals,
+    /// The on-disk part, once attached.
+    pub(crate) disk: Option<Disk>,
 }
 
 impl ReadModel {
@@ -113,24 +157,82 @@ impl ReadModel {
         }
         if envelope.stream.is_ops() {
             self.operators.apply(envelope);
+            if let Some(disk) = &mut self.disk {
+                disk.ops.push(envelope.clone());
+            }
             return;
         }
         let id = envelope.stream;
-        match self.deployments.get_mut(&id) {
-            Some(state) => state.apply(envelope),
+        if !self.resident.contains_key(&id) {
+            self.reload(id);
+        }
+        let keep = self.disk.is_some();
+        match self.resident.get_mut(&id) {
+            Some(entry) => {
+                self.totals.remove(&entry.state);
+                entry.state.apply(envelope);
+                self.totals.add(&entry.state);
+                if keep {
+                    entry.events.push(envelope.clone());
+                }
+                entry.dirty = true;
+            }
             None => {
                 let Some(state) = DeploymentState::start(envelope) else {
                     return;
                 };
-                self.ordinals.insert(id, self.order.len());
-                self.order.push(id);
-                self.deployments.insert(id, state);
+                let ordinal = self.summary.deployments;
+                self.totals.add(&state);
+                let events = if keep {
+                    vec![envelope.clone()]
+                } else {
+                    Vec::new()
+                };
+                self.by_ordinal.insert(ordinal, id);
+                self.resident.insert(
+                    id,
+                    Resident {
+                        ordinal,
+                        state,
+                        events,
+                        stored: None,
+                        dirty: true,
+                    },
+                );
                 self.summary.deployments += 1;
             }
         }
         self.update_holder(id);
         if envelope.event.status_effect().is_some() {
             self.update_in_flight(id);
+        }
+    }
+
+    /// Brings a stored deployment back into memory to fold a new event of it.
+    fn reload(&mut self, id: DeploymentId) {
+        let Some(disk) = &self.disk else {
+            return;
+        };
+        match disk.load(id) {
+            Ok(Some((ordinal, events))) => match fold_events(&events) {
+                Some(state) => {
+                    let stored = Some(state.status);
+                    self.by_ordinal.insert(ordinal, id);
+                    self.resident.insert(
+                        id,
+                        Resident {
+                            ordinal,
+                            state,
+                            events,
+                            stored,
+                            dirty: false,
+                        },
+                    );
+                }
+                None => tracing::error!(%id, "a stored deployment does not fold; event dropped"),
+            },
+            Ok(None) => {}
+            Err(error) => tracing::error!(%id, %error, "a stored deployment could not be reloaded"),
         }
     }
 
@@ -145,9 +247,10 @@ impl ReadModel {
     }
 
     fn update_holder(&mut self, id: DeploymentId) {
-        let Some(state) = self.deployments.get(&id) else {
+        let Some(entry) = self.resident.get(&id) else {
             return;
         };
+        let state = &entry.state;
         if state.holds_name() {
             self.holders.entry(state.name.clone()).or_insert(id);
         } else if self.holders.get(&state.name) == Some(&id) {
@@ -156,42 +259,41 @@ impl ReadModel {
     }
 
     fn update_in_flight(&mut self, id: DeploymentId) {
-        if let Some(state) = self.deployments.get(&id) {
+        if let Some(entry) = self.resident.get(&id) {
+            let state = &entry.state;
             self.in_flight.track(id, state.started_at, state.status);
         }
     }
 
-    /// One deployment.
-    pub fn get(&self, id: DeploymentId) -> Option<&DeploymentState> {
-        self.deployments.get(&id)
+    /// One deployment: from memory, else from the index space.
+    pub fn get(&self, id: DeploymentId) -> Result<Option<Found<'_>>, ReadError> {
+        if let Some(entry) = self.resident.get(&id) {
+            return Ok(Some(Cow::Borrowed(&entry.state)));
+        }
+        match &self.disk {
+            Some(disk) => Ok(disk.state(id)?.map(Cow::Owned)),
+            None => Ok(None),
+        }
     }
 
     /// The deployment holding `name`, if any.
-    pub fn holder(&self, name: &str) -> Option<&DeploymentState> {
-        self.holders
-            .get(name)
-            .and_then(|id| self.deployments.get(id))
+    pub fn holder(&self, name: &str) -> Result<Option<Found<'_>>, ReadError> {
+        match self.holders.get(name) {
+            Some(id) => self.get(*id),
+            None => Ok(None),
+        }
     }
 
-    /// Deployments newest first, filtered and paged.
-    pub fn list(&self, query: &ListQuery) -> Vec<&DeploymentState> {
-        let end = match query.before {
-            Some(before) => self.ordinals.get(&before).copied().unwrap_or(0),
-            None => self.order.len(),
-        };
-        self.order[..end]
-            .iter()
-            .rev()
-            .filter_map(|id| self.deployments.get(id))
-            .filter(|state| query.status.is_none_or(|status| state.status == status))
-            .filter(|state| {
-                query
-                    .name
-                    .as_deref()
-                    .is_none_or(|name| state.name.contains(name))
-            })
-            .take(query.limit)
-            .collect()
+    /// Deployments newest first, filtered and paged: memory and the index space's postings,
+    /// each walked newest first and stopped at `limit`.
+    pub fn list(&self, query: &ListQuery) -> Result<Vec<Found<'_>>, ReadError> {
+        crate::projection::disk::list(self, query)
+    }
+
+    /// How many deployments are in memory (in progress, finished since the last checkpoint,
+    /// and the cache).
+    pub fn resident_deployments(&self) -> usize {
+        self.resident.len()
     }
 
     /// Figures about the whole log.
@@ -211,7 +313,7 @@ impl ReadModel {
 
     /// The deployment figures `/metrics` reports.
     pub fn figures(&self) -> Figures {
-        Figures::of(self.deployments.values())
+        self.totals.figures()
     }
 }
 
@@ -238,11 +340,42 @@ impl LiveReadModel {
     }
 }
 
+impl LiveReadModel {
+    /// How many stored deployments stay in memory after a checkpoint (tests, tools).
+    pub fn set_cache_limit(&self, limit: usize) {
+        self.write().set_cache_limit(limit);
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, ReadModel> {
+        self.model.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 impl Projector for LiveReadModel {
     fn apply(&self, envelopes: &[Arc<Envelope>]) {
-        let mut model = self.model.write().unwrap_or_else(PoisonError::into_inner);
+        let mut model = self.write();
         for envelope in envelopes {
             model.apply(envelope);
         }
+    }
+
+    fn attach(&self, index: IndexReader) {
+        self.write().attach(index);
+    }
+
+    fn checkpoint_format(&self) -> Option<&'static str> {
+        Some(crate::projection::stored::FORMAT)
+    }
+
+    fn checkpoint(&self) -> ProjectionCheckpoint {
+        self.write().checkpoint()
+    }
+
+    fn checkpointed(&self, through: Seq) {
+        self.write().checkpointed(through);
+    }
+
+    fn restore(&self, snapshot: &[u8], through: Seq) -> Result<(), String> {
+        self.write().restore(snapshot, through)
     }
 }

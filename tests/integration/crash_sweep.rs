@@ -69,7 +69,7 @@ fn check_outcome(dir: &Path, simulator: &Simulator, round: &str) {
         ..Default::default()
     };
     let mut succeeded = BTreeSet::new();
-    for state in model.list(&query) {
+    for state in model.list(&query).expect("reads") {
         match state.status {
             DeploymentStatus::Success => {
                 succeeded.insert(state.name.clone());

@@ -94,6 +94,7 @@ async fn the_portal_killed_at_random_moments_loses_nothing_and_leaves_nothing_be
         let id: DeploymentId = id.parse().expect("an id");
         let state = model
             .get(id)
+            .expect("reads")
             .unwrap_or_else(|| panic!("acknowledged {name} was lost"));
         match state.status {
             DeploymentStatus::Success => {

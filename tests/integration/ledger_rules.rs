@@ -184,7 +184,10 @@ async fn of_racing_requests_for_one_name_exactly_one_wins_also_across_a_restart(
     append(&reopened.ledger, winners[0], released).await;
     append(&reopened.ledger, late, vec![requested("shop")]).await;
     let model = reopened.read_model.snapshot();
-    assert_eq!(model.holder("shop").map(|state| state.id), Some(late));
+    assert_eq!(
+        model.holder("shop").expect("reads").map(|state| state.id),
+        Some(late)
+    );
 }
 
 #[tokio::test]

@@ -32,6 +32,7 @@ mod orchestrator;
 mod private_files;
 mod projection_fold;
 mod read_only;
+mod read_side;
 mod replay;
 mod rollback_guards;
 mod secret_echo;

@@ -27,13 +27,16 @@ pub(crate) fn list(
         before: None,
     };
     let model = ReadModel::fold(events);
-    let found = model.list(&query);
+    let found = model.list(&query)?;
     if json {
-        let views: Vec<_> = found.into_iter().map(DeploymentView::of).collect();
+        let views: Vec<_> = found
+            .iter()
+            .map(|state| DeploymentView::of(state))
+            .collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&views)?)?;
     } else {
         for state in found {
-            writeln!(out, "{}", list_row(state))?;
+            writeln!(out, "{}", list_row(&state))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -89,8 +92,8 @@ fn state_of(
         .map(|seq| format!(" as of seq {seq}"))
         .unwrap_or_default();
     model
-        .get(id)
-        .cloned()
+        .get(id)?
+        .map(std::borrow::Cow::into_owned)
         .with_context(|| format!("no deployment {id} in this log{as_of}"))
 }
 

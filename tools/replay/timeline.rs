@@ -220,7 +220,12 @@ mod tests {
         assert_eq!((rows[2].call, rows[2].attempt), (Some(3), Some(1)));
         assert_eq!((rows[2].offset_ms, rows[2].duration_ms), (500, Some(12)));
         let model = stackledger::projection::ReadModel::fold(&events);
-        let view = DeploymentView::of(model.get(stream()).expect("folded"));
+        let view = DeploymentView::of(
+            &model
+                .get(stream())
+                .expect("an in-memory fold reads no index")
+                .expect("folded"),
+        );
         let logged: Vec<_> = view.logs.iter().map(|line| line.message.as_str()).collect();
         let texts: Vec<_> = rows.iter().map(|row| row.text.as_str()).collect();
         assert_eq!(texts, logged, "a row reads as the log line of its event");

@@ -94,8 +94,8 @@ fn server_finding(events: &[Envelope], server: &Server) -> anyhow::Result<Option
         limit: usize::MAX,
         ..ListQuery::default()
     };
-    for state in model.list(&all) {
-        let folded = serde_json::to_value(DeploymentView::of(state))?;
+    for state in model.list(&all)? {
+        let folded = serde_json::to_value(DeploymentView::of(&state))?;
         let served = server.view(&state.id.to_string())?;
         if served["lastSeq"] == folded["lastSeq"] && served != folded {
             return Ok(Some((

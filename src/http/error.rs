@@ -172,12 +172,6 @@ impl From<LedgerError> for ApiError {
     }
 }
 
-impl From<ReadError> for ApiError {
-    fn from(error: ReadError) -> Self {
-        ApiError::ReadModel(error)
-    }
-}
-
 impl From<tokio::task::JoinError> for ApiError {
     fn from(error: tokio::task::JoinError) -> Self {
         ApiError::Internal {
@@ -275,10 +269,8 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS
             }
             ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            ApiError::Internal { .. } | ApiError::ReadModel(ReadError::Corrupt { .. }) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-            ApiError::ReadModel(ReadError::Unavailable { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::ReadModel(error) => super::error_read::status(error),
             ApiError::Ledger(_)
             | ApiError::ReadOnly { .. }
             | ApiError::TooManyConnections
@@ -314,8 +306,7 @@ impl ApiError {
             ApiError::HeadersTooLarge => "headers_too_large",
             ApiError::Internal { .. } => "internal_error",
             ApiError::Ledger(_) => "ledger_unavailable",
-            ApiError::ReadModel(ReadError::Corrupt { .. }) => "read_model_corrupt",
-            ApiError::ReadModel(ReadError::Unavailable { .. }) => "read_model_unavailable",
+            ApiError::ReadModel(error) => super::error_read::code(error),
             ApiError::ReadOnly { .. } => "read_only",
             ApiError::TooManyConnections => "too_many_connections",
             ApiError::NotReady { .. } => "not_ready",
@@ -384,13 +375,7 @@ impl ApiError {
                 "the server failed to answer; it was logged under this request's x-request-id"
             }
             ApiError::Ledger(_) => "the ledger cannot be read or written now; try again later",
-            ApiError::ReadModel(ReadError::Corrupt { .. }) => {
-                "a stored deployment record is damaged; it was logged under this request's \
-                 x-request-id"
-            }
-            ApiError::ReadModel(ReadError::Unavailable { .. }) => {
-                "the deployment index cannot be read now; try again later"
-            }
+            ApiError::ReadModel(error) => super::error_read::message(error),
             ApiError::TooManyConnections => {
                 "the server holds its maximum of open connections; try again shortly"
             }

@@ -14,6 +14,7 @@ mod connection;
 mod deploy;
 mod edge;
 pub mod error;
+mod error_read;
 mod extract;
 mod health;
 mod limits;

@@ -62,26 +62,15 @@ pub fn differences(a: &ReadModel, b: &ReadModel) -> Vec<String> {
             found.push(format!("{what}: {left} != {right}"));
         }
     };
-    check(
-        "summary".into(),
-        format!("{:?}", a.summary()),
-        format!("{:?}", b.summary()),
-    );
-    check(
-        "figures".into(),
-        format!("{:?}", a.figures()),
-        format!("{:?}", b.figures()),
-    );
-    check(
-        "in flight".into(),
-        format!("{:?}", a.in_flight()),
-        format!("{:?}", b.in_flight()),
-    );
-    check(
-        "operators".into(),
-        format!("{:?}", a.operators()),
-        format!("{:?}", b.operators()),
-    );
+    let figures = |model: &ReadModel| {
+        let (summary, figures) = (model.summary(), model.figures());
+        format!(
+            "{summary:?} {figures:?} {:?} {:?}",
+            model.in_flight(),
+            model.operators()
+        )
+    };
+    check("figures".into(), figures(a), figures(b));
     let all = ListQuery {
         limit: usize::MAX,
         ..ListQuery::default()

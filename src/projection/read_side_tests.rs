@@ -1,6 +1,7 @@
 //! Property tests of the read model's checkpoint: checkpointed at random points (its writes
 //! applied to a `MemoryStore`'s index), restored from its snapshot at random points, it answers
 //! every query like the plain in-memory fold, and holds at most the cache and the unfinished.
+//! These tests never touch a real disk: the index space is a `MemoryStore`.
 
 use std::sync::Arc;
 

@@ -479,38 +479,4 @@ impl Ledger {
         let audit = Arc::clone(&self.audit);
         let _ = tokio::task::spawn_blocking(move || audit.join()).await;
     }
-
-    /// Where the background verification of the whole chain stands.
-    pub fn verification(&self) -> VerificationStatus {
-        self.audit.status()
-    }
-
-    /// Resolves once no background verification is running (at once when none is).
-    pub async fn verification_ended(&self) {
-        self.audit.ended().await;
-    }
-
-    /// Starts a background verification of the whole chain up to the current head, unless one
-    /// is running or has found damage (or the ledger is read-only or stopped); whether it
-    /// started. Damage it finds stops appends, as [`LedgerOptions::audit`]'s at open does.
-    pub fn start_verification(&self) -> bool {
-        if self.read_only.is_some() || self.shared.is_stopped() {
-            return false;
-        }
-        self.audit.start(&self.store, &self.shared, self.head())
-    }
-
-    /// The store under this ledger, for tests that damage it as a disk fault would.
-    #[doc(hidden)]
-    pub fn store_for_tests(&self) -> Arc<dyn Store> {
-        Arc::clone(&self.store)
-    }
-
-    /// This ledger, with its background verification started if `options` ask for one.
-    fn audited(self, options: LedgerOptions) -> Self {
-        if options.audit {
-            self.start_verification();
-        }
-        self
-    }
 }

@@ -1,13 +1,12 @@
-//! The full check on every core: one thread scans the store into chunks, workers decode and
-//! hash each record on its own ([`chain::prepare`]), and the calling thread checks the chunks
-//! in log order against the chain ([`ChainCheck::check_prepared`]), so every answer is the
+//! The full check on every core: the calling thread scans the store into chunks, workers decode
+//! and hash each record on its own ([`chain::prepare`]), and the calling thread checks the
+//! chunks in log order against the chain (`ChainCheck::check_prepared`) between its reads, so every answer is the
 //! sequential check's, damage for damage. It never reorders what it reports or visits, and it
 //! must never read past the first damage for longer than the chunks already in flight.
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, channel, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::ids::Seq;
@@ -66,10 +65,11 @@ struct PreparedChunk {
     prepared: Vec<Prepared>,
 }
 
-/// Scans `store` from seq 1 through `until` on `workers` worker threads, `chunk_records` at a
-/// time, feeding `verifier` in order and visiting each event that verifies until `visit`
-/// breaks: what `store.scan` with the sequential check answers. A scan error past the first
-/// damage (or the break) is not reported: the sequential check stops reading there.
+/// Scans `store` from seq 1 through `until` on the calling thread with `workers` hashing
+/// threads beside it, `chunk_records` at a time, feeding `verifier` in order and visiting each
+/// event that verifies until `visit` breaks: what `store.scan` with the sequential check
+/// answers. A scan error past the first damage (or the break) is not reported: the sequential
+/// check stops reading there.
 pub(super) fn scan(
     store: &dyn Store,
     until: Seq,
@@ -78,14 +78,11 @@ pub(super) fn scan(
     verifier: &mut Verifier,
     visit: &mut dyn FnMut(Envelope) -> ControlFlow<()>,
 ) -> Result<(), StoreError> {
-    let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let (to_workers, work) = sync_channel::<Chunk>(workers * CHUNKS_QUEUED_PER_WORKER);
-        let (to_checker, prepared) =
-            sync_channel::<PreparedChunk>(workers * CHUNKS_QUEUED_PER_WORKER);
-        let stop = &stop;
-        let reader = scope.spawn(move || read(store, until, chunk_records, stop, &to_workers));
-        // Only the workers hold the queue: once they are gone, the reader's sends fail.
+        // Unbounded, yet it never holds more than the queued chunks and one per worker: the
+        // scan takes what is ready before it queues another.
+        let (to_checker, prepared) = channel::<PreparedChunk>();
         let work = Arc::new(Mutex::new(work));
         for _ in 0..workers {
             let work = Arc::clone(&work);
@@ -93,49 +90,45 @@ pub(super) fn scan(
             scope.spawn(move || prepare_chunks(&work, &to_checker));
         }
         drop((work, to_checker));
-        let ended_early = check_in_order(prepared, verifier, visit);
-        stop.store(true, Ordering::Relaxed);
-        let scanned = reader
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        if ended_early { Ok(()) } else { scanned }
+        let mut checker = InOrder {
+            prepared,
+            waiting: BTreeMap::new(),
+            next: 0,
+            verifier,
+            visit,
+            ended_early: false,
+        };
+        let mut chunk = Chunk::new(0, chunk_records);
+        let mut workers_gone = false;
+        let scanned = store.scan(Seq::ZERO, &mut |seq, record| {
+            if seq > until {
+                return ControlFlow::Break(());
+            }
+            chunk.push(seq, record);
+            if chunk.len() < chunk_records {
+                return ControlFlow::Continue(());
+            }
+            checker.take_ready();
+            let next = Chunk::new(chunk.index + 1, chunk_records);
+            workers_gone = to_workers
+                .send(std::mem::replace(&mut chunk, next))
+                .is_err();
+            if checker.ended_early || workers_gone {
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        });
+        // The records before a scan error are checked, as the sequential check does.
+        if !checker.ended_early && !workers_gone && chunk.len() > 0 {
+            let _ = to_workers.send(chunk);
+        }
+        drop(to_workers);
+        checker.take_rest();
+        if checker.ended_early { Ok(()) } else { scanned }
     })
 }
 
-fn read(
-    store: &dyn Store,
-    until: Seq,
-    chunk_records: usize,
-    stop: &AtomicBool,
-    to_workers: &SyncSender<Chunk>,
-) -> Result<(), StoreError> {
-    let mut chunk = Chunk::new(0, chunk_records);
-    let mut gone = false;
-    let scanned = store.scan(Seq::ZERO, &mut |seq, record| {
-        if seq > until || stop.load(Ordering::Relaxed) {
-            return ControlFlow::Break(());
-        }
-        chunk.push(seq, record);
-        if chunk.len() >= chunk_records {
-            let next = Chunk::new(chunk.index + 1, chunk_records);
-            if to_workers
-                .send(std::mem::replace(&mut chunk, next))
-                .is_err()
-            {
-                gone = true;
-                return ControlFlow::Break(());
-            }
-        }
-        ControlFlow::Continue(())
-    });
-    // The records before a scan error are checked, as the sequential check does.
-    if !gone && chunk.len() > 0 {
-        let _ = to_workers.send(chunk);
-    }
-    scanned
-}
-
-fn prepare_chunks(work: &Mutex<Receiver<Chunk>>, to_checker: &SyncSender<PreparedChunk>) {
+fn prepare_chunks(work: &Mutex<Receiver<Chunk>>, to_checker: &Sender<PreparedChunk>) {
     loop {
         let received = work.lock().unwrap_or_else(PoisonError::into_inner).recv();
         let Ok(chunk) = received else { return };
@@ -148,29 +141,54 @@ fn prepare_chunks(work: &Mutex<Receiver<Chunk>>, to_checker: &SyncSender<Prepare
     }
 }
 
-/// Checks the chunks in their log order; whether it ended early (damage, or `visit` broke).
-/// Returning drops the receiver, which stops the workers (and through them the reader).
-fn check_in_order(
+/// The chain check of prepared chunks, in their log order whatever order they come back in.
+struct InOrder<'a> {
     prepared: Receiver<PreparedChunk>,
-    verifier: &mut Verifier,
-    visit: &mut dyn FnMut(Envelope) -> ControlFlow<()>,
-) -> bool {
-    let mut waiting = BTreeMap::new();
-    let mut next = 0;
-    for done in prepared {
-        waiting.insert(done.chunk.index, done);
-        while let Some(done) = waiting.remove(&next) {
-            next += 1;
+    waiting: BTreeMap<u64, PreparedChunk>,
+    next: u64,
+    verifier: &'a mut Verifier,
+    visit: &'a mut dyn FnMut(Envelope) -> ControlFlow<()>,
+    /// Damage was found, or `visit` broke: nothing more is checked.
+    ended_early: bool,
+}
+
+impl InOrder<'_> {
+    /// Checks what the workers have finished, without waiting.
+    fn take_ready(&mut self) {
+        while !self.ended_early {
+            let Ok(done) = self.prepared.try_recv() else {
+                return;
+            };
+            self.take(done);
+        }
+    }
+
+    /// Checks everything until the workers are gone (or the check ends early).
+    fn take_rest(&mut self) {
+        while !self.ended_early {
+            let Ok(done) = self.prepared.recv() else {
+                return;
+            };
+            self.take(done);
+        }
+    }
+
+    fn take(&mut self, done: PreparedChunk) {
+        self.waiting.insert(done.chunk.index, done);
+        while let Some(done) = self.waiting.remove(&self.next) {
+            self.next += 1;
             for (at, prepared) in done.prepared.into_iter().enumerate() {
                 let seq = done.chunk.seqs[at];
-                let Ok(envelope) = verifier.prepared(seq, done.chunk.record(at), prepared) else {
-                    return true;
+                let checked = self.verifier.prepared(seq, done.chunk.record(at), prepared);
+                let Ok(envelope) = checked else {
+                    self.ended_early = true;
+                    return;
                 };
-                if visit(envelope).is_break() {
-                    return true;
+                if (self.visit)(envelope).is_break() {
+                    self.ended_early = true;
+                    return;
                 }
             }
         }
     }
-    false
 }

@@ -17,6 +17,7 @@ mod http_edges;
 mod http_ops;
 mod http_surface;
 mod kill_loop;
+mod ledger_checkpoint;
 mod ledger_crash;
 mod ledger_damage;
 mod ledger_durability;

@@ -112,12 +112,12 @@ impl Checkpointer {
     ) -> bool {
         self.wanted.extend(asked);
         self.since += envelopes.len() as u64;
-        if let Some(taken_at) = self.taken_in(envelopes) {
-            if let Err(error) = self.store_pending(shared, taken_at) {
-                tracing::error!(%error, "storing a checkpoint failed; the writer stops");
-                shared.stop();
-                return false;
-            }
+        if let Some(taken_at) = self.taken_in(envelopes)
+            && let Err(error) = self.store_pending(shared, taken_at)
+        {
+            tracing::error!(%error, "storing a checkpoint failed; the writer stops");
+            shared.stop();
+            return false;
         }
         let due = self.every.is_some_and(|every| self.since >= every);
         if self.pending.is_none() && (due || !self.wanted.is_empty()) {

@@ -156,6 +156,7 @@ impl App {
         data_dir::refuse_lost_ledger(settings)?;
         let mut disk = DiskOptions::new(&settings.ledger_dir());
         disk.limits.crash_at = settings.crash_at;
+        disk.limits.checkpoint_events = settings.checkpoint_events;
         disk.mirror.clone_from(&settings.mirror);
         let (ledger, read_model) = open_ledger(settings, disk, Arc::clone(&clock)).await?;
         let (admin_token, admin_token_file) = data_dir::admin_token(settings, kept_token)?;

@@ -97,6 +97,8 @@ pub const DEPLOYMENT_DEADLINE: DurationDefault = seconds("30m", 1_800);
 pub const ON_OUTAGE: &str = "wait";
 /// `--queue-max`: deployments that may wait for a running slot before new ones get 503.
 pub const QUEUE_MAX: usize = 256;
+/// `--checkpoint-events`: events between two checkpoints of the ledger (0: never).
+pub const CHECKPOINT_EVENTS: u64 = 10_000;
 /// `--running-max`.
 pub const RUNNING_MAX: NonZeroUsize = NonZeroUsize::new(16).expect("16 is not zero");
 /// `--recovery`.

@@ -96,6 +96,8 @@ pub const DOKPLOY_TIMEOUT: Flag = flag("dokploy-timeout", "DOKPLOY_TIMEOUT");
 pub const DEPLOYMENT_DEADLINE: Flag = flag("deployment-deadline", "DEPLOYMENT_DEADLINE");
 /// `--queue-max`.
 pub const QUEUE_MAX: Flag = flag("queue-max", "QUEUE_MAX");
+/// `--checkpoint-events`.
+pub const CHECKPOINT_EVENTS: Flag = flag("checkpoint-events", "CHECKPOINT_EVENTS");
 /// `--running-max`.
 pub const RUNNING_MAX: Flag = flag("running-max", "RUNNING_MAX");
 /// `--mirror`.
@@ -116,7 +118,7 @@ pub const SIMULATOR_BUILD_DURATION: Flag = flag("build-duration", "SIMULATOR_BUI
 pub const SIMULATOR: [Flag; 2] = [SIMULATOR_API_KEY, SIMULATOR_BUILD_DURATION];
 
 /// Every flag of the portal in this table (the simulator's are in [`SIMULATOR`]).
-pub const PORTAL: [Flag; 37] = [
+pub const PORTAL: [Flag; 38] = [
     DOKPLOY_URL,
     DOKPLOY_API_KEY,
     STACK_IMAGE,
@@ -154,4 +156,5 @@ pub const PORTAL: [Flag; 37] = [
     DEPLOYMENT_DEADLINE,
     QUEUE_MAX,
     DOKPLOY_TIMEOUT,
+    CHECKPOINT_EVENTS,
 ];

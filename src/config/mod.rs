@@ -366,6 +366,11 @@ pub struct Config {
     #[arg(long, env = "READ_ONLY")]
     pub read_only: bool,
 
+    /// Take a checkpoint of the ledger every this many events and at a clean shutdown, so
+    /// that a restart verifies and folds only the events after the last one (0: never).
+    #[arg(long, env = "CHECKPOINT_EVENTS", default_value_t = defaults::CHECKPOINT_EVENTS.to_string())]
+    pub checkpoint_events: String,
+
     /// Crash tests only: abort at the Nth time a crash point is reached (`after_append:7`).
     #[arg(long, env = "STACKLEDGER_CRASH_AT", hide = true)]
     pub crash_at: Option<CrashAt>,

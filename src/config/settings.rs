@@ -61,6 +61,8 @@ pub struct Settings {
     pub read_only: bool,
     /// Crash tests only: where to abort.
     pub crash_at: Option<CrashAt>,
+    /// Events between two ledger checkpoints (`--checkpoint-events`); None: never.
+    pub checkpoint_events: Option<std::num::NonZeroU64>,
     /// The directory of the synchronous mirror of the log, if any (outside the ledger's).
     pub mirror: Option<PathBuf>,
     /// With the built-in simulator: how long one of its builds takes at least.
@@ -195,6 +197,10 @@ fn checked(config: &Config, r: &mut Refusals) -> Option<Settings> {
     ));
     let http = http(config, r);
     let running_max = r.keep(check::running_max(&config.running_max));
+    let checkpoint_events = r.keep(
+        check::count::<u64>(flag::CHECKPOINT_EVENTS, &config.checkpoint_events, "")
+            .map(std::num::NonZeroU64::new),
+    );
     let queue_max = r.keep(check::count(
         flag::QUEUE_MAX,
         &config.queue_max,
@@ -232,6 +238,7 @@ fn checked(config: &Config, r: &mut Refusals) -> Option<Settings> {
         recovery: config.recovery,
         read_only: config.read_only,
         crash_at: config.crash_at,
+        checkpoint_events: checkpoint_events?,
         mirror: mirror?,
         simulator_build_duration: simulator_build_duration?,
     })

@@ -381,6 +381,19 @@ pub enum Event {
         /// When the window began (unix ms).
         window_start_ms: i64,
     },
+    /// System stream: the ledger took a checkpoint summarising the log through `through_seq`
+    /// (since 0.3.0). Recorded in the chain so that a checkpoint cannot be swapped: an open
+    /// that starts from it checks `through_hash` against the chain and `digest` against what
+    /// the checkpoint stores.
+    CheckpointTaken {
+        /// The seq of the last event the checkpoint summarises.
+        through_seq: u64,
+        /// The hash of that event.
+        through_hash: [u8; 32],
+        /// SHA-256 of what the checkpoint stores (the projection's snapshot and the ledger's
+        /// own state).
+        digest: [u8; 32],
+    },
 }
 
 impl Event {
@@ -426,6 +439,7 @@ impl Event {
             Event::LedgerExported { .. } => EventKind::LedgerExported,
             Event::LedgerVerified { .. } => EventKind::LedgerVerified,
             Event::AuthenticationRefused { .. } => EventKind::AuthenticationRefused,
+            Event::CheckpointTaken { .. } => EventKind::CheckpointTaken,
         }
     }
 

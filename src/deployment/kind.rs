@@ -46,11 +46,12 @@ pub enum EventKind {
     LedgerExported,
     LedgerVerified,
     AuthenticationRefused,
+    CheckpointTaken,
 }
 
 impl EventKind {
     /// Every kind, in encoded order.
-    pub const ALL: [EventKind; 39] = [
+    pub const ALL: [EventKind; 40] = [
         EventKind::DeploymentRequested,
         EventKind::PhaseEntered,
         EventKind::ApiCallStarted,
@@ -90,6 +91,7 @@ impl EventKind {
         EventKind::LedgerExported,
         EventKind::LedgerVerified,
         EventKind::AuthenticationRefused,
+        EventKind::CheckpointTaken,
     ];
 
     /// The kind's name as written in the catalogue and in JSON (`ApiCallFailed`).
@@ -134,6 +136,7 @@ impl EventKind {
             EventKind::LedgerExported => "LedgerExported",
             EventKind::LedgerVerified => "LedgerVerified",
             EventKind::AuthenticationRefused => "AuthenticationRefused",
+            EventKind::CheckpointTaken => "CheckpointTaken",
         }
     }
 
@@ -145,6 +148,7 @@ impl EventKind {
                 | EventKind::CircuitHalfOpened
                 | EventKind::CircuitClosed
                 | EventKind::ServerStarted
+                | EventKind::CheckpointTaken
         )
     }
 

@@ -122,7 +122,7 @@ pub fn validate(raw: &str) -> Result<String, NameError> {
 /// projection folds), so the read side and the writer can never disagree on who holds a name.
 /// The ledger writer keeps one of these and asks it before staging each request, which makes
 /// a claim atomic; this type only decides, it stores nothing.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NameClaims {
     holders: HashMap<String, DeploymentId>,
     names: HashMap<DeploymentId, String>,

@@ -315,6 +315,7 @@ impl SagaState {
             | Event::CircuitHalfOpened
             | Event::CircuitClosed
             | Event::ServerStarted { .. }
+            | Event::CheckpointTaken { .. }
             | Event::BuildSlotWaiting { .. } => {}
         }
     }

@@ -23,6 +23,25 @@ pub(crate) struct ChainCheck {
 }
 
 impl ChainCheck {
+    /// A check of the log after `last` (a checkpoint's tail), given the versions its streams
+    /// had there through [`ChainCheck::seed`].
+    pub(crate) fn resume(last: Head) -> Self {
+        Self {
+            last,
+            versions: HashMap::new(),
+        }
+    }
+
+    /// Whether `stream`'s version is known.
+    pub(crate) fn knows(&self, stream: DeploymentId) -> bool {
+        self.versions.contains_key(&stream)
+    }
+
+    /// Records `stream`'s version before the first event checked.
+    pub(crate) fn seed(&mut self, stream: DeploymentId, version: StreamVersion) {
+        self.versions.insert(stream, version);
+    }
+
     /// Checks the raw record stored under `key` and decodes it.
     pub(crate) fn check_record(&mut self, key: Seq, record: &[u8]) -> Result<Envelope, Damage> {
         self.check_prepared(key, record, prepare(record))

@@ -87,6 +87,26 @@ pub(crate) fn encode_envelope_body(envelope: &Envelope) -> Vec<u8> {
     })
 }
 
+/// The largest index-space value decoded (a checkpoint's state grows with what it holds).
+const VALUE_BYTES_MAX: usize = 1 << 28;
+
+const VALUE_CONFIG: Configuration<LittleEndian, Varint, Limit<VALUE_BYTES_MAX>> =
+    bincode::config::standard().with_limit::<VALUE_BYTES_MAX>();
+
+/// Encodes the ledger's own index-space values (checkpoint pointer, ledger state).
+pub(crate) fn encode_value<T: Serialize>(value: &T) -> Vec<u8> {
+    bincode::serde::encode_to_vec(value, VALUE_CONFIG)
+        .expect("encoding plain serde data into a Vec cannot fail")
+}
+
+/// Decodes a value [`encode_value`] wrote; None when the bytes are not one.
+pub(crate) fn decode_value<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    match bincode::serde::decode_from_slice::<T, _>(bytes, VALUE_CONFIG) {
+        Ok((value, used)) if used == bytes.len() => Some(value),
+        _ => None,
+    }
+}
+
 /// A stored record: `body ‖ hash`.
 pub(crate) fn encode_record(body: &[u8], hash: &Hash) -> Vec<u8> {
     let mut record = Vec::with_capacity(body.len() + hash.0.len());

@@ -27,6 +27,9 @@ pub enum StoreError {
         /// The directory.
         path: String,
     },
+    /// The ledger that owned the store is gone (an [`crate::ledger::IndexReader`] outlived it).
+    #[error("the ledger is closed")]
+    Closed,
     /// An I/O operation failed.
     #[error("ledger storage failed during {operation}: {source}")]
     Io {
@@ -214,6 +217,16 @@ pub enum Damage {
         /// How many events were found.
         events: u64,
     },
+    /// The checkpoint the open would start from does not match the chain: its pointer or
+    /// snapshot does not decode, its digest differs from the `CheckpointTaken` recorded at
+    /// `seq`, or that event is not a `CheckpointTaken` for it. Never rebuilt silently.
+    #[error("the checkpoint recorded at event {seq} does not match what is stored: {reason}")]
+    Checkpoint {
+        /// The seq of the `CheckpointTaken` the pointer names.
+        seq: Seq,
+        /// What did not match.
+        reason: &'static str,
+    },
 }
 
 impl Damage {
@@ -231,6 +244,7 @@ impl Damage {
             Damage::SeqMismatch { key, .. } => *key,
             Damage::TailMissing { last, .. } => last.next(),
             Damage::HeadMissing { .. } => Seq(1),
+            Damage::Checkpoint { seq, .. } => *seq,
         }
     }
 }
@@ -383,6 +397,12 @@ pub enum LedgerError {
         stream: DeploymentId,
         /// The version it would have had.
         version: StreamVersion,
+    },
+    /// Only the ledger itself records this kind (`CheckpointTaken`). Nothing was written.
+    #[error("{kind:?} is recorded by the ledger itself, never appended")]
+    LedgerOnly {
+        /// The event's kind.
+        kind: EventKind,
     },
     /// A cause must name an earlier event. Nothing was written.
     #[error("cause {cause} of event {seq} is not an earlier event")]

@@ -32,21 +32,26 @@ pub mod subscription;
 
 mod audit;
 mod chain;
+mod checkpoint;
 pub(crate) mod codec;
 mod mirror;
 mod open;
+mod projector;
 mod read;
 mod read_only;
 mod reader;
 mod restore;
 mod shared;
+mod state;
 mod store;
 mod stream_writer;
 mod syncer;
+mod tail;
 mod verify;
 mod witness;
 mod writer;
 
+use std::num::NonZeroU64;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -65,6 +70,7 @@ use crate::ledger::writer::Command;
 
 pub use audit::{VerificationState, VerificationStatus};
 pub use mirror::{FILE_NAME as MIRROR_FILE, MirrorStatus};
+pub use projector::{IndexReader, ProjectionCheckpoint, Projector};
 pub use read_only::{ReadOnlyDamage, ReadOnlyReport};
 pub use reader::LedgerReader;
 pub use restore::{RestoreError, RestoreSource, Restored, restore};
@@ -78,101 +84,6 @@ pub use verify::{
     CheckThreads, Verification, Verifier, stored_bytes, verify_envelopes, verify_stored,
 };
 pub use witness::FILE_NAME as WITNESS_FILE;
-
-/// Receives every durable event, in order: at open for the log after the last checkpoint (the
-/// whole log when there is none), then after each group commit, before the appenders are
-/// answered.
-///
-/// A projector whose state grows with history keeps it in the store's index space
-/// ([`IndexSpace::Projection`]) through checkpoints: [`Projector::checkpoint`] hands the
-/// ledger what to write and a snapshot of what stays in memory, the ledger writes both in one
-/// atomic index write and records the checkpoint in the chain, then calls
-/// [`Projector::checkpointed`]; at the next open [`Projector::restore`] gets the snapshot back
-/// and only the events after it are applied. The defaults keep nothing (a projector with no
-/// state, or one that folds the whole log at every open).
-pub trait Projector: Send + Sync + 'static {
-    /// Folds durable events (contiguous, in seq order).
-    fn apply(&self, envelopes: &[Arc<Envelope>]);
-
-    /// Called once at open, before anything is restored or applied: read access to the index
-    /// space, where this projector's checkpointed state lives.
-    fn attach(&self, _index: IndexReader) {}
-
-    /// The name and version of this projector's snapshot format (for example
-    /// `"read-model/1"`). A checkpoint written by another format is never given to
-    /// [`Projector::restore`]: the projector is then rebuilt from the whole log. None: this
-    /// projector keeps nothing, so any checkpoint suits it.
-    fn checkpoint_format(&self) -> Option<&'static str> {
-        None
-    }
-
-    /// Its part of a checkpoint, as of the last event applied: index writes (keys in
-    /// [`IndexSpace::Projection`] only) and a snapshot of the state that stays in memory.
-    /// Called on the ledger's publishing thread, between two `apply`s: keep it quick.
-    fn checkpoint(&self) -> ProjectionCheckpoint {
-        ProjectionCheckpoint::default()
-    }
-
-    /// The index writes of the checkpoint through `through` are in the store (readable, and
-    /// durable by the next sync): what they hold may now leave memory.
-    fn checkpointed(&self, _through: Seq) {}
-
-    /// At open: restores the state `snapshot` (from [`Projector::checkpoint`], with this
-    /// projector's format) summarises as of `through`; the events after it are then applied.
-    /// An error refuses the open (a checkpoint that does not decode is damage).
-    fn restore(&self, _snapshot: &[u8], _through: Seq) -> Result<(), String> {
-        Ok(())
-    }
-}
-
-/// A projector's part of a checkpoint.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProjectionCheckpoint {
-    /// What stays in memory, encoded by the projector.
-    pub snapshot: Vec<u8>,
-    /// What moves to the index space (keys in [`IndexSpace::Projection`]).
-    pub writes: Vec<IndexWrite>,
-}
-
-/// Read access to the store's index space, for a projector: cheap to clone, never writes.
-#[derive(Clone)]
-pub struct IndexReader {
-    store: Arc<dyn Store>,
-}
-
-impl std::fmt::Debug for IndexReader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IndexReader").finish_non_exhaustive()
-    }
-}
-
-impl IndexReader {
-    /// Read access to `store`'s index space.
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
-    }
-
-    /// The value under `key`, if any.
-    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, error::StoreError> {
-        self.store.get_index(key)
-    }
-
-    /// Visits the entries with `from <= key < to` in `order` until `visit` breaks.
-    pub fn scan(
-        &self,
-        from: &[u8],
-        to: &[u8],
-        order: ScanOrder,
-        visit: &mut IndexVisitor<'_>,
-    ) -> Result<(), error::StoreError> {
-        self.store.scan_index(from, to, order, visit)
-    }
-}
-
-/// A ledger with no projection (tools that only read or verify).
-impl Projector for () {
-    fn apply(&self, _envelopes: &[Arc<Envelope>]) {}
-}
 
 /// The stream version an appender expects (optimistic concurrency).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,6 +134,9 @@ pub struct LedgerOptions {
     /// Whether the whole chain is verified again in the background once the ledger serves
     /// ([`Ledger::verification`]).
     pub audit: bool,
+    /// Take a checkpoint every this many events, and at a clean shutdown
+    /// (`--checkpoint-events`); None: never (every open folds the whole log).
+    pub checkpoint_events: Option<NonZeroU64>,
 }
 
 impl Default for LedgerOptions {
@@ -234,6 +148,7 @@ impl Default for LedgerOptions {
             live_buffer_max: NonZeroUsize::new(4096).expect("4096 is not zero"),
             crash_at: None,
             audit: true,
+            checkpoint_events: None,
         }
     }
 }
@@ -282,6 +197,8 @@ pub struct Ledger {
     read_only: Option<Arc<ReadOnlyReport>>,
     /// The background verification of the whole chain.
     audit: Arc<audit::Audit>,
+    /// Whether checkpoints are taken (then also one at shutdown).
+    checkpoints: bool,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -383,8 +300,19 @@ impl Ledger {
     }
 
     /// The number of events in `stream` (its current version).
+    /// A stream with no event, or one whose version cannot be read from the store (logged),
+    /// is at [`StreamVersion::EMPTY`].
     pub fn stream_version(&self, stream: DeploymentId) -> StreamVersion {
-        self.shared.published().version(stream)
+        self.shared.version(stream).unwrap_or_else(|error| {
+            tracing::error!(%error, %stream, "the stream index cannot be read");
+            StreamVersion::EMPTY
+        })
+    }
+
+    /// Events folded at open: the tail after the checkpoint it started from, or the whole
+    /// log when there was none.
+    pub fn opened_folding(&self) -> u64 {
+        self.shared.opened_folding()
     }
 
     /// The mirror's path, head and whether it holds every acknowledged event (None without
@@ -415,11 +343,25 @@ impl Ledger {
         read::range(self.store.as_ref(), self.head().seq, after, limit)
     }
 
-    /// The last durable event of every stream, in the order the streams began: one read per
-    /// stream from the stream index, not a scan of the log.
-    pub fn last_events(&self) -> Result<Vec<Envelope>, LedgerError> {
-        let lasts = self.shared.published().stream_lasts();
-        read::at(self.store.as_ref(), &lasts)
+    /// The first event (the request) of every unfinished deployment (one whose last event is
+    /// not `DeploymentSucceeded` or `RollbackFinished`), in the order they were requested: kept
+    /// from the ledger's set of unfinished deployments, so it costs what is in flight, not
+    /// what history holds.
+    pub fn unfinished(&self) -> Result<Vec<Envelope>, LedgerError> {
+        let streams: Vec<DeploymentId> = self
+            .shared
+            .published()
+            .state
+            .unfinished
+            .iter()
+            .copied()
+            .collect();
+        let mut firsts = Vec::with_capacity(streams.len());
+        for stream in streams {
+            firsts.extend(self.read_stream(stream, Seq::ZERO, 1)?);
+        }
+        firsts.sort_by_key(|envelope| envelope.seq);
+        Ok(firsts)
     }
 
     /// Up to `limit` durable events of `stream` with seq after `after`, in order.
@@ -429,7 +371,10 @@ impl Ledger {
         after: Seq,
         limit: usize,
     ) -> Result<Vec<Envelope>, LedgerError> {
-        let seqs = self.shared.published().seqs_after(stream, after, limit);
+        let seqs = self
+            .shared
+            .seqs_after(stream, after, limit)
+            .map_err(LedgerError::Read)?;
         read::at(self.store.as_ref(), &seqs)
     }
 
@@ -455,6 +400,20 @@ impl Ledger {
         Subscription::new(self.clone(), stream, after)
     }
 
+    /// Takes a checkpoint of everything durable now (unless the last one covers it) and
+    /// waits until it is stored; returns at once when the writer has stopped.
+    pub async fn checkpoint(&self) {
+        let (done, stored) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::CheckpointNow { done })
+            .await
+            .is_ok()
+        {
+            let _ = stored.await;
+        }
+    }
+
     /// A receiver of live events (used by [`Subscription`]).
     pub(crate) fn live(&self) -> broadcast::Receiver<Arc<Envelope>> {
         self.shared.live()
@@ -463,6 +422,9 @@ impl Ledger {
     /// Lets queued appends land, stops the writer and waits for it. Later appends get
     /// [`LedgerError::Stopped`]. Safe to call more than once.
     pub async fn shutdown(&self) {
+        if self.checkpoints && self.is_writable() {
+            self.checkpoint().await;
+        }
         let (done, finished) = oneshot::channel();
         if self.commands.send(Command::Shutdown { done }).await.is_ok() {
             let _ = finished.await;

@@ -7,6 +7,7 @@
 //! witness of a ledger that has none (a new one, or one written by 0.1.0) from its verified head,
 //! and to fill or catch up its mirror (`--mirror`) from the verified store.
 
+use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -15,8 +16,8 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::clock::Clock;
 use crate::crash::CrashPoints;
-use crate::deployment::name::NameClaims;
 use crate::ids::Seq;
+use crate::ledger::checkpoint::{self, Checkpointer, LoadError};
 use crate::ledger::envelope::Envelope;
 use crate::ledger::error::{Damage, LedgerError, Refusal, StoreError, WitnessError};
 use crate::ledger::mirror::{self, Mirror};
@@ -24,7 +25,7 @@ use crate::ledger::shared::Shared;
 use crate::ledger::store::{self, Head, SledStore, Store};
 use crate::ledger::witness::{self, Witness, Witnessed};
 use crate::ledger::writer::Writer;
-use crate::ledger::{Ledger, LedgerOptions, Projector, codec, verify};
+use crate::ledger::{IndexReader, Ledger, LedgerOptions, Projector, codec, tail, verify};
 
 /// A ledger on disk: its directory, its store, and what its witness says.
 pub(super) struct OnDisk {
@@ -180,8 +181,9 @@ pub(super) fn start(
 ) -> Result<Ledger, LedgerError> {
     let format = refuse_other_format(store.as_ref())?;
     let (live, _) = broadcast::channel(options.live_buffer_max.get());
-    let shared = Arc::new(Shared::new(projector, live.clone()));
-    let (head, claims) = replay_stored(store.as_ref(), &shared, disk.as_ref())?;
+    projector.attach(IndexReader::new(&store));
+    let shared = Arc::new(Shared::new(Arc::clone(&store), projector, live.clone()));
+    let (head, last_checkpoint) = replay_stored(store.as_ref(), &shared, disk.as_ref())?;
     if disk.is_some() {
         // What the open found may sit only in the page cache (a crash between the last
         // write and its sync): make it durable before the mirror and the witness claim it.
@@ -198,6 +200,15 @@ pub(super) fn start(
     }
     let witness = disk.map(|disk| disk.witness(head)).transpose()?;
     let (commands, receiver) = mpsc::channel(options.queue_max.get());
+    let crash = Arc::new(CrashPoints::at(options.crash_at));
+    let checkpointer = Checkpointer::new(
+        options.checkpoint_events.map(NonZeroU64::get),
+        Arc::clone(&store),
+        commands.downgrade(),
+        Arc::clone(&crash),
+        last_checkpoint,
+    );
+    let claims = shared.published().state.claims.clone();
     let writer = Writer {
         store: Arc::clone(&store),
         witness,
@@ -210,17 +221,10 @@ pub(super) fn start(
         claims,
         payload_bytes_max: options.payload_bytes_max,
         batch_events_max: options.batch_events_max.get(),
-        crash: Arc::new(CrashPoints::at(options.crash_at)),
+        crash,
+        checkpointer: Some(checkpointer),
     };
-    let handle = std::thread::Builder::new()
-        .name("ledger-writer".into())
-        .spawn(move || writer.run(receiver))
-        .map_err(|source| {
-            LedgerError::Open(StoreError::Io {
-                operation: "start writer thread",
-                source: Arc::new(source),
-            })
-        })?;
+    let handle = spawn_writer(writer, receiver)?;
     Ok(Ledger {
         store,
         shared,
@@ -229,7 +233,24 @@ pub(super) fn start(
         mirror: mirror_gauge,
         read_only: None,
         audit: crate::ledger::audit::Audit::off("the background verification is off"),
+        checkpoints: options.checkpoint_events.is_some(),
     })
+}
+
+/// Starts the writer's thread.
+fn spawn_writer(
+    writer: Writer,
+    receiver: mpsc::Receiver<crate::ledger::writer::Command>,
+) -> Result<std::thread::JoinHandle<()>, LedgerError> {
+    std::thread::Builder::new()
+        .name("ledger-writer".into())
+        .spawn(move || writer.run(receiver))
+        .map_err(|source| {
+            LedgerError::Open(StoreError::Io {
+                operation: "start writer thread",
+                source: Arc::new(source),
+            })
+        })
 }
 
 /// Refuses a store written in another format; the format it records (None for a new store).
@@ -265,29 +286,51 @@ fn stamp_format(store: &dyn Store) -> Result<(), LedgerError> {
         .map_err(LedgerError::Open)
 }
 
-/// Verifies every stored event and folds it into the projection, index and name claims.
+/// Verifies the stored log and folds it into the projection and the ledger's state: from the
+/// last checkpoint when there is one the projector can restore (it has a snapshot format, and
+/// the checkpoint's is it: only the tail is verified and folded), else the whole log. Returns the verified head and the checkpoint started from
+/// (its through and `CheckpointTaken` seqs).
 ///
-/// Two threads share the work: this one scans, verifies and decodes; a second folds the
-/// verified chunks, so opening a large log uses both cores. Only verified events are folded;
-/// on damage the open fails and the partial fold is thrown away with the ledger.
+/// A checkpoint that does not match the chain refuses the open; it is never rebuilt silently.
 fn replay_stored(
     store: &dyn Store,
     shared: &Shared,
     disk: Option<&OnDisk>,
-) -> Result<(Head, NameClaims), LedgerError> {
+) -> Result<(Head, Option<(Seq, Seq)>), LedgerError> {
     let recorded = store.head().map_err(LedgerError::Open)?;
-    let (verification, claims) = verify_and_fold(store, shared, recorded);
+    let loaded = match checkpoint::load(store) {
+        Ok(loaded) => loaded,
+        Err(LoadError::Store(error)) => return Err(LedgerError::Open(error)),
+        Err(LoadError::Damage(damage)) => return Err(refuse(disk, damage, Seq::ZERO)),
+    };
+    let projector_format = shared.projector().checkpoint_format();
+    let usable = loaded.filter(|loaded| {
+        projector_format.is_some() && loaded.pointer.format.as_deref() == projector_format
+    });
+    let (verification, started) = match usable {
+        Some(checkpoint::Loaded { pointer, state }) => {
+            let seq = pointer.taken_at;
+            if shared
+                .projector()
+                .restore(&pointer.snapshot, pointer.through)
+                .is_err()
+            {
+                let damage = Damage::Checkpoint {
+                    seq,
+                    reason: "the projection's snapshot in it does not restore",
+                };
+                return Err(refuse(disk, damage, Seq::ZERO));
+            }
+            let from = checkpoint::head_of(&pointer);
+            shared.restore(from, state);
+            let verification = tail::verify_and_fold(store, shared, from, recorded);
+            (verification, Some((pointer.through, seq)))
+        }
+        None => (verify_and_fold(store, shared, recorded), None),
+    };
     let verification = verification.map_err(LedgerError::Open)?;
     if let Some(damage) = verification.damage {
-        return Err(match disk {
-            Some(disk) => disk.refusal(damage, verification.last.seq),
-            None => LedgerError::Refused(Box::new(Refusal {
-                dir: None,
-                damage,
-                intact: verification.last.seq,
-                acknowledged: None,
-            })),
-        });
+        return Err(refuse(disk, damage, verification.last.seq));
     }
     if let Some(disk) = disk {
         disk.check(verification.last)?;
@@ -297,26 +340,39 @@ fn replay_stored(
     {
         record_head(store, recorded, verification.last)?;
     }
-    Ok((verification.last, claims))
+    Ok((verification.last, started))
+}
+
+/// The refusal of an open that found `damage` with the log intact through `intact`.
+fn refuse(disk: Option<&OnDisk>, damage: Damage, intact: Seq) -> LedgerError {
+    match disk {
+        Some(disk) => disk.refusal(damage, intact),
+        None => LedgerError::Refused(Box::new(Refusal {
+            dir: None,
+            damage,
+            intact,
+            acknowledged: None,
+        })),
+    }
 }
 
 /// Verifies the whole store against its `recorded` head and folds every event that verifies
-/// (the prefix before the first damage) into `shared`, on two threads; also the name claims
-/// those events make. What is folded is exactly the verification's `last`.
+/// (the prefix before the first damage) into `shared`, on two threads. What is folded is
+/// exactly the verification's `last`.
 pub(super) fn verify_and_fold(
     store: &dyn Store,
     shared: &Shared,
     recorded: Option<Head>,
-) -> (Result<verify::Verification, StoreError>, NameClaims) {
+) -> Result<verify::Verification, StoreError> {
     let (to_fold, verified) = std::sync::mpsc::sync_channel(OPEN_CHUNKS_QUEUED_MAX);
     std::thread::scope(|scope| {
         let folder = scope.spawn(move || fold(verified, shared));
         let verification = verify_in_chunks(store, recorded, &to_fold);
         drop(to_fold);
-        let claims = folder
+        folder
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (verification, claims)
+        verification
     })
 }
 
@@ -341,22 +397,18 @@ fn verify_in_chunks(
     Ok(verification)
 }
 
-/// Folds verified chunks into the projection and index; returns the name claims they make.
-fn fold(verified: Receiver<Vec<Arc<Envelope>>>, shared: &Shared) -> NameClaims {
-    let mut claims = NameClaims::default();
+/// Folds verified chunks into the projection, the stream index and the ledger's state.
+fn fold(verified: Receiver<Vec<Arc<Envelope>>>, shared: &Shared) {
     for chunk in verified {
-        for envelope in &chunk {
-            claims.observe(envelope.stream, &envelope.event);
-        }
         if let Some(last) = chunk.last() {
             let head = Head {
                 seq: last.seq,
                 hash: last.hash,
             };
             shared.publish(head, &chunk, None);
+            shared.count_opened(chunk.len());
         }
     }
-    claims
 }
 
 /// Records `last` as the head: intact events past the `recorded` head were written before a

@@ -114,9 +114,9 @@ pub(super) fn open(
     let (witnessed, witness_damage) = read_witness(dir, store.as_ref())?;
     let disk_view = OnDisk::with_store(dir, Arc::clone(&store), witnessed);
     let (live, _) = broadcast::channel(disk.limits.live_buffer_max.get());
-    let shared = Arc::new(Shared::new(projector, live));
+    let shared = Arc::new(Shared::new(store.clone(), projector, live));
     let recorded = store.head().map_err(LedgerError::Open)?;
-    let (verification, _claims) = open::verify_and_fold(store.as_ref(), &shared, recorded);
+    let verification = open::verify_and_fold(store.as_ref(), &shared, recorded);
     let last = verification.map_err(LedgerError::Open)?;
     // Without a readable witness, `check` has nothing to check against: the witness's own
     // damage comes first, then whatever the log shows.
@@ -140,6 +140,7 @@ pub(super) fn open(
         mirror: None,
         read_only: Some(Arc::new(report)),
         audit: crate::ledger::audit::Audit::off("a read-only ledger is verified by its open"),
+        checkpoints: false,
     })
 }
 

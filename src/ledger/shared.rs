@@ -1,5 +1,6 @@
-//! What the writer shares with readers: the durable head and stream index, the projection,
-//! the live broadcast, the stopped flag and the counters.
+//! What the writer shares with readers: the durable head and stream index (its tails; the
+//! rest is on disk, `state.rs`), the ledger's state, the projection, the live broadcast, the
+//! stopped flag and the counters.
 //!
 //! Only durable events are ever published here, and only by the open (verified events) or the
 //! syncer (synced events), in seq order; readers never see past the published head.
@@ -14,8 +15,9 @@ use tokio::sync::broadcast;
 use crate::ids::{DeploymentId, Seq, StreamVersion};
 use crate::ledger::Projector;
 use crate::ledger::envelope::Envelope;
-use crate::ledger::error::LedgerError;
-use crate::ledger::store::Head;
+use crate::ledger::error::{LedgerError, StoreError};
+use crate::ledger::state::{LedgerState, Tails};
+use crate::ledger::store::{Head, Store};
 
 /// A copy of the ledger's counters at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,49 +60,22 @@ impl LedgerStats {
     }
 }
 
-/// The durable head and the stream index (stream → its seqs), changed together.
+/// The durable head, the stream index's tails and the ledger's state, changed together.
 #[derive(Debug, Default)]
 pub(crate) struct Published {
     pub(crate) head: Head,
-    streams: HashMap<DeploymentId, Vec<Seq>>,
+    pub(crate) tails: Tails,
+    pub(crate) state: LedgerState,
 }
 
 impl Published {
     fn add(&mut self, envelope: &Envelope) {
-        self.streams
-            .entry(envelope.stream)
-            .or_default()
-            .push(envelope.seq);
+        self.tails.add(envelope);
+        self.state.observe(envelope);
         self.head = Head {
             seq: envelope.seq,
             hash: envelope.hash,
         };
-    }
-
-    /// Up to `limit` seqs of `stream`'s events after `after`, in order.
-    pub(crate) fn seqs_after(&self, stream: DeploymentId, after: Seq, limit: usize) -> Vec<Seq> {
-        let Some(seqs) = self.streams.get(&stream) else {
-            return Vec::new();
-        };
-        let start = seqs.partition_point(|seq| *seq <= after);
-        seqs[start..].iter().take(limit).copied().collect()
-    }
-
-    /// The seq of every stream's last event, in the order the streams began.
-    pub(crate) fn stream_lasts(&self) -> Vec<Seq> {
-        let mut ends: Vec<(Seq, Seq)> = self
-            .streams
-            .values()
-            .filter_map(|seqs| Some((*seqs.first()?, *seqs.last()?)))
-            .collect();
-        ends.sort_unstable();
-        ends.into_iter().map(|(_, last)| last).collect()
-    }
-
-    /// The number of events in `stream` (its current version).
-    pub(crate) fn version(&self, stream: DeploymentId) -> StreamVersion {
-        let count = self.streams.get(&stream).map_or(0, Vec::len);
-        StreamVersion(u32::try_from(count).expect("a stream holds fewer than 2^32 events"))
     }
 }
 
@@ -108,6 +83,9 @@ impl Published {
 pub(crate) struct Shared {
     published: RwLock<Published>,
     projector: Arc<dyn Projector>,
+    store: Arc<dyn Store>,
+    /// Events folded by the open (the tail after a checkpoint, or the whole log).
+    opened_folding: AtomicU64,
     /// Kept for new subscribers while the writer runs; taken when it stops, so that live
     /// receivers see the end once the writer's own sender is gone too.
     live: Mutex<Option<broadcast::Sender<Arc<Envelope>>>>,
@@ -119,12 +97,15 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(
+        store: Arc<dyn Store>,
         projector: Arc<dyn Projector>,
         live: broadcast::Sender<Arc<Envelope>>,
     ) -> Self {
         Self {
             published: RwLock::new(Published::default()),
             projector,
+            store,
+            opened_folding: AtomicU64::new(0),
             live: Mutex::new(Some(live)),
             stopped: AtomicBool::new(false),
             stats: LedgerStats::default(),
@@ -178,14 +159,62 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Every stream's version, as the writer starts from them.
+    /// The stream versions memory holds, as the writer starts from them (it asks
+    /// [`Shared::version`] for any other stream).
     pub(crate) fn stream_versions(&self) -> HashMap<DeploymentId, StreamVersion> {
-        let published = self.published();
-        published
-            .streams
-            .keys()
-            .map(|stream| (*stream, published.version(*stream)))
-            .collect()
+        self.published().tails.versions()
+    }
+
+    /// The number of durable events in `stream` (its current version).
+    pub(crate) fn version(&self, stream: DeploymentId) -> Result<StreamVersion, StoreError> {
+        self.published().tails.version(self.store.as_ref(), stream)
+    }
+
+    /// Up to `limit` seqs of `stream`'s durable events after `after`, in order.
+    pub(crate) fn seqs_after(
+        &self,
+        stream: DeploymentId,
+        after: Seq,
+        limit: usize,
+    ) -> Result<Vec<Seq>, StoreError> {
+        self.published()
+            .tails
+            .seqs_after(self.store.as_ref(), stream, after, limit)
+    }
+
+    /// The projector the ledger feeds.
+    pub(crate) fn projector(&self) -> &dyn Projector {
+        self.projector.as_ref()
+    }
+
+    /// Restores the state a checkpoint through `head` holds (at open, before the tail).
+    pub(crate) fn restore(&self, head: Head, state: LedgerState) {
+        let mut published = self
+            .published
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        published.head = head;
+        published.state = state;
+    }
+
+    /// Forgets the stream-index entries through `through`: a checkpoint wrote them to disk.
+    pub(crate) fn forget_through(&self, through: Seq) {
+        self.published
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .tails
+            .forget_through(through);
+    }
+
+    /// Counts events folded by the open.
+    pub(crate) fn count_opened(&self, events: usize) {
+        self.opened_folding
+            .fetch_add(events as u64, Ordering::Relaxed);
+    }
+
+    /// Events folded by the open.
+    pub(crate) fn opened_folding(&self) -> u64 {
+        self.opened_folding.load(Ordering::Relaxed)
     }
 
     /// A receiver of live events; once the writer has stopped, one that reports the end at once.

@@ -13,9 +13,10 @@
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender};
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, oneshot};
 
 use crate::clock::Stopwatch;
+use crate::ledger::checkpoint::Checkpointer;
 use crate::ledger::envelope::Envelope;
 use crate::ledger::error::{LedgerError, StoreError};
 use crate::ledger::mirror::Mirror;
@@ -34,6 +35,8 @@ pub(crate) struct Written {
     pub(crate) records: Vec<StoredRecord>,
     pub(crate) envelopes: Vec<Arc<Envelope>>,
     pub(crate) replies: Vec<Reply>,
+    /// Who asked for a checkpoint once this batch is published.
+    pub(crate) checkpoints: Vec<oneshot::Sender<()>>,
 }
 
 /// Makes written batches durable, then publishes them and answers their appenders, in order.
@@ -43,6 +46,7 @@ pub(crate) struct Syncer {
     pub(crate) mirror: Option<Mirror>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) live: broadcast::Sender<Arc<Envelope>>,
+    pub(crate) checkpointer: Checkpointer,
 }
 
 /// What happens after the store's sync: the mirror, the witness, publishing, the answers.
@@ -51,6 +55,7 @@ struct Keeper {
     mirror: Option<Mirror>,
     shared: Arc<Shared>,
     live: broadcast::Sender<Arc<Envelope>>,
+    checkpointer: Checkpointer,
 }
 
 impl Syncer {
@@ -61,12 +66,14 @@ impl Syncer {
             mirror,
             shared,
             live,
+            checkpointer,
         } = self;
         let mut keeper = Keeper {
             witness,
             mirror,
             shared: Arc::clone(&shared),
             live,
+            checkpointer,
         };
         let stages = StoreSync {
             store,
@@ -153,12 +160,19 @@ impl Keeper {
             head,
             envelopes,
             replies,
+            checkpoints,
             ..
         } in group
         {
             self.shared.publish(head, &envelopes, Some(&self.live));
             for (reply, staged) in replies {
                 let _ = reply.send(staged.map(|range| envelopes[range].to_vec()));
+            }
+            if !self
+                .checkpointer
+                .after(&self.shared, &envelopes, checkpoints)
+            {
+                return false;
             }
         }
         true
@@ -218,13 +232,22 @@ mod tests {
         let (records, envelopes) = test_log(1);
         let (mirror, gauge) = unwritable(root.path());
         let (live, _) = broadcast::channel(8);
-        let shared = Arc::new(Shared::new(Arc::new(()), live.clone()));
+        let store: Arc<dyn crate::ledger::store::Store> = Arc::new(MemoryStore::new());
+        let shared = Arc::new(Shared::new(Arc::clone(&store), Arc::new(()), live.clone()));
+        let (commands, _) = tokio::sync::mpsc::channel(1);
         let syncer = Syncer {
-            store: Arc::new(MemoryStore::new()),
+            store: Arc::clone(&store),
             witness: None,
             mirror: Some(mirror),
             shared: Arc::clone(&shared),
             live,
+            checkpointer: Checkpointer::new(
+                None,
+                store,
+                commands.downgrade(),
+                Arc::new(crate::crash::CrashPoints::disabled()),
+                None,
+            ),
         };
         let (reply, answer) = tokio::sync::oneshot::channel();
         let (to_syncer, written) = std::sync::mpsc::channel();
@@ -239,6 +262,7 @@ mod tests {
                 records,
                 envelopes,
                 replies: vec![(reply, Ok(0..1))],
+                checkpoints: Vec::new(),
             })
             .expect("sends");
         drop(to_syncer);

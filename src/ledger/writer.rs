@@ -19,9 +19,10 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::clock::Clock;
 use crate::crash::{CrashPoint, CrashPoints};
-use crate::deployment::EventKind;
 use crate::deployment::name::NameClaims;
+use crate::deployment::{Event, EventKind};
 use crate::ids::{DeploymentId, Seq, StreamVersion};
+use crate::ledger::checkpoint::Checkpointer;
 use crate::ledger::codec;
 use crate::ledger::envelope::{Envelope, Hash};
 use crate::ledger::error::LedgerError;
@@ -49,6 +50,10 @@ pub(crate) enum Command {
     },
     /// Finish what is queued, then stop.
     Shutdown { done: oneshot::Sender<()> },
+    /// Take a checkpoint of everything durable once what is queued is (`done` once stored).
+    CheckpointNow { done: oneshot::Sender<()> },
+    /// Record the checkpoint the publishing side took through `through` (the keeper's).
+    Checkpoint { through: Head, digest: [u8; 32] },
 }
 
 /// One group commit in the making.
@@ -57,6 +62,7 @@ struct Batch {
     records: Vec<StoredRecord>,
     envelopes: Vec<Arc<Envelope>>,
     replies: Vec<Reply>,
+    checkpoints: Vec<oneshot::Sender<()>>,
 }
 
 /// Batches written but not yet synced, between the stager and the syncer. Small: it only
@@ -80,6 +86,8 @@ pub(crate) struct Writer {
     pub(crate) batch_events_max: usize,
     /// Crash points of the ledger's threads (crash tests).
     pub(crate) crash: Arc<CrashPoints>,
+    /// The checkpoints' publishing side, handed to the syncer.
+    pub(crate) checkpointer: Option<Checkpointer>,
 }
 
 impl Writer {
@@ -95,6 +103,10 @@ impl Writer {
             mirror: self.mirror.take(),
             shared: Arc::clone(&self.shared),
             live: self.live.clone(),
+            checkpointer: self
+                .checkpointer
+                .take()
+                .expect("the writer runs once, with its checkpointer"),
         };
         let syncer = match std::thread::Builder::new()
             .name("ledger-syncer".into())
@@ -150,6 +162,13 @@ impl Writer {
             } => {
                 let staged = if self.is_stopped() {
                     Err(self.shared.refusal())
+                } else if let Some(new) = events
+                    .iter()
+                    .find(|new| new.event.kind() == EventKind::CheckpointTaken)
+                {
+                    Err(LedgerError::LedgerOnly {
+                        kind: new.event.kind(),
+                    })
                 } else {
                     self.stage(stream, expected, events, batch)
                 };
@@ -157,6 +176,27 @@ impl Writer {
                 None
             }
             Command::Shutdown { done } => Some(done),
+            Command::CheckpointNow { done } => {
+                batch.checkpoints.push(done);
+                None
+            }
+            Command::Checkpoint { through, digest } => {
+                let taken = Event::CheckpointTaken {
+                    through_seq: through.seq.0,
+                    through_hash: through.hash.0,
+                    digest,
+                };
+                let staged = self.stage(
+                    DeploymentId::SYSTEM,
+                    ExpectedVersion::Any,
+                    vec![NewEvent::new(taken)],
+                    batch,
+                );
+                // Nobody waits for this answer: the keeper stores the checkpoint once it sees
+                // the event published.
+                batch.replies.push((oneshot::channel().0, staged));
+                None
+            }
         }
     }
 
@@ -209,7 +249,10 @@ impl Writer {
         stream: DeploymentId,
         expected: ExpectedVersion,
     ) -> Result<StreamVersion, LedgerError> {
-        let current = self.versions.get(&stream).copied().unwrap_or_default();
+        let current = match self.versions.get(&stream) {
+            Some(version) => *version,
+            None => self.shared.version(stream).map_err(LedgerError::Storage)?,
+        };
         match expected {
             ExpectedVersion::Exact(expected) if expected != current => {
                 Err(LedgerError::VersionConflict {
@@ -287,12 +330,25 @@ impl Writer {
             records,
             envelopes,
             replies,
+            checkpoints,
         } = batch;
-        if records.is_empty() {
+        if records.is_empty() && checkpoints.is_empty() {
             for (reply, staged) in replies {
                 let _ = reply.send(staged.map(|_| Vec::new()));
             }
             return None;
+        }
+        if records.is_empty() {
+            for (reply, staged) in replies {
+                let _ = reply.send(staged.map(|_| Vec::new()));
+            }
+            return Some(Written {
+                head: self.head,
+                records,
+                envelopes,
+                replies: Vec::new(),
+                checkpoints,
+            });
         }
         if let Err(error) = self.store.write(&records, &self.head) {
             tracing::error!(%error, "ledger write failed; the writer stops");
@@ -308,6 +364,7 @@ impl Writer {
             records,
             envelopes,
             replies,
+            checkpoints,
         })
     }
 
@@ -320,9 +377,10 @@ impl Writer {
                 Command::Append { reply, .. } => {
                     let _ = reply.send(Err(LedgerError::Stopped));
                 }
-                Command::Shutdown { done } => {
+                Command::Shutdown { done } | Command::CheckpointNow { done } => {
                     let _ = done.send(());
                 }
+                Command::Checkpoint { .. } => {}
             }
         }
     }

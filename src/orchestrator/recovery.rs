@@ -12,7 +12,7 @@
 use tokio::task::JoinHandle;
 
 use crate::crash::CrashPoint;
-use crate::deployment::{DeploymentStatus, Event};
+use crate::deployment::Event;
 use crate::dokploy::api::DokployApi;
 use crate::ids::{DeploymentId, Seq};
 use crate::ledger::error::LedgerError;
@@ -75,26 +75,14 @@ impl<A: DokployApi> Orchestrator<A> {
 }
 
 /// The deployments whose status is still `in_progress`, with the seq of their request, in the
-/// order they were requested.
-///
-/// A deployment is over once its stream ends in `DeploymentSucceeded` or `RollbackFinished`
-/// (nothing follows either: the saga finishes there), so the last event of each stream
-/// decides, by the same `Event::status_effect` the name claims and the projection fold.
+/// order they were requested: the ledger keeps the set of unfinished deployments (those whose
+/// last event is neither `DeploymentSucceeded` nor `RollbackFinished`, by the same
+/// `Event::status_effect` the name claims and the projection fold), so this reads only what
+/// is in flight, never the whole history.
 fn unfinished(ledger: &Ledger) -> Result<Vec<(DeploymentId, Seq)>, LedgerError> {
-    let lasts = ledger.last_events()?;
-    let mut open = Vec::new();
-    for last in lasts {
-        let finished = matches!(
-            last.event.status_effect(),
-            Some(DeploymentStatus::Success | DeploymentStatus::Failure)
-        );
-        if !last.stream.is_deployment() || finished {
-            continue;
-        }
-        let first = ledger.read_stream(last.stream, Seq::ZERO, 1)?;
-        let requested = first.first().map_or(last.seq, |envelope| envelope.seq);
-        open.push((last.stream, requested));
-    }
-    open.sort_by_key(|(_, requested)| *requested);
-    Ok(open)
+    let requests = ledger.unfinished()?;
+    Ok(requests
+        .into_iter()
+        .map(|request| (request.stream, request.seq))
+        .collect())
 }

@@ -72,7 +72,8 @@ struct Checkpointed {
 impl Checkpointed {
     fn new(store: Arc<MemoryStore>, cache: usize) -> Self {
         let mut model = ReadModel::default();
-        model.attach(IndexReader::new(store.clone()));
+        let index: Arc<dyn crate::ledger::Store> = store.clone();
+        model.attach(IndexReader::new(&index));
         model.set_cache_limit(cache);
         Self {
             store,

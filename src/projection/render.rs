@@ -161,7 +161,8 @@ impl Narrator {
             Event::CircuitOpened
             | Event::CircuitHalfOpened
             | Event::CircuitClosed
-            | Event::ServerStarted { .. } => system(&envelope.event),
+            | Event::ServerStarted { .. }
+            | Event::CheckpointTaken { .. } => system(&envelope.event),
             Event::RollbackStepSkipped { kind, id, reason } => Said::new(
                 LogLevel::Warn,
                 format!("Did not delete {kind} {id}: {reason}"),
@@ -380,6 +381,9 @@ fn system(event: &Event) -> Said {
         Event::CircuitHalfOpened => Said::info("Circuit breaker half-open: one probe may pass"),
         Event::CircuitClosed => Said::info("Circuit breaker closed"),
         Event::ServerStarted { version } => Said::info(format!("Server {version} started")),
+        Event::CheckpointTaken { through_seq, .. } => {
+            Said::info(format!("Checkpoint taken through seq {through_seq}"))
+        }
         _ => unreachable!("system renders only system events"),
     }
 }
@@ -465,6 +469,7 @@ pub fn action(kind: EventKind) -> &'static str {
         EventKind::LedgerExported => "ledger_exported",
         EventKind::LedgerVerified => "ledger_verified",
         EventKind::AuthenticationRefused => "authentication_refused",
+        EventKind::CheckpointTaken => "checkpoint_taken",
     }
 }
 

@@ -105,7 +105,16 @@ async fn bless(dir: &Path, name: &str) {
         log.display()
     );
     let data = tempfile::tempdir().expect("temp dir");
-    let test = open_ledger(data.path());
+    let test = if name == "checkpoint" {
+        // The scenario with a checkpoint every 16 events (and one at shutdown).
+        let options = stackledger::ledger::LedgerOptions {
+            checkpoint_events: std::num::NonZeroU64::new(16),
+            ..Default::default()
+        };
+        crate::support::open_ledger_with(data.path(), options)
+    } else {
+        open_ledger(data.path())
+    };
     match name {
         "build-queue" => scenario_queue::write(&test).await,
         "control" => scenario_control::write(&test).await,

@@ -226,35 +226,42 @@ async fn a_failed_deployment_keeps_its_name_until_its_rollback_ends() {
 }
 
 #[tokio::test]
-async fn each_streams_last_event_is_read_in_the_order_the_streams_began_also_after_a_reopen() {
+async fn the_unfinished_deployments_requests_are_read_in_request_order_also_after_a_reopen() {
     let dir = tempfile::tempdir().expect("temp dir");
     let test = open_ledger(dir.path());
     let ids = SequentialIds::default();
-    let (first, second) = (ids.deployment_id(), ids.deployment_id());
+    let (first, second, third) = (
+        ids.deployment_id(),
+        ids.deployment_id(),
+        ids.deployment_id(),
+    );
     append(&test.ledger, first, vec![requested("shop")]).await;
     append(&test.ledger, second, vec![requested("cafe")]).await;
+    append(&test.ledger, third, vec![requested("mill")]).await;
     let succeeded = Event::DeploymentSucceeded {
         url: "https://shop.example.com".into(),
     };
     append(
         &test.ledger,
         first,
-        vec![phase(Phase::CreatingProject), succeeded.clone()],
+        vec![phase(Phase::CreatingProject), succeeded],
     )
     .await;
     append(&test.ledger, second, vec![phase(Phase::CreatingProject)]).await;
-    let lasts = |ledger: &Ledger| -> Vec<(DeploymentId, Event)> {
-        let events = ledger.last_events().expect("the last events read");
+    let unfinished = |ledger: &Ledger| -> Vec<(DeploymentId, Event)> {
+        let events = ledger
+            .unfinished()
+            .expect("the unfinished deployments read");
         events.into_iter().map(|e| (e.stream, e.event)).collect()
     };
-    let expected = vec![(first, succeeded), (second, phase(Phase::CreatingProject))];
-    assert_eq!(lasts(&test.ledger), expected);
+    let expected = vec![(second, requested("cafe")), (third, requested("mill"))];
+    assert_eq!(unfinished(&test.ledger), expected);
     close(test.ledger).await;
     let reopened = open_ledger(dir.path());
     assert_eq!(
-        lasts(&reopened.ledger),
+        unfinished(&reopened.ledger),
         expected,
-        "the stream index is rebuilt at open"
+        "the unfinished set is rebuilt at open"
     );
 }
 

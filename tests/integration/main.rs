@@ -18,6 +18,7 @@ mod http_ops;
 mod http_surface;
 mod kill_loop;
 mod ledger_background_verify;
+mod ledger_checkpoint;
 mod ledger_crash;
 mod ledger_damage;
 mod ledger_durability;

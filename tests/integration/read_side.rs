@@ -99,7 +99,8 @@ async fn a_stored_deployment_answers_as_before_and_damage_is_500_and_an_unreadab
     // The model re-derived with an index space, checkpointed, and its memory emptied.
     let index = Arc::new(Index::default());
     let model = app.app.read_model.clone();
-    model.attach(IndexReader::new(index.clone()));
+    let reader: std::sync::Arc<dyn stackledger::ledger::Store> = index.clone();
+    model.attach(IndexReader::new(&reader));
     model.set_cache_limit(0);
     let log: Vec<Arc<_>> = app
         .app

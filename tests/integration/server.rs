@@ -42,7 +42,11 @@ async fn the_server_records_its_start_serves_ledger_figures_and_shuts_down_clean
 
     let second = start(dir.path());
     let health = health_of(&second).await;
-    assert_eq!(health["ledger"]["events"], 2, "both starts are durable");
+    assert_eq!(
+        health["ledger"]["events"], 3,
+        "both starts are durable, and the checkpoint the first stop took (--checkpoint-events)"
+    );
+    assert_eq!(health["ledger"]["lastSeq"], 3);
     let (status, _) = second.terminate();
     assert!(status.success());
 }

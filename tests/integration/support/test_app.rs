@@ -54,6 +54,14 @@ pub(crate) async fn build_app(
         "--health-interval=1ms".to_owned(),
         "--deploy-poll-interval=1ms".to_owned(),
     ];
+    // Checkpoints are off unless a test asks for them: an ordinary start then verifies the
+    // whole log, which the damaged-ledger tests rely on.
+    if !extra
+        .iter()
+        .any(|flag| flag.starts_with("--checkpoint-events"))
+    {
+        flags.push("--checkpoint-events=0".to_owned());
+    }
     flags.extend(extra.iter().map(|flag| (*flag).to_owned()));
     let config = Cli::try_parse_from(flags).expect("valid flags").serve;
     App::build(&config, Arc::new(SystemClock), Arc::new(RandomIds)).await

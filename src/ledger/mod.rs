@@ -17,6 +17,7 @@
 //! writes nothing to the ledger directory.
 //!
 //! Inside: `open` (format check, verify and fold, start), `read_only` (the audit open),
+//! `audit` (the background verification of the whole chain, [`Ledger::verification`]),
 //! `writer` and `syncer` (the single
 //! writer's two stages, group commit), `shared` (what the writer publishes to readers),
 //! `read` (partial reads), `verify` and `chain` (the checks), `codec` (the frozen encoding),

@@ -63,8 +63,10 @@ impl ReadModel {
         let Some(disk) = &mut self.disk else {
             return;
         };
-        let (done, left) = disk.pending.drain(..).partition(|(at, _)| *at <= through);
+        let (done, left): (Vec<_>, Vec<_>) =
+            disk.pending.drain(..).partition(|(at, _)| *at <= through);
         disk.pending = left;
+        disk.holds |= done.iter().any(|(_, written)| !written.is_empty());
         for (id, seq) in done.into_iter().flat_map(|(_, written)| written) {
             let Some(entry) = self.resident.get_mut(&id) else {
                 continue;
@@ -147,7 +149,12 @@ impl ReadModel {
             )),
         });
         match result {
-            Ok(()) => *self = model,
+            Ok(()) => {
+                if let Some(disk) = &mut model.disk {
+                    disk.holds = true;
+                }
+                *self = model;
+            }
             Err(_) => self.disk = model.disk,
         }
         result

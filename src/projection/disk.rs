@@ -31,6 +31,17 @@ pub(crate) struct Disk {
     /// Checkpoints whose writes are not yet known to be in the store: their seq and what each
     /// wrote (id, the deployment's last seq then).
     pub pending: Vec<(Seq, Vec<(DeploymentId, Seq)>)>,
+    /// Whether the index may hold any of this model's deployments (a checkpoint was restored
+    /// or stored). Until then every deployment is in memory and the index is never read, so
+    /// a model whose ledger has closed still answers from memory.
+    pub holds: bool,
+}
+
+impl Disk {
+    /// The on-disk part, if the index may hold anything of the model.
+    pub(crate) fn in_use(disk: &Option<Disk>) -> Option<&Disk> {
+        disk.as_ref().filter(|disk| disk.holds)
+    }
 }
 
 fn unavailable(error: impl std::fmt::Display) -> ReadError {
@@ -55,6 +66,7 @@ impl Disk {
             cache: VecDeque::new(),
             cache_limit: crate::projection::checkpoint::CACHE,
             pending: Vec::new(),
+            holds: false,
         }
     }
 
@@ -229,7 +241,7 @@ pub(crate) fn list<'m>(
         .filter(|(_, state)| filters.pass(state))
         .take(query.limit)
         .collect();
-    let Some(disk) = &model.disk else {
+    let Some(disk) = Disk::in_use(&model.disk) else {
         return Ok(memory
             .into_iter()
             .map(|(_, s)| Found::Borrowed(s))
@@ -267,7 +279,7 @@ fn ordinal_of(model: &ReadModel, id: DeploymentId) -> Result<Option<u64>, ReadEr
     if let Some(entry) = model.resident.get(&id) {
         return Ok(Some(entry.ordinal));
     }
-    match &model.disk {
+    match Disk::in_use(&model.disk) {
         Some(disk) => disk.ordinal(id),
         None => Ok(None),
     }

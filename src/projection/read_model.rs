@@ -210,7 +210,7 @@ impl ReadModel {
 
     /// Brings a stored deployment back into memory to fold a new event of it.
     fn reload(&mut self, id: DeploymentId) {
-        let Some(disk) = &self.disk else {
+        let Some(disk) = Disk::in_use(&self.disk) else {
             return;
         };
         match disk.load(id) {
@@ -270,7 +270,7 @@ impl ReadModel {
         if let Some(entry) = self.resident.get(&id) {
             return Ok(Some(Cow::Borrowed(&entry.state)));
         }
-        match &self.disk {
+        match Disk::in_use(&self.disk) {
             Some(disk) => Ok(disk.state(id)?.map(Cow::Owned)),
             None => Ok(None),
         }

@@ -26,6 +26,8 @@ mod ledger_bench;
 mod load;
 mod lookup_bench;
 mod orchestrator_bench;
+#[cfg(feature = "peers")]
+mod peer_bench;
 mod sse_bench;
 mod stacks_bench;
 mod startup_bench;

@@ -107,36 +107,16 @@ async fn measure(work: &Path, args: &LedgerArgs) -> anyhow::Result<()> {
         }
     }
     println!();
-    peers(work, group, window, &raw, ledger_rate, single_us)?;
-    println!();
-    open_figures(&work.join("open"), args.open_events).await
-}
-
-/// The peer engines beside the ledger (feature `peers`), in groups of the 64-appender run's size.
-#[cfg(feature = "peers")]
-fn peers(
-    work: &Path,
-    group: f64,
-    window: Duration,
-    raw: &RawReferences,
-    ledger_rate: f64,
-    ledger_single_us: f64,
-) -> anyhow::Result<()> {
     let beside = crate::peer_bench::Beside {
         ledger_rate,
-        ledger_single_us,
+        ledger_single_us: single_us,
         raw_by64: raw.by64,
         raw_single_us: raw.single.median_us,
         sled_rate: raw.sled_rate,
     };
-    crate::peer_bench::measure(work, group.round() as usize, window, &beside)
-}
-
-/// Without the feature `peers` the peer engines are not compiled; say so.
-#[cfg(not(feature = "peers"))]
-fn peers(_: &Path, _: f64, _: Duration, _: &RawReferences, _: f64, _: f64) -> anyhow::Result<()> {
-    println!("peer engines (fjall, redb): not built; build with --features peers to measure them");
-    Ok(())
+    crate::peer_bench::measure(work, group.round() as usize, window, &beside)?;
+    println!();
+    open_figures(&work.join("open"), args.open_events).await
 }
 
 /// The raw limits of this disk, the references the ledger's figures are set beside.

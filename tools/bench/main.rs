@@ -26,7 +26,6 @@ mod ledger_bench;
 mod load;
 mod lookup_bench;
 mod orchestrator_bench;
-#[cfg(feature = "peers")]
 mod peer_bench;
 mod sse_bench;
 mod stacks_bench;

@@ -83,6 +83,7 @@ async fn measure(work: &Path, args: &LedgerArgs) -> anyhow::Result<()> {
         "  (as shipped, with the witness: one more fdatasync of its file per group commit; \
          beside it, the same sled store opened without a witness)"
     );
+    let (mut group, mut ledger_rate, mut single_us) = (64.0, 0.0, 0.0);
     for &appenders in &args.appenders {
         let without = median_appends(work, appenders, window, Witnessed::No).await?;
         let with = median_appends(work, appenders, window, Witnessed::Yes).await?;
@@ -98,7 +99,22 @@ async fn measure(work: &Path, args: &LedgerArgs) -> anyhow::Result<()> {
             100.0 * (1.0 - mirrored.rate / without.rate),
             mirrored.median_us / without.median_us
         );
+        if appenders == 64 {
+            (group, ledger_rate) = (with.events_per_flush, with.rate);
+        }
+        if appenders == 1 {
+            single_us = with.median_us;
+        }
     }
+    println!();
+    let beside = crate::peer_bench::Beside {
+        ledger_rate,
+        ledger_single_us: single_us,
+        raw_by64: raw.by64,
+        raw_single_us: raw.single.median_us,
+        sled_rate: raw.sled_rate,
+    };
+    crate::peer_bench::measure(work, group.round() as usize, window, &beside)?;
     println!();
     open_figures(&work.join("open"), args.open_events).await
 }
@@ -439,7 +455,7 @@ async fn write_streams(
     Ok(())
 }
 
-fn percentile_us(latencies: &mut [Duration], quantile: f64) -> f64 {
+pub(crate) fn percentile_us(latencies: &mut [Duration], quantile: f64) -> f64 {
     if latencies.is_empty() {
         return 0.0;
     }
@@ -448,7 +464,7 @@ fn percentile_us(latencies: &mut [Duration], quantile: f64) -> f64 {
     latencies[index].as_secs_f64() * 1e6
 }
 
-fn dir_bytes(dir: &Path) -> anyhow::Result<u64> {
+pub(crate) fn dir_bytes(dir: &Path) -> anyhow::Result<u64> {
     let mut total = 0;
     let mut pending: Vec<PathBuf> = vec![dir.to_path_buf()];
     while let Some(path) = pending.pop() {

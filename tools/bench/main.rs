@@ -35,6 +35,7 @@ mod ledger_bench;
 mod load;
 mod lookup_bench;
 mod orchestrator_bench;
+mod peer_bench;
 mod sse_bench;
 mod stacks_bench;
 mod startup_bench;

@@ -22,15 +22,17 @@ fn listed(model: &ReadModel, query: &ListQuery) -> Answer {
         .collect())
 }
 
-/// The queries worth asking of `model`: every status, every name and some parts of names,
-/// several page sizes.
+/// The queries worth asking of `model`: every status, every name and some parts of names (its
+/// first letter, letters 2 to 4, its last two), a text holding a 0 byte, several page sizes.
 fn queries(names: &BTreeSet<String>) -> Vec<ListQuery> {
-    let mut texts: BTreeSet<Option<String>> = [None, Some(String::new())].into();
+    let mut texts: BTreeSet<Option<String>> =
+        [None, Some(String::new()), Some("p\0s".into())].into();
     for name in names {
         let chars: Vec<char> = name.chars().collect();
         texts.insert(Some(name.clone()));
         texts.insert(Some(chars.iter().take(1).collect()));
         texts.insert(Some(chars.iter().skip(1).take(3).collect()));
+        texts.insert(Some(chars.iter().skip(chars.len().saturating_sub(2)).collect()));
     }
     let statuses = [
         None,

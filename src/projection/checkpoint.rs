@@ -7,6 +7,8 @@
 //! [`ProjectionCheckpoint::writes`]) and never drops a deployment that changed since it was
 //! written.
 
+use std::collections::HashSet;
+
 use crate::deployment::DeploymentStatus;
 use crate::ids::{DeploymentId, Seq};
 use crate::ledger::envelope::Hash;
@@ -47,9 +49,12 @@ impl ReadModel {
         };
         let mut writes = Vec::new();
         let mut written = Vec::new();
+        let mut named = HashSet::new();
         for (id, entry) in &self.resident {
             if entry.dirty && entry.state.is_finished() {
-                writes.extend(record_writes(*id, entry));
+                let name = entry.state.name.as_str();
+                let known = !named.insert(name) || entry.stored.is_some() || disk.names(name);
+                writes.extend(record_writes(*id, entry, known));
                 written.push((*id, entry.state.last_seq));
             }
         }
@@ -161,10 +166,11 @@ impl ReadModel {
     }
 }
 
-/// The writes that store one finished deployment: its record and its postings.
-fn record_writes(id: DeploymentId, entry: &Resident) -> Vec<IndexWrite> {
-    let (ordinal, status) = (entry.ordinal, entry.state.status);
-    let posting = stored::posting(id, status);
+/// The writes that store one finished deployment: its record, its postings, and its name's
+/// suffixes unless `named` says they are written already.
+fn record_writes(id: DeploymentId, entry: &Resident, named: bool) -> Vec<IndexWrite> {
+    let (ordinal, status, name) = (entry.ordinal, entry.state.status, &entry.state.name);
+    let posting = stored::posting(id, status, name);
     let at = |prefix: Vec<u8>| stored::posting_key(&prefix, ordinal);
     let mut writes = vec![
         IndexWrite::put(
@@ -173,9 +179,12 @@ fn record_writes(id: DeploymentId, entry: &Resident) -> Vec<IndexWrite> {
         ),
         IndexWrite::put(at(stored::order_prefix()), posting.clone()),
         IndexWrite::put(at(stored::status_prefix(status)), posting.clone()),
-        IndexWrite::put(stored::names_key(&entry.state.name), Vec::new()),
-        IndexWrite::put(at(stored::name_prefix(&entry.state.name)), posting),
+        IndexWrite::put(at(stored::name_prefix(name)), posting),
     ];
+    if !named {
+        let suffixes = stored::suffix_keys(name).into_iter();
+        writes.extend(suffixes.map(|key| IndexWrite::put(key, Vec::new())));
+    }
     // A status posting written before (by this version, or one whose confirmation was lost)
     // goes: the other statuses' keys are deleted whether they exist or not.
     for other in [

@@ -1,5 +1,6 @@
 //! The read model's on-disk part as it is read: stored records by id, and the ops list walked
-//! over memory and postings, newest first, stopping at the page's limit.
+//! over memory and postings, newest first, stopping at the page's limit (the `name=` filter's
+//! plan is [`crate::projection::substring`]'s).
 //!
 //! It only reads the index space (through the [`IndexReader`] the ledger attached); it never
 //! writes (the ledger writes a checkpoint's writes) and never scans every deployment for a
@@ -35,6 +36,9 @@ pub(crate) struct Disk {
     /// or stored). Until then every deployment is in memory and the index is never read, so
     /// a model whose ledger has closed still answers from memory.
     pub holds: bool,
+    /// The most names a `name=` text may be in to be answered from their postings
+    /// ([`crate::projection::substring::RARE_NAMES_MAX`]; tests lower it).
+    pub rare_names_max: usize,
 }
 
 impl Disk {
@@ -44,13 +48,13 @@ impl Disk {
     }
 }
 
-fn unavailable(error: impl std::fmt::Display) -> ReadError {
+pub(crate) fn unavailable(error: impl std::fmt::Display) -> ReadError {
     ReadError::Unavailable {
         reason: error.to_string(),
     }
 }
 
-fn corrupt(what: impl Into<String>, reason: impl Into<String>) -> ReadError {
+pub(crate) fn corrupt(what: impl Into<String>, reason: impl Into<String>) -> ReadError {
     ReadError::Corrupt {
         what: what.into(),
         reason: reason.into(),
@@ -67,6 +71,7 @@ impl Disk {
             cache_limit: crate::projection::checkpoint::CACHE,
             pending: Vec::new(),
             holds: false,
+            rare_names_max: crate::projection::substring::RARE_NAMES_MAX,
         }
     }
 
@@ -121,30 +126,23 @@ impl Disk {
         limit: usize,
         skip: &dyn Fn(DeploymentId) -> bool,
     ) -> Result<Vec<Posting>, ReadError> {
-        let Some(text) = query.name else {
-            let prefix = match query.status {
-                Some(status) => stored::status_prefix(status),
-                None => stored::order_prefix(),
-            };
-            return self.walk(&prefix, bound, limit, None, skip);
-        };
-        let mut found = Vec::new();
-        for name in self.names_containing(text)? {
-            let prefix = stored::name_prefix(&name);
-            found.extend(self.walk(&prefix, bound, limit, query.status, skip)?);
+        if let Some(text) = query.name {
+            return self.postings_named(text, query.status, bound, limit, skip);
         }
-        found.sort_by_key(|posting| std::cmp::Reverse(posting.ordinal));
-        found.truncate(limit);
-        Ok(found)
+        let prefix = match query.status {
+            Some(status) => stored::status_prefix(status),
+            None => stored::order_prefix(),
+        };
+        self.walk(&prefix, bound, limit, &|posting| !skip(posting.id))
     }
 
-    fn walk(
+    /// Up to `limit` postings under `prefix` below `bound`, newest first, that `keep` keeps.
+    pub(crate) fn walk(
         &self,
         prefix: &[u8],
         bound: u64,
         limit: usize,
-        status: Option<DeploymentStatus>,
-        skip: &dyn Fn(DeploymentId) -> bool,
+        keep: &dyn Fn(&Posting) -> bool,
     ) -> Result<Vec<Posting>, ReadError> {
         let to = stored::posting_key(prefix, bound);
         let mut found = Vec::new();
@@ -154,7 +152,7 @@ impl Disk {
                 damaged = Some(key.to_vec());
                 return ControlFlow::Break(());
             };
-            if !skip(posting.id) && status.is_none_or(|status| posting.status == status) {
+            if keep(&posting) {
                 found.push(posting);
                 if found.len() >= limit {
                     return ControlFlow::Break(());
@@ -168,35 +166,10 @@ impl Disk {
         if let Some(key) = damaged {
             return Err(corrupt(
                 format!("posting {key:02x?}"),
-                "not an id and a status",
+                "not an id, a status and a name",
             ));
         }
         Ok(found)
-    }
-
-    /// The stored names containing `text`.
-    fn names_containing(&self, text: &str) -> Result<Vec<String>, ReadError> {
-        let (from, to) = stored::names_range();
-        let mut names = Vec::new();
-        let mut damaged = None;
-        let mut visit = |key: &[u8], _: &[u8]| {
-            match std::str::from_utf8(&key[from.len()..]) {
-                Ok(name) if name.contains(text) => names.push(name.to_owned()),
-                Ok(_) => {}
-                Err(error) => {
-                    damaged = Some(error.to_string());
-                    return ControlFlow::Break(());
-                }
-            }
-            ControlFlow::Continue(())
-        };
-        self.reader
-            .scan(&from, &to, ScanOrder::Forward, &mut visit)
-            .map_err(unavailable)?;
-        match damaged {
-            Some(reason) => Err(corrupt("name", reason)),
-            None => Ok(names),
-        }
     }
 }
 

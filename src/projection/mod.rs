@@ -22,6 +22,7 @@ pub mod read_model;
 mod read_side_tests;
 pub mod render;
 pub(crate) mod stored;
+pub(crate) mod substring;
 pub mod timings;
 pub mod view;
 

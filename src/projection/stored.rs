@@ -4,16 +4,21 @@
 //! A finished deployment is stored as its own envelopes (each in the ledger codec's record
 //! form, `body ‖ hash`), not as its folded state: the event encoding is frozen by the golden
 //! logs, while `DeploymentState` changes with the code, so a record written today folds into
-//! whatever state a later version keeps. Postings carry `id ‖ status` so that filters never
-//! open a record to decide. This module never reads the store and never folds a stream beyond
-//! [`fold_events`].
+//! whatever state a later version keeps. Postings carry `id ‖ status ‖ name` so that filters
+//! never open a record to decide. This module never reads the store and never folds a stream
+//! beyond [`fold_events`].
 //!
 //! Keys (all under [`IndexSpace::Projection`]):
 //! - `d ‖ id` → the record: `ordinal (u64 BE) ‖ (len u32 BE ‖ envelope record)*`
 //! - `o ‖ ordinal` → posting (request order)
 //! - `s ‖ status ‖ ordinal` → posting (by status)
-//! - `N ‖ name` → empty (the names stored, for the `name=` substring filter)
 //! - `m ‖ len(name) u32 ‖ name ‖ ordinal` → posting (by exact name)
+//! - `x ‖ suffix ‖ 0x00 ‖ head ‖ len(suffix) u32 BE` → empty, for every suffix of every stored
+//!   name (`name = head ‖ suffix`): the suffix registry. The names containing a text are those
+//!   with a suffix starting with it, so one prefix scan on `x ‖ text` finds them
+//!   ([`crate::projection::substring`]).
+//!
+//! A posting's value is `id (16 bytes) ‖ status (1 byte) ‖ name (UTF-8)`.
 
 use crate::deployment::DeploymentStatus;
 use crate::ids::DeploymentId;
@@ -25,8 +30,8 @@ use crate::projection::deployment::DeploymentState;
 /// The name and version of the format (the projector's `checkpoint_format`).
 pub(crate) const FORMAT: &str = "read-model/1";
 
-/// Bytes of a posting value: the id's 16 bytes and a status byte.
-const POSTING_LEN: usize = 17;
+/// Bytes of a posting value before the name: the id's 16 bytes and a status byte.
+const POSTING_HEAD: usize = 17;
 
 /// One status as a byte (stable: part of the format).
 pub(crate) fn status_byte(status: DeploymentStatus) -> u8 {
@@ -71,14 +76,48 @@ pub(crate) fn name_prefix(name: &str) -> Vec<u8> {
     key(&[b"m", &len, name.as_bytes()])
 }
 
-/// The key of the stored name `name`.
-pub(crate) fn names_key(name: &str) -> Vec<u8> {
-    key(&[b"N", name.as_bytes()])
+/// The suffix registry's keys for `name`: one per non-empty suffix.
+pub(crate) fn suffix_keys(name: &str) -> Vec<Vec<u8>> {
+    let bytes = name.as_bytes();
+    (0..bytes.len())
+        .map(|start| {
+            let (head, suffix) = bytes.split_at(start);
+            let len = u32::try_from(suffix.len()).unwrap_or(u32::MAX).to_be_bytes();
+            key(&[b"x", suffix, &[0], head, &len])
+        })
+        .collect()
 }
 
-/// The range of every stored name: `[from, to)`.
-pub(crate) fn names_range() -> (Vec<u8>, Vec<u8>) {
-    (key(&[b"N"]), key(&[b"O"]))
+/// The prefix of the suffix registry's keys whose suffix starts with `text`.
+pub(crate) fn suffix_prefix(text: &str) -> Vec<u8> {
+    key(&[b"x", text.as_bytes()])
+}
+
+/// The end of the range starting at `prefix`: the first key above every key it starts
+/// (None: no such key, the range runs to the end).
+pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// The name a suffix registry key under the registry's prefix (`prefix_len` bytes) names
+/// (None: damaged).
+pub(crate) fn decode_suffix_key(prefix_len: usize, key: &[u8]) -> Option<String> {
+    let rest = key.get(prefix_len..)?;
+    let (rest, len) = rest.split_at_checked(rest.len().checked_sub(4)?)?;
+    let len = usize::try_from(u32::from_be_bytes(len.try_into().ok()?)).ok()?;
+    let (suffix, rest) = rest.split_at_checked(len)?;
+    let (separator, head) = rest.split_first()?;
+    if *separator != 0 {
+        return None;
+    }
+    String::from_utf8([head, suffix].concat()).ok()
 }
 
 /// `prefix ‖ ordinal`: a posting's key.
@@ -87,12 +126,17 @@ pub(crate) fn posting_key(prefix: &[u8], ordinal: u64) -> Vec<u8> {
 }
 
 /// A posting's value.
-pub(crate) fn posting(id: DeploymentId, status: DeploymentStatus) -> Vec<u8> {
-    [id.as_uuid().as_bytes().as_slice(), &[status_byte(status)]].concat()
+pub(crate) fn posting(id: DeploymentId, status: DeploymentStatus, name: &str) -> Vec<u8> {
+    [
+        id.as_uuid().as_bytes().as_slice(),
+        &[status_byte(status)],
+        name.as_bytes(),
+    ]
+    .concat()
 }
 
-/// One posting, decoded: where it sorts, whose it is, its status when written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One posting, decoded: where it sorts, whose it is, its status and name when written.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Posting {
     /// Request order.
     pub ordinal: u64,
@@ -100,19 +144,20 @@ pub(crate) struct Posting {
     pub id: DeploymentId,
     /// Its status.
     pub status: DeploymentStatus,
+    /// Its name.
+    pub name: String,
 }
 
 /// Decodes a posting under `prefix` (None: damaged).
 pub(crate) fn decode_posting(prefix_len: usize, key: &[u8], value: &[u8]) -> Option<Posting> {
     let ordinal: [u8; 8] = key.get(prefix_len..)?.try_into().ok()?;
-    if value.len() != POSTING_LEN {
-        return None;
-    }
-    let id: [u8; 16] = value[..16].try_into().ok()?;
+    let (head, name) = value.split_at_checked(POSTING_HEAD)?;
+    let id: [u8; 16] = head[..16].try_into().ok()?;
     Some(Posting {
         ordinal: u64::from_be_bytes(ordinal),
         id: DeploymentId::from_uuid(uuid::Uuid::from_bytes(id)),
-        status: status_of(value[16])?,
+        status: status_of(head[16])?,
+        name: std::str::from_utf8(name).ok()?.to_owned(),
     })
 }
 

@@ -32,7 +32,9 @@ fn queries(names: &BTreeSet<String>) -> Vec<ListQuery> {
         texts.insert(Some(name.clone()));
         texts.insert(Some(chars.iter().take(1).collect()));
         texts.insert(Some(chars.iter().skip(1).take(3).collect()));
-        texts.insert(Some(chars.iter().skip(chars.len().saturating_sub(2)).collect()));
+        texts.insert(Some(
+            chars.iter().skip(chars.len().saturating_sub(2)).collect(),
+        ));
     }
     let statuses = [
         None,

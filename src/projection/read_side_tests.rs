@@ -78,7 +78,11 @@ impl Checkpointed {
         let index: Arc<dyn crate::ledger::Store> = store.clone();
         model.attach(IndexReader::new(&index));
         model.set_cache_limit(cache);
-        model.disk.as_mut().expect("attached just above").rare_names_max = rare;
+        model
+            .disk
+            .as_mut()
+            .expect("attached just above")
+            .rare_names_max = rare;
         Self {
             store,
             model,

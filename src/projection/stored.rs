@@ -82,7 +82,9 @@ pub(crate) fn suffix_keys(name: &str) -> Vec<Vec<u8>> {
     (0..bytes.len())
         .map(|start| {
             let (head, suffix) = bytes.split_at(start);
-            let len = u32::try_from(suffix.len()).unwrap_or(u32::MAX).to_be_bytes();
+            let len = u32::try_from(suffix.len())
+                .unwrap_or(u32::MAX)
+                .to_be_bytes();
             key(&[b"x", suffix, &[0], head, &len])
         })
         .collect()

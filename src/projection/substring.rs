@@ -103,7 +103,10 @@ impl Disk {
             .scan(&from, &to, ScanOrder::Forward, &mut visit)
             .map_err(unavailable)?;
         if let Some(key) = damaged {
-            return Err(corrupt(format!("suffix key {key:02x?}"), "not a name's suffix"));
+            return Err(corrupt(
+                format!("suffix key {key:02x?}"),
+                "not a name's suffix",
+            ));
         }
         Ok(match common {
             true => Contained::Common,

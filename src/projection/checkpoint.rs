@@ -91,6 +91,10 @@ impl ReadModel {
             });
             if evictable && let Some(entry) = self.resident.remove(&id) {
                 self.by_ordinal.remove(&entry.ordinal);
+                // A stored holder is found on disk ([`ReadModel::holder`]).
+                if self.holders.get(&entry.state.name) == Some(&id) {
+                    self.holders.remove(&entry.state.name);
+                }
             }
         }
     }
@@ -108,11 +112,6 @@ impl ReadModel {
             CircuitState::Open => 1,
             CircuitState::HalfOpen => 2,
         });
-        out.u64(self.holders.len() as u64);
-        for (name, id) in &self.holders {
-            out.bytes(name.as_bytes());
-            out.bytes(id.as_uuid().as_bytes());
-        }
         self.totals
             .by_status
             .iter()
@@ -217,12 +216,6 @@ fn read_snapshot(model: &mut ReadModel, input: &mut Reader<'_>) -> Result<(), St
         2 => CircuitState::HalfOpen,
         other => return Err(format!("unknown circuit state {other}")),
     };
-    for _ in 0..input.u64()? {
-        let name = String::from_utf8(input.bytes()?).map_err(|error| error.to_string())?;
-        let id: [u8; 16] = input.bytes()?.try_into().map_err(|_| "an id of 16 bytes")?;
-        let id = DeploymentId::from_uuid(uuid::Uuid::from_bytes(id));
-        model.holders.insert(name, id);
-    }
     let mut totals = Totals::default();
     for count in &mut totals.by_status {
         *count = input.u64()?;
@@ -241,6 +234,9 @@ fn read_snapshot(model: &mut ReadModel, input: &mut Reader<'_>) -> Result<(), St
             .ok_or("a deployment in the snapshot does not start with its request")?;
         let id = state.id;
         model.in_flight.track(id, state.started_at, state.status);
+        if state.holds_name() {
+            model.holders.entry(state.name.clone()).or_insert(id);
+        }
         model.by_ordinal.insert(deployment.ordinal, id);
         model.resident.insert(
             id,

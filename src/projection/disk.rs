@@ -136,6 +136,19 @@ impl Disk {
         self.walk(&prefix, bound, limit, &|posting| !skip(posting.id))
     }
 
+    /// The oldest stored deployment named exactly `name` whose status holds it, among those
+    /// `resident` does not claim (memory answers for those).
+    pub(crate) fn stored_holder(
+        &self,
+        name: &str,
+        resident: &dyn Fn(DeploymentId) -> bool,
+    ) -> Result<Option<DeploymentId>, ReadError> {
+        let holding = self.walk(&stored::name_prefix(name), u64::MAX, usize::MAX, &|posting| {
+            posting.status.holds_name() && !resident(posting.id)
+        })?;
+        Ok(holding.last().map(|posting| posting.id))
+    }
+
     /// Up to `limit` postings under `prefix` below `bound`, newest first, that `keep` keeps.
     pub(crate) fn walk(
         &self,

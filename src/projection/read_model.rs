@@ -276,10 +276,17 @@ impl ReadModel {
         }
     }
 
-    /// The deployment holding `name`, if any.
+    /// The deployment holding `name`, if any: one in memory, else a stored one (a stored
+    /// deployment is finished, so it holds its name only if it succeeded, and then for ever).
     pub fn holder(&self, name: &str) -> Result<Option<Found<'_>>, ReadError> {
-        match self.holders.get(name) {
-            Some(id) => self.get(*id),
+        if let Some(id) = self.holders.get(name) {
+            return self.get(*id);
+        }
+        let Some(disk) = Disk::in_use(&self.disk) else {
+            return Ok(None);
+        };
+        match disk.stored_holder(name, &|id| self.resident.contains_key(&id))? {
+            Some(id) => self.get(id),
             None => Ok(None),
         }
     }

@@ -1,12 +1,14 @@
 //! Property tests of the read model's checkpoint: checkpointed at random points (its writes
 //! applied to a `MemoryStore`'s index), restored from its snapshot at random points, it answers
 //! every query like the plain in-memory fold, and holds at most the cache and the unfinished.
+//! The logs follow the writer's claim rule (no request for a held name), as every log does.
 //! These tests never touch a real disk: the index space is a `MemoryStore`.
 
 use std::sync::Arc;
 
 use proptest::prelude::*;
 
+use crate::deployment::name::{NameClaims, NoBase};
 use crate::deployment::{Event, Phase};
 use crate::ledger::{IndexReader, MemoryStore, Store};
 use crate::projection::answers::differences;
@@ -104,14 +106,23 @@ fn run(plan: Vec<(u128, Event, After)>, cache: usize, rare: usize) -> Result<(),
     let mut tested = Checkpointed::new(Arc::new(MemoryStore::new()), cache, rare);
     let mut seq = 0;
     let mut started = std::collections::BTreeSet::new();
+    // The writer's claim rule: a request for a name another deployment holds is never logged.
+    let mut claims = NameClaims::default();
     for (index, event, after) in plan {
         let mut events = Vec::new();
-        if started.insert(index) {
-            events.push(requested(NAMES[(index % 5) as usize]));
+        if !started.contains(&index) {
+            let name = NAMES[(index % 5) as usize];
+            if claims.holder(name).is_some() {
+                continue;
+            }
+            started.insert(index);
+            events.push(requested(name));
         }
         events.push(event);
         for event in events {
             seq += 1;
+            let Ok(()) = claims.load(stream(index), &event, &NoBase);
+            claims.observe(crate::ids::Seq(seq), stream(index), &event);
             let envelope = envelope(stream(index), seq, 1_000 + seq as i64, event);
             plain.apply(&envelope);
             tested.model.apply(&envelope);

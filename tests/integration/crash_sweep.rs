@@ -2,6 +2,9 @@
 //! stack (three resources) and fails another (rolled back), abort there, crash once more inside
 //! recovery, recover, and check that every deployment ended `success` or `failure` with a
 //! complete rollback, and that Dokploy holds exactly the resources of the successful ones.
+//! Every run takes a checkpoint every [`CHECKPOINT_EVENTS`] events (and at its clean end), so
+//! every point is swept with checkpoints being taken, a crash inside one (`in_checkpoint`)
+//! included.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -12,6 +15,9 @@ use stackledger::deployment::{DeploymentStatus, RollbackOutcome};
 use stackledger::simulator::{Fault, Simulator};
 
 use crate::support::{SIM_KEY, open_ledger, simulator};
+
+/// A checkpoint every this many events: several in each run of the two deployments.
+const CHECKPOINT_EVENTS: u64 = 10;
 
 /// Runs `stackledger-bench drive` and returns its status and stdout.
 async fn drive(
@@ -27,6 +33,7 @@ async fn drive(
         format!("--dokploy-url={}", simulator.origin()),
         format!("--api-key={SIM_KEY}"),
         format!("--health-url={}", simulator.health_url_template()),
+        format!("--checkpoint-events={CHECKPOINT_EVENTS}"),
     ];
     if !names.is_empty() {
         args.push(format!("--names={}", names.join(",")));
@@ -100,6 +107,11 @@ async fn every_crash_point_and_occurrence_recovers_to_a_clean_end() {
         .find_map(|line| line.get("counts").cloned())
         .expect("the dry run prints its counts");
     check_outcome(dry_dir.path(), &dry, "dry run");
+    let checkpoints = counts["in_checkpoint"].as_u64().unwrap_or(0);
+    assert!(
+        checkpoints >= 2,
+        "the dry run takes checkpoints while it deploys: {counts}"
+    );
     let mut rounds = 0;
     let mut crashed = 0;
     for (point, count) in counts.as_object().expect("an object") {

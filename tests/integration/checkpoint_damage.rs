@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use stackledger::clock::ManualClock;
 use stackledger::deployment::{Event, EventKind};
 use stackledger::ids::Seq;
 use stackledger::ledger::error::{Damage, LedgerError};
-use stackledger::clock::ManualClock;
 use stackledger::ledger::{DiskOptions, Ledger, LedgerOptions, SledStore};
 
 use crate::support::portal::{Launch, Portal, command};
@@ -115,7 +115,11 @@ async fn health_once_verified(portal: &Portal) -> Value {
 /// taken, the last at a clean stop), and that event's seq.
 async fn damaged_before_the_checkpoints(data_dir: &Path) -> u64 {
     let ledger_dir = data_dir.join("ledger");
-    deploy_and_stop(data_dir, &["first-one", "second-one", "third-one", "fourth-one"]).await;
+    deploy_and_stop(
+        data_dir,
+        &["first-one", "second-one", "third-one", "fourth-one"],
+    )
+    .await;
     let (throughs, bad) = checkpoints_and_first_request(&ledger_dir).await;
     assert!(
         throughs.len() >= 2,
@@ -140,11 +144,20 @@ async fn assert_serves_damaged_at(portal: &Portal, bad: u64) {
     assert_eq!(verification["state"], "damaged", "{health}");
     assert_eq!(verification["firstBadSeq"], bad, "{health}");
     assert_eq!(verification["verifiedSeq"], bad - 1, "{health}");
-    let message = verification["message"].as_str().expect("says what it found");
-    assert!(message.contains(&format!("damaged at event {bad}")), "{message}");
+    let message = verification["message"]
+        .as_str()
+        .expect("says what it found");
+    assert!(
+        message.contains(&format!("damaged at event {bad}")),
+        "{message}"
+    );
     assert_eq!(health["status"], "degraded", "{health}");
     assert_eq!(health["ledger"]["writable"], false, "{health}");
-    let ready = http().get(portal.url("/ready")).send().await.expect("answers");
+    let ready = http()
+        .get(portal.url("/ready"))
+        .send()
+        .await
+        .expect("answers");
     assert_eq!(ready.status(), 503);
     let deploy = http()
         .post(portal.url("/api/deploy"))
@@ -156,7 +169,10 @@ async fn assert_serves_damaged_at(portal: &Portal, bad: u64) {
     let body: Value = deploy.json().await.expect("json");
     assert_eq!(body["error"]["code"], "ledger_damaged", "{body}");
     let message = body["error"]["message"].as_str().expect("a message");
-    assert!(message.contains(&format!("damaged at event {bad}")), "{message}");
+    assert!(
+        message.contains(&format!("damaged at event {bad}")),
+        "{message}"
+    );
     let after = get_health(portal).await;
     assert_eq!(
         after["ledger"]["lastSeq"], health["ledger"]["lastSeq"],
@@ -272,7 +288,10 @@ async fn a_damaged_checkpoint_refuses_the_start_and_names_its_seq() {
     assert!(!status.success(), "{status:?}");
     let said = logs.join("\n");
     assert!(
-        said.contains(&format!("the checkpoint recorded at event {}", last_taken_at.0)),
+        said.contains(&format!(
+            "the checkpoint recorded at event {}",
+            last_taken_at.0
+        )),
         "{said}"
     );
     assert!(said.contains("digest"), "{said}");

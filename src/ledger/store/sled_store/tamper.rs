@@ -37,7 +37,9 @@ impl SledStore {
             return Ok(false);
         };
         value[offset.min(last)] ^= 0x01;
-        events.insert(key, value).map_err(sled_error("write events"))?;
+        events
+            .insert(key, value)
+            .map_err(sled_error("write events"))?;
         Ok(true)
     }
 

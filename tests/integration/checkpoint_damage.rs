@@ -1,8 +1,10 @@
 //! Damage to a format-2 data dir with checkpoints, as the portal binary meets it. A byte
 //! flipped in an event before the last checkpoint: the tail-only open does not read that far
-//! back and serves, then the background verification finds it, `/health` names the bad seq,
-//! `/ready` answers 503 and a deploy 503 `ledger_damaged` with that seq. A damaged checkpoint
-//! refuses the start, saying which checkpoint and why.
+//! back and passes, then the background verification finds it and writes stop with the bad
+//! seq: serving, `/health` names it, `/ready` answers 503 and a deploy 503 `ledger_damaged`;
+//! or, when the verification ends before the start is recorded, the portal exits naming it (a
+//! race in `main`, shown by the ignored test). A damaged checkpoint refuses the start, saying
+//! which checkpoint and why.
 
 use std::path::Path;
 use std::sync::Arc;

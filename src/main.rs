@@ -26,6 +26,7 @@ use stackledger::config::{
 };
 use stackledger::ids::RandomIds;
 use stackledger::ledger::RestoreSource;
+use stackledger::ledger::error::LedgerError;
 use stackledger::simulator::{Simulator, SimulatorOptions};
 
 /// How long open connections may take to finish after a shutdown signal.
@@ -124,6 +125,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         None if stop.requested() => None,
         None => match app.record_start().await {
             Ok(()) => Some(start_recovery(&app, &stop).await),
+            // The background verification found damage before the start was recorded: serve
+            // what the ledger holds, refusing writes, exactly as when it finds it later.
+            Err(error @ LedgerError::ChainDamaged { .. }) => {
+                tracing::error!(%error, "the start is not recorded; the portal serves without writes");
+                None
+            }
             Err(error) => {
                 close(&app).await;
                 return Err(error).context("cannot record the server start");

@@ -8,8 +8,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::deployment::Event;
-use crate::ids::DeploymentId;
+use crate::deployment::{DeploymentStatus, Event};
+use crate::ids::{DeploymentId, Seq};
 
 /// Names that would collide with infrastructure or confuse users.
 pub const RESERVED: &[&str] = &[
@@ -122,21 +122,118 @@ pub fn validate(raw: &str) -> Result<String, NameError> {
 /// projection folds), so the read side and the writer can never disagree on who holds a name.
 /// The ledger writer keeps one of these and asks it before staging each request, which makes
 /// a claim atomic; this type only decides, it stores nothing.
+///
+/// Memory holds only what changed since a [`ClaimsBase`] last took it over (a succeeded
+/// deployment holds its name for ever, so the whole map grows with history): each change
+/// carries the seq of its event, [`NameClaims::changes_through`] hands the base what a
+/// checkpoint stores, and [`NameClaims::forget_through`] drops it once stored. A name or a
+/// stream memory does not hold is read from the base, by [`NameClaims::load`], before the
+/// event that needs it is observed.
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NameClaims {
-    holders: HashMap<String, DeploymentId>,
-    names: HashMap<DeploymentId, String>,
+    /// Names whose holder memory knows: changed since the base took them over (the change's
+    /// seq), or read from the base (seq zero).
+    holders: HashMap<String, Held>,
+    /// Streams' names: those not finished, and those whose request the base may not hold.
+    names: HashMap<DeploymentId, Named>,
     /// The deployments a cancel may still take effect on: in progress, not failed, not
     /// cancelled (only deployments in flight, so it stays as small as the work in flight).
     cancellable: HashSet<DeploymentId>,
 }
 
+/// A name's holder as memory knows it.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+struct Held {
+    holder: Option<DeploymentId>,
+    /// The seq of the event that set it; zero when it was read from the base.
+    changed: Seq,
+}
+
+/// A stream's name as memory knows it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Named {
+    name: String,
+    /// The seq of its request; zero when it was read from the base.
+    requested: Seq,
+    /// Whether the stream has reached a final status (success, or its rollback's end).
+    finished: bool,
+}
+
+/// Where the claims memory no longer holds are kept: the ledger's index and log on disk.
+pub trait ClaimsBase {
+    /// Why the base could not answer.
+    type Error;
+    /// The deployment holding `name` as the base last stored it.
+    fn holder(&self, name: &str) -> Result<Option<DeploymentId>, Self::Error>;
+    /// The name `stream` was requested with, if its request is stored.
+    fn name_of(&self, stream: DeploymentId) -> Result<Option<String>, Self::Error>;
+}
+
+/// A base that holds nothing: every claim is in memory (a ledger without checkpoints, tests).
+pub struct NoBase;
+
+impl ClaimsBase for NoBase {
+    type Error = std::convert::Infallible;
+
+    fn holder(&self, _name: &str) -> Result<Option<DeploymentId>, Self::Error> {
+        Ok(None)
+    }
+
+    fn name_of(&self, _stream: DeploymentId) -> Result<Option<String>, Self::Error> {
+        Ok(None)
+    }
+}
+
 impl NameClaims {
-    /// Follows one event of `stream` (durable or staged), in log order.
-    pub fn observe(&mut self, stream: DeploymentId, event: &Event) {
+    /// Reads from `base` what deciding on or observing `event` of `stream` needs and memory
+    /// lacks: the stream's name, and who holds it. Call before [`NameClaims::conflict`] and
+    /// [`NameClaims::observe`]; what it reads is kept until the next forget.
+    pub fn load<B: ClaimsBase>(
+        &mut self,
+        stream: DeploymentId,
+        event: &Event,
+        base: &B,
+    ) -> Result<(), B::Error> {
+        let name = match event {
+            Event::DeploymentRequested { name, .. } => name.clone(),
+            _ if event.status_effect().is_none() => return Ok(()),
+            _ => match self.names.get(&stream) {
+                Some(named) => named.name.clone(),
+                None => {
+                    let Some(name) = base.name_of(stream)? else {
+                        return Ok(());
+                    };
+                    let named = Named {
+                        name: name.clone(),
+                        requested: Seq::ZERO,
+                        finished: false,
+                    };
+                    self.names.insert(stream, named);
+                    name
+                }
+            },
+        };
+        if let std::collections::hash_map::Entry::Vacant(entry) = self.holders.entry(name) {
+            let holder = base.holder(entry.key())?;
+            entry.insert(Held {
+                holder,
+                changed: Seq::ZERO,
+            });
+        }
+        Ok(())
+    }
+
+    /// Follows one event of `stream` (durable or staged) at `seq`, in log order, once
+    /// [`NameClaims::load`] has read what it needs.
+    pub fn observe(&mut self, seq: Seq, stream: DeploymentId, event: &Event) {
         match event {
             Event::DeploymentRequested { name, .. } => {
-                self.names.insert(stream, name.clone());
+                let named = Named {
+                    name: name.clone(),
+                    requested: seq,
+                    finished: false,
+                };
+                self.names.insert(stream, named);
                 self.cancellable.insert(stream);
             }
             Event::DeploymentFailed { .. }
@@ -150,13 +247,24 @@ impl NameClaims {
         let Some(status) = event.status_effect() else {
             return;
         };
-        let Some(name) = self.names.get(&stream) else {
+        let Some(named) = self.names.get_mut(&stream) else {
             return;
         };
-        if status.holds_name() {
-            self.holders.entry(name.clone()).or_insert(stream);
-        } else if self.holders.get(name) == Some(&stream) {
-            self.holders.remove(name);
+        named.finished = !matches!(status, DeploymentStatus::InProgress);
+        let current = self.holders.get(&named.name).and_then(|held| held.holder);
+        let holder = if status.holds_name() {
+            Some(current.unwrap_or(stream))
+        } else if current == Some(stream) {
+            None
+        } else {
+            return;
+        };
+        if holder != current {
+            let held = Held {
+                holder,
+                changed: seq,
+            };
+            self.holders.insert(named.name.clone(), held);
         }
     }
 
@@ -166,9 +274,9 @@ impl NameClaims {
         self.cancellable.contains(&stream)
     }
 
-    /// The deployment holding `name`, if any.
+    /// The deployment holding `name`, if any, as far as memory knows (after a load).
     pub fn holder(&self, name: &str) -> Option<DeploymentId> {
-        self.holders.get(name).copied()
+        self.holders.get(name).and_then(|held| held.holder)
     }
 
     /// The name `event` would claim and the deployment already holding it: a request for a
@@ -178,6 +286,30 @@ impl NameClaims {
             return None;
         };
         self.holder(name).map(|holder| (name.clone(), holder))
+    }
+
+    /// The holders changed by events at seq at most `through`, for the base to store.
+    pub fn changes_through(
+        &self,
+        through: Seq,
+    ) -> impl Iterator<Item = (&str, Option<DeploymentId>)> {
+        self.holders
+            .iter()
+            .filter(move |(_, held)| held.changed != Seq::ZERO && held.changed <= through)
+            .map(|(name, held)| (name.as_str(), held.holder))
+    }
+
+    /// Forgets what the base holds once it has stored the changes through `through`: those
+    /// holders, what was read from it, and the names of finished streams requested by then.
+    pub fn forget_through(&mut self, through: Seq) {
+        self.holders.retain(|_, held| held.changed > through);
+        self.names
+            .retain(|_, named| !(named.finished && named.requested <= through));
+    }
+
+    /// Names and streams memory holds (a measure of its size, for tests).
+    pub fn held(&self) -> (usize, usize) {
+        (self.holders.len(), self.names.len())
     }
 }
 
@@ -223,7 +355,7 @@ mod tests {
         let mut claims = NameClaims::default();
         assert_eq!(claims.conflict(&request), None, "a free name");
         assert_eq!(request.status_effect(), Some(DeploymentStatus::InProgress));
-        claims.observe(shop, &request);
+        claims.observe(Seq(1), shop, &request);
         assert_eq!(claims.conflict(&request), Some(("shop".to_owned(), shop)));
         let failed = Event::DeploymentFailed {
             phase: crate::deployment::Phase::Deploying,
@@ -231,21 +363,105 @@ mod tests {
             message: "boom".into(),
         };
         assert_eq!(failed.status_effect(), None);
-        claims.observe(shop, &failed);
+        claims.observe(Seq(2), shop, &failed);
         assert_eq!(
             claims.holder("shop"),
             Some(shop),
             "the rollback still holds it"
         );
-        claims.observe(other, &Event::RollbackFinished { complete: true });
+        claims.observe(Seq(3), other, &Event::RollbackFinished { complete: true });
         assert_eq!(
             claims.holder("shop"),
             Some(shop),
             "another stream cannot release it"
         );
-        claims.observe(shop, &Event::RollbackFinished { complete: true });
+        claims.observe(Seq(4), shop, &Event::RollbackFinished { complete: true });
         assert_eq!(claims.holder("shop"), None);
         assert!(!DeploymentStatus::Failure.holds_name());
         assert!(DeploymentStatus::Success.holds_name());
+    }
+
+    /// A base that stores what `forget_through` gives it, as a checkpoint does.
+    #[derive(Default)]
+    struct Stored {
+        holders: HashMap<String, DeploymentId>,
+        names: HashMap<DeploymentId, String>,
+    }
+
+    impl ClaimsBase for Stored {
+        type Error = std::convert::Infallible;
+
+        fn holder(&self, name: &str) -> Result<Option<DeploymentId>, Self::Error> {
+            Ok(self.holders.get(name).copied())
+        }
+
+        fn name_of(&self, stream: DeploymentId) -> Result<Option<String>, Self::Error> {
+            Ok(self.names.get(&stream).cloned())
+        }
+    }
+
+    fn request(name: &str) -> Event {
+        Event::DeploymentRequested {
+            name: name.into(),
+            image: "nginx".into(),
+            domain: format!("{name}.example.com"),
+            port: 8080,
+            client: "c".into(),
+            server_version: "0.1.0".into(),
+        }
+    }
+
+    #[test]
+    fn claims_handed_to_the_base_are_forgotten_and_still_decide_through_it() {
+        let ids: Vec<DeploymentId> = (1..=3)
+            .map(|n| DeploymentId::from_uuid(uuid::Uuid::from_u128(n)))
+            .collect();
+        let succeeded = Event::DeploymentSucceeded {
+            url: "https://shop.example.com".into(),
+        };
+        let mut base = Stored::default();
+        let mut claims = NameClaims::default();
+        let mut seq = 0;
+        let mut step = |claims: &mut NameClaims, base: &Stored, stream, event: &Event| {
+            seq += 1;
+            claims.load(stream, event, base).expect("infallible");
+            claims.observe(Seq(seq), stream, event);
+        };
+        step(&mut claims, &base, ids[0], &request("shop"));
+        step(&mut claims, &base, ids[0], &succeeded);
+        step(&mut claims, &base, ids[1], &request("cart"));
+        // A checkpoint through seq 2 stores shop's holder and the names of its requests.
+        for (name, holder) in claims.changes_through(Seq(2)) {
+            base.holders
+                .insert(name.to_owned(), holder.expect("shop is held"));
+        }
+        base.names.insert(ids[0], "shop".into());
+        base.names.insert(ids[1], "cart".into());
+        claims.forget_through(Seq(2));
+        assert_eq!(
+            claims.held(),
+            (1, 1),
+            "only cart's claim, made after seq 2, stays in memory"
+        );
+        let again = request("shop");
+        claims.load(ids[2], &again, &base).expect("infallible");
+        assert_eq!(
+            claims.conflict(&again),
+            Some(("shop".to_owned(), ids[0])),
+            "the stored holder still refuses the name"
+        );
+        step(
+            &mut claims,
+            &base,
+            ids[1],
+            &Event::RollbackFinished { complete: true },
+        );
+        assert_eq!(claims.holder("cart"), None, "cart's failure releases it");
+        let changes: Vec<_> = claims.changes_through(Seq(10)).collect();
+        assert_eq!(
+            changes,
+            vec![("cart", None)],
+            "the release is for the base to store"
+        );
     }
 }

@@ -4,8 +4,8 @@
 //! Order of a checkpoint through seq T: the projector's part and the ledger's state are taken
 //! as of T (between two publishes); `CheckpointTaken { T, hash of T, digest }` is appended and
 //! made durable like any event; once it is published, one atomic index write stores the
-//! projector's writes, the stream index through T and the pointer (key `l c`); then the
-//! memory that moved to disk is released. A crash at any point leaves the old pointer or the
+//! projector's writes, the stream index and the name holders through T and the pointer (key
+//! `l c`); then the memory that moved to disk is released. A crash at any point leaves the old pointer or the
 //! new one, never a mix. It must never store a pointer whose event is not durable in the chain.
 
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::crash::{CrashPoint, CrashPoints};
 use crate::deployment::Event;
 use crate::ids::Seq;
+use crate::ledger::claims::claim_writes;
 use crate::ledger::codec;
 use crate::ledger::envelope::{Envelope, Hash};
 use crate::ledger::error::{Damage, StoreError};
@@ -160,17 +161,21 @@ impl Checkpointer {
         }
         let projector = shared.projector();
         let part = projector.checkpoint();
+        // The claims through the head go to disk; the state keeps only what is in flight.
+        let mut state = published.state.clone();
+        state.claims.forget_through(head.seq);
         let pointer = Pointer {
             through: head.seq,
             through_hash: head.hash,
             taken_at: Seq::ZERO,
             format: projector.checkpoint_format().map(str::to_owned),
             snapshot: part.snapshot,
-            state: codec::encode_value(&published.state),
+            state: codec::encode_value(&state),
         };
         let mut writes = part.writes;
         writes.retain(|write| IndexSpace::Projection.owns(&write.key));
         writes.extend(published.tails.writes_through(head.seq));
+        writes.extend(claim_writes(&published.state.claims, head.seq));
         drop(published);
         let command = Command::Checkpoint {
             through: head,
@@ -269,7 +274,7 @@ pub(crate) enum LoadError {
 
 /// The decoded event stored at `seq` (its bytes are checked against its own hash; the link
 /// is checked by the tail's verification).
-fn event_at(store: &dyn Store, seq: Seq) -> Result<Option<Envelope>, StoreError> {
+pub(crate) fn event_at(store: &dyn Store, seq: Seq) -> Result<Option<Envelope>, StoreError> {
     let Some(record) = store.get(seq)? else {
         return Ok(None);
     };

@@ -67,6 +67,13 @@ pub enum StoreError {
     /// The mirror could not be written or synced: a storage failure like the store's own.
     #[error(transparent)]
     Mirror(Box<MirrorError>),
+    /// An entry of the ledger's own index (a checkpoint's claims, a stream's first event)
+    /// does not read as it must.
+    #[error("malformed ledger index entry: {what}")]
+    MalformedIndex {
+        /// Which entry.
+        what: &'static str,
+    },
     /// The stored head metadata is not 40 bytes.
     #[error("malformed head metadata ({len} bytes)")]
     MalformedHead {

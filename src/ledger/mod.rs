@@ -34,6 +34,7 @@ pub mod subscription;
 mod audit;
 mod chain;
 mod checkpoint;
+mod claims;
 pub(crate) mod codec;
 mod mirror;
 mod open;
@@ -308,6 +309,13 @@ impl Ledger {
             tracing::error!(%error, %stream, "the stream index cannot be read");
             StreamVersion::EMPTY
         })
+    }
+
+    /// The name claims memory holds (names, streams): what changed since the last stored
+    /// checkpoint and what is in flight; the rest is on disk.
+    #[doc(hidden)]
+    pub fn claims_in_memory(&self) -> (usize, usize) {
+        self.shared.published().state.claims.held()
     }
 
     /// Events folded at open: the tail after the checkpoint it started from, or the whole

@@ -219,6 +219,7 @@ pub(super) fn start(
         head,
         versions: shared.stream_versions(),
         claims,
+        compacted: Seq::ZERO,
         payload_bytes_max: options.payload_bytes_max,
         batch_events_max: options.batch_events_max.get(),
         crash,
@@ -288,8 +289,9 @@ fn stamp_format(store: &dyn Store) -> Result<(), LedgerError> {
 
 /// Verifies the stored log and folds it into the projection and the ledger's state: from the
 /// last checkpoint when there is one the projector can restore (it has a snapshot format, and
-/// the checkpoint's is it: only the tail is verified and folded), else the whole log. Returns the verified head and the checkpoint started from
-/// (its through and `CheckpointTaken` seqs).
+/// the checkpoint's is it: only the tail is verified and folded), else the whole log.
+/// Returns the verified head and the checkpoint started from (its through and
+/// `CheckpointTaken` seqs).
 ///
 /// A checkpoint that does not match the chain refuses the open; it is never rebuilt silently.
 fn replay_stored(
@@ -329,6 +331,9 @@ fn replay_stored(
         None => (verify_and_fold(store, shared, recorded), None),
     };
     let verification = verification.map_err(LedgerError::Open)?;
+    if let Some(error) = shared.publish_failure() {
+        return Err(LedgerError::Open(error));
+    }
     if let Some(damage) = verification.damage {
         return Err(refuse(disk, damage, verification.last.seq));
     }

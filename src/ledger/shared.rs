@@ -14,6 +14,7 @@ use tokio::sync::broadcast;
 
 use crate::ids::{DeploymentId, Seq, StreamVersion};
 use crate::ledger::Projector;
+use crate::ledger::claims::StoredClaims;
 use crate::ledger::envelope::Envelope;
 use crate::ledger::error::{LedgerError, StoreError};
 use crate::ledger::state::{LedgerState, Tails};
@@ -69,13 +70,14 @@ pub(crate) struct Published {
 }
 
 impl Published {
-    fn add(&mut self, envelope: &Envelope) {
+    fn add(&mut self, envelope: &Envelope, store: &dyn Store) -> Result<(), StoreError> {
         self.tails.add(envelope);
-        self.state.observe(envelope);
         self.head = Head {
             seq: envelope.seq,
             hash: envelope.hash,
         };
+        let base = StoredClaims::new(store, &self.tails);
+        self.state.observe(envelope, &base)
     }
 }
 
@@ -93,6 +95,10 @@ pub(crate) struct Shared {
     pub(crate) stats: LedgerStats,
     /// Damage the background verification found (`audit.rs`): the writer has stopped for it.
     chain_damage: OnceLock<LedgerError>,
+    /// A read of the claims' base that failed while publishing: the writer has stopped for it.
+    publish_failure: OnceLock<StoreError>,
+    /// The `through` of the last checkpoint stored: what memory may forget up to.
+    checkpointed: AtomicU64,
 }
 
 impl Shared {
@@ -110,6 +116,8 @@ impl Shared {
             stopped: AtomicBool::new(false),
             stats: LedgerStats::default(),
             chain_damage: OnceLock::new(),
+            publish_failure: OnceLock::new(),
+            checkpointed: AtomicU64::new(0),
         }
     }
 
@@ -126,7 +134,11 @@ impl Shared {
                 .write()
                 .unwrap_or_else(PoisonError::into_inner);
             for envelope in envelopes {
-                published.add(envelope);
+                if let Err(error) = published.add(envelope, self.store.as_ref()) {
+                    tracing::error!(%error, seq = envelope.seq.0, "reading the name claims failed; the writer stops");
+                    let _ = self.publish_failure.set(error);
+                    self.stop();
+                }
             }
             debug_assert_eq!(published.head, head, "the published head is the writer's");
         }
@@ -161,7 +173,7 @@ impl Shared {
 
     /// The stream versions memory holds, as the writer starts from them (it asks
     /// [`Shared::version`] for any other stream).
-    pub(crate) fn stream_versions(&self) -> HashMap<DeploymentId, StreamVersion> {
+    pub(crate) fn stream_versions(&self) -> HashMap<DeploymentId, (StreamVersion, Seq)> {
         self.published().tails.versions()
     }
 
@@ -197,13 +209,26 @@ impl Shared {
         published.state = state;
     }
 
-    /// Forgets the stream-index entries through `through`: a checkpoint wrote them to disk.
+    /// Forgets the stream-index entries and claims through `through`: a checkpoint wrote
+    /// them to disk.
     pub(crate) fn forget_through(&self, through: Seq) {
-        self.published
+        let mut published = self
+            .published
             .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .tails
-            .forget_through(through);
+            .unwrap_or_else(PoisonError::into_inner);
+        published.tails.forget_through(through);
+        published.state.claims.forget_through(through);
+        self.checkpointed.fetch_max(through.0, Ordering::SeqCst);
+    }
+
+    /// The `through` of the last checkpoint stored (zero: none since open).
+    pub(crate) fn checkpointed(&self) -> Seq {
+        Seq(self.checkpointed.load(Ordering::SeqCst))
+    }
+
+    /// Why publishing stopped the writer, if it did.
+    pub(crate) fn publish_failure(&self) -> Option<StoreError> {
+        self.publish_failure.get().cloned()
     }
 
     /// Counts events folded by the open.
@@ -235,9 +260,13 @@ impl Shared {
 
     /// Why a stopped writer refuses an append: the damage found, or that it stopped.
     pub(crate) fn refusal(&self) -> LedgerError {
-        self.chain_damage
+        if let Some(damage) = self.chain_damage.get() {
+            return damage.clone();
+        }
+        self.publish_failure
             .get()
-            .cloned()
-            .unwrap_or(LedgerError::Stopped)
+            .map_or(LedgerError::Stopped, |error| {
+                LedgerError::Storage(error.clone())
+            })
     }
 }

@@ -1,7 +1,8 @@
 //! The writer's state and where it lives: the stream index (stream ‖ version → seq) of what a
 //! checkpoint covers is in the store's index space ([`IndexSpace::Ledger`]) and read on
 //! demand; memory holds only each stream's tail since the last checkpoint, the name claims
-//! and the set of unfinished deployments ([`LedgerState`], in the checkpoint's snapshot).
+//! changed since it and the set of unfinished deployments ([`LedgerState`], in the
+//! checkpoint's snapshot).
 //!
 //! A stream's on-disk entries are exactly its versions up to the first one memory holds, so a
 //! read never counts an event twice. It must never write the index itself: only a checkpoint
@@ -12,7 +13,7 @@ use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
 
-use crate::deployment::name::NameClaims;
+use crate::deployment::name::{ClaimsBase, NameClaims};
 use crate::deployment::{DeploymentStatus, Event};
 use crate::ids::{DeploymentId, Seq, StreamVersion};
 use crate::ledger::envelope::Envelope;
@@ -139,11 +140,15 @@ impl Tails {
         Ok(seqs)
     }
 
-    /// The versions memory holds, for the writer's start.
-    pub(crate) fn versions(&self) -> HashMap<DeploymentId, StreamVersion> {
+    /// The versions memory holds and the seq of each stream's last event, for the writer's
+    /// start.
+    pub(crate) fn versions(&self) -> HashMap<DeploymentId, (StreamVersion, Seq)> {
         self.streams
             .iter()
-            .map(|(stream, tail)| (*stream, StreamVersion(tail.last)))
+            .filter_map(|(stream, tail)| {
+                let last = tail.seqs.last()?;
+                Some((*stream, (StreamVersion(tail.last), *last)))
+            })
             .collect()
     }
 
@@ -173,8 +178,9 @@ impl Tails {
     }
 }
 
-/// What the writer needs to decide and stays small: the name claims and the unfinished
-/// deployments. Part of every checkpoint.
+/// What the writer needs to decide and stays small: the name claims changed since the last
+/// checkpoint (the rest are on disk, `claims.rs`) and the unfinished deployments. Part of
+/// every checkpoint.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub(crate) struct LedgerState {
     pub(crate) claims: NameClaims,
@@ -183,10 +189,17 @@ pub(crate) struct LedgerState {
 }
 
 impl LedgerState {
-    pub(crate) fn observe(&mut self, envelope: &Envelope) {
-        self.claims.observe(envelope.stream, &envelope.event);
+    /// Follows one durable event, reading from `base` what the claims no longer hold.
+    pub(crate) fn observe<B: ClaimsBase>(
+        &mut self,
+        envelope: &Envelope,
+        base: &B,
+    ) -> Result<(), B::Error> {
+        self.claims.load(envelope.stream, &envelope.event, base)?;
+        self.claims
+            .observe(envelope.seq, envelope.stream, &envelope.event);
         if !envelope.stream.is_deployment() {
-            return;
+            return Ok(());
         }
         let finished = matches!(
             envelope.event.status_effect(),
@@ -197,5 +210,6 @@ impl LedgerState {
         } else if !matches!(envelope.event, Event::CheckpointTaken { .. }) {
             self.unfinished.insert(envelope.stream);
         }
+        Ok(())
     }
 }

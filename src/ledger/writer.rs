@@ -23,6 +23,7 @@ use crate::deployment::name::NameClaims;
 use crate::deployment::{Event, EventKind};
 use crate::ids::{DeploymentId, Seq, StreamVersion};
 use crate::ledger::checkpoint::Checkpointer;
+use crate::ledger::claims::StoredClaims;
 use crate::ledger::codec;
 use crate::ledger::envelope::{Envelope, Hash};
 use crate::ledger::error::LedgerError;
@@ -80,8 +81,11 @@ pub(crate) struct Writer {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) live: broadcast::Sender<Arc<Envelope>>,
     pub(crate) head: Head,
-    pub(crate) versions: HashMap<DeploymentId, StreamVersion>,
+    /// Streams' versions and last seqs not yet covered by a stored checkpoint.
+    pub(crate) versions: HashMap<DeploymentId, (StreamVersion, Seq)>,
     pub(crate) claims: NameClaims,
+    /// The checkpoint through which `versions` and `claims` were last forgotten.
+    pub(crate) compacted: Seq,
     pub(crate) payload_bytes_max: usize,
     pub(crate) batch_events_max: usize,
     /// Crash points of the ledger's threads (crash tests).
@@ -211,6 +215,8 @@ impl Writer {
         if events.is_empty() {
             return Err(LedgerError::EmptyAppend);
         }
+        self.compact();
+        self.load_claims(stream, &events)?;
         let mut version = self.expect_version(stream, expected)?;
         let at = self.clock.now_ms();
         let mut head = self.head;
@@ -234,13 +240,42 @@ impl Writer {
         }
         let start = batch.envelopes.len();
         for (record, envelope) in staged {
-            self.claims.observe(envelope.stream, &envelope.event);
+            self.claims
+                .observe(envelope.seq, envelope.stream, &envelope.event);
             batch.records.push(record);
             batch.envelopes.push(Arc::new(envelope));
         }
-        self.versions.insert(stream, version);
+        self.versions.insert(stream, (version, head.seq));
         self.head = head;
         Ok(start..batch.envelopes.len())
+    }
+
+    /// Forgets what a checkpoint stored since the last call: the claims it wrote to disk and
+    /// the versions of streams whose last event it covers (both are read from disk then).
+    fn compact(&mut self) {
+        let through = self.shared.checkpointed();
+        if through <= self.compacted {
+            return;
+        }
+        self.claims.forget_through(through);
+        self.versions.retain(|_, (_, last)| *last > through);
+        self.compacted = through;
+    }
+
+    /// Reads from disk the claims the request's events need and memory does not hold.
+    fn load_claims(
+        &mut self,
+        stream: DeploymentId,
+        events: &[NewEvent],
+    ) -> Result<(), LedgerError> {
+        let published = self.shared.published();
+        let base = StoredClaims::new(self.store.as_ref(), &published.tails);
+        for new in events {
+            self.claims
+                .load(stream, &new.event, &base)
+                .map_err(LedgerError::Storage)?;
+        }
+        Ok(())
     }
 
     /// The stream's current version, if it is the one the appender expects.
@@ -250,7 +285,7 @@ impl Writer {
         expected: ExpectedVersion,
     ) -> Result<StreamVersion, LedgerError> {
         let current = match self.versions.get(&stream) {
-            Some(version) => *version,
+            Some((version, _)) => *version,
             None => self.shared.version(stream).map_err(LedgerError::Storage)?,
         };
         match expected {

@@ -2,7 +2,9 @@
 //! random moment, then restarted, again and again (30 rounds; `STACKLEDGER_KILL_ROUNDS=300`
 //! for a long run). Afterwards no acknowledged deployment is lost, nothing is left
 //! `in_progress`, and Dokploy (the simulator, which lives on across the kills) holds exactly one
-//! set of resources per successful deployment and nothing else.
+//! set of resources per successful deployment and nothing else. The portal takes a checkpoint
+//! every [`CHECKPOINT_EVENTS`] events, so kills land around checkpoints and restarts open from
+//! them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -16,6 +18,9 @@ use crate::support::portal::Portal;
 use crate::support::{SIM_KEY, http, open_ledger, simulator};
 
 const STACKS_PER_ROUND: usize = 3;
+
+/// A checkpoint every this many events: several in each round.
+const CHECKPOINT_EVENTS: u64 = 8;
 
 async fn start(dir: &std::path::Path, flags: &[String]) -> Portal {
     let dir = dir.to_path_buf();
@@ -39,6 +44,7 @@ async fn the_portal_killed_at_random_moments_loses_nothing_and_leaves_nothing_be
         format!("--health-url={}", simulator.health_url_template()),
         "--health-interval=1ms".to_owned(),
         "--deploy-poll-interval=1ms".to_owned(),
+        format!("--checkpoint-events={CHECKPOINT_EVENTS}"),
     ];
     let client = http();
     let mut rng = SmallRng::seed_from_u64(2026);
@@ -121,9 +127,20 @@ async fn the_portal_killed_at_random_moments_loses_nothing_and_leaves_nothing_be
         }
     }
     assert!(interrupted > 0, "no kill ever landed during a deployment");
+    let log = crate::support::read_verified(&test.ledger);
+    let checkpoints = log
+        .iter()
+        .filter(|e| e.event.kind() == EventKind::CheckpointTaken)
+        .count();
+    // Each round records its start and three requests at least: 120 events in 30 rounds.
+    assert!(
+        checkpoints >= rounds / 3,
+        "checkpoints were taken between the kills ({checkpoints} in {rounds} rounds)"
+    );
     crate::support::assert_simulator_holds(&simulator, &succeeded, "kill loop");
     eprintln!(
-        "kill loop: {rounds} rounds, {} deployments, {interrupted} interrupted by a kill",
+        "kill loop: {rounds} rounds, {} deployments, {interrupted} interrupted by a kill, \
+         {checkpoints} checkpoints",
         accepted.len()
     );
 }

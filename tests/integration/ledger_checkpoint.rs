@@ -293,3 +293,90 @@ async fn a_checkpoint_pointer_that_does_not_decode_is_refused() {
     let (_, reason) = refused_checkpoint(dir.path());
     assert!(reason.contains("does not decode"), "{reason}");
 }
+
+/// Asks for each stack's name again with a new stream: the holder that refuses it, or free.
+async fn who_holds(ledger: &Ledger, count: usize, first_id: u128) -> Vec<Option<DeploymentId>> {
+    let mut holders = Vec::new();
+    for n in 0..count {
+        let retry = ledger
+            .append_one(
+                DeploymentId::from_uuid(uuid::Uuid::from_u128(first_id + n as u128)),
+                ExpectedVersion::Exact(Default::default()),
+                NewEvent::new(requested(&format!("stack-{n}"))),
+            )
+            .await;
+        holders.push(match retry {
+            Err(LedgerError::NameTaken { holder, .. }) => Some(holder),
+            Ok(_) => None,
+            Err(other) => panic!("stack-{n}: {other}"),
+        });
+    }
+    holders
+}
+
+#[tokio::test]
+async fn name_claims_a_checkpoint_stored_leave_memory_and_still_decide_before_and_after_a_reopen() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ids = SequentialIds::default();
+    let (ledger, _) = open(dir.path(), 0).expect("opens");
+    let mut streams = Vec::new();
+    for n in 0..20 {
+        let id = ids.deployment_id();
+        append(&ledger, id, vec![requested(&format!("stack-{n}"))]).await;
+        let end = if n % 2 == 0 {
+            let url = format!("https://stack-{n}.example.com");
+            vec![Event::DeploymentSucceeded { url }]
+        } else {
+            let failed = Event::DeploymentFailed {
+                phase: Phase::CreatingProject,
+                code: "project_create_failed".into(),
+                message: "boom".into(),
+            };
+            vec![failed, Event::RollbackFinished { complete: true }]
+        };
+        append(&ledger, id, end).await;
+        streams.push(id);
+    }
+    assert_eq!(
+        ledger.claims_in_memory(),
+        (20, 20),
+        "before a checkpoint: ten holders, ten releases and twenty streams' names"
+    );
+    ledger.checkpoint().await;
+    assert_eq!(
+        ledger.claims_in_memory(),
+        (0, 0),
+        "every finished claim a checkpoint covers is on disk, not in memory"
+    );
+    let expected: Vec<Option<DeploymentId>> = (0..20)
+        .map(|n| (n % 2 == 0).then_some(streams[n]))
+        .collect();
+    assert_eq!(
+        who_holds(&ledger, 20, 1_000).await,
+        expected,
+        "succeeded stacks still hold their names, released ones are free"
+    );
+    close(ledger).await;
+    wait_released(dir.path());
+
+    let (reopened, _) = open(dir.path(), 0).expect("reopens from its checkpoint");
+    assert!(
+        reopened.claims_in_memory().0 <= 10,
+        "only the retries' claims, made after the last checkpoint, are in memory: {:?}",
+        reopened.claims_in_memory()
+    );
+    let retried: Vec<Option<DeploymentId>> = (0..20u128)
+        .map(|n| {
+            Some(match n % 2 {
+                0 => streams[n as usize],
+                _ => DeploymentId::from_uuid(uuid::Uuid::from_u128(1_000 + n)),
+            })
+        })
+        .collect();
+    assert_eq!(
+        who_holds(&reopened, 20, 2_000).await,
+        retried,
+        "after a reopen: the succeeded stacks and the retries that claimed a free name hold them"
+    );
+    close(reopened).await;
+}

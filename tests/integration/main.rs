@@ -3,6 +3,7 @@
 
 mod build_queue;
 mod catalogue;
+mod checkpoint_damage;
 mod config;
 mod conformance;
 mod control;

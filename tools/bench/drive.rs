@@ -41,6 +41,9 @@ pub(crate) struct DriveArgs {
     /// Print the crash-point counts at the end.
     #[arg(long)]
     print_counts: bool,
+    /// The portal's `--checkpoint-events` (its default when not given).
+    #[arg(long)]
+    checkpoint_events: Option<u64>,
 }
 
 pub(crate) async fn run(args: DriveArgs) -> anyhow::Result<()> {
@@ -56,6 +59,9 @@ pub(crate) async fn run(args: DriveArgs) -> anyhow::Result<()> {
     ];
     if let Some(crash_at) = &args.crash_at {
         flags.push(format!("--crash-at={crash_at}"));
+    }
+    if let Some(every) = args.checkpoint_events {
+        flags.push(format!("--checkpoint-events={every}"));
     }
     let config = Cli::try_parse_from(flags)?.serve;
     let app = App::build(&config, Arc::new(SystemClock), Arc::new(RandomIds)).await?;

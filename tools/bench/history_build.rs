@@ -9,7 +9,9 @@
 //! copied cause points at the copy of the original cause (and a cancel after what preceded it,
 //! since the writer decides a cancel on what is durable). Many deployments are written at once,
 //! so one group commit takes hundreds of appends. It never writes a template that did not finish
-//! (a restarted portal would recover it and call the simulator), and never reuses a name.
+//! (a restarted portal would recover it and call the simulator), and never reuses a name. The
+//! portal's read model folds it and checkpoints are taken on the portal's default, so the data
+//! directory is the one a portal that lived through the history would leave.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -24,8 +26,9 @@ use stackledger::deployment::{DeploymentStatus, Event};
 use stackledger::ids::{IdGen, RandomIds, Seq, StreamVersion};
 use stackledger::ledger::envelope::Envelope;
 use stackledger::ledger::{
-    DiskOptions, ExpectedVersion, Ledger, LedgerOptions, NewEvent, Projector, Verifier,
+    DiskOptions, ExpectedVersion, Ledger, LedgerOptions, NewEvent, Verifier,
 };
+use stackledger::projection::LiveReadModel;
 
 /// Deployments written at once (each waits for its own appends to be durable).
 const WRITERS: usize = 512;
@@ -67,13 +70,6 @@ pub(crate) fn name_of(k: usize) -> String {
 /// A stem every `STEMS.len()`-th deployment's name contains (a common `name=` filter).
 pub(crate) fn common_stem() -> &'static str {
     STEMS[1]
-}
-
-/// A projector that keeps nothing: the history is written, not served.
-struct Discard;
-
-impl Projector for Discard {
-    fn apply(&self, _: &[Arc<Envelope>]) {}
 }
 
 /// The finished deployments of every golden log in `dir`, verified as they are read.
@@ -162,6 +158,9 @@ pub(crate) async fn build(
     let limits = LedgerOptions {
         batch_events_max: std::num::NonZeroUsize::new(8192).context("not zero")?,
         queue_max: std::num::NonZeroUsize::new(16384).context("not zero")?,
+        // As a portal on its defaults: its read model, checkpointed every so many events,
+        // so the history on disk is what a portal that lived through it would leave.
+        checkpoint_events: std::num::NonZeroU64::new(stackledger::defaults::CHECKPOINT_EVENTS),
         ..LedgerOptions::default()
     };
     let disk = DiskOptions {
@@ -169,7 +168,8 @@ pub(crate) async fn build(
         limits,
         mirror: None,
     };
-    let ledger = Ledger::open_on_disk(&disk, Arc::new(SystemClock), Arc::new(Discard))?;
+    let projector = Arc::new(LiveReadModel::new());
+    let ledger = Ledger::open_on_disk(&disk, Arc::new(SystemClock), projector)?;
     let started = Instant::now();
     let next = AtomicUsize::new(0);
     let written = AtomicUsize::new(0);

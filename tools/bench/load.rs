@@ -5,6 +5,7 @@
 //! seq that a restart does not find is a lost acknowledgement.
 
 use std::io::Write;
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -15,7 +16,8 @@ use stackledger::deployment::{
     ApiAnswer, Event, HttpMethod, Phase, Procedure, ProjectAnswer, ResourceId, ResourceKind,
 };
 use stackledger::ids::{DeploymentId, IdGen, RandomIds, StreamVersion};
-use stackledger::ledger::{DiskOptions, ExpectedVersion, Ledger, NewEvent};
+use stackledger::ledger::{DiskOptions, ExpectedVersion, Ledger, NewEvent, Projector};
+use stackledger::projection::LiveReadModel;
 
 /// `stackledger-bench append`: appends until killed, printing each acknowledged seq.
 #[derive(Debug, clap::Args)]
@@ -32,6 +34,10 @@ pub(crate) struct AppendArgs {
     /// Abort at this crash point's Nth occurrence (`POINT:N`, as the portal's `--crash-at`).
     #[arg(long)]
     crash_at: Option<CrashAt>,
+    /// Take a checkpoint every this many events (0: never), with the portal's read model as
+    /// the projector so that the checkpoints hold a snapshot a reopen restores.
+    #[arg(long, default_value_t = 0)]
+    checkpoint_events: u64,
 }
 
 /// The request that opens a load stream.
@@ -124,7 +130,12 @@ pub(crate) async fn append_until_killed(args: AppendArgs) -> anyhow::Result<()> 
     let dir = &args.data_dir;
     let mut disk = DiskOptions::new(dir);
     disk.limits.crash_at = args.crash_at;
-    let ledger = Ledger::open_on_disk(&disk, Arc::new(SystemClock), Arc::new(()))
+    disk.limits.checkpoint_events = NonZeroU64::new(args.checkpoint_events);
+    let projector: Arc<dyn Projector> = match disk.limits.checkpoint_events {
+        Some(_) => Arc::new(LiveReadModel::new()),
+        None => Arc::new(()),
+    };
+    let ledger = Ledger::open_on_disk(&disk, Arc::new(SystemClock), projector)
         .with_context(|| format!("cannot open the ledger in {}", dir.display()))?;
     let stdout = Arc::new(Mutex::new(std::io::stdout()));
     let tasks: Vec<_> = (0..args.appenders)

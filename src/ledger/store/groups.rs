@@ -99,6 +99,18 @@ pub(super) fn record(first: Seq, value: &[u8], seq: Seq) -> Result<Option<&[u8]>
     Ok(spans.get(index).map(|&(from, to)| &value[from..to]))
 }
 
+/// The byte range, inside the group value stored under `first`, of the record at `seq` (None
+/// if the group ends before it).
+pub(super) fn record_range(
+    first: Seq,
+    value: &[u8],
+    seq: Seq,
+) -> Result<Option<std::ops::Range<usize>>, BrokenGroup> {
+    let spans = spans(first, value)?;
+    let index = usize::try_from(seq.0.saturating_sub(first.0)).unwrap_or(usize::MAX);
+    Ok(spans.get(index).map(|&(from, to)| from..to))
+}
+
 fn nth(first: Seq, index: usize) -> Seq {
     Seq(first.0 + index as u64)
 }
@@ -189,6 +201,10 @@ mod tests {
         let (first, value) = &groups[0];
         assert_eq!(record(*first, value, Seq(11)), Ok(Some(&[1u8; 200][..])));
         assert_eq!(record(*first, value, Seq(10_000)), Ok(None));
+        let range = record_range(*first, value, Seq(11))
+            .expect("well formed")
+            .expect("held");
+        assert_eq!(&value[range], &[1u8; 200][..]);
     }
 
     #[test]

@@ -30,6 +30,7 @@ use crate::ledger::store::{Head, IndexVisitor, IndexWrite, ScanOrder, Store, Sto
 use crate::private_files::{DirectoryEntries, create_private_dir};
 
 mod layout;
+mod tamper;
 
 const EVENTS_TREE: &str = "events";
 const GROUPS_TREE: &str = "groups";

@@ -143,9 +143,12 @@ impl Disk {
         name: &str,
         resident: &dyn Fn(DeploymentId) -> bool,
     ) -> Result<Option<DeploymentId>, ReadError> {
-        let holding = self.walk(&stored::name_prefix(name), u64::MAX, usize::MAX, &|posting| {
-            posting.status.holds_name() && !resident(posting.id)
-        })?;
+        let holding = self.walk(
+            &stored::name_prefix(name),
+            u64::MAX,
+            usize::MAX,
+            &|posting| posting.status.holds_name() && !resident(posting.id),
+        )?;
         Ok(holding.last().map(|posting| posting.id))
     }
 

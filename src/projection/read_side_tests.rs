@@ -1,7 +1,8 @@
 //! Property tests of the read model's checkpoint: checkpointed at random points (its writes
 //! applied to a `MemoryStore`'s index), restored from its snapshot at random points, it answers
 //! every query like the plain in-memory fold, and holds at most the cache and the unfinished.
-//! The logs follow the writer's claim rule (no request for a held name), as every log does.
+//! The logs are ones the orchestrator writes: no request for a held name (the writer's claim
+//! rule) and nothing after a deployment's final status.
 //! These tests never touch a real disk: the index space is a `MemoryStore`.
 
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use crate::deployment::name::{NameClaims, NoBase};
-use crate::deployment::{Event, Phase};
+use crate::deployment::{DeploymentStatus, Event, Phase};
 use crate::ledger::{IndexReader, MemoryStore, Store};
 use crate::projection::answers::differences;
 use crate::projection::fixture::{envelope, requested, stream};
@@ -108,7 +109,17 @@ fn run(plan: Vec<(u128, Event, After)>, cache: usize, rare: usize) -> Result<(),
     let mut started = std::collections::BTreeSet::new();
     // The writer's claim rule: a request for a name another deployment holds is never logged.
     let mut claims = NameClaims::default();
+    let mut finished = std::collections::BTreeSet::new();
     for (index, event, after) in plan {
+        if finished.contains(&index) {
+            continue;
+        }
+        if matches!(
+            event.status_effect(),
+            Some(DeploymentStatus::Success | DeploymentStatus::Failure)
+        ) {
+            finished.insert(index);
+        }
         let mut events = Vec::new();
         if !started.contains(&index) {
             let name = NAMES[(index % 5) as usize];

@@ -59,7 +59,14 @@ async fn post_deploy(url: String, name: &str) -> (u16, Option<String>, Value) {
 /// each been deployed to the end; returns their ids, in order.
 async fn deploy_with_the_binary(dir: &Path, names: &[&str]) -> Vec<String> {
     let path = dir.to_path_buf();
-    let flags = ["--health-interval=1ms", "--deploy-poll-interval=1ms"].map(str::to_owned);
+    // Without checkpoints, as every data dir written before them, so that an ordinary start
+    // finds damage at its open (damage before a checkpoint: checkpoint_damage.rs).
+    let flags = [
+        "--health-interval=1ms",
+        "--deploy-poll-interval=1ms",
+        "--checkpoint-events=0",
+    ]
+    .map(str::to_owned);
     let portal = tokio::task::spawn_blocking(move || Portal::start(&path, &flags))
         .await
         .expect("starts");

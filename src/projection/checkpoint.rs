@@ -234,11 +234,7 @@ fn read_snapshot(model: &mut ReadModel, input: &mut Reader<'_>) -> Result<(), St
             .ok_or("a deployment in the snapshot does not start with its request")?;
         let id = state.id;
         model.in_flight.track(id, state.started_at, state.status);
-        if state.holds_name() {
-            model.holders.entry(state.name.clone()).or_insert(id);
-        }
-        model.by_ordinal.insert(deployment.ordinal, id);
-        model.resident.insert(
+        model.admit(
             id,
             Resident {
                 ordinal: deployment.ordinal,
@@ -248,6 +244,7 @@ fn read_snapshot(model: &mut ReadModel, input: &mut Reader<'_>) -> Result<(), St
                 dirty: true,
             },
         );
+        model.update_holder(id);
     }
     let ops = input.events()?;
     for envelope in &ops {

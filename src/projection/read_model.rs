@@ -188,8 +188,7 @@ impl ReadModel {
                 } else {
                     Vec::new()
                 };
-                self.by_ordinal.insert(ordinal, id);
-                self.resident.insert(
+                self.admit(
                     id,
                     Resident {
                         ordinal,
@@ -217,8 +216,7 @@ impl ReadModel {
             Ok(Some((ordinal, events))) => match fold_events(&events) {
                 Some(state) => {
                     let stored = Some(state.status);
-                    self.by_ordinal.insert(ordinal, id);
-                    self.resident.insert(
+                    self.admit(
                         id,
                         Resident {
                             ordinal,
@@ -246,7 +244,14 @@ impl ReadModel {
         }
     }
 
-    fn update_holder(&mut self, id: DeploymentId) {
+    /// Puts `id` in memory, at its request order.
+    pub(crate) fn admit(&mut self, id: DeploymentId, resident: Resident) {
+        self.by_ordinal.insert(resident.ordinal, id);
+        self.resident.insert(id, resident);
+    }
+
+    /// Follows `id`'s hold on its name (memory's holders; a stored one is found on disk).
+    pub(crate) fn update_holder(&mut self, id: DeploymentId) {
         let Some(entry) = self.resident.get(&id) else {
             return;
         };
